@@ -1,0 +1,167 @@
+//! Every flag of every command, in one place (clap derive).
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::loadtest::threshold::Threshold;
+use crate::target::ServiceTime;
+use crate::units::{parse_duration, parse_fraction};
+
+/// Capacity planning and load testing for web applications.
+#[derive(Debug, Parser)]
+#[command(name = "capplan", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate traffic against a URL or a scenario and measure latency and throughput.
+    Loadtest(LoadtestArgs),
+    /// Run the built-in demo app: N sync workers, a bounded backlog, a service-time distribution.
+    Target(TargetArgs),
+}
+
+/// Arrival process of the open model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Arrivals {
+    /// Evenly spaced sends (wrk2).
+    Uniform,
+    /// Exponential gaps between sends (a Poisson process, like independent users).
+    Poisson,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// URL to request (every request is a GET unless --method says otherwise).
+    #[arg(
+        long,
+        conflicts_with = "scenario",
+        required_unless_present = "scenario"
+    )]
+    pub url: Option<String>,
+
+    /// Scenario file (TOML): host, headers, weighted [[task]]s, [wait_time], on_start.
+    #[arg(long, value_name = "FILE.toml")]
+    pub scenario: Option<PathBuf>,
+
+    /// HTTP method used with --url.
+    #[arg(long, default_value = "GET", requires = "url")]
+    pub method: String,
+
+    /// Extra request header with --url, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Closed model: number of concurrent virtual users (Locust).
+    #[arg(long, short = 'u', conflicts_with = "rate")]
+    pub users: Option<u32>,
+
+    /// Closed model: users started per second (default: all within one second).
+    #[arg(long, short = 'r', requires = "users")]
+    pub spawn_rate: Option<f64>,
+
+    /// Open model: requests per second, latency measured from the intended send time (wrk2).
+    #[arg(long)]
+    pub rate: Option<f64>,
+
+    /// Open model: connections available to keep the rate (default: 100).
+    #[arg(long, requires = "rate")]
+    pub connections: Option<u32>,
+
+    /// Open model: spacing of the intended sends.
+    #[arg(long, value_enum, default_value_t = Arrivals::Uniform, requires = "rate")]
+    pub arrivals: Arrivals,
+
+    /// Seed for random choices (task picks, wait times, Poisson arrivals).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// How long to run, e.g. 30s, 10m.
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Give up on a request after this long (counted as a timeout failure).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Speak HTTP/2 (negotiated by ALPN over TLS, prior knowledge over plain http).
+    #[arg(long)]
+    pub http2: bool,
+
+    /// Do not verify TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Generator threads (default: the cores this process may use).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Write Locust-compatible PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
+
+    /// Write the JSON summary to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write an HdrHistogram V2 interval log (one interval per second).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Fail (exit 1) unless this holds, e.g. "p95<300ms", "error_rate<1%", "rps>200" (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<Threshold>,
+
+    /// No progress bar and no table, only errors and threshold verdicts.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free port (printed on stdout).
+    #[arg(long, short = 'p', default_value_t = 8080)]
+    pub port: u16,
+
+    /// Requests served at once, like Gunicorn sync workers.
+    #[arg(long, short = 'w', default_value_t = 4)]
+    pub workers: u32,
+
+    /// Requests allowed to wait for a worker; beyond that they get 503 at once (a full listen queue).
+    #[arg(long, default_value_t = 2048)]
+    pub backlog: u32,
+
+    /// Service time of one request: `20ms` (constant), `exp:20ms`, `lognormal:20ms` or `lognormal:20ms:0.5` (sigma).
+    #[arg(long, default_value = "20ms")]
+    pub service_time: ServiceTime,
+
+    /// Fraction of requests answered with 500 after their service time, e.g. 0.01 or 1%.
+    #[arg(long, default_value = "0", value_parser = parse_fraction)]
+    pub error_rate: f64,
+
+    /// Seed for service times and errors.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

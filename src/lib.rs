@@ -1,0 +1,21 @@
+//! capplan: capacity planning and load testing for web applications.
+//!
+//! `main.rs` only parses the command line and maps the result of [`run`] to an
+//! exit code; everything else lives here so tests can call it.
+pub mod cli;
+pub mod error;
+pub mod loadtest;
+pub mod report;
+pub mod target;
+pub mod units;
+
+use cli::{Cli, Command};
+use error::Outcome;
+
+/// Run one command to completion.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Loadtest(args) => loadtest::run(args),
+        Command::Target(args) => target::run(args),
+    }
+}
