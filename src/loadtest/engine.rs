@@ -175,6 +175,7 @@ async fn generator_thread(
     };
 
     let mut tasks = Vec::new();
+    let mut schedule: Option<Rc<Schedule>> = None;
     match shared.load.clone() {
         LoadModel::Closed { users, spawn_rate } => {
             // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate.
@@ -196,16 +197,17 @@ async fn generator_thread(
             let threads = shared.threads as u32;
             let my_connections =
                 connections / threads + u32::from((thread as u32) < connections % threads);
-            let schedule = Rc::new(Schedule::new(
+            let thread_schedule = Rc::new(Schedule::new(
                 start,
                 rate / shared.threads as f64,
                 thread as f64 / shared.threads as f64,
                 arrivals,
                 shared.seed.wrapping_add(thread as u64 * 7919),
             ));
+            schedule = Some(Rc::clone(&thread_schedule));
             for connection in 0..my_connections.max(1) {
                 let ctx = Rc::clone(&ctx);
-                let schedule = Rc::clone(&schedule);
+                let schedule = Rc::clone(&thread_schedule);
                 let seed = shared.seed ^ ((thread as u64) << 32 | connection as u64);
                 tasks.push(tokio::task::spawn_local(run_connection(
                     ctx, schedule, seed,
@@ -215,11 +217,18 @@ async fn generator_thread(
     }
 
     let _ = stop.wait_for(|stopped| *stopped).await;
+    let stopped = Instant::now();
     ticker.abort();
     for task in &tasks {
         task.abort();
     }
-    let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
+    let mut interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
+    if let Some(schedule) = schedule {
+        // Intended sends that fell due but never left: the generator did not keep the rate.
+        while schedule.claim() < stopped {
+            interval.pacing.backlog += 1;
+        }
+    }
     let _ = reports.send(Report::Done { interval });
 }
 
@@ -314,14 +323,14 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
             tokio::time::sleep_until(intended).await;
         }
         let sent = Instant::now();
+        ctx.interval
+            .borrow_mut()
+            .record_send(sent.saturating_duration_since(intended), LATE_TOLERANCE);
         let request = shared.pick(&mut rng);
         let done = ctx.exchange(&mut session, request, intended).await;
         let stats_id = shared.requests[request].stats_id;
-        ctx.interval.borrow_mut().record_pacing(
-            stats_id,
-            done - sent,
-            sent.saturating_duration_since(intended),
-            LATE_TOLERANCE,
-        );
+        ctx.interval
+            .borrow_mut()
+            .record_service(stats_id, done - sent);
     }
 }

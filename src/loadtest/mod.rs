@@ -218,20 +218,27 @@ async fn execute(
         LoadModel::Open {
             rate, connections, ..
         } => {
-            let intended = rate * duration_s;
-            let on_time = totals.pacing.intended.saturating_sub(totals.pacing.late) as f64;
-            let achieved = (on_time / intended.max(1e-9)).min(1.0);
+            let pacing = totals.pacing;
+            let achieved = pacing.on_time_fraction();
             if achieved < 0.99 {
+                let cause = if saturated_seconds > 0 {
+                    "the generator's CPU was saturated".to_string()
+                } else {
+                    format!(
+                        "all {connections} connections were busy: the target is slower than the rate, \
+                         or --connections is too low"
+                    )
+                };
                 warnings.push(format!(
-                    "the rate was not kept: only {:.1}% of the intended {:.0} sends left on time \
-                     ({} late by more than {}ms, up to {:.0}ms). All {connections} connections were busy: \
-                     the target is slower than the rate, or --connections is too low. \
+                    "the rate was not kept: {:.1}% of the {} sends due left on time \
+                     ({} late by more than {}ms, up to {:.0}ms; {} never sent). Cause: {cause}. \
                      Latency is still measured from the intended send times.",
                     100.0 * achieved,
-                    intended,
-                    totals.pacing.late,
+                    pacing.due(),
+                    pacing.late,
                     engine::LATE_TOLERANCE.as_millis(),
-                    totals.pacing.max_late_us as f64 / 1e3,
+                    pacing.max_late_us as f64 / 1e3,
+                    pacing.backlog,
                 ));
             }
             (
@@ -239,8 +246,9 @@ async fn execute(
                     intended_rps: rate,
                     achieved_rps: rps,
                     connections,
-                    late_sends: totals.pacing.late,
-                    max_late_ms: totals.pacing.max_late_us as f64 / 1e3,
+                    late_sends: pacing.late,
+                    unsent: pacing.backlog,
+                    max_late_ms: pacing.max_late_us as f64 / 1e3,
                     late_tolerance_ms: engine::LATE_TOLERANCE.as_secs_f64() * 1e3,
                 }),
                 Some(achieved),

@@ -78,19 +78,35 @@ impl Default for EndpointInterval {
 /// Open-model schedule keeping: did sends leave when they were meant to?
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Pacing {
-    /// Sends that had an intended time.
-    pub intended: u64,
+    /// Sends made (each had an intended time).
+    pub sent: u64,
     /// Sends that left more than the tolerance after their intended time.
     pub late: u64,
     /// Largest lateness seen, µs.
     pub max_late_us: u64,
+    /// Intended sends that were due before the stop but never left (all connections busy).
+    pub backlog: u64,
 }
 
 impl Pacing {
     pub fn merge(&mut self, other: &Pacing) {
-        self.intended += other.intended;
+        self.sent += other.sent;
         self.late += other.late;
         self.max_late_us = self.max_late_us.max(other.max_late_us);
+        self.backlog += other.backlog;
+    }
+
+    /// Sends due before the stop.
+    pub fn due(&self) -> u64 {
+        self.sent + self.backlog
+    }
+
+    /// Fraction of due sends that left on time (1.0 = the rate was kept).
+    pub fn on_time_fraction(&self) -> f64 {
+        if self.due() == 0 {
+            return 1.0;
+        }
+        (self.sent - self.late) as f64 / self.due() as f64
     }
 }
 
@@ -150,21 +166,19 @@ impl Interval {
         }
     }
 
-    /// Open model: also record the service time and how late the send left.
-    pub fn record_pacing(
-        &mut self,
-        stats_id: usize,
-        service: Duration,
-        lateness: Duration,
-        tolerance: Duration,
-    ) {
-        self.endpoints[stats_id]
-            .service
-            .saturating_record(micros(service));
-        self.pacing.intended += 1;
+    /// Open model: a send left `lateness` after its intended time.
+    pub fn record_send(&mut self, lateness: Duration, tolerance: Duration) {
+        self.pacing.sent += 1;
         if lateness > tolerance {
             self.pacing.late += 1;
         }
         self.pacing.max_late_us = self.pacing.max_late_us.max(lateness.as_micros() as u64);
+    }
+
+    /// Open model: service time of a finished request, from its actual send.
+    pub fn record_service(&mut self, stats_id: usize, service: Duration) {
+        self.endpoints[stats_id]
+            .service
+            .saturating_record(micros(service));
     }
 }

@@ -15,6 +15,8 @@ pub struct RateReport {
     pub connections: u32,
     /// Sends that left more than `late_tolerance_ms` after their intended time.
     pub late_sends: u64,
+    /// Sends that fell due before the end but never left.
+    pub unsent: u64,
     /// Largest lateness of a send, ms.
     pub max_late_ms: f64,
     /// Tolerance for "on time", ms.

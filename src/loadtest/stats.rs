@@ -270,7 +270,7 @@ impl Aggregator {
         let done = std::mem::replace(&mut self.done, Interval::new(0));
         self.cumulative.merge(&done);
         let duration_s = duration_s.max(1e-9);
-        let open_model = self.cumulative.pacing.intended > 0;
+        let open_model = self.cumulative.pacing.sent > 0;
         let endpoints: Vec<EndpointSummary> = self
             .names
             .iter()
