@@ -27,8 +27,9 @@ pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
 pub enum Report {
     /// Second `second` (1-based, since the start) has ended on `thread`.
     Tick { second: u64, interval: Interval },
-    /// The thread stopped; `interval` holds what it recorded since its last tick.
-    Done { interval: Interval },
+    /// The thread stopped (its last tick is sent). `backlog`: open-model sends that fell
+    /// due before the stop but never left.
+    Done { backlog: u64 },
 }
 
 /// Shared, read-only context of a run.
@@ -92,10 +93,12 @@ pub fn shared_from_plan(
     }
 }
 
-/// Start the generator threads. They run until `stop` turns true.
+/// Start the generator threads. Each stops by itself at `deadline`, right after its
+/// last tick, or earlier when `stop` turns true (Ctrl-C).
 pub fn start(
     shared: Arc<RunShared>,
     start: Instant,
+    deadline: Instant,
     stop: watch::Receiver<bool>,
     reports: mpsc::UnboundedSender<Report>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
@@ -114,7 +117,7 @@ pub fn start(
                     let local = tokio::task::LocalSet::new();
                     local.block_on(
                         &runtime,
-                        generator_thread(thread, shared, start, stop, reports),
+                        generator_thread(thread, shared, start, deadline, stop, reports),
                     );
                 })
         })
@@ -151,6 +154,7 @@ async fn generator_thread(
     thread: usize,
     shared: Arc<RunShared>,
     start: Instant,
+    deadline: Instant,
     mut stop: watch::Receiver<bool>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
@@ -159,17 +163,25 @@ async fn generator_thread(
         shared: Arc::clone(&shared),
     });
 
+    // Seconds end at start + k s; the last one at the deadline, after which the thread
+    // stops, so every request completed before the deadline is in a tick.
+    let current_second = Rc::new(Cell::new(1u64));
     let ticker = {
         let ctx = Rc::clone(&ctx);
         let reports = reports.clone();
+        let current_second = Rc::clone(&current_second);
         tokio::task::spawn_local(async move {
-            for second in 1u64.. {
-                tokio::time::sleep_until(start + Duration::from_secs(second)).await;
+            loop {
+                let second = current_second.get();
+                let boundary = (start + Duration::from_secs(second)).min(deadline);
+                tokio::time::sleep_until(boundary).await;
                 let fresh = Interval::new(ctx.shared.stats_slots);
                 let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), fresh);
-                if reports.send(Report::Tick { second, interval }).is_err() {
+                let _ = reports.send(Report::Tick { second, interval });
+                if boundary >= deadline {
                     break;
                 }
+                current_second.set(second + 1);
             }
         })
     };
@@ -216,20 +228,28 @@ async fn generator_thread(
         }
     }
 
-    let _ = stop.wait_for(|stopped| *stopped).await;
+    let interrupted = tokio::select! {
+        _ = ticker => false,
+        _ = stop.wait_for(|stopped| *stopped) => true,
+    };
     let stopped = Instant::now();
-    ticker.abort();
     for task in &tasks {
         task.abort();
     }
-    let mut interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
+    if interrupted {
+        // Ctrl-C: what this second recorded so far is its (partial) last tick.
+        let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
+        let second = current_second.get();
+        let _ = reports.send(Report::Tick { second, interval });
+    }
+    let mut backlog = 0;
     if let Some(schedule) = schedule {
         // Intended sends that fell due but never left: the generator did not keep the rate.
         while schedule.claim() < stopped {
-            interval.pacing.backlog += 1;
+            backlog += 1;
         }
     }
-    let _ = reports.send(Report::Done { interval });
+    let _ = reports.send(Report::Done { backlog });
 }
 
 /// A Locust user: on_start once, then weighted tasks with waits, until stopped.

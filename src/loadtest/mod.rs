@@ -117,7 +117,8 @@ async fn execute(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (report_tx, mut reports) = mpsc::unbounded_channel();
     let start = Instant::now();
-    let handles = engine::start(Arc::clone(&shared), start, stop_rx, report_tx)?;
+    let deadline = start + plan.duration;
+    let handles = engine::start(Arc::clone(&shared), start, deadline, stop_rx, report_tx)?;
 
     let start_unix = started_wall
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -132,7 +133,6 @@ async fn execute(
         LoadModel::Open { connections, .. } => connections,
     };
 
-    let deadline = start + plan.duration;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut stopped_at: Option<Instant> = None;
@@ -143,8 +143,8 @@ async fn execute(
     while threads_done < plan.threads {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline), if stopped_at.is_none() => {
-                stopped_at = Some(Instant::now());
-                let _ = stop_tx.send(true);
+                // The threads stop by themselves at the deadline.
+                stopped_at = Some(deadline);
             }
             _ = &mut ctrl_c, if stopped_at.is_none() => {
                 interrupted = true;
@@ -157,8 +157,8 @@ async fn execute(
                         finished.push(done);
                     }
                 }
-                Some(Report::Done { interval }) => {
-                    aggregator.add_done(interval);
+                Some(Report::Done { backlog }) => {
+                    aggregator.add_done(backlog);
                     threads_done += 1;
                 }
                 None => break,

@@ -152,7 +152,6 @@ pub struct Aggregator {
     pending: BTreeMap<u64, (usize, Interval)>,
     recent: Vec<(u64, u64)>,
     history: Vec<HistoryRow>,
-    done: Interval,
 }
 
 /// A second that is complete: its history row and its merged latency histogram (for hlog).
@@ -172,7 +171,6 @@ impl Aggregator {
             pending: BTreeMap::new(),
             recent: Vec::new(),
             history: Vec::new(),
-            done: Interval::new(slots),
         }
     }
 
@@ -197,11 +195,9 @@ impl Aggregator {
         Some(self.finish_second(second, merged, users))
     }
 
-    /// A thread stopped; `interval` is what it saw after its last tick.
-    pub fn add_done(&mut self, interval: Interval) {
-        if !interval.endpoints.is_empty() {
-            self.done.merge(&interval);
-        }
+    /// A thread stopped with `backlog` open-model sends due but never sent.
+    pub fn add_done(&mut self, backlog: u64) {
+        self.cumulative.pacing.backlog += backlog;
     }
 
     /// Seconds some threads reported but not all (only at the end of a run).
@@ -266,9 +262,7 @@ impl Aggregator {
     }
 
     /// Build the result; `duration_s` is the measured run time.
-    pub fn finish(mut self, duration_s: f64) -> Totals {
-        let done = std::mem::replace(&mut self.done, Interval::new(0));
-        self.cumulative.merge(&done);
+    pub fn finish(self, duration_s: f64) -> Totals {
         let duration_s = duration_s.max(1e-9);
         let open_model = self.cumulative.pacing.sent > 0;
         let endpoints: Vec<EndpointSummary> = self
