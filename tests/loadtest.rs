@@ -566,3 +566,29 @@ fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
     let out = loadtest(&["--url", "http://127.0.0.1:1/", "--duration", "10"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_saturated_generator_says_so() {
+    let _guard = exclusive();
+    // /health answers at once, so one generator thread with many users runs flat out.
+    let target = Target::start(&["--workers", "4"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/health"),
+        "--users",
+        "32",
+        "--threads",
+        "1",
+        "--duration",
+        "3s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert!(run["generator"]["saturated_seconds"].as_u64().unwrap() >= 1, "{}", run["generator"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("warning: the generator's CPU was saturated"), "{stdout}");
+}
