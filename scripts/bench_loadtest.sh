@@ -82,5 +82,13 @@ def med(tool, col):
 w, c = {k: med("wrk", i) for k, i in (("rps", 2), ("cpu", 3), ("p99", 4))}, {k: med("capplan", i) for k, i in (("rps", 2), ("cpu", 3), ("p99", 4))}
 print(f"median wrk:     {w['rps']:.0f} rps, {w['cpu']:.2f} us CPU/request, p99 {w['p99']:.3f} ms")
 print(f"median capplan: {c['rps']:.0f} rps, {c['cpu']:.2f} us CPU/request, p99 {c['p99']:.3f} ms")
-print(f"capplan/wrk: rps {c['rps'] / w['rps']:.2f}x, CPU/request {c['cpu'] / w['cpu']:.2f}x")
+print(f"capplan/wrk of medians: rps {c['rps'] / w['rps']:.2f}x, CPU/request {c['cpu'] / w['cpu']:.2f}x")
+# Paired ratios (each capplan run against the wrk run just before it) resist drift on a noisy machine.
+by_round = {}
+for r in rows:
+    by_round.setdefault(r[0], {})[r[1]] = r
+pairs = [v for v in by_round.values() if "wrk" in v and "capplan" in v]
+rps_ratio = statistics.median(float(p["capplan"][2]) / float(p["wrk"][2]) for p in pairs)
+cpu_ratio = statistics.median(float(p["capplan"][3]) / float(p["wrk"][3]) for p in pairs)
+print(f"median of paired ratios: rps {rps_ratio:.2f}x, CPU/request {cpu_ratio:.2f}x")
 PY

@@ -568,9 +568,8 @@ fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
 }
 
 #[test]
-fn a_saturated_generator_says_so() {
+fn generator_cpu_is_measured_every_second() {
     let _guard = exclusive();
-    // /health answers at once, so one generator thread with many users runs flat out.
     let target = Target::start(&["--workers", "4"]);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
@@ -588,7 +587,22 @@ fn a_saturated_generator_says_so() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run = read_json(&json);
-    assert!(run["generator"]["saturated_seconds"].as_u64().unwrap() >= 1, "{}", run["generator"]);
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("warning: the generator's CPU was saturated"), "{stdout}");
+    let per_second: Vec<f64> = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["generator_cpu_percent"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per_second.len(), 3);
+    // A generator running flat out against an instant route uses a good part of its thread.
+    assert!(per_second.iter().all(|p| *p > 10.0), "{per_second:?}");
+    let max = run["generator"]["max_cpu_percent"].as_f64().unwrap();
+    assert!((max - per_second.iter().cloned().fold(0.0, f64::max)).abs() < 1e-9);
+    let saturated = per_second.iter().filter(|p| **p >= 90.0).count() as u64;
+    assert_eq!(
+        run["generator"]["saturated_seconds"].as_u64().unwrap(),
+        saturated
+    );
+    let warned = text(&out.stdout).contains("warning: the generator's CPU was saturated");
+    assert_eq!(warned, saturated > 0);
 }

@@ -6,11 +6,12 @@
 //! client per session. Both keep the session's cookies, as Locust's HttpUser does.
 use std::fmt;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
@@ -131,11 +132,18 @@ pub enum Transport {
     Reqwest { http2: bool, insecure: bool },
 }
 
+/// An HTTP/1.1 connection driven by the task that uses it (no separate connection task:
+/// one wake-up per response instead of two).
+pub struct Http1Connection {
+    sender: SendRequest<Full<Bytes>>,
+    connection: Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
+}
+
 /// One user's (or one open-model connection's) session: a connection and a cookie jar.
 pub enum Session {
     Http1 {
         addr: SocketAddr,
-        sender: Option<SendRequest<Full<Bytes>>>,
+        connection: Option<Http1Connection>,
         cookies: Option<Box<cookie_store::CookieStore>>,
     },
     Reqwest(reqwest::Client),
@@ -146,7 +154,7 @@ impl Session {
         match transport {
             Transport::Http1 { addr } => Ok(Session::Http1 {
                 addr: *addr,
-                sender: None,
+                connection: None,
                 cookies: None,
             }),
             Transport::Reqwest { http2, insecure } => {
@@ -173,62 +181,94 @@ impl Session {
         request: &PreparedRequest,
         timeout: Duration,
     ) -> Result<Reply, Failure> {
-        match tokio::time::timeout(timeout, self.exchange(request)).await {
+        match tokio::time::timeout(timeout, self.exchange(request, false)).await {
             Ok(result) => result,
             Err(_) => {
                 // The connection is mid-exchange: it cannot be reused.
-                if let Session::Http1 { sender, .. } = self {
-                    *sender = None;
+                if let Session::Http1 { connection, .. } = self {
+                    *connection = None;
                 }
                 Err(Failure::Timeout)
             }
         }
     }
 
-    async fn exchange(&mut self, request: &PreparedRequest) -> Result<Reply, Failure> {
+    async fn exchange(
+        &mut self,
+        request: &PreparedRequest,
+        retried: bool,
+    ) -> Result<Reply, Failure> {
         match self {
             Session::Http1 {
                 addr,
-                sender,
+                connection,
                 cookies,
             } => {
-                let reusable = match sender.take() {
-                    Some(mut s) => s.ready().await.is_ok().then_some(s),
-                    None => None,
-                };
-                let mut ready = match reusable {
-                    Some(s) => s,
+                let mut live = match connection.take() {
+                    Some(live) => live,
                     None => connect_http1(*addr).await?,
                 };
-                let mut req = Request::new(Full::new(request.body.clone()));
-                *req.method_mut() = request.method.clone();
-                *req.uri_mut() = request.target.clone();
-                *req.headers_mut() = request.headers.clone();
-                if let Some(jar) = cookies.as_deref() {
-                    add_cookie_header(jar, &request.url, req.headers_mut());
-                }
-                let response = ready
-                    .send_request(req)
-                    .await
-                    .map_err(|e| Failure::Connect(short_error(&e)))?;
-                let status = response.status().as_u16();
-                if response.headers().contains_key(SET_COOKIE) {
-                    let jar = cookies.get_or_insert_with(Default::default);
-                    store_cookies(jar, &request.url, response.headers());
-                }
-                let mut body = response.into_body();
-                let mut body_bytes = 0u64;
-                while let Some(frame) = body.frame().await {
-                    let frame = frame.map_err(|e| Failure::Body(short_error(&e)))?;
-                    if let Some(data) = frame.data_ref() {
-                        body_bytes += data.len() as u64;
+                let Http1Connection {
+                    sender,
+                    connection: driver,
+                } = &mut live;
+                let exchange = async {
+                    if sender.ready().await.is_err() {
+                        return Err(None);
                     }
+                    let mut req = Request::new(Full::new(request.body.clone()));
+                    *req.method_mut() = request.method.clone();
+                    *req.uri_mut() = request.target.clone();
+                    *req.headers_mut() = request.headers.clone();
+                    if let Some(jar) = cookies.as_deref() {
+                        add_cookie_header(jar, &request.url, req.headers_mut());
+                    }
+                    let response = sender
+                        .send_request(req)
+                        .await
+                        .map_err(|e| Some(Failure::Connect(short_error(&e))))?;
+                    let status = response.status().as_u16();
+                    if response.headers().contains_key(SET_COOKIE) {
+                        let jar = cookies.get_or_insert_with(Default::default);
+                        store_cookies(jar, &request.url, response.headers());
+                    }
+                    let mut body = response.into_body();
+                    let mut body_bytes = 0u64;
+                    while let Some(frame) = body.frame().await {
+                        let frame = frame.map_err(|e| Some(Failure::Body(short_error(&e))))?;
+                        if let Some(data) = frame.data_ref() {
+                            body_bytes += data.len() as u64;
+                        }
+                    }
+                    Ok((status, body_bytes))
+                };
+                // Drive the connection in this task while the exchange runs.
+                let outcome = tokio::select! {
+                    biased;
+                    outcome = exchange => outcome,
+                    ended = driver.as_mut() => Err(Some(Failure::Connect(match ended {
+                        Ok(()) => "connection closed by the server".to_string(),
+                        Err(e) => short_error(&e),
+                    }))),
+                };
+                match outcome {
+                    Ok((status, body_bytes)) => {
+                        *connection = Some(live);
+                        if status >= 400 {
+                            return Err(Failure::Status(status));
+                        }
+                        Ok(Reply { body_bytes })
+                    }
+                    Err(Some(failure)) => Err(failure),
+                    // The idle connection was closed (keep-alive ended): reconnect and retry once.
+                    Err(None) if !retried => {
+                        *connection = Some(connect_http1(*addr).await?);
+                        Box::pin(self.exchange(request, true)).await
+                    }
+                    Err(None) => Err(Failure::Connect(
+                        "connection closed before the request was sent".to_string(),
+                    )),
                 }
-                *sender = Some(ready);
-                if status >= 400 {
-                    return Err(Failure::Status(status));
-                }
-                Ok(Reply { body_bytes })
             }
             Session::Reqwest(client) => {
                 let response = client
@@ -253,7 +293,7 @@ impl Session {
     }
 }
 
-async fn connect_http1(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Failure> {
+async fn connect_http1(addr: SocketAddr) -> Result<Http1Connection, Failure> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| Failure::Connect(e.kind().to_string()))?;
@@ -264,11 +304,10 @@ async fn connect_http1(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Fai
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| Failure::Connect(short_error(&e)))?;
-    tokio::task::spawn_local(async move {
-        // Ends when the sender is dropped or the peer closes; errors surface on send.
-        let _ = connection.await;
-    });
-    Ok(sender)
+    Ok(Http1Connection {
+        sender,
+        connection: Box::pin(connection),
+    })
 }
 
 fn add_cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url, headers: &mut HeaderMap) {

@@ -29,9 +29,35 @@ pub fn percent_of_threads(cpu_delta: Duration, wall_delta: Duration, threads: us
 /// At or above this share of its threads' capacity, the generator is considered saturated.
 pub const SATURATED_PERCENT: f64 = 90.0;
 
+/// The report's warning when the generator was saturated in some seconds.
+pub fn saturation_warning(
+    saturated_seconds: u64,
+    total_seconds: usize,
+    max_percent: f64,
+    threads: usize,
+) -> Option<String> {
+    (saturated_seconds > 0).then(|| {
+        format!(
+            "the generator's CPU was saturated in {saturated_seconds} of {total_seconds} seconds \
+             (max {max_percent:.0}% of {threads} thread(s)): these numbers may measure capplan rather \
+             than the target; add --threads, cores or generator machines"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warns_only_when_some_second_was_saturated() {
+        assert_eq!(saturation_warning(0, 10, 85.0, 2), None);
+        let w = saturation_warning(3, 10, 97.0, 2).unwrap();
+        assert!(
+            w.contains("saturated in 3 of 10 seconds (max 97% of 2 thread(s))"),
+            "{w}"
+        );
+    }
 
     #[test]
     fn percent_is_relative_to_threads() {

@@ -206,14 +206,12 @@ async fn execute(
             "interrupted by Ctrl-C after {duration_s:.1}s: the results cover what was measured until then"
         ));
     }
-    if saturated_seconds > 0 {
-        warnings.push(format!(
-            "the generator's CPU was saturated in {saturated_seconds} of {} seconds (max {max_cpu:.0}% of {} thread(s)): \
-             these numbers may measure capplan rather than the target; add --threads, cores or generator machines",
-            totals.history.len(),
-            plan.threads
-        ));
-    }
+    warnings.extend(cpu::saturation_warning(
+        saturated_seconds,
+        totals.history.len(),
+        max_cpu,
+        plan.threads,
+    ));
     let (rate_report, rate_achieved, service_time) = match plan.load {
         LoadModel::Open {
             rate, connections, ..
