@@ -606,3 +606,146 @@ fn generator_cpu_is_measured_every_second() {
     let warned = text(&out.stdout).contains("warning: the generator's CPU was saturated");
     assert_eq!(warned, saturated > 0);
 }
+
+/// An HTTPS server (Python's http.server with a fresh self-signed certificate).
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is needed for the TLS tests");
+        assert!(status.success());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&cert)
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for the TLS tests");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        TlsServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tls_is_verified_unless_insecure() {
+    let _guard = exclusive();
+    let server = TlsServer::start();
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let args = [
+        "--url",
+        &url,
+        "--users",
+        "1",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+
+    // A self-signed certificate fails verification: every request is a connection failure.
+    let out = loadtest(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert!(run["requests"].as_u64().unwrap() > 0);
+    assert_eq!(run["failures"], run["requests"], "{run}");
+    assert!(
+        run["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ConnectionError"),
+        "{}",
+        run["errors"]
+    );
+
+    let out = loadtest(&[&args[..], &["--insecure"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    assert!(run["requests"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn users_start_at_the_spawn_rate() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--users",
+        "6",
+        "--spawn-rate",
+        "2",
+        "--duration",
+        "4s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    let users: Vec<u64> = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["users"].as_u64().unwrap())
+        .collect();
+    // User u starts at u / 2 s: 2 users by the end of second 1, 4 by 2, all 6 by 3
+    // (one more when a start falls on the boundary of a second).
+    assert_eq!(users.len(), 4, "{users:?}");
+    assert!((2..=3).contains(&users[0]), "{users:?}");
+    assert!((4..=5).contains(&users[1]), "{users:?}");
+    assert_eq!(&users[2..], &[6, 6], "{users:?}");
+}
