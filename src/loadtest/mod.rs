@@ -1,4 +1,5 @@
 //! `capplan loadtest`: scenario, engine (closed/open), recorder, thresholds.
+pub mod capacity;
 pub mod client;
 pub mod cpu;
 pub mod engine;
