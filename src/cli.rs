@@ -84,6 +84,10 @@ pub struct LoadtestArgs {
     #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 
+    /// Leave the first whole seconds out of the statistics (they still show in the history).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
     /// Give up on a request after this long (counted as a timeout failure).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -124,7 +124,13 @@ async fn execute(
     let start_unix = started_wall
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut aggregator = Aggregator::new(plan.stats_names.clone(), plan.threads, start_unix);
+    let warmup_seconds = plan.warmup.as_secs();
+    let mut aggregator = Aggregator::new(
+        plan.stats_names.clone(),
+        plan.threads,
+        start_unix,
+        warmup_seconds,
+    );
     let progress = report::progress::Progress::new(plan.duration, quiet);
     let mut cpu_mark = (cpu::process_cpu_time(), std::time::Instant::now());
     let mut saturated_seconds = 0u64;
@@ -187,7 +193,8 @@ async fn execute(
     }
     progress.finish();
     let stopped_at = stopped_at.unwrap_or_else(Instant::now);
-    let duration_s = (stopped_at - start).as_secs_f64();
+    // Statistics cover the time after the warm-up.
+    let duration_s = ((stopped_at - start).as_secs_f64() - warmup_seconds as f64).max(0.0);
     for second in aggregator.flush_pending(users(&shared)) {
         aggregator.push_history(second.row);
     }

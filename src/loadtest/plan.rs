@@ -41,6 +41,8 @@ pub struct Plan {
     pub wait_time: WaitTime,
     pub load: LoadModel,
     pub duration: Duration,
+    /// Leading whole seconds kept out of the statistics (still in the history).
+    pub warmup: Duration,
     pub timeout: Duration,
     pub http2: bool,
     pub insecure: bool,
@@ -106,6 +108,12 @@ impl Plan {
         if args.duration.is_zero() {
             return Err(InputError::flag("--duration", "must be longer than zero"));
         }
+        if args.warmup.subsec_nanos() != 0 || args.warmup >= args.duration {
+            return Err(InputError::flag(
+                "--warmup",
+                "must be whole seconds and shorter than --duration",
+            ));
+        }
         if args.timeout.is_zero() {
             return Err(InputError::flag("--timeout", "must be longer than zero"));
         }
@@ -148,6 +156,7 @@ impl Plan {
             wait_time: scenario.wait_time,
             load,
             duration: args.duration,
+            warmup: args.warmup,
             timeout: args.timeout,
             http2: args.http2,
             insecure: args.insecure,

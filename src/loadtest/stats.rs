@@ -146,6 +146,7 @@ pub const LOCUST_PERCENTILES: [f64; 11] = [
 /// Merges thread intervals; owns the cumulative histograms.
 pub struct Aggregator {
     names: Vec<(String, String)>,
+    warmup_seconds: u64,
     threads: usize,
     start_unix: i64,
     cumulative: Interval,
@@ -161,10 +162,17 @@ pub struct FinishedSecond {
 }
 
 impl Aggregator {
-    pub fn new(names: Vec<(String, String)>, threads: usize, start_unix: i64) -> Aggregator {
+    /// `warmup_seconds`: leading seconds left out of the cumulative statistics.
+    pub fn new(
+        names: Vec<(String, String)>,
+        threads: usize,
+        start_unix: i64,
+        warmup_seconds: u64,
+    ) -> Aggregator {
         let slots = names.len();
         Aggregator {
             names,
+            warmup_seconds,
             threads,
             start_unix,
             cumulative: Interval::new(slots),
@@ -210,7 +218,12 @@ impl Aggregator {
     }
 
     fn finish_second(&mut self, second: u64, merged: Interval, users: u32) -> FinishedSecond {
-        self.cumulative.merge(&merged);
+        // Warm-up seconds are shown in the history but kept out of the totals.
+        if second > self.warmup_seconds {
+            self.cumulative.merge(&merged);
+        } else {
+            self.cumulative.pacing.merge(&merged.pacing);
+        }
         let requests = merged.requests();
         let failures = merged.failures();
         self.recent.push((requests, failures));
@@ -359,7 +372,7 @@ mod tests {
     #[test]
     fn seconds_complete_when_every_thread_reported() {
         let names = vec![("GET".to_string(), "/".to_string())];
-        let mut agg = Aggregator::new(names, 2, 1_000);
+        let mut agg = Aggregator::new(names, 2, 1_000, 0);
         let mut a = Interval::new(1);
         a.record(0, Duration::from_millis(10), Ok(5));
         let mut b = Interval::new(1);
