@@ -123,6 +123,38 @@ pub struct LoadtestArgs {
     /// No progress bar and no table, only errors and threshold verdicts.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Find the highest open-model rate that holds --slo: coarse steps, then bisection.
+    #[arg(long, conflicts_with_all = ["users", "rate", "thresholds"])]
+    pub find_capacity: bool,
+
+    /// Capacity search: the latency objective each step must hold.
+    #[arg(long, default_value = "p95<200ms", requires = "find_capacity")]
+    pub slo: Threshold,
+
+    /// Capacity search: largest acceptable error rate per step, e.g. 1% or 0.01.
+    #[arg(long, default_value = "1%", value_parser = parse_fraction, requires = "find_capacity")]
+    pub max_error_rate: f64,
+
+    /// Capacity search: workers of the measured target (for rps per worker in the profile).
+    #[arg(long, default_value_t = 1, requires = "find_capacity")]
+    pub workers_measured: u32,
+
+    /// Capacity search: how long each step is held (its first second is a warm-up).
+    #[arg(long, default_value = "6s", value_parser = parse_duration, requires = "find_capacity")]
+    pub step_duration: Duration,
+
+    /// Capacity search: first rate tried (default: half of workers / low-load service time).
+    #[arg(long, requires = "find_capacity")]
+    pub start_rate: Option<f64>,
+
+    /// Capacity search: never offer more than this rate.
+    #[arg(long, default_value_t = 100_000.0, requires = "find_capacity")]
+    pub max_rate: f64,
+
+    /// Capacity search: write the capacity profile (JSON) here.
+    #[arg(long, value_name = "FILE", requires = "find_capacity")]
+    pub profile_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

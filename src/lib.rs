@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod error;
 pub mod loadtest;
+pub mod profile;
 pub mod report;
 pub mod target;
 pub mod units;

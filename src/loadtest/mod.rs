@@ -3,6 +3,7 @@ pub mod capacity;
 pub mod client;
 pub mod cpu;
 pub mod engine;
+pub mod find_capacity;
 pub mod plan;
 pub mod recorder;
 pub mod result;
@@ -31,6 +32,9 @@ use stats::Aggregator;
 
 /// Run a load test as the command line asks.
 pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
+    if args.find_capacity {
+        return find_capacity::run(&args);
+    }
     let plan = Plan::from_args(&args)?;
     let requests = client::prepare(&plan)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -86,7 +90,7 @@ async fn probe(plan: &Plan) -> anyhow::Result<SocketAddr> {
 
 /// Drive the generator threads and aggregate what they record until the duration
 /// ends or Ctrl-C; either way the result covers everything measured.
-async fn execute(
+pub(crate) async fn execute(
     plan: &Plan,
     requests: Vec<client::PreparedRequest>,
     hlog_path: Option<&Path>,

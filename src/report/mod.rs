@@ -1,6 +1,7 @@
 //! Presentation only: tables, CSV, JSON, hlog. Each renderer is a pure function from
 //! results to bytes (or text); files are written through [`write_atomic`] or
 //! [`AtomicFile`], so a reader never sees a partial file.
+pub mod capacity;
 pub mod hlog;
 pub mod locust_csv;
 pub mod progress;
