@@ -242,18 +242,22 @@ impl Session {
                     }
                     Ok((status, body_bytes))
                 };
-                // Drive the connection in this task while the exchange runs.
-                let outcome = tokio::select! {
-                    biased;
-                    outcome = exchange => outcome,
-                    ended = driver.as_mut() => Err(Some(Failure::Connect(match ended {
-                        Ok(()) => "connection closed by the server".to_string(),
-                        Err(e) => short_error(&e),
-                    }))),
+                // Drive the connection in this task while the exchange runs. When the server
+                // closes the connection (`Connection: close`, as Gunicorn's sync workers do),
+                // the response may already be complete: finish the exchange before judging.
+                let (outcome, reusable) = {
+                    let mut exchange = std::pin::pin!(exchange);
+                    tokio::select! {
+                        biased;
+                        outcome = &mut exchange => (outcome, true),
+                        _ = driver.as_mut() => (exchange.await, false),
+                    }
                 };
                 match outcome {
                     Ok((status, body_bytes)) => {
-                        *connection = Some(live);
+                        if reusable {
+                            *connection = Some(live);
+                        }
                         if status >= 400 {
                             return Err(Failure::Status(status));
                         }

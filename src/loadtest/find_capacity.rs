@@ -14,6 +14,10 @@ use crate::report;
 
 /// How long the low-load (one user) phase lasts.
 const LOW_LOAD: Duration = Duration::from_secs(3);
+/// A step lasts long enough for about this many requests (a p95 of fewer is noise).
+const MIN_SAMPLES: f64 = 300.0;
+/// ... but no longer than this.
+const MAX_STEP: Duration = Duration::from_secs(20);
 /// Pause between steps so the target's queue drains.
 const PAUSE: Duration = Duration::from_millis(1500);
 
@@ -117,6 +121,17 @@ pub fn measure_capacity(
         "capacity: service time at low load: mean {:.2}ms, p95 {:.2}ms ({} requests)",
         service.mean, service.p95, low_run.requests
     ));
+    if low_run.error_rate > rule.max_error_rate {
+        let first = low_run
+            .errors
+            .first()
+            .map_or(String::new(), |e| format!(": {}", e.error));
+        return Err(crate::error::RunError(format!(
+            "capacity: the target fails {:.1}% of requests even at low load{first}",
+            100.0 * low_run.error_rate
+        ))
+        .into());
+    }
     if low_run.requests == 0 || service.mean <= 0.0 {
         return Err(
             crate::error::RunError("capacity: no request completed at low load".into()).into(),
@@ -137,7 +152,8 @@ pub fn measure_capacity(
             connections: ((rate * slo_seconds.max(0.05) * 4.0).ceil() as u32).clamp(50, 2000),
             arrivals: Arrivals::Poisson,
         };
-        step.duration = args.step_duration;
+        let for_samples = Duration::from_secs(1 + (MIN_SAMPLES / rate).ceil() as u64);
+        step.duration = args.step_duration.max(for_samples.min(MAX_STEP));
         step.warmup = Duration::from_secs(1);
         step.seed = base.seed.wrapping_add(step_number);
         let result = runtime.block_on(super::execute(&step, requests.to_vec(), None, true))?;

@@ -1,0 +1,150 @@
+//! `--find-capacity` against a real Python app: examples/flask_app under Gunicorn
+//! with sync workers (2 and 4). `.ci/run` installs flask and gunicorn; elsewhere the
+//! test is skipped with a message when they are missing.
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The endpoint's known service time: WAIT_MS + CPU_MS.
+const WAIT_MS: f64 = 40.0;
+const CPU_MS: f64 = 10.0;
+
+struct Gunicorn {
+    child: Child,
+    port: u16,
+}
+
+impl Gunicorn {
+    fn start(workers: u32) -> Gunicorn {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let app_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/flask_app");
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "gunicorn",
+                "--worker-class",
+                "sync",
+                "--log-level",
+                "warning",
+            ])
+            .args([
+                "--workers",
+                &workers.to_string(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("app:app")
+            .current_dir(app_dir)
+            .env("WAIT_MS", WAIT_MS.to_string())
+            .env("CPU_MS", CPU_MS.to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 runs gunicorn");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "gunicorn did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Let every worker boot before measuring.
+        std::thread::sleep(Duration::from_millis(1500));
+        Gunicorn { child, port }
+    }
+}
+
+impl Drop for Gunicorn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gunicorn_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import flask, gunicorn"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn find_capacity(workers: u32) -> Value {
+    let server = Gunicorn::start(workers);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let out = assert_cmd::Command::cargo_bin("capplan")
+        .unwrap()
+        .args([
+            "loadtest",
+            "--url",
+            &format!("http://127.0.0.1:{}/work", server.port),
+        ])
+        .args([
+            "--find-capacity",
+            "--slo",
+            "p95<500ms",
+            "--step-duration",
+            "4s",
+            "--quiet",
+        ])
+        .args(["--workers-measured", &workers.to_string()])
+        .arg("--profile-out")
+        .arg(&profile)
+        .timeout(Duration::from_secs(400))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap()
+}
+
+#[test]
+fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
+    if !gunicorn_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install flask and gunicorn (.ci/run does)"
+        );
+        eprintln!("skipped: python3 cannot import flask and gunicorn (pip install flask gunicorn)");
+        return;
+    }
+    let known_ms = WAIT_MS + CPU_MS;
+    let two = find_capacity(2);
+    let four = find_capacity(4);
+    for profile in [&two, &four] {
+        // Low-load service time: the endpoint's work plus a few ms of Gunicorn/Flask and a
+        // new TCP connection per request (sync workers close it).
+        let mean = profile["service_time_ms"]["mean"].as_f64().unwrap();
+        assert!(
+            (known_ms..=known_ms * 1.2).contains(&mean),
+            "service time {mean}ms, endpoint does {known_ms}ms of work"
+        );
+        // A worker serves one request at a time: at most 1000/known rps, and with an SLO far
+        // above the service time the knee sits close to that.
+        let per_worker = profile["rps_per_worker"].as_f64().unwrap();
+        let ceiling = 1000.0 / known_ms;
+        assert!(
+            (0.75 * ceiling..=1.02 * ceiling).contains(&per_worker),
+            "rps per worker {per_worker}, a worker's ceiling is {ceiling}"
+        );
+    }
+    let ratio =
+        four["sustainable_rps"].as_f64().unwrap() / two["sustainable_rps"].as_f64().unwrap();
+    assert!(
+        (1.6..=2.4).contains(&ratio),
+        "4 workers / 2 workers = {ratio}, expected 2 ±20%"
+    );
+}
