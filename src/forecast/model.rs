@@ -1,0 +1,271 @@
+//! The regression: y = b[cell(t)] + beta * trend(t) + e, fitted by (weighted) least squares.
+//!
+//! The one-hot cells are absorbed exactly by demeaning within each cell (the
+//! Frisch-Waugh-Lovell theorem, see docs/forecast.md): linfa-linear solves the remaining
+//! regression of demeaned y on demeaned trend, and each cell's level follows from its means.
+//! Same coefficients as a QR fit of the full one-hot design (a test checks it), at O(rows)
+//! instead of O(rows x 193^2): the rolling-origin selection runs dozens of fits.
+use linfa::prelude::*;
+use linfa_linear::LinearRegression;
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+
+use super::features::{cell, fallback_cell, trend, HolidayMode, CELLS, HOUR_OF_WEEK_CELLS};
+use super::holidays::HolidayCalendar;
+use super::series::HourlySeries;
+
+/// One model variant; the backtest chooses among these.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ModelConfig {
+    /// How holiday hours are modelled.
+    pub holidays: HolidayMode,
+    /// Half-life of the exponentially decaying row weights (weeks); `None` = equal weights (OLS).
+    pub half_life_weeks: Option<f64>,
+    /// Fit log(1 + rps) instead of rps (`--multiplicative`).
+    pub multiplicative: bool,
+}
+
+impl ModelConfig {
+    /// A short human label, e.g. `sunday, half-life 4w`.
+    pub fn label(&self) -> String {
+        let recency = match self.half_life_weeks {
+            Some(weeks) => format!("half-life {weeks}w"),
+            None => "equal weights".to_string(),
+        };
+        let space = if self.multiplicative { ", log" } else { "" };
+        format!("holidays {}, {recency}{space}", self.holidays.label())
+    }
+
+    fn transform(&self, rps: f64) -> f64 {
+        if self.multiplicative {
+            rps.ln_1p()
+        } else {
+            rps
+        }
+    }
+
+    fn untransform(&self, value: f64) -> f64 {
+        let rps = if self.multiplicative {
+            value.exp_m1()
+        } else {
+            value
+        };
+        rps.max(0.0)
+    }
+}
+
+/// A fitted model: one level per indicator cell plus a trend slope.
+#[derive(Debug, Clone)]
+pub struct FittedModel {
+    pub config: ModelConfig,
+    /// Level of each cell in model space; `None` when training never saw the cell.
+    pub cell_levels: Vec<Option<f64>>,
+    /// Trend slope in model space per year.
+    pub trend_per_year: f64,
+}
+
+/// Weighted sums of one cell's rows.
+#[derive(Clone, Copy, Default)]
+struct CellSums {
+    weight: f64,
+    weighted_trend: f64,
+    weighted_y: f64,
+}
+
+/// Fit on the first `train_end` hours of `series`.
+pub fn fit(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+) -> anyhow::Result<FittedModel> {
+    let rows: Vec<(usize, f64, f64, f64)> = (0..train_end)
+        .map(|i| {
+            let age_weeks = (train_end - 1 - i) as f64 / 168.0;
+            let weight = config
+                .half_life_weeks
+                .map_or(1.0, |h| 0.5f64.powf(age_weeks / h));
+            let y = config.transform(series.rps[i]);
+            (
+                cell(series.local_hour(i), calendar, config.holidays),
+                trend(i),
+                y,
+                weight,
+            )
+        })
+        .collect();
+    let mut sums = vec![CellSums::default(); CELLS];
+    for &(c, t, y, w) in &rows {
+        sums[c].weight += w;
+        sums[c].weighted_trend += w * t;
+        sums[c].weighted_y += w * y;
+    }
+    anyhow::ensure!(!rows.is_empty(), "no training data to fit");
+    // Absorb the cell indicators: demean trend and y within each cell (weighted), scale
+    // rows by sqrt(weight), and regress what is left (Frisch-Waugh-Lovell).
+    let mut demeaned_trend = Array2::<f64>::zeros((rows.len(), 1));
+    let mut demeaned_y = Array1::<f64>::zeros(rows.len());
+    for (k, &(c, t, y, w)) in rows.iter().enumerate() {
+        let s = sums[c];
+        let root = w.sqrt();
+        demeaned_trend[[k, 0]] = root * (t - s.weighted_trend / s.weight);
+        demeaned_y[k] = root * (y - s.weighted_y / s.weight);
+    }
+    let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
+    // With a single row per cell (under two weeks) the trend is not identifiable: leave it flat.
+    let trend_per_year = if spread > 1e-12 {
+        let fitted = LinearRegression::new()
+            .with_intercept(false)
+            .fit(&Dataset::new(demeaned_trend, demeaned_y))?;
+        fitted.params()[0]
+    } else {
+        0.0
+    };
+    let cell_levels = sums
+        .iter()
+        .map(|s| {
+            (s.weight > 0.0).then(|| (s.weighted_y - trend_per_year * s.weighted_trend) / s.weight)
+        })
+        .collect();
+    Ok(FittedModel {
+        config,
+        cell_levels,
+        trend_per_year,
+    })
+}
+
+impl FittedModel {
+    /// Prediction in model space for series position `index` (may lie past the end).
+    pub fn predict_model_space(
+        &self,
+        series: &HourlySeries,
+        calendar: &HolidayCalendar,
+        index: usize,
+    ) -> f64 {
+        let c = cell(series.local_hour(index), calendar, self.config.holidays);
+        let level = self.cell_levels[c]
+            .or(self.cell_levels[fallback_cell(c)])
+            .unwrap_or_else(|| self.mean_weekly_level());
+        level + self.trend_per_year * trend(index)
+    }
+
+    /// Prediction in rps (never negative).
+    pub fn predict(&self, series: &HourlySeries, calendar: &HolidayCalendar, index: usize) -> f64 {
+        self.config
+            .untransform(self.predict_model_space(series, calendar, index))
+    }
+
+    /// Model-space value of an actual rps, for residuals.
+    pub fn transform(&self, rps: f64) -> f64 {
+        self.config.transform(rps)
+    }
+
+    /// Back to rps from model space (clamped at zero).
+    pub fn untransform(&self, value: f64) -> f64 {
+        self.config.untransform(value)
+    }
+
+    /// Fallback for a cell training never saw (only with less than a week of data).
+    fn mean_weekly_level(&self) -> f64 {
+        let seen: Vec<f64> = self.cell_levels[..HOUR_OF_WEEK_CELLS]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        seen.iter().sum::<f64>() / seen.len().max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, NaiveDate};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn series(hours: usize, seed: u64) -> HourlySeries {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let start = NaiveDate::from_ymd_opt(2024, 5, 13)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        HourlySeries {
+            offset: FixedOffset::east_opt(0).unwrap(),
+            start_hour: start.and_utc().timestamp() / 3600,
+            rps: (0..hours)
+                .map(|i| {
+                    50.0 + 30.0 * ((i % 24) as f64 / 4.0).sin()
+                        + i as f64 * 0.01
+                        + rng.gen_range(-3.0..3.0)
+                })
+                .collect(),
+        }
+    }
+
+    /// The within-cell shortcut must give the coefficients of the full one-hot WLS fit.
+    #[test]
+    fn matches_a_qr_fit_of_the_full_one_hot_design() {
+        let data = series(3 * 168 + 30, 7); // includes Memorial Day 2024-05-27
+        let calendar = HolidayCalendar::us_federal(2024..=2024);
+        let config = ModelConfig {
+            holidays: HolidayMode::OwnProfile,
+            half_life_weeks: Some(1.0),
+            multiplicative: false,
+        };
+        let n = data.len();
+        let model = fit(&data, n, &calendar, config).unwrap();
+
+        let cells: Vec<usize> = (0..n)
+            .map(|i| cell(data.local_hour(i), &calendar, config.holidays))
+            .collect();
+        let mut active: Vec<usize> = cells.clone();
+        active.sort_unstable();
+        active.dedup();
+        let mut x = Array2::<f64>::zeros((n, active.len() + 1));
+        let mut y = Array1::<f64>::zeros(n);
+        for i in 0..n {
+            let root = 0.5f64.powf((n - 1 - i) as f64 / 168.0).sqrt();
+            let column = active.binary_search(&cells[i]).unwrap();
+            x[[i, column]] = root;
+            x[[i, active.len()]] = root * trend(i);
+            y[i] = root * data.rps[i];
+        }
+        let full = LinearRegression::new()
+            .with_intercept(false)
+            .fit(&Dataset::new(x, y))
+            .unwrap();
+        let params = full.params();
+        assert!(
+            (params[active.len()] - model.trend_per_year).abs()
+                < 1e-6 * params[active.len()].abs().max(1.0)
+        );
+        for (column, &c) in active.iter().enumerate() {
+            assert!(
+                (params[column] - model.cell_levels[c].unwrap()).abs() < 1e-6,
+                "cell {c}"
+            );
+        }
+        assert_eq!(
+            active.len(),
+            168 + 24,
+            "Memorial Day gives the 24 holiday cells"
+        );
+    }
+
+    #[test]
+    fn multiplicative_predictions_come_back_in_rps_and_never_negative() {
+        let data = series(2 * 168, 3);
+        let calendar = HolidayCalendar::none();
+        let config = ModelConfig {
+            holidays: HolidayMode::Ignore,
+            half_life_weeks: None,
+            multiplicative: true,
+        };
+        let model = fit(&data, data.len(), &calendar, config).unwrap();
+        let predicted = model.predict(&data, &calendar, data.len());
+        assert!(
+            predicted > 0.0 && (predicted - data.rps[data.len() - 168]).abs() < 10.0,
+            "{predicted}"
+        );
+        assert_eq!(model.untransform(-5.0), 0.0);
+    }
+}
