@@ -2,7 +2,8 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::holidays::HolidayCalendar;
+use super::features::HolidayMode;
+use super::holidays::{HolidayCalendar, HolidayDays};
 use super::model::{fit, ModelConfig};
 use super::series::HourlySeries;
 
@@ -117,18 +118,19 @@ pub struct CandidateScore {
 
 /// Candidates for selection: every recency crossed with every holiday mode.
 pub fn candidates(
-    holiday_modes: &[super::features::HolidayMode],
+    holiday_modes: &[(HolidayMode, HolidayDays)],
     multiplicative: bool,
 ) -> Vec<ModelConfig> {
     const HALF_LIVES_WEEKS: [Option<f64>; 6] =
         [Some(1.0), Some(2.0), Some(4.0), Some(8.0), Some(16.0), None];
     holiday_modes
         .iter()
-        .flat_map(|&holidays| {
+        .flat_map(|&(holidays, holiday_days)| {
             HALF_LIVES_WEEKS
                 .iter()
                 .map(move |&half_life_weeks| ModelConfig {
                     holidays,
+                    holiday_days,
                     half_life_weeks,
                     multiplicative,
                 })

@@ -4,7 +4,7 @@
 //! holiday hour either Sunday's cell of the same hour of day or one of 24 holiday cells.
 use serde::Serialize;
 
-use super::holidays::HolidayCalendar;
+use super::holidays::{HolidayCalendar, HolidayDays};
 use super::series::{hour_of_day, hour_of_week, local_date};
 
 /// Hour-of-week cells: Monday 00:00 is 0, Sunday 23:00 is 167.
@@ -39,8 +39,13 @@ impl HolidayMode {
 }
 
 /// Indicator cell of a local hour under a holiday mode.
-pub fn cell(local_hour: i64, calendar: &HolidayCalendar, mode: HolidayMode) -> usize {
-    if mode == HolidayMode::Ignore || !calendar.contains(local_date(local_hour)) {
+pub fn cell(
+    local_hour: i64,
+    calendar: &HolidayCalendar,
+    mode: HolidayMode,
+    days: HolidayDays,
+) -> usize {
+    if mode == HolidayMode::Ignore || !calendar.is_holiday(local_date(local_hour), days) {
         return hour_of_week(local_hour);
     }
     match mode {
@@ -78,13 +83,22 @@ mod tests {
             .timestamp()
             / 3600;
         let calendar = HolidayCalendar::us_federal(2014..=2014);
-        assert_eq!(cell(hour, &calendar, HolidayMode::Ignore), 3 * 24 + 9);
-        assert_eq!(cell(hour, &calendar, HolidayMode::Sunday), SUNDAY + 9);
         assert_eq!(
-            cell(hour, &calendar, HolidayMode::OwnProfile),
+            cell(hour, &calendar, HolidayMode::Ignore, HolidayDays::All),
+            3 * 24 + 9
+        );
+        assert_eq!(
+            cell(hour, &calendar, HolidayMode::Sunday, HolidayDays::All),
+            SUNDAY + 9
+        );
+        assert_eq!(
+            cell(hour, &calendar, HolidayMode::OwnProfile, HolidayDays::All),
             HOUR_OF_WEEK_CELLS + 9
         );
         assert_eq!(fallback_cell(HOUR_OF_WEEK_CELLS + 9), SUNDAY + 9);
-        assert_eq!(cell(hour + 24, &calendar, HolidayMode::Sunday), 4 * 24 + 9);
+        assert_eq!(
+            cell(hour + 24, &calendar, HolidayMode::Sunday, HolidayDays::All),
+            4 * 24 + 9
+        );
     }
 }

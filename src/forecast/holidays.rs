@@ -6,10 +6,22 @@ use chrono::{Datelike, NaiveDate, Weekday};
 
 use crate::error::InputError;
 
-/// Dates the model treats as holidays, with a name for reports.
+/// Dates the model treats as holidays, with a name for reports and whether most
+/// businesses close (major) or mostly stay open (minor: MLK, Washington's Birthday,
+/// Juneteenth, Columbus and Veterans Day).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HolidayCalendar {
-    dates: BTreeMap<NaiveDate, String>,
+    dates: BTreeMap<NaiveDate, (String, bool)>,
+}
+
+/// Which holidays a model variant treats as holidays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HolidayDays {
+    /// Every holiday of the calendar.
+    All,
+    /// Only the major ones (and every --holidays entry).
+    Major,
 }
 
 impl HolidayCalendar {
@@ -18,45 +30,76 @@ impl HolidayCalendar {
         Self::default()
     }
 
-    /// US federal holidays, on their observed dates, for every year in `years`.
+    /// US federal holidays, on their observed dates, for every year in `years`, plus the
+    /// day after Thanksgiving: not federal, but a state holiday in about half the states and
+    /// a day off at most employers, so traffic treats it as a holiday.
     pub fn us_federal(years: std::ops::RangeInclusive<i32>) -> Self {
         let mut calendar = Self::default();
         // One year more on each side: New Year's Day on a Saturday is observed on Dec 31.
         for year in years.start() - 1..=years.end() + 1 {
-            for (date, name) in us_federal_year(year) {
-                calendar.add(observed(date), name);
+            for (date, name, major) in us_federal_year(year) {
+                calendar.add(observed(date), name, major);
             }
+            let thanksgiving = NaiveDate::from_weekday_of_month_opt(year, 11, Weekday::Thu, 4)
+                .expect("November has four Thursdays");
+            calendar.add(
+                thanksgiving + chrono::Duration::days(1),
+                "Day after Thanksgiving",
+                true,
+            );
         }
         calendar
     }
 
-    pub fn add(&mut self, date: NaiveDate, name: impl Into<String>) {
-        self.dates.entry(date).or_insert_with(|| name.into());
+    /// Add a holiday; a date already present keeps its name and becomes major if either is.
+    pub fn add(&mut self, date: NaiveDate, name: impl Into<String>, major: bool) {
+        let entry = self
+            .dates
+            .entry(date)
+            .or_insert_with(|| (name.into(), major));
+        entry.1 |= major;
     }
 
+    /// Any holiday on this date.
     pub fn contains(&self, date: NaiveDate) -> bool {
         self.dates.contains_key(&date)
     }
 
+    /// A holiday of the given kind on this date.
+    pub fn is_holiday(&self, date: NaiveDate, days: HolidayDays) -> bool {
+        self.dates
+            .get(&date)
+            .is_some_and(|(_, major)| *major || days == HolidayDays::All)
+    }
+
     pub fn name(&self, date: NaiveDate) -> Option<&str> {
-        self.dates.get(&date).map(String::as_str)
+        self.dates.get(&date).map(|(name, _)| name.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
         self.dates.is_empty()
     }
 
+    /// Holidays of the given kind between two dates, inclusive (count).
+    pub fn count_between(&self, from: NaiveDate, to: NaiveDate, days: HolidayDays) -> usize {
+        self.dates
+            .range(from..=to)
+            .filter(|(_, (_, major))| *major || days == HolidayDays::All)
+            .count()
+    }
+
     /// Holidays between two dates, inclusive.
     pub fn between(&self, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, &str)> {
         self.dates
             .range(from..=to)
-            .map(|(date, name)| (*date, name.as_str()))
+            .map(|(date, (name, _))| (*date, name.as_str()))
             .collect()
     }
 }
 
-/// The federal holidays of one year on their nominal dates (5 U.S.C. 6103).
-fn us_federal_year(year: i32) -> Vec<(NaiveDate, &'static str)> {
+/// The federal holidays of one year on their nominal dates (5 U.S.C. 6103), and whether
+/// most private employers close (the usual six paid holidays).
+fn us_federal_year(year: i32) -> Vec<(NaiveDate, &'static str, bool)> {
     let fixed = |month, day| NaiveDate::from_ymd_opt(year, month, day).expect("valid date");
     let nth = |month, weekday, n| {
         NaiveDate::from_weekday_of_month_opt(year, month, weekday, n).expect("valid date")
@@ -67,19 +110,19 @@ fn us_federal_year(year: i32) -> Vec<(NaiveDate, &'static str)> {
         .find(|date| date.weekday() == Weekday::Mon)
         .expect("May has a last Monday");
     let mut holidays = vec![
-        (fixed(1, 1), "New Year's Day"),
-        (nth(1, Weekday::Mon, 3), "Martin Luther King Jr. Day"),
-        (nth(2, Weekday::Mon, 3), "Washington's Birthday"),
-        (last_monday_of_may, "Memorial Day"),
-        (fixed(7, 4), "Independence Day"),
-        (nth(9, Weekday::Mon, 1), "Labor Day"),
-        (nth(10, Weekday::Mon, 2), "Columbus Day"),
-        (fixed(11, 11), "Veterans Day"),
-        (nth(11, Weekday::Thu, 4), "Thanksgiving Day"),
-        (fixed(12, 25), "Christmas Day"),
+        (fixed(1, 1), "New Year's Day", true),
+        (nth(1, Weekday::Mon, 3), "Martin Luther King Jr. Day", false),
+        (nth(2, Weekday::Mon, 3), "Washington's Birthday", false),
+        (last_monday_of_may, "Memorial Day", true),
+        (fixed(7, 4), "Independence Day", true),
+        (nth(9, Weekday::Mon, 1), "Labor Day", true),
+        (nth(10, Weekday::Mon, 2), "Columbus Day", false),
+        (fixed(11, 11), "Veterans Day", false),
+        (nth(11, Weekday::Thu, 4), "Thanksgiving Day", true),
+        (fixed(12, 25), "Christmas Day", true),
     ];
     if year >= 2021 {
-        holidays.push((fixed(6, 19), "Juneteenth"));
+        holidays.push((fixed(6, 19), "Juneteenth", false));
     }
     holidays
 }
@@ -160,6 +203,13 @@ mod tests {
             "Juneteenth began in 2021"
         );
         assert_eq!(calendar.name(date(2014, 11, 27)), Some("Thanksgiving Day"));
+        assert_eq!(
+            calendar.name(date(2014, 11, 28)),
+            Some("Day after Thanksgiving")
+        );
+        assert!(calendar.is_holiday(date(2014, 11, 28), HolidayDays::Major));
+        assert!(!calendar.is_holiday(date(2014, 11, 11), HolidayDays::Major));
+        assert!(calendar.is_holiday(date(2014, 11, 11), HolidayDays::All));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::cli::ForecastArgs;
 use crate::error::{InputError, Outcome};
 use backtest::{candidates, evaluate, metrics, naive_scale, quantile, rank, WEEK};
 use features::HolidayMode;
-use holidays::HolidayCalendar;
+use holidays::{HolidayCalendar, HolidayDays};
 use ingest::{IngestOptions, Ingested};
 use model::{fit, ModelConfig};
 use result::{Backtest, ForecastPoint, ForecastResult, ModelChoice};
@@ -29,6 +29,8 @@ use series::{local_date, HourlySeries};
 
 /// Weeks of rolling-origin model selection before the backtest weeks, at most.
 const SELECTION_WEEKS: usize = 3;
+/// Most recent holiday weeks added to the selection origins, at most.
+const MAX_HOLIDAY_WEEKS: usize = 6;
 /// Weeks of history the first fit needs at least.
 const MIN_TRAINING_WEEKS: usize = 2;
 
@@ -120,10 +122,27 @@ fn build_calendar(
     let mut calendar = HolidayCalendar::us_federal(first..=last);
     if let Some(path) = &args.holidays {
         for (date, name) in holidays::read_holidays_file(path)? {
-            calendar.add(date, name);
+            calendar.add(date, name, true);
         }
     }
     Ok(calendar)
+}
+
+/// Origins (aligned with the backtest weeks) of the most recent weeks before `end` that
+/// hold a holiday and have enough history before them.
+fn holiday_weeks(series: &HourlySeries, calendar: &HolidayCalendar, end: usize) -> Vec<usize> {
+    let mut origins: Vec<usize> = (1..=end / WEEK)
+        .map(|k| end - k * WEEK)
+        .filter(|&origin| origin >= MIN_TRAINING_WEEKS * WEEK)
+        .filter(|&origin| {
+            (origin..origin + WEEK)
+                .step_by(24)
+                .any(|i| calendar.contains(local_date(series.local_hour(i))))
+        })
+        .take(MAX_HOLIDAY_WEEKS)
+        .collect();
+    origins.reverse();
+    origins
 }
 
 /// Select, backtest, fit and forecast: data in, data out.
@@ -151,19 +170,28 @@ pub fn forecast(
         .map(|k| holdout_start + k * WEEK)
         .collect();
     let selection_weeks = SELECTION_WEEKS.min(weeks - needed);
-    let selection_origins: Vec<usize> = (1..=selection_weeks)
+    let mut selection_origins: Vec<usize> = (1..=selection_weeks)
         .rev()
         .map(|k| holdout_start - k * WEEK)
         .collect();
+    if settings.holidays && selection_weeks > 0 {
+        // Holiday handling can only be judged on weeks that hold a holiday: add those.
+        selection_origins.extend(holiday_weeks(series, calendar, holdout_start));
+        selection_origins.sort_unstable();
+        selection_origins.dedup();
+    }
 
-    let modes: &[HolidayMode] = if settings.holidays {
+    // Listed in order of preference: ties go to the earlier variant.
+    let modes: &[(HolidayMode, HolidayDays)] = if settings.holidays {
         &[
-            HolidayMode::Sunday,
-            HolidayMode::OwnProfile,
-            HolidayMode::Ignore,
+            (HolidayMode::OwnProfile, HolidayDays::Major),
+            (HolidayMode::Sunday, HolidayDays::Major),
+            (HolidayMode::OwnProfile, HolidayDays::All),
+            (HolidayMode::Sunday, HolidayDays::All),
+            (HolidayMode::Ignore, HolidayDays::All),
         ]
     } else {
-        &[HolidayMode::Ignore]
+        &[(HolidayMode::Ignore, HolidayDays::All)]
     };
     let mut notes = Vec::new();
     let (config, scores) = if selection_origins.is_empty() {
@@ -172,7 +200,8 @@ pub fn forecast(
             needed + 1
         ));
         let default = ModelConfig {
-            holidays: modes[0],
+            holidays: modes[0].0,
+            holiday_days: modes[0].1,
             half_life_weeks: Some(4.0),
             multiplicative: settings.multiplicative,
         };

@@ -11,14 +11,16 @@ use ndarray::{Array1, Array2};
 use serde::Serialize;
 
 use super::features::{cell, fallback_cell, trend, HolidayMode, CELLS, HOUR_OF_WEEK_CELLS};
-use super::holidays::HolidayCalendar;
-use super::series::HourlySeries;
+use super::holidays::{HolidayCalendar, HolidayDays};
+use super::series::{local_date, HourlySeries};
 
 /// One model variant; the backtest chooses among these.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ModelConfig {
     /// How holiday hours are modelled.
     pub holidays: HolidayMode,
+    /// Which holidays count: all, or only those where most businesses close.
+    pub holiday_days: HolidayDays,
     /// Half-life of the exponentially decaying row weights (weeks); `None` = equal weights (OLS).
     pub half_life_weeks: Option<f64>,
     /// Fit log(1 + rps) instead of rps (`--multiplicative`).
@@ -33,7 +35,12 @@ impl ModelConfig {
             None => "equal weights".to_string(),
         };
         let space = if self.multiplicative { ", log" } else { "" };
-        format!("holidays {}, {recency}{space}", self.holidays.label())
+        let days = match (self.holidays, self.holiday_days) {
+            (HolidayMode::Ignore, _) => "",
+            (_, HolidayDays::All) => " (all)",
+            (_, HolidayDays::Major) => " (major only)",
+        };
+        format!("holidays {}{days}, {recency}{space}", self.holidays.label())
     }
 
     fn transform(&self, rps: f64) -> f64 {
@@ -57,11 +64,37 @@ impl ModelConfig {
 /// A fitted model: one level per indicator cell plus a trend slope.
 #[derive(Debug, Clone)]
 pub struct FittedModel {
+    /// The variant as fitted (own-profile becomes sunday with too few holidays in training).
     pub config: ModelConfig,
     /// Level of each cell in model space; `None` when training never saw the cell.
     pub cell_levels: Vec<Option<f64>>,
     /// Trend slope in model space per year.
     pub trend_per_year: f64,
+}
+
+/// Holiday x hour cells need this many holidays in training; with fewer, holiday hours take
+/// Sunday's cells (one holiday is too little to learn a profile from).
+pub const MIN_HOLIDAYS_FOR_OWN_PROFILE: usize = 2;
+
+fn effective_config(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+) -> ModelConfig {
+    if config.holidays != HolidayMode::OwnProfile {
+        return config;
+    }
+    let first = local_date(series.local_hour(0));
+    let last = local_date(series.local_hour(train_end - 1));
+    if calendar.count_between(first, last, config.holiday_days) >= MIN_HOLIDAYS_FOR_OWN_PROFILE {
+        config
+    } else {
+        ModelConfig {
+            holidays: HolidayMode::Sunday,
+            ..config
+        }
+    }
 }
 
 /// Weighted sums of one cell's rows.
@@ -79,6 +112,8 @@ pub fn fit(
     calendar: &HolidayCalendar,
     config: ModelConfig,
 ) -> anyhow::Result<FittedModel> {
+    anyhow::ensure!(train_end > 0, "no training data to fit");
+    let config = effective_config(series, train_end, calendar, config);
     let rows: Vec<(usize, f64, f64, f64)> = (0..train_end)
         .map(|i| {
             let age_weeks = (train_end - 1 - i) as f64 / 168.0;
@@ -87,7 +122,12 @@ pub fn fit(
                 .map_or(1.0, |h| 0.5f64.powf(age_weeks / h));
             let y = config.transform(series.rps[i]);
             (
-                cell(series.local_hour(i), calendar, config.holidays),
+                cell(
+                    series.local_hour(i),
+                    calendar,
+                    config.holidays,
+                    config.holiday_days,
+                ),
                 trend(i),
                 y,
                 weight,
@@ -142,7 +182,12 @@ impl FittedModel {
         calendar: &HolidayCalendar,
         index: usize,
     ) -> f64 {
-        let c = cell(series.local_hour(index), calendar, self.config.holidays);
+        let c = cell(
+            series.local_hour(index),
+            calendar,
+            self.config.holidays,
+            self.config.holiday_days,
+        );
         let level = self.cell_levels[c]
             .or(self.cell_levels[fallback_cell(c)])
             .unwrap_or_else(|| self.mean_weekly_level());
@@ -208,6 +253,7 @@ mod tests {
         let calendar = HolidayCalendar::us_federal(2024..=2024);
         let config = ModelConfig {
             holidays: HolidayMode::OwnProfile,
+            holiday_days: HolidayDays::All,
             half_life_weeks: Some(1.0),
             multiplicative: false,
         };
@@ -215,7 +261,14 @@ mod tests {
         let model = fit(&data, n, &calendar, config).unwrap();
 
         let cells: Vec<usize> = (0..n)
-            .map(|i| cell(data.local_hour(i), &calendar, config.holidays))
+            .map(|i| {
+                cell(
+                    data.local_hour(i),
+                    &calendar,
+                    config.holidays,
+                    config.holiday_days,
+                )
+            })
             .collect();
         let mut active: Vec<usize> = cells.clone();
         active.sort_unstable();
@@ -257,6 +310,7 @@ mod tests {
         let calendar = HolidayCalendar::none();
         let config = ModelConfig {
             holidays: HolidayMode::Ignore,
+            holiday_days: HolidayDays::All,
             half_life_weeks: None,
             multiplicative: true,
         };
