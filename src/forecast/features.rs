@@ -97,8 +97,13 @@ mod tests {
         );
         assert_eq!(fallback_cell(HOUR_OF_WEEK_CELLS + 9), SUNDAY + 9);
         assert_eq!(
-            cell(hour + 24, &calendar, HolidayMode::Sunday, HolidayDays::All),
-            4 * 24 + 9
+            cell(
+                hour + 4 * 24,
+                &calendar,
+                HolidayMode::Sunday,
+                HolidayDays::All
+            ),
+            9
         );
     }
 }

@@ -249,8 +249,18 @@ mod tests {
     /// The within-cell shortcut must give the coefficients of the full one-hot WLS fit.
     #[test]
     fn matches_a_qr_fit_of_the_full_one_hot_design() {
-        let data = series(3 * 168 + 30, 7); // includes Memorial Day 2024-05-27
-        let calendar = HolidayCalendar::us_federal(2024..=2024);
+        let data = series(3 * 168 + 30, 7);
+        let mut calendar = HolidayCalendar::none();
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 27).unwrap(),
+            "Memorial Day",
+            true,
+        );
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 30).unwrap(),
+            "a local holiday",
+            false,
+        );
         let config = ModelConfig {
             holidays: HolidayMode::OwnProfile,
             holiday_days: HolidayDays::All,
@@ -301,6 +311,36 @@ mod tests {
             active.len(),
             168 + 24,
             "Memorial Day gives the 24 holiday cells"
+        );
+    }
+
+    #[test]
+    fn own_profile_needs_two_holidays_in_training() {
+        let data = series(3 * 168, 1);
+        let mut calendar = HolidayCalendar::none();
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 27).unwrap(),
+            "Memorial Day",
+            true,
+        );
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 30).unwrap(),
+            "minor",
+            false,
+        );
+        let own = |days| ModelConfig {
+            holidays: HolidayMode::OwnProfile,
+            holiday_days: days,
+            half_life_weeks: None,
+            multiplicative: false,
+        };
+        let all = fit(&data, data.len(), &calendar, own(HolidayDays::All)).unwrap();
+        assert_eq!(all.config.holidays, HolidayMode::OwnProfile);
+        let major = fit(&data, data.len(), &calendar, own(HolidayDays::Major)).unwrap();
+        assert_eq!(
+            major.config.holidays,
+            HolidayMode::Sunday,
+            "one major holiday only"
         );
     }
 
