@@ -165,7 +165,7 @@ pub struct ForecastArgs {
     pub history: PathBuf,
 
     /// Time zone of the model's calendar as a fixed offset (`UTC`, `+01:00`, `-05:00`); naive stamps are read in it.
-    #[arg(long, value_name = "OFFSET")]
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub tz: Option<String>,
 
     /// Fill missing intervals (and empty values) by linear interpolation, reported, instead of failing.

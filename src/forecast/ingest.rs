@@ -281,10 +281,8 @@ fn aggregate_regular(
         } else {
             None
         };
+        // Unsorted, duplicate or off-grid rows outrank gaps: they are usually the cause.
         if let Some(message) = hard_error {
-            if let (false, Some(gap)) = (options.fill_gaps, gaps.first()) {
-                return Err(gap_error(path, gap, gaps.len(), interval, offset));
-            }
             return Err(InputError::at_line(path, row.line, "timestamp", message));
         }
         let missing = (step / interval - 1) as usize;
