@@ -16,7 +16,7 @@ Holidays inside the default 12 weeks from 2024-04-15: Memorial Day (05-27),
 Juneteenth (06-19), Independence Day (07-04).
 
 Output: `timestamp,requests` (count per interval), stamps `YYYY-MM-DD HH:MM:SS`.
-Options generate big inputs for scripts/bench_forecast.sh: --weeks, --interval-minutes.
+Options generate big inputs for scripts/bench_forecast.sh: --weeks/--days, --interval-minutes.
 """
 import argparse
 import datetime as dt
@@ -55,6 +55,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--start", default="2024-04-15", help="first day (a Monday by default)")
     parser.add_argument("--weeks", type=int, default=12)
+    parser.add_argument("--days", type=int, help="length in days (overrides --weeks)")
     parser.add_argument("--interval-minutes", type=int, default=60)
     parser.add_argument("--base-rps", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=42)
@@ -63,7 +64,8 @@ def main():
     rng = random.Random(args.seed)
     start = dt.datetime.fromisoformat(args.start)
     step = dt.timedelta(minutes=args.interval_minutes)
-    rows = args.weeks * 7 * 24 * 60 // args.interval_minutes
+    days = args.days if args.days is not None else args.weeks * 7
+    rows = days * 24 * 60 // args.interval_minutes
     out = sys.stdout
     out.write("timestamp,requests\n")
     moment = start

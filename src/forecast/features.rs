@@ -45,12 +45,16 @@ pub fn cell(
     mode: HolidayMode,
     days: HolidayDays,
 ) -> usize {
-    if mode == HolidayMode::Ignore || !calendar.is_holiday(local_date(local_hour), days) {
-        return hour_of_week(local_hour);
-    }
-    match mode {
-        HolidayMode::Sunday => SUNDAY + hour_of_day(local_hour),
-        _ => HOUR_OF_WEEK_CELLS + hour_of_day(local_hour),
+    let holiday = mode != HolidayMode::Ignore && calendar.is_holiday(local_date(local_hour), days);
+    cell_of(local_hour, holiday, mode)
+}
+
+/// Indicator cell of a local hour whose holiday status is already known.
+pub fn cell_of(local_hour: i64, holiday: bool, mode: HolidayMode) -> usize {
+    match (holiday, mode) {
+        (false, _) | (true, HolidayMode::Ignore) => hour_of_week(local_hour),
+        (true, HolidayMode::Sunday) => SUNDAY + hour_of_day(local_hour),
+        (true, HolidayMode::OwnProfile) => HOUR_OF_WEEK_CELLS + hour_of_day(local_hour),
     }
 }
 
