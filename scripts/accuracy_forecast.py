@@ -23,7 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEEKS = [
     ("2014-11-24", "Thanksgiving week (Thu 11-27 holiday, Fri 11-28 day after)"),
     ("2014-12-22", "Christmas week (Thu 12-25 holiday, Wed 12-24 eve)"),
-    ("2015-01-12", "an ordinary January week"),
+    ("2014-10-13", "Columbus Day week (a minor holiday, Mon 10-13)"),
+    ("2015-01-12", "the second week after New Year (levels still recovering)"),
 ]
 
 

@@ -503,3 +503,94 @@ fn fill_missing(
 fn local_to_text(local: i64, offset: FixedOffset) -> String {
     (local_hour_to_time(0, offset) + chrono::Duration::seconds(local)).to_rfc3339()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, options: IngestOptions) -> Result<Ingested, InputError> {
+        parse_history(text.as_bytes(), Path::new("h.csv"), options)
+    }
+
+    #[test]
+    fn five_minute_rps_is_averaged_and_counts_are_summed_per_hour() {
+        let rows: String = (0..24)
+            .map(|k| {
+                format!(
+                    "2024-03-04T{:02}:{:02}:00Z,{}\n",
+                    k / 12,
+                    (k % 12) * 5,
+                    k % 12
+                )
+            })
+            .collect();
+        let rps = parse(&format!("timestamp,rps\n{rows}"), IngestOptions::default()).unwrap();
+        assert_eq!(rps.series.rps, vec![5.5, 5.5]);
+        assert_eq!(rps.report.interval_seconds, 300);
+        let counts = parse(
+            &format!("timestamp,requests\n{rows}"),
+            IngestOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(counts.series.rps, vec![66.0 / 3600.0, 66.0 / 3600.0]);
+    }
+
+    #[test]
+    fn zoned_stamps_keep_their_offset_or_move_to_tz() {
+        let text = "timestamp,rps\n2024-03-04T00:00:00-05:00,1\n2024-03-04T01:00:00-05:00,2\n";
+        let own = parse(text, IngestOptions::default()).unwrap();
+        assert_eq!(
+            own.series.time_at(0).to_rfc3339(),
+            "2024-03-04T00:00:00-05:00"
+        );
+        let utc = parse(
+            text,
+            IngestOptions {
+                tz_offset: Some(0),
+                fill_gaps: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            utc.series.time_at(0).to_rfc3339(),
+            "2024-03-04T05:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn locust_history_uses_the_aggregated_rows_averaged_per_hour() {
+        let mut text = String::from("Timestamp,User Count,Type,Name,Requests/s,Failures/s\n");
+        for second in 0..7200i64 {
+            let t = 1_700_002_800 + second; // 2023-11-14 23:00:00 UTC
+            text.push_str(&format!(
+                "{t},10,GET,/,1.0,0\n{t},10,,Aggregated,{},0\n",
+                if second < 3600 { 10.0 } else { 20.0 }
+            ));
+        }
+        let ingested = parse(&text, IngestOptions::default()).unwrap();
+        assert_eq!(ingested.series.rps, vec![10.0, 20.0]);
+        assert_eq!(ingested.report.column, "locust");
+        assert_eq!(ingested.report.interval_seconds, 1);
+    }
+
+    #[test]
+    fn fill_gaps_interpolates_linearly_and_reports_each_run() {
+        let text = "timestamp,rps\n2024-03-04 00:00,10\n2024-03-04 01:00,\n2024-03-04 02:00,30\n2024-03-04 05:00,60\n";
+        let filled = parse(
+            text,
+            IngestOptions {
+                tz_offset: None,
+                fill_gaps: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(filled.series.rps, vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
+        let runs: Vec<(usize, usize)> = filled
+            .report
+            .filled
+            .iter()
+            .map(|g| (g.intervals, g.after_line))
+            .collect();
+        assert_eq!(runs, vec![(1, 2), (2, 4)]);
+    }
+}
