@@ -223,7 +223,7 @@ pub fn forecast(
     let mae_ratio = model_metrics.mae / naive_metrics.mae.max(f64::MIN_POSITIVE);
     if mae_ratio > 1.0 {
         notes.push(format!(
-            "the model is WORSE than seasonal-naive on the backtest (MAE {:.3} vs {:.3} rps): the same hour last week forecasts this series better",
+            "the model is WORSE than seasonal-naive on the backtest (MAE {:.3} vs {:.3} rps): the same hour last week forecast the held-out weeks better",
             model_metrics.mae, naive_metrics.mae
         ));
     }

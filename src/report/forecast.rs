@@ -183,7 +183,7 @@ pub fn render_summary(result: &ForecastResult) -> String {
     ]);
     let _ = writeln!(out, "{table}");
     let verdict = if bt.model_worse_than_naive {
-        "WORSE than seasonal-naive: prefer last week's traffic as the forecast"
+        "WORSE than seasonal-naive on the held-out weeks: last week's traffic forecast them better"
     } else {
         "better than seasonal-naive"
     };
