@@ -415,3 +415,32 @@ fn a_thirty_minute_count_file_with_value_column_aggregates_to_hourly_rps() {
         "{first}"
     );
 }
+
+#[test]
+fn bad_flag_values_are_bad_usage() {
+    let dir = TempDir::new().unwrap();
+    let empty_profile = write(
+        &dir,
+        "profile.json",
+        r#"{"version":1,"workers_measured":4}"#,
+    );
+    let profile_arg = empty_profile.to_str().unwrap();
+    for (flags, expected) in [
+        (vec!["--tz", "America/New_York"], "--tz"),
+        (vec!["--horizon", "90m"], "--horizon"),
+        (vec!["--backtest", "10d"], "--backtest"),
+        (vec!["--interval", "1"], "--interval"),
+        (vec!["--rps-per-instance", "0"], "--rps-per-instance"),
+        (vec!["--capacity", profile_arg], "sustainable_rps"),
+    ] {
+        let output = capplan()
+            .args(["forecast", "--history"])
+            .arg(fixture())
+            .args(&flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+    }
+}

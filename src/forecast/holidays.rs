@@ -76,24 +76,12 @@ impl HolidayCalendar {
         self.dates.get(&date).map(|(name, _)| name.as_str())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.dates.is_empty()
-    }
-
     /// Holidays of the given kind between two dates, inclusive (count).
     pub fn count_between(&self, from: NaiveDate, to: NaiveDate, days: HolidayDays) -> usize {
         self.dates
             .range(from..=to)
             .filter(|(_, (_, major))| *major || days == HolidayDays::All)
             .count()
-    }
-
-    /// Holidays between two dates, inclusive.
-    pub fn between(&self, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, &str)> {
-        self.dates
-            .range(from..=to)
-            .map(|(date, (name, _))| (*date, name.as_str()))
-            .collect()
     }
 }
 
