@@ -134,7 +134,7 @@ pub struct TargetArgs {
     pub port: u16,
 
     /// Requests served at once, like Gunicorn sync workers.
-    #[arg(long, short = 'w', default_value_t = 4)]
+    #[arg(long, short = 'w', default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub workers: u32,
 
     /// Requests allowed to wait for a worker; beyond that they get 503 at once (a full listen queue).

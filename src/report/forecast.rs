@@ -8,6 +8,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use crate::cli::ForecastArgs;
 use crate::forecast::result::ForecastResult;
 use crate::forecast::series::{hour_of_day, HourlySeries};
+use crate::report::write_atomic;
 
 /// Print and write everything the flags ask for.
 pub fn emit(
@@ -43,31 +44,6 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
         Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
         _ => Ok(()),
     }
-}
-
-/// Write to a temporary file beside `path`, then rename: readers never see a partial file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().context("output path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|err| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot write {}: {err}", path.display())
-    })
 }
 
 /// The forecast CSV: `timestamp,rps,lower,upper`, itself a valid traffic CSV.
