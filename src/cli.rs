@@ -208,7 +208,7 @@ pub struct ForecastArgs {
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub lead: Duration,
 
-    /// Write the forecast CSV `timestamp,rps,lower,upper` (itself a valid traffic CSV).
+    /// Write the forecast CSV `timestamp,rps,lower,upper` (itself a valid traffic CSV; `-` for stdout).
     #[arg(long, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
 

@@ -16,24 +16,21 @@ pub fn emit(
     series: &HourlySeries,
     result: &ForecastResult,
 ) -> anyhow::Result<()> {
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
-    if !args.quiet && !json_to_stdout {
+    let stdout = Some(Path::new("-"));
+    let data_to_stdout = args.json.as_deref() == stdout || args.out.as_deref() == stdout;
+    if !args.quiet && !data_to_stdout {
         let text = render_summary(result) + &render_chart(series, result, 96, 10);
         print_stdout(&text)?;
     }
     for note in &result.notes {
         eprintln!("note: {note}");
     }
+    // `-` is standard output (write_atomic's convention).
     if let Some(path) = &args.out {
         write_atomic(path, render_csv(result).as_bytes())?;
     }
     if let Some(path) = &args.json {
-        let json = render_json(result)?;
-        if json_to_stdout {
-            print_stdout(&(json + "\n"))?;
-        } else {
-            write_atomic(path, json.as_bytes())?;
-        }
+        write_atomic(path, (render_json(result)? + "\n").as_bytes())?;
     }
     Ok(())
 }
