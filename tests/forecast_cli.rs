@@ -275,7 +275,6 @@ fn outputs_json_keys_and_a_csv_that_is_itself_a_traffic_csv() {
         .map(|p| p["upper"].as_f64().unwrap())
         .fold(0.0, f64::max);
     assert_eq!(max_instances, (max_upper / 40.0).ceil() as u64);
-    // The Independence Day of the fixture lies in the history; Labor Day is not in 3 weeks.
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.starts_with("timestamp,rps,lower,upper\n"));
     assert_eq!(text.lines().count(), 505);
