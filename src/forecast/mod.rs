@@ -19,7 +19,7 @@ use chrono::Datelike;
 
 use crate::cli::ForecastArgs;
 use crate::error::{InputError, Outcome};
-use backtest::{candidates, evaluate, metrics, naive_scale, quantile, rank, WEEK};
+use backtest::{candidates, evaluate, metrics, naive_scale, quantile, rank, CandidateScore, WEEK};
 use features::HolidayMode;
 use holidays::{HolidayCalendar, HolidayDays};
 use ingest::{IngestOptions, Ingested};
@@ -31,6 +31,8 @@ use series::{local_date, HourlySeries};
 const SELECTION_WEEKS: usize = 3;
 /// Most recent holiday weeks added to the selection origins, at most.
 const MAX_HOLIDAY_WEEKS: usize = 6;
+/// Half-life used when the history is too short to choose one.
+const DEFAULT_HALF_LIFE_WEEKS: f64 = 4.0;
 /// Weeks of history the first fit needs at least.
 const MIN_TRAINING_WEEKS: usize = 2;
 
@@ -145,6 +147,73 @@ fn holiday_weeks(series: &HourlySeries, calendar: &HolidayCalendar, end: usize) 
     origins
 }
 
+/// The variant the rolling-origin selection chose.
+struct Selection {
+    config: ModelConfig,
+    /// Every candidate's score, best first (empty when the default was used).
+    scores: Vec<CandidateScore>,
+    /// Selection weeks used (0 = too short a history: the default).
+    origins: usize,
+}
+
+/// Pick recency and holiday handling on the weeks before `holdout_start`: the last
+/// [`SELECTION_WEEKS`] plus recent weeks that hold a holiday.
+fn select_model(
+    series: &HourlySeries,
+    calendar: &HolidayCalendar,
+    settings: &Settings,
+    holdout_start: usize,
+) -> anyhow::Result<Selection> {
+    let available = (holdout_start / WEEK).saturating_sub(MIN_TRAINING_WEEKS);
+    let recent_weeks = SELECTION_WEEKS.min(available);
+    let mut origins: Vec<usize> = (1..=recent_weeks)
+        .rev()
+        .map(|k| holdout_start - k * WEEK)
+        .collect();
+    if settings.holidays && recent_weeks > 0 {
+        // Holiday handling can only be judged on weeks that hold a holiday: add those.
+        origins.extend(holiday_weeks(series, calendar, holdout_start));
+        origins.sort_unstable();
+        origins.dedup();
+    }
+    // Listed in order of preference: ties go to the earlier variant.
+    let modes: &[(HolidayMode, HolidayDays)] = if settings.holidays {
+        &[
+            (HolidayMode::OwnProfile, HolidayDays::Major),
+            (HolidayMode::Sunday, HolidayDays::Major),
+            (HolidayMode::OwnProfile, HolidayDays::All),
+            (HolidayMode::Sunday, HolidayDays::All),
+            (HolidayMode::Ignore, HolidayDays::All),
+        ]
+    } else {
+        &[(HolidayMode::Ignore, HolidayDays::All)]
+    };
+    if origins.is_empty() {
+        let config = ModelConfig {
+            holidays: modes[0].0,
+            holiday_days: modes[0].1,
+            half_life_weeks: Some(DEFAULT_HALF_LIFE_WEEKS),
+            multiplicative: settings.multiplicative,
+        };
+        return Ok(Selection {
+            config,
+            scores: Vec::new(),
+            origins: 0,
+        });
+    }
+    let scores = rank(
+        series,
+        calendar,
+        &candidates(modes, settings.multiplicative),
+        &origins,
+    )?;
+    Ok(Selection {
+        config: scores[0].config,
+        scores,
+        origins: origins.len(),
+    })
+}
+
 /// Select, backtest, fit and forecast: data in, data out.
 pub fn forecast(
     series: &HourlySeries,
@@ -169,52 +238,15 @@ pub fn forecast(
     let holdout_origins: Vec<usize> = (0..settings.backtest_weeks)
         .map(|k| holdout_start + k * WEEK)
         .collect();
-    let selection_weeks = SELECTION_WEEKS.min(weeks - needed);
-    let mut selection_origins: Vec<usize> = (1..=selection_weeks)
-        .rev()
-        .map(|k| holdout_start - k * WEEK)
-        .collect();
-    if settings.holidays && selection_weeks > 0 {
-        // Holiday handling can only be judged on weeks that hold a holiday: add those.
-        selection_origins.extend(holiday_weeks(series, calendar, holdout_start));
-        selection_origins.sort_unstable();
-        selection_origins.dedup();
-    }
-
-    // Listed in order of preference: ties go to the earlier variant.
-    let modes: &[(HolidayMode, HolidayDays)] = if settings.holidays {
-        &[
-            (HolidayMode::OwnProfile, HolidayDays::Major),
-            (HolidayMode::Sunday, HolidayDays::Major),
-            (HolidayMode::OwnProfile, HolidayDays::All),
-            (HolidayMode::Sunday, HolidayDays::All),
-            (HolidayMode::Ignore, HolidayDays::All),
-        ]
-    } else {
-        &[(HolidayMode::Ignore, HolidayDays::All)]
-    };
     let mut notes = Vec::new();
-    let (config, scores) = if selection_origins.is_empty() {
+    let selection = select_model(series, calendar, settings, holdout_start)?;
+    if selection.origins == 0 {
         notes.push(format!(
             "history too short to select recency and holiday handling by backtest (needs {} weeks); used the default",
             needed + 1
         ));
-        let default = ModelConfig {
-            holidays: modes[0].0,
-            holiday_days: modes[0].1,
-            half_life_weeks: Some(4.0),
-            multiplicative: settings.multiplicative,
-        };
-        (default, Vec::new())
-    } else {
-        let scores = rank(
-            series,
-            calendar,
-            &candidates(modes, settings.multiplicative),
-            &selection_origins,
-        )?;
-        (scores[0].config, scores)
-    };
+    }
+    let config = selection.config;
 
     let evaluation = evaluate(series, calendar, config, &holdout_origins)?;
     let scale = naive_scale(&series.rps[..holdout_start]);
@@ -260,8 +292,8 @@ pub fn forecast(
         model: ModelChoice {
             config,
             label: config.label(),
-            selection_weeks,
-            candidates: scores,
+            selection_weeks: selection.origins,
+            candidates: selection.scores,
             fitted_hours: n,
             trend_per_year: model.trend_per_year,
         },

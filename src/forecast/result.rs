@@ -44,7 +44,8 @@ pub struct ModelChoice {
     pub config: ModelConfig,
     /// Human-readable form of `config`.
     pub label: String,
-    /// Weeks of rolling-origin selection before the backtest weeks (count; 0 = default used).
+    /// Weeks the rolling-origin selection scored, before the backtest weeks: the most recent
+    /// ones plus earlier weeks holding a holiday (count; 0 = too short, default used).
     pub selection_weeks: usize,
     /// Every candidate's week-ahead MAE at the selection origins, best first.
     pub candidates: Vec<CandidateScore>,
