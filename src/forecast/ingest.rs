@@ -5,6 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
+use super::locust::aggregate_samples;
 use super::series::{local_hour_to_time, HourlySeries};
 use super::timestamp::{parse_stamp, Stamp};
 use crate::error::InputError;
@@ -67,11 +68,11 @@ enum Kind {
     Locust,
 }
 
-struct Row {
-    line: usize,
+pub(super) struct Row {
+    pub(super) line: usize,
     /// Wall-clock seconds in the calendar zone.
-    local: i64,
-    value: Option<f64>,
+    pub(super) local: i64,
+    pub(super) value: Option<f64>,
 }
 
 /// Parse the bytes of a history file (see [`read_history`]).
@@ -337,79 +338,8 @@ fn aggregate_regular(
     ))
 }
 
-/// Locust writes a row about every second, not on a strict grid: average the samples of each hour.
-fn aggregate_samples(
-    rows: Vec<Row>,
-    path: &Path,
-    options: IngestOptions,
-    offset: FixedOffset,
-) -> Result<Ingested, InputError> {
-    for pair in rows.windows(2) {
-        if pair[1].local <= pair[0].local {
-            let what = if pair[1].local == pair[0].local {
-                "duplicate of"
-            } else {
-                "earlier than"
-            };
-            return Err(InputError::at_line(
-                path,
-                pair[1].line,
-                "Timestamp",
-                format!("{what} line {}; rows must be sorted by time", pair[0].line),
-            ));
-        }
-    }
-    let first_hour = rows[0].local.div_euclid(3600);
-    let hours = (rows[rows.len() - 1].local.div_euclid(3600) - first_hour + 1) as usize;
-    let mut sums = vec![(0.0, 0usize); hours];
-    for row in &rows {
-        let slot = &mut sums[(row.local.div_euclid(3600) - first_hour) as usize];
-        if let Some(value) = row.value {
-            slot.0 += value;
-            slot.1 += 1;
-        }
-    }
-    let mut slots: Vec<Option<f64>> = sums
-        .iter()
-        .map(|&(sum, n)| (n > 0).then(|| sum / n as f64))
-        .collect();
-    if !options.fill_gaps {
-        if let Some(hour) = slots.iter().position(Option::is_none) {
-            let after = rows
-                .iter()
-                .rev()
-                .find(|r| r.local.div_euclid(3600) < first_hour + hour as i64)
-                .map_or(rows[0].line, |r| r.line);
-            return Err(InputError::at_line(
-                path,
-                after,
-                "Timestamp",
-                format!(
-                    "no sample in the hour from {} after this row; use --fill-gaps to interpolate",
-                    local_to_text((first_hour + hour as i64) * 3600, offset)
-                ),
-            ));
-        }
-    }
-    let filled = fill_missing(&mut slots, first_hour * 3600, 3600, &rows, offset);
-    let rps = slots.into_iter().map(|v| v.expect("filled")).collect();
-    let mut spacing: Vec<i64> = rows.windows(2).map(|p| p[1].local - p[0].local).collect();
-    spacing.sort_unstable();
-    let interval = spacing[spacing.len() / 2];
-    Ok(finish(
-        rows.len(),
-        "locust",
-        interval,
-        first_hour,
-        rps,
-        filled,
-        0,
-        offset,
-    ))
-}
-
 #[allow(clippy::too_many_arguments)] // a plain record constructor
-fn finish(
+pub(super) fn finish(
     rows: usize,
     column: &str,
     interval: i64,
@@ -459,7 +389,7 @@ fn gap_error(
 }
 
 /// Linear interpolation of every `None` between its known neighbours (held flat at the edges).
-fn fill_missing(
+pub(super) fn fill_missing(
     slots: &mut [Option<f64>],
     first: i64,
     interval: i64,
@@ -500,7 +430,7 @@ fn fill_missing(
     filled
 }
 
-fn local_to_text(local: i64, offset: FixedOffset) -> String {
+pub(super) fn local_to_text(local: i64, offset: FixedOffset) -> String {
     (local_hour_to_time(0, offset) + chrono::Duration::seconds(local)).to_rfc3339()
 }
 

@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod features;
 pub mod holidays;
 pub mod ingest;
+mod locust;
 pub mod model;
 pub mod outliers;
 pub mod peaks;
