@@ -174,6 +174,15 @@ fn a_holiday_in_the_horizon_changes_its_forecast() {
         (on_holiday - holiday_profile(15)).abs() < 10.0,
         "{on_holiday}"
     );
+    // Holiday hours take their interval from the residuals of past holiday hours.
+    let band = holiday
+        .backtest
+        .holiday_residuals
+        .expect("four holidays in the history");
+    assert!(band.hours >= 24);
+    let (on, off) = (&holiday.forecast[at], &holiday.forecast[10]);
+    assert!((on.upper - on.rps - band.high).abs() < 1e-9);
+    assert!((off.upper - off.rps - holiday.backtest.residual_high).abs() < 1e-9);
     // Monday 07-08 is not a holiday in either calendar.
     assert!((plain.forecast[10].rps - holiday.forecast[10].rps).abs() < 5.0);
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::features::HolidayMode;
 use super::holidays::{HolidayCalendar, HolidayDays};
-use super::model::{fit, ModelConfig};
+use super::model::{fit_with, Designs, ModelConfig};
 use super::series::HourlySeries;
 
 /// Hours in a week: the season of the seasonal-naive baseline and the backtest step.
@@ -75,6 +75,8 @@ pub struct Evaluation {
     pub naive: Vec<f64>,
     /// actual - forecast in model space (rps, or log(1 + rps) when multiplicative).
     pub residuals: Vec<f64>,
+    /// Series position of every scored hour.
+    pub indices: Vec<usize>,
 }
 
 /// Fit on everything before each origin and forecast the week after it.
@@ -84,9 +86,21 @@ pub fn evaluate(
     config: ModelConfig,
     origins: &[usize],
 ) -> anyhow::Result<Evaluation> {
+    let designs = Designs::new(series, calendar, &[config]);
+    evaluate_with(series, calendar, config, origins, &designs)
+}
+
+/// [`evaluate`] with the designs already built.
+fn evaluate_with(
+    series: &HourlySeries,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+    origins: &[usize],
+    designs: &Designs,
+) -> anyhow::Result<Evaluation> {
     let mut evaluation = Evaluation::default();
     for &origin in origins {
-        let model = fit(series, origin, calendar, config)?;
+        let model = fit_with(series, origin, calendar, config, designs)?;
         for index in origin..(origin + WEEK).min(series.len()) {
             let actual = series.rps[index];
             let predicted = model.predict_model_space(series, calendar, index);
@@ -96,6 +110,7 @@ pub fn evaluate(
             evaluation
                 .residuals
                 .push(model.transform(actual) - predicted);
+            evaluation.indices.push(index);
         }
     }
     Ok(evaluation)
@@ -146,10 +161,11 @@ pub fn rank(
     candidates: &[ModelConfig],
     origins: &[usize],
 ) -> anyhow::Result<Vec<CandidateScore>> {
+    let designs = Designs::new(series, calendar, candidates);
     let mut scores = candidates
         .par_iter()
         .map(|&config| {
-            let mae = evaluate(series, calendar, config, origins)?.model_mae();
+            let mae = evaluate_with(series, calendar, config, origins, &designs)?.model_mae();
             Ok(CandidateScore { config, mae })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

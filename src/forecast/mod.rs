@@ -25,7 +25,7 @@ use features::HolidayMode;
 use holidays::{HolidayCalendar, HolidayDays};
 use ingest::{IngestOptions, Ingested};
 use model::{fit, ModelConfig};
-use result::{Backtest, ForecastPoint, ForecastResult, ModelChoice};
+use result::{Backtest, ForecastPoint, ForecastResult, ModelChoice, ResidualBand};
 use series::{local_date, HourlySeries};
 
 /// Weeks of rolling-origin model selection before the backtest weeks, at most.
@@ -215,6 +215,42 @@ fn select_model(
     })
 }
 
+/// Holiday hours scored at least this many times get their own interval.
+const MIN_HOLIDAY_RESIDUALS: usize = 24;
+
+/// Residual quantiles of holiday hours: week-ahead forecasts from the recent holiday weeks
+/// (a holiday is harder to forecast than an ordinary day; its band should say so).
+fn holiday_residual_band(
+    series: &HourlySeries,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+    interval: f64,
+) -> anyhow::Result<Option<ResidualBand>> {
+    if config.holidays == HolidayMode::Ignore {
+        return Ok(None);
+    }
+    let origins = holiday_weeks(series, calendar, series.len());
+    let evaluation = evaluate(series, calendar, config, &origins)?;
+    let residuals: Vec<f64> = evaluation
+        .indices
+        .iter()
+        .zip(&evaluation.residuals)
+        .filter(|(&index, _)| {
+            calendar.is_holiday(local_date(series.local_hour(index)), config.holiday_days)
+        })
+        .map(|(_, &residual)| residual)
+        .collect();
+    if residuals.len() < MIN_HOLIDAY_RESIDUALS {
+        return Ok(None);
+    }
+    let tail = (1.0 - interval) / 2.0;
+    Ok(Some(ResidualBand {
+        low: quantile(&residuals, tail),
+        high: quantile(&residuals, 1.0 - tail),
+        hours: residuals.len(),
+    }))
+}
+
 /// Select, backtest, fit and forecast: data in, data out.
 pub fn forecast(
     series: &HourlySeries,
@@ -264,15 +300,25 @@ pub fn forecast(
     let residual_low = quantile(&evaluation.residuals, tail);
     let residual_high = quantile(&evaluation.residuals, 1.0 - tail);
 
+    let holiday_band = holiday_residual_band(series, calendar, config, settings.interval)?;
+    let is_modelled_holiday = |index: usize| {
+        config.holidays != HolidayMode::Ignore
+            && calendar.is_holiday(local_date(series.local_hour(index)), config.holiday_days)
+    };
+
     let model = fit(series, n, calendar, config)?;
     let points: Vec<ForecastPoint> = (n..n + settings.horizon_hours)
         .map(|index| {
             let center = model.predict_model_space(series, calendar, index);
+            let (low, high) = match holiday_band {
+                Some(band) if is_modelled_holiday(index) => (band.low, band.high),
+                _ => (residual_low, residual_high),
+            };
             ForecastPoint {
                 timestamp: series.time_at(index),
                 rps: model.untransform(center),
-                lower: model.untransform(center + residual_low),
-                upper: model.untransform(center + residual_high),
+                lower: model.untransform(center + low),
+                upper: model.untransform(center + high),
                 holiday: calendar
                     .name(local_date(series.local_hour(index)))
                     .map(str::to_string),
@@ -307,6 +353,7 @@ pub fn forecast(
             model_worse_than_naive: mae_ratio > 1.0,
             residual_low,
             residual_high,
+            holiday_residuals: holiday_band,
         },
         forecast: points,
         peaks,

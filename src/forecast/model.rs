@@ -110,6 +110,85 @@ struct CellSums {
     weighted_y: f64,
 }
 
+/// What a fit needs of every hour and that does not depend on the origin or the weights:
+/// its cell and its value in model space. Built once per variant, shared by many fits.
+#[derive(Debug, Clone)]
+pub struct Design {
+    holidays: HolidayMode,
+    holiday_days: HolidayDays,
+    multiplicative: bool,
+    cells: Vec<u8>,
+    y: Vec<f64>,
+}
+
+impl Design {
+    pub fn new(series: &HourlySeries, calendar: &HolidayCalendar, config: ModelConfig) -> Design {
+        // The cell depends on the day only through the holiday check: look it up once a day.
+        let mut day_cache: Option<(i64, bool)> = None;
+        let cells = (0..series.len())
+            .map(|i| {
+                let hour = series.local_hour(i);
+                let day = hour.div_euclid(24);
+                let holiday = match day_cache {
+                    Some((cached, holiday)) if cached == day => holiday,
+                    _ => {
+                        let holiday = calendar.is_holiday(local_date(hour), config.holiday_days);
+                        day_cache = Some((day, holiday));
+                        holiday
+                    }
+                };
+                cell_of(hour, holiday, config.holidays) as u8
+            })
+            .collect();
+        Design {
+            holidays: config.holidays,
+            holiday_days: config.holiday_days,
+            multiplicative: config.multiplicative,
+            cells,
+            y: series
+                .rps
+                .iter()
+                .map(|&rps| config.transform(rps))
+                .collect(),
+        }
+    }
+
+    fn serves(&self, config: &ModelConfig) -> bool {
+        (self.holidays, self.holiday_days, self.multiplicative)
+            == (config.holidays, config.holiday_days, config.multiplicative)
+    }
+}
+
+/// Designs of several variants, built once (including the own-profile -> sunday fallback).
+#[derive(Debug, Clone, Default)]
+pub struct Designs(Vec<Design>);
+
+impl Designs {
+    pub fn new(
+        series: &HourlySeries,
+        calendar: &HolidayCalendar,
+        configs: &[ModelConfig],
+    ) -> Designs {
+        let mut designs = Designs::default();
+        for config in configs {
+            let fallback = ModelConfig {
+                holidays: HolidayMode::Sunday,
+                ..*config
+            };
+            for variant in [*config, fallback] {
+                if !designs.0.iter().any(|d| d.serves(&variant)) {
+                    designs.0.push(Design::new(series, calendar, variant));
+                }
+            }
+        }
+        designs
+    }
+
+    fn get(&self, config: &ModelConfig) -> Option<&Design> {
+        self.0.iter().find(|d| d.serves(config))
+    }
+}
+
 /// Fit on the first `train_end` hours of `series`.
 pub fn fit(
     series: &HourlySeries,
@@ -117,58 +196,64 @@ pub fn fit(
     calendar: &HolidayCalendar,
     config: ModelConfig,
 ) -> anyhow::Result<FittedModel> {
+    fit_with(
+        series,
+        train_end,
+        calendar,
+        config,
+        &Designs::new(series, calendar, &[config]),
+    )
+}
+
+/// [`fit`] with the designs already built.
+pub fn fit_with(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+    designs: &Designs,
+) -> anyhow::Result<FittedModel> {
     anyhow::ensure!(train_end > 0, "no training data to fit");
     let config = effective_config(series, train_end, calendar, config);
-    // Weights grow by a constant factor per hour towards the end: one multiply per row
-    // instead of a powf (the selection runs hundreds of fits).
+    let design = match designs.get(&config) {
+        Some(design) => design,
+        None => anyhow::bail!("no design built for {}", config.label()),
+    };
+    // Weights shrink by a constant factor per hour back from the end: one multiply per
+    // row. Rows below NEGLIGIBLE_WEIGHT (13 half-lives old) change nothing visible and
+    // are skipped, as long as two weeks remain.
     let hourly_decay = config
         .half_life_weeks
         .map_or(1.0, |h| 0.5f64.powf(1.0 / (h * 168.0)));
-    let mut weights = vec![1.0; train_end];
-    for i in (0..train_end.saturating_sub(1)).rev() {
-        weights[i] = weights[i + 1] * hourly_decay;
+    let mut weights = Vec::with_capacity(train_end);
+    let mut weight = 1.0;
+    for age in 0..train_end {
+        if weight < NEGLIGIBLE_WEIGHT && age >= 2 * 168 {
+            break;
+        }
+        weights.push(weight);
+        weight *= hourly_decay;
     }
-    // Rows below this weight (13 half-lives old) change nothing visible: skip them.
-    let first = weights.partition_point(|&w| w < NEGLIGIBLE_WEIGHT);
-    let first = if train_end - first < 2 * 168 {
-        0
-    } else {
-        first
-    };
-    // The cell depends on the day only through the holiday check: look it up once a day.
-    let mut day_cache: Option<(i64, bool)> = None;
-    let rows: Vec<(usize, f64, f64, f64)> = (first..train_end)
-        .map(|i| {
-            let hour = series.local_hour(i);
-            let day = hour.div_euclid(24);
-            let holiday = match day_cache {
-                Some((cached, holiday)) if cached == day => holiday,
-                _ => {
-                    let holiday = calendar.is_holiday(local_date(hour), config.holiday_days);
-                    day_cache = Some((day, holiday));
-                    holiday
-                }
-            };
-            let c = cell_of(hour, holiday, config.holidays);
-            (c, trend(i), config.transform(series.rps[i]), weights[i])
-        })
-        .collect();
+    let first = train_end - weights.len();
+    weights.reverse();
+    let rows = first..train_end;
+
     let mut sums = vec![CellSums::default(); CELLS];
-    for &(c, t, y, w) in &rows {
-        sums[c].weight += w;
-        sums[c].weighted_trend += w * t;
-        sums[c].weighted_y += w * y;
+    for (i, &w) in rows.clone().zip(&weights) {
+        let s = &mut sums[usize::from(design.cells[i])];
+        s.weight += w;
+        s.weighted_trend += w * trend(i);
+        s.weighted_y += w * design.y[i];
     }
-    anyhow::ensure!(!rows.is_empty(), "no training data to fit");
     // Absorb the cell indicators: demean trend and y within each cell (weighted), scale
     // rows by sqrt(weight), and regress what is left (Frisch-Waugh-Lovell).
-    let mut demeaned_trend = Array2::<f64>::zeros((rows.len(), 1));
-    let mut demeaned_y = Array1::<f64>::zeros(rows.len());
-    for (k, &(c, t, y, w)) in rows.iter().enumerate() {
-        let s = sums[c];
+    let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
+    let mut demeaned_y = Array1::<f64>::zeros(weights.len());
+    for (k, (i, &w)) in rows.zip(&weights).enumerate() {
+        let s = sums[usize::from(design.cells[i])];
         let root = w.sqrt();
-        demeaned_trend[[k, 0]] = root * (t - s.weighted_trend / s.weight);
-        demeaned_y[k] = root * (y - s.weighted_y / s.weight);
+        demeaned_trend[[k, 0]] = root * (trend(i) - s.weighted_trend / s.weight);
+        demeaned_y[k] = root * (design.y[i] - s.weighted_y / s.weight);
     }
     let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
     // With a single row per cell (under two weeks) the trend is not identifiable: leave it flat.

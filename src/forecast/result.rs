@@ -74,6 +74,20 @@ pub struct Backtest {
     pub residual_low: f64,
     /// Upper residual quantile (same units).
     pub residual_high: f64,
+    /// The band used on holiday hours instead, from week-ahead forecasts of recent holiday
+    /// weeks (null without enough holiday hours or when holidays are ignored).
+    pub holiday_residuals: Option<ResidualBand>,
+}
+
+/// Residual quantiles that make an interval.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ResidualBand {
+    /// Lower quantile (model units: rps, or log(1 + rps)).
+    pub low: f64,
+    /// Upper quantile (same units).
+    pub high: f64,
+    /// Residuals the quantiles come from (count of hours).
+    pub hours: usize,
 }
 
 /// One forecast hour; the CSV columns are timestamp, rps, lower, upper.
