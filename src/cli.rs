@@ -23,6 +23,8 @@ pub enum Command {
     Loadtest(LoadtestArgs),
     /// Run the built-in demo app: N sync workers, a bounded backlog, a service-time distribution.
     Target(TargetArgs),
+    /// Forecast hourly traffic from history: backtest vs seasonal-naive, peaks, pre-warm schedule.
+    Forecast(ForecastArgs),
 }
 
 /// Arrival process of the open model.
@@ -190,6 +192,69 @@ pub struct TargetArgs {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// Traffic history: CSV `timestamp,requests` (alias `value`) or `timestamp,rps`, or a Locust `_stats_history.csv`.
+    #[arg(long, value_name = "FILE.csv")]
+    pub history: PathBuf,
+
+    /// Time zone of the model's calendar as a fixed offset (`UTC`, `+01:00`, `-05:00`); naive stamps are read in it.
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
+    pub tz: Option<String>,
+
+    /// Fill missing intervals (and empty values) by linear interpolation, reported, instead of failing.
+    #[arg(long)]
+    pub fill_gaps: bool,
+
+    /// Extra holidays: CSV of `date[,name]` (YYYY-MM-DD), added to the US federal calendar.
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "no_holidays")]
+    pub holidays: Option<PathBuf>,
+
+    /// Model no holidays at all (neither the US federal calendar nor --holidays).
+    #[arg(long)]
+    pub no_holidays: bool,
+
+    /// Fit log(1 + rps): for traffic whose daily swing scales with its level.
+    #[arg(long)]
+    pub multiplicative: bool,
+
+    /// How far ahead to forecast, whole hours (e.g. 48h, 7d).
+    #[arg(long, default_value = "48h", value_parser = parse_duration)]
+    pub horizon: Duration,
+
+    /// Coverage of the forecast interval, e.g. 0.9 or 90%.
+    #[arg(long, default_value = "0.9", value_parser = parse_fraction)]
+    pub interval: f64,
+
+    /// Hold out the last whole weeks of history for the backtest (e.g. 2w).
+    #[arg(long, default_value = "2w", value_parser = parse_duration)]
+    pub backtest: Duration,
+
+    /// Sustainable rps of one instance: enables the pre-warm schedule.
+    #[arg(long, value_name = "RPS", conflicts_with = "capacity")]
+    pub rps_per_instance: Option<f64>,
+
+    /// Capacity profile (JSON from `loadtest --find-capacity`): rps per instance = sustainable_rps.
+    #[arg(long, value_name = "profile.json")]
+    pub capacity: Option<PathBuf>,
+
+    /// Pre-warm lead: capacity is in place this long before each rise.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub lead: Duration,
+
+    /// Write the forecast CSV `timestamp,rps,lower,upper` (itself a valid traffic CSV; `-` for stdout).
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+
+    /// Write the JSON summary to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Print no tables and no chart (warnings and errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! exit code; everything else lives here so tests can call it.
 pub mod cli;
 pub mod error;
+pub mod forecast;
 pub mod loadtest;
 pub mod profile;
 pub mod report;
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Loadtest(args) => loadtest::run(args),
         Command::Target(args) => target::run(args),
+        Command::Forecast(args) => forecast::run(args),
     }
 }

@@ -2,6 +2,7 @@
 //! results to bytes (or text); files are written through [`write_atomic`] or
 //! [`AtomicFile`], so a reader never sees a partial file.
 pub mod capacity;
+pub mod forecast;
 pub mod hlog;
 pub mod locust_csv;
 pub mod progress;

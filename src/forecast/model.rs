@@ -1,0 +1,469 @@
+//! The regression: y = b[cell(t)] + beta * trend(t) + e, fitted by (weighted) least squares.
+//!
+//! The one-hot cells are absorbed exactly by demeaning within each cell (the
+//! Frisch-Waugh-Lovell theorem, see docs/forecast.md): linfa-linear solves the remaining
+//! regression of demeaned y on demeaned trend, and each cell's level follows from its means.
+//! Same coefficients as a QR fit of the full one-hot design (a test checks it), at O(rows)
+//! instead of O(rows x 193^2): the rolling-origin selection runs dozens of fits.
+use linfa::prelude::*;
+use linfa_linear::LinearRegression;
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+
+use super::features::{
+    cell, cell_of, fallback_cell, trend, HolidayMode, CELLS, HOUR_OF_WEEK_CELLS,
+};
+use super::holidays::{HolidayCalendar, HolidayDays};
+use super::series::{local_date, HourlySeries};
+
+/// One model variant; the backtest chooses among these.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ModelConfig {
+    /// How holiday hours are modelled.
+    pub holidays: HolidayMode,
+    /// Which holidays count: all, or only those where most businesses close.
+    pub holiday_days: HolidayDays,
+    /// Half-life of the exponentially decaying row weights (weeks); `None` = equal weights (OLS).
+    pub half_life_weeks: Option<f64>,
+    /// Fit log(1 + rps) instead of rps (`--multiplicative`).
+    pub multiplicative: bool,
+}
+
+impl ModelConfig {
+    /// A short human label, e.g. `sunday, half-life 4w`.
+    pub fn label(&self) -> String {
+        let recency = match self.half_life_weeks {
+            Some(weeks) => format!("half-life {weeks}w"),
+            None => "equal weights".to_string(),
+        };
+        let space = if self.multiplicative { ", log" } else { "" };
+        let days = match (self.holidays, self.holiday_days) {
+            (HolidayMode::Ignore, _) => "",
+            (_, HolidayDays::All) => " (all)",
+            (_, HolidayDays::Major) => " (major only)",
+        };
+        format!("holidays {}{days}, {recency}{space}", self.holidays.label())
+    }
+
+    fn transform(&self, rps: f64) -> f64 {
+        if self.multiplicative {
+            rps.ln_1p()
+        } else {
+            rps
+        }
+    }
+
+    fn untransform(&self, value: f64) -> f64 {
+        let rps = if self.multiplicative {
+            value.exp_m1()
+        } else {
+            value
+        };
+        rps.max(0.0)
+    }
+}
+
+/// A fitted model: one level per indicator cell plus a trend slope.
+#[derive(Debug, Clone)]
+pub struct FittedModel {
+    /// The variant as fitted (own-profile becomes sunday with too few holidays in training).
+    pub config: ModelConfig,
+    /// Level of each cell in model space; `None` when training never saw the cell.
+    pub cell_levels: Vec<Option<f64>>,
+    /// Trend slope in model space per year.
+    pub trend_per_year: f64,
+}
+
+/// Holiday x hour cells need this many holidays in training; with fewer, holiday hours take
+/// Sunday's cells (one holiday is too little to learn a profile from).
+pub const MIN_HOLIDAYS_FOR_OWN_PROFILE: usize = 2;
+
+fn effective_config(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+) -> ModelConfig {
+    if config.holidays != HolidayMode::OwnProfile {
+        return config;
+    }
+    let first = local_date(series.local_hour(0));
+    let last = local_date(series.local_hour(train_end - 1));
+    if calendar.count_between(first, last, config.holiday_days) >= MIN_HOLIDAYS_FOR_OWN_PROFILE {
+        config
+    } else {
+        ModelConfig {
+            holidays: HolidayMode::Sunday,
+            ..config
+        }
+    }
+}
+
+/// Weight under which a row is left out of a fit.
+const NEGLIGIBLE_WEIGHT: f64 = 1e-4;
+
+/// Weighted sums of one cell's rows.
+#[derive(Clone, Copy, Default)]
+struct CellSums {
+    weight: f64,
+    weighted_trend: f64,
+    weighted_y: f64,
+}
+
+/// What a fit needs of every hour and that does not depend on the origin or the weights:
+/// its cell and its value in model space. Built once per variant, shared by many fits.
+#[derive(Debug, Clone)]
+pub struct Design {
+    holidays: HolidayMode,
+    holiday_days: HolidayDays,
+    multiplicative: bool,
+    cells: Vec<u8>,
+    y: Vec<f64>,
+}
+
+impl Design {
+    pub fn new(series: &HourlySeries, calendar: &HolidayCalendar, config: ModelConfig) -> Design {
+        // The cell depends on the day only through the holiday check: look it up once a day.
+        let mut day_cache: Option<(i64, bool)> = None;
+        let cells = (0..series.len())
+            .map(|i| {
+                let hour = series.local_hour(i);
+                let day = hour.div_euclid(24);
+                let holiday = match day_cache {
+                    Some((cached, holiday)) if cached == day => holiday,
+                    _ => {
+                        let holiday = calendar.is_holiday(local_date(hour), config.holiday_days);
+                        day_cache = Some((day, holiday));
+                        holiday
+                    }
+                };
+                cell_of(hour, holiday, config.holidays) as u8
+            })
+            .collect();
+        Design {
+            holidays: config.holidays,
+            holiday_days: config.holiday_days,
+            multiplicative: config.multiplicative,
+            cells,
+            y: series
+                .rps
+                .iter()
+                .map(|&rps| config.transform(rps))
+                .collect(),
+        }
+    }
+
+    fn serves(&self, config: &ModelConfig) -> bool {
+        (self.holidays, self.holiday_days, self.multiplicative)
+            == (config.holidays, config.holiday_days, config.multiplicative)
+    }
+}
+
+/// Designs of several variants, built once (including the own-profile -> sunday fallback).
+#[derive(Debug, Clone, Default)]
+pub struct Designs(Vec<Design>);
+
+impl Designs {
+    pub fn new(
+        series: &HourlySeries,
+        calendar: &HolidayCalendar,
+        configs: &[ModelConfig],
+    ) -> Designs {
+        let mut designs = Designs::default();
+        for config in configs {
+            let fallback = ModelConfig {
+                holidays: HolidayMode::Sunday,
+                ..*config
+            };
+            for variant in [*config, fallback] {
+                if !designs.0.iter().any(|d| d.serves(&variant)) {
+                    designs.0.push(Design::new(series, calendar, variant));
+                }
+            }
+        }
+        designs
+    }
+
+    fn get(&self, config: &ModelConfig) -> Option<&Design> {
+        self.0.iter().find(|d| d.serves(config))
+    }
+}
+
+/// Fit on the first `train_end` hours of `series`.
+pub fn fit(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+) -> anyhow::Result<FittedModel> {
+    fit_with(
+        series,
+        train_end,
+        calendar,
+        config,
+        &Designs::new(series, calendar, &[config]),
+    )
+}
+
+/// [`fit`] with the designs already built.
+pub fn fit_with(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+    designs: &Designs,
+) -> anyhow::Result<FittedModel> {
+    anyhow::ensure!(train_end > 0, "no training data to fit");
+    let config = effective_config(series, train_end, calendar, config);
+    let design = match designs.get(&config) {
+        Some(design) => design,
+        None => anyhow::bail!("no design built for {}", config.label()),
+    };
+    // Weights shrink by a constant factor per hour back from the end: one multiply per
+    // row. Rows below NEGLIGIBLE_WEIGHT (13 half-lives old) change nothing visible and
+    // are skipped, as long as two weeks remain.
+    let hourly_decay = config
+        .half_life_weeks
+        .map_or(1.0, |h| 0.5f64.powf(1.0 / (h * 168.0)));
+    let mut weights = Vec::with_capacity(train_end);
+    let mut weight = 1.0;
+    for age in 0..train_end {
+        if weight < NEGLIGIBLE_WEIGHT && age >= 2 * 168 {
+            break;
+        }
+        weights.push(weight);
+        weight *= hourly_decay;
+    }
+    let first = train_end - weights.len();
+    weights.reverse();
+    let rows = first..train_end;
+
+    let mut sums = vec![CellSums::default(); CELLS];
+    for (i, &w) in rows.clone().zip(&weights) {
+        let s = &mut sums[usize::from(design.cells[i])];
+        s.weight += w;
+        s.weighted_trend += w * trend(i);
+        s.weighted_y += w * design.y[i];
+    }
+    // Absorb the cell indicators: demean trend and y within each cell (weighted), scale
+    // rows by sqrt(weight), and regress what is left (Frisch-Waugh-Lovell).
+    let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
+    let mut demeaned_y = Array1::<f64>::zeros(weights.len());
+    for (k, (i, &w)) in rows.zip(&weights).enumerate() {
+        let s = sums[usize::from(design.cells[i])];
+        let root = w.sqrt();
+        demeaned_trend[[k, 0]] = root * (trend(i) - s.weighted_trend / s.weight);
+        demeaned_y[k] = root * (design.y[i] - s.weighted_y / s.weight);
+    }
+    let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
+    // With a single row per cell (under two weeks) the trend is not identifiable: leave it flat.
+    let trend_per_year = if spread > 1e-12 {
+        let fitted = LinearRegression::new()
+            .with_intercept(false)
+            .fit(&Dataset::new(demeaned_trend, demeaned_y))?;
+        fitted.params()[0]
+    } else {
+        0.0
+    };
+    let cell_levels = sums
+        .iter()
+        .map(|s| {
+            (s.weight > 0.0).then(|| (s.weighted_y - trend_per_year * s.weighted_trend) / s.weight)
+        })
+        .collect();
+    Ok(FittedModel {
+        config,
+        cell_levels,
+        trend_per_year,
+    })
+}
+
+impl FittedModel {
+    /// Prediction in model space for series position `index` (may lie past the end).
+    pub fn predict_model_space(
+        &self,
+        series: &HourlySeries,
+        calendar: &HolidayCalendar,
+        index: usize,
+    ) -> f64 {
+        let c = cell(
+            series.local_hour(index),
+            calendar,
+            self.config.holidays,
+            self.config.holiday_days,
+        );
+        let level = self.cell_levels[c]
+            .or(self.cell_levels[fallback_cell(c)])
+            .unwrap_or_else(|| self.mean_weekly_level());
+        level + self.trend_per_year * trend(index)
+    }
+
+    /// Prediction in rps (never negative).
+    pub fn predict(&self, series: &HourlySeries, calendar: &HolidayCalendar, index: usize) -> f64 {
+        self.config
+            .untransform(self.predict_model_space(series, calendar, index))
+    }
+
+    /// Model-space value of an actual rps, for residuals.
+    pub fn transform(&self, rps: f64) -> f64 {
+        self.config.transform(rps)
+    }
+
+    /// Back to rps from model space (clamped at zero).
+    pub fn untransform(&self, value: f64) -> f64 {
+        self.config.untransform(value)
+    }
+
+    /// Fallback for a cell training never saw (only with less than a week of data).
+    fn mean_weekly_level(&self) -> f64 {
+        let seen: Vec<f64> = self.cell_levels[..HOUR_OF_WEEK_CELLS]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        seen.iter().sum::<f64>() / seen.len().max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, NaiveDate};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn series(hours: usize, seed: u64) -> HourlySeries {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let start = NaiveDate::from_ymd_opt(2024, 5, 13)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        HourlySeries {
+            offset: FixedOffset::east_opt(0).unwrap(),
+            start_hour: start.and_utc().timestamp() / 3600,
+            rps: (0..hours)
+                .map(|i| {
+                    50.0 + 30.0 * ((i % 24) as f64 / 4.0).sin()
+                        + i as f64 * 0.01
+                        + rng.gen_range(-3.0..3.0)
+                })
+                .collect(),
+        }
+    }
+
+    /// The within-cell shortcut must give the coefficients of the full one-hot WLS fit.
+    #[test]
+    fn matches_a_qr_fit_of_the_full_one_hot_design() {
+        let data = series(3 * 168 + 30, 7);
+        let mut calendar = HolidayCalendar::none();
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 27).unwrap(),
+            "Memorial Day",
+            true,
+        );
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 30).unwrap(),
+            "a local holiday",
+            false,
+        );
+        let config = ModelConfig {
+            holidays: HolidayMode::OwnProfile,
+            holiday_days: HolidayDays::All,
+            half_life_weeks: Some(1.0),
+            multiplicative: false,
+        };
+        let n = data.len();
+        let model = fit(&data, n, &calendar, config).unwrap();
+
+        let cells: Vec<usize> = (0..n)
+            .map(|i| {
+                cell(
+                    data.local_hour(i),
+                    &calendar,
+                    config.holidays,
+                    config.holiday_days,
+                )
+            })
+            .collect();
+        let mut active: Vec<usize> = cells.clone();
+        active.sort_unstable();
+        active.dedup();
+        let mut x = Array2::<f64>::zeros((n, active.len() + 1));
+        let mut y = Array1::<f64>::zeros(n);
+        for i in 0..n {
+            let root = 0.5f64.powf((n - 1 - i) as f64 / 168.0).sqrt();
+            let column = active.binary_search(&cells[i]).unwrap();
+            x[[i, column]] = root;
+            x[[i, active.len()]] = root * trend(i);
+            y[i] = root * data.rps[i];
+        }
+        let full = LinearRegression::new()
+            .with_intercept(false)
+            .fit(&Dataset::new(x, y))
+            .unwrap();
+        let params = full.params();
+        assert!(
+            (params[active.len()] - model.trend_per_year).abs()
+                < 1e-6 * params[active.len()].abs().max(1.0)
+        );
+        for (column, &c) in active.iter().enumerate() {
+            assert!(
+                (params[column] - model.cell_levels[c].unwrap()).abs() < 1e-6,
+                "cell {c}"
+            );
+        }
+        assert_eq!(
+            active.len(),
+            168 + 24,
+            "Memorial Day gives the 24 holiday cells"
+        );
+    }
+
+    #[test]
+    fn own_profile_needs_two_holidays_in_training() {
+        let data = series(3 * 168, 1);
+        let mut calendar = HolidayCalendar::none();
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 27).unwrap(),
+            "Memorial Day",
+            true,
+        );
+        calendar.add(
+            NaiveDate::from_ymd_opt(2024, 5, 30).unwrap(),
+            "minor",
+            false,
+        );
+        let own = |days| ModelConfig {
+            holidays: HolidayMode::OwnProfile,
+            holiday_days: days,
+            half_life_weeks: None,
+            multiplicative: false,
+        };
+        let all = fit(&data, data.len(), &calendar, own(HolidayDays::All)).unwrap();
+        assert_eq!(all.config.holidays, HolidayMode::OwnProfile);
+        let major = fit(&data, data.len(), &calendar, own(HolidayDays::Major)).unwrap();
+        assert_eq!(
+            major.config.holidays,
+            HolidayMode::Sunday,
+            "one major holiday only"
+        );
+    }
+
+    #[test]
+    fn multiplicative_predictions_come_back_in_rps_and_never_negative() {
+        let data = series(2 * 168, 3);
+        let calendar = HolidayCalendar::none();
+        let config = ModelConfig {
+            holidays: HolidayMode::Ignore,
+            holiday_days: HolidayDays::All,
+            half_life_weeks: None,
+            multiplicative: true,
+        };
+        let model = fit(&data, data.len(), &calendar, config).unwrap();
+        let predicted = model.predict(&data, &calendar, data.len());
+        assert!(
+            predicted > 0.0 && (predicted - data.rps[data.len() - 168]).abs() < 10.0,
+            "{predicted}"
+        );
+        assert_eq!(model.untransform(-5.0), 0.0);
+    }
+}
