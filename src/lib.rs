@@ -5,7 +5,9 @@
 pub mod cli;
 pub mod error;
 pub mod loadtest;
+pub mod profile;
 pub mod report;
+pub mod simulate;
 pub mod target;
 pub mod units;
 
@@ -17,5 +19,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Loadtest(args) => loadtest::run(args),
         Command::Target(args) => target::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
