@@ -43,7 +43,7 @@ pub struct RunOptions {
     pub record_timeline: bool,
     /// Stop at the first SLO breach or dropped request.
     pub stop_on_failure: bool,
-    /// Stop once instance-hours exceed this.
+    /// Stop once instance-hours are sure to exceed this (spent so far plus `min_instances` for the rest).
     pub max_instance_hours: Option<f64>,
 }
 
@@ -246,6 +246,13 @@ pub fn run(
         completed: true,
     };
     let mut backlog = 0.0_f64;
+    let ms_per_service = 1000.0 / mu;
+    let service_p95_ms = SERVICE_P95_SCALED * ms_per_service;
+    let mu_over_sustainable = mu / capacity.rps_per_worker;
+    let min_instance_seconds = f64::from(policy.fleet.min_instances) * dt;
+    let budget_seconds = options
+        .max_instance_hours
+        .map_or(f64::INFINITY, |h| h * 3600.0);
     let mut instance_seconds = 0.0;
 
     for (k, &lambda) in workload.demand.iter().enumerate() {
@@ -254,6 +261,12 @@ pub fn run(
         let accepting = f64::from(counts.in_service + counts.warming);
         let effective = f64::from(counts.in_service) + warm_share * f64::from(counts.warming);
         let service_rate = effective * workers * mu;
+        // One division per step: everything else multiplies by this.
+        let per_service_rate = if service_rate > 0.0 {
+            1.0 / service_rate
+        } else {
+            0.0
+        };
 
         // Fluid backlog: arrivals beyond the service rate queue, up to the backlog limit.
         let before = backlog;
@@ -262,31 +275,38 @@ pub fn run(
         let dropped = (after - limit).max(0.0);
         after -= dropped;
         backlog = after;
-        let served_rps = (lambda * dt + before - after - dropped) / dt;
 
+        let rho = lambda * per_service_rate;
         let (p95_ms, queue_depth) = if service_rate > 0.0 {
-            let rho = lambda / service_rate;
             let (steady_p95, steady_queue) = if rho < 1.0 {
                 let point = table.at(rho);
-                (point.p95_scaled / mu, point.queue_length * accepting)
+                (
+                    point.p95_scaled * ms_per_service,
+                    point.queue_length * accepting,
+                )
             } else {
                 (0.0, 0.0)
             };
             let fluid_p95 = if before > 0.0 || after > 0.0 {
                 // Waits spread evenly between the backlog at both ends of the step.
                 let (lo, hi) = (before.min(after), before.max(after));
-                (lo + 0.95 * (hi - lo)) / service_rate + SERVICE_P95_SCALED / mu
+                (lo + 0.95 * (hi - lo)) * per_service_rate * 1000.0 + service_p95_ms
             } else {
                 0.0
             };
             (
-                (steady_p95.max(fluid_p95) * 1000.0).min(P95_CAP_MS),
+                steady_p95.max(fluid_p95).min(P95_CAP_MS),
                 after + steady_queue,
             )
         } else {
             (P95_CAP_MS, after)
         };
-        let utilization = lambda / (effective * per_instance_rps).max(f64::MIN_POSITIVE);
+        // Demand over sustainable capacity = rho x (mu / rps_per_worker).
+        let utilization = if service_rate > 0.0 {
+            rho * mu_over_sustainable
+        } else {
+            f64::MAX
+        };
 
         totals.total_requests += lambda * dt;
         totals.dropped_requests += dropped;
@@ -302,7 +322,7 @@ pub fn run(
             timeline.push(StepRecord {
                 step: k as u32,
                 demand_rps: lambda,
-                served_rps,
+                served_rps: (lambda * dt + before - after - dropped) / dt,
                 instances: total,
                 booting: counts.booting,
                 warming: counts.warming,
@@ -313,10 +333,11 @@ pub fn run(
                 dropped,
             });
         }
-        let over_budget = options
-            .max_instance_hours
-            .is_some_and(|limit| instance_seconds / 3600.0 > limit);
-        if (options.stop_on_failure && (breach || dropped > 0.0)) || over_budget {
+        // Never fewer than min_instances from here on: a lower bound of the final bill.
+        let floor_seconds = (n - k - 1) as f64 * min_instance_seconds;
+        if (options.stop_on_failure && (breach || dropped > 0.0))
+            || instance_seconds + floor_seconds > budget_seconds
+        {
             totals.steps = k as u32 + 1;
             totals.completed = false;
             break;
@@ -326,7 +347,7 @@ pub fn run(
             Metric::Utilization => utilization,
             Metric::QueueDepth => queue_depth / accepting.max(1.0),
             Metric::P95Ms => p95_ms,
-            Metric::RpsPerWorker => lambda / (effective * workers).max(f64::MIN_POSITIVE),
+            Metric::RpsPerWorker => utilization * capacity.rps_per_worker,
         };
         let observation = Observation {
             metric,

@@ -15,7 +15,7 @@
 //!   bisection (the function decreases in `t`).
 //!
 //! Everything depends on `rho` and `c` only once time is measured in units of `1/mu`,
-//! so [`MmcTable`] tabulates `C`, `Lq` and `mu·p95` once per `c` and the step loop
+//! so [`MmcTable`] tabulates `Lq` and `mu·p95` once per `c` and the step loop
 //! interpolates: no transcendental solve per step.
 
 /// Tail probability whose time is the p95.
@@ -88,47 +88,66 @@ fn p95_scaled(servers: u32, rho: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
-/// Grid points of the table, uniform in `u = −ln(1 − rho)`.
-const POINTS: usize = 4096;
+/// Grid points below `RHO_SPLIT`, uniform in `rho` (no logarithm on the hot path).
+const LOW_POINTS: usize = 1024;
+/// Where the uniform grid ends and the logarithmic one starts.
+const RHO_SPLIT: f64 = 0.9;
+/// Grid points above `RHO_SPLIT`, uniform in `u = −ln(1 − rho)`.
+const HIGH_POINTS: usize = 1024;
+/// `u` at `RHO_SPLIT`: `ln 10`.
+const U_SPLIT: f64 = std::f64::consts::LN_10;
 /// Largest tabulated `u`: `rho` up to `1 − 1e−5`.
 const U_MAX: f64 = 11.512_925_464_970_229;
 
 /// Per-instance M/M/c quantities at one utilization.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MmcPoint {
-    /// Probability that a request waits (Erlang C), 0..1.
-    pub wait_probability: f64,
     /// Mean number of requests waiting per instance (`Lq`), requests.
     pub queue_length: f64,
     /// p95 of response time times `mu` (multiply by the mean service time), dimensionless.
     pub p95_scaled: f64,
 }
 
-/// Tabulated M/M/c values for one worker count, interpolated in `−ln(1 − rho)`
-/// (where the curves are smooth right up to saturation).
+impl MmcPoint {
+    fn exact(servers: u32, rho: f64) -> Self {
+        let wait_probability = erlang_c(servers, rho * f64::from(servers));
+        MmcPoint {
+            queue_length: wait_probability * rho / (1.0 - rho).max(1e-12),
+            p95_scaled: p95_scaled(servers, rho),
+        }
+    }
+
+    #[inline]
+    fn lerp(a: MmcPoint, b: MmcPoint, f: f64) -> MmcPoint {
+        MmcPoint {
+            queue_length: a.queue_length + (b.queue_length - a.queue_length) * f,
+            p95_scaled: a.p95_scaled + (b.p95_scaled - a.p95_scaled) * f,
+        }
+    }
+}
+
+/// Tabulated M/M/c values for one worker count: uniform in `rho` up to 0.9, then
+/// uniform in `−ln(1 − rho)` (where the curves are smooth right up to saturation).
 #[derive(Debug, Clone)]
 pub struct MmcTable {
     servers: u32,
-    points: Vec<MmcPoint>,
+    low: Vec<MmcPoint>,
+    high: Vec<MmcPoint>,
 }
 
 impl MmcTable {
-    /// Build the table for `servers` workers per instance (about 4k bisections).
+    /// Build the table for `servers` workers per instance (about 2k bisections).
     pub fn new(servers: u32) -> Self {
-        let points = (0..POINTS)
+        let low = (0..LOW_POINTS)
+            .map(|i| MmcPoint::exact(servers, RHO_SPLIT * i as f64 / (LOW_POINTS - 1) as f64))
+            .collect();
+        let high = (0..HIGH_POINTS)
             .map(|i| {
-                let u = U_MAX * i as f64 / (POINTS - 1) as f64;
-                let rho = 1.0 - (-u).exp();
-                let c = f64::from(servers);
-                let wait_probability = erlang_c(servers, rho * c);
-                MmcPoint {
-                    wait_probability,
-                    queue_length: wait_probability * rho / (1.0 - rho).max(1e-12),
-                    p95_scaled: p95_scaled(servers, rho),
-                }
+                let u = U_SPLIT + (U_MAX - U_SPLIT) * i as f64 / (HIGH_POINTS - 1) as f64;
+                MmcPoint::exact(servers, 1.0 - (-u).exp())
             })
             .collect();
-        MmcTable { servers, points }
+        MmcTable { servers, low, high }
     }
 
     /// Workers per instance this table is for.
@@ -139,20 +158,18 @@ impl MmcTable {
     /// Values at utilization `rho` (clamped to the tabulated range below 1).
     #[inline]
     pub fn at(&self, rho: f64) -> MmcPoint {
-        if rho <= 0.0 {
-            return self.points[0];
-        }
-        let u = -(1.0 - rho.min(1.0)).max(1e-300).ln();
-        let x = (u / U_MAX * (POINTS - 1) as f64).min((POINTS - 1) as f64);
-        let i = (x as usize).min(POINTS - 2);
-        let f = x - i as f64;
-        let (a, b) = (self.points[i], self.points[i + 1]);
-        let lerp = |p: f64, q: f64| p + (q - p) * f;
-        MmcPoint {
-            wait_probability: lerp(a.wait_probability, b.wait_probability),
-            queue_length: lerp(a.queue_length, b.queue_length),
-            p95_scaled: lerp(a.p95_scaled, b.p95_scaled),
-        }
+        let (points, x) = if rho <= RHO_SPLIT {
+            (
+                &self.low,
+                rho.max(0.0) * ((LOW_POINTS - 1) as f64 / RHO_SPLIT),
+            )
+        } else {
+            let u = -(1.0 - rho.min(1.0)).max(1e-300).ln();
+            let x = (u - U_SPLIT) * ((HIGH_POINTS - 1) as f64 / (U_MAX - U_SPLIT));
+            (&self.high, x.min((HIGH_POINTS - 1) as f64))
+        };
+        let i = (x as usize).min(points.len() - 2);
+        MmcPoint::lerp(points[i], points[i + 1], x - i as f64)
     }
 }
 
@@ -191,15 +208,20 @@ mod tests {
     #[test]
     fn table_interpolation_is_close_to_exact() {
         let table = MmcTable::new(4);
-        for rho in [0.05, 0.3, 0.5, 0.75, 0.9, 0.97, 0.995] {
+        for rho in [
+            0.05, 0.3, 0.5, 0.75, 0.8999, 0.9, 0.9001, 0.97, 0.995, 0.9999,
+        ] {
             let exact = p95_scaled(4, rho);
             let approx = table.at(rho).p95_scaled;
             assert!(
                 (approx / exact - 1.0).abs() < 1e-4,
                 "rho {rho}: {approx} vs {exact}"
             );
-            let c = erlang_c(4, rho * 4.0);
-            assert!((table.at(rho).wait_probability - c).abs() < 1e-4);
+            let lq = MmcPoint::exact(4, rho).queue_length;
+            assert!(
+                (table.at(rho).queue_length - lq).abs() < 1e-4 * (1.0 + lq),
+                "rho {rho}"
+            );
         }
     }
 }

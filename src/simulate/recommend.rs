@@ -3,7 +3,7 @@
 //! Candidates vary `min_instances`, `max_instances`, `workers_per_instance`
 //! (Gunicorn's 2–4 workers per core), `scale_up.step_percent` and
 //! `scale_down.window_seconds`; everything else stays the user's. Runs are
-//! parallel (rayon) and stop early at the first breach or drop, or once they cost
+//! parallel (rayon), cheapest-looking first, and stop early at the first breach or drop, or once they cost
 //! more than the cheapest passing candidate found so far (instance-hours only grow,
 //! so such a run can never win; ties are broken by candidate order, so the answer
 //! does not depend on thread timing).
@@ -124,10 +124,21 @@ pub fn search(
         .collect();
     let best_hours = AtomicU64::new(f64::INFINITY.to_bits());
 
-    let passing: Vec<(usize, Candidate, Totals)> = grid
-        .par_iter()
-        .enumerate()
-        .filter_map(|(index, &candidate)| {
+    // Cheapest-looking first (par_bridge hands them out in this order), so a low
+    // bar is found early and most expensive candidates stop within a few steps.
+    let mean_rps = workload.demand.iter().sum::<f64>() / workload.demand.len().max(1) as f64;
+    let proxy = |c: &Candidate| {
+        let needed = mean_rps / (f64::from(c.workers) * capacity.rps_per_worker * 0.75);
+        needed.max(f64::from(c.min))
+    };
+    let mut order: Vec<usize> = (0..grid.len()).collect();
+    order.sort_by(|&a, &b| proxy(&grid[a]).total_cmp(&proxy(&grid[b])).then(a.cmp(&b)));
+
+    let passing: Vec<(usize, Candidate, Totals)> = order
+        .into_iter()
+        .map(|index| (index, grid[index]))
+        .par_bridge()
+        .filter_map(|(index, candidate)| {
             let policy = apply(base, candidate);
             let options = RunOptions {
                 record_timeline: false,
