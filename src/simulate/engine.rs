@@ -5,13 +5,11 @@ use serde::Serialize;
 
 use super::fleet::Fleet;
 use super::policy::{Metric, Policy};
-use super::queueing::MmcTable;
+use super::queueing::{backlog_p95, fluid_step, FluidStep, MmcTable};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
 
 /// p95 reported when nothing can be served, and the cap of every p95: one hour, ms.
 pub const P95_CAP_MS: f64 = 3_600_000.0;
-/// `mu · p95` of an exponential service time alone: `ln 20`.
-const SERVICE_P95_SCALED: f64 = 2.995_732_273_553_991;
 
 /// What one worker can do.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -247,7 +245,6 @@ pub fn run(
     };
     let mut backlog = 0.0_f64;
     let ms_per_service = 1000.0 / mu;
-    let service_p95_ms = SERVICE_P95_SCALED * ms_per_service;
     let mu_over_sustainable = mu / capacity.rps_per_worker;
     let min_instance_seconds = f64::from(policy.fleet.min_instances) * dt;
     let budget_seconds = options
@@ -270,10 +267,11 @@ pub fn run(
 
         // Fluid backlog: arrivals beyond the service rate queue, up to the backlog limit.
         let before = backlog;
-        let mut after = (before + (lambda - service_rate) * dt).max(0.0);
         let limit = accepting * policy.fleet.max_queue_per_instance;
-        let dropped = (after - limit).max(0.0);
-        after -= dropped;
+        let FluidStep {
+            backlog: after,
+            dropped,
+        } = fluid_step(before, lambda, service_rate, dt, limit);
         backlog = after;
 
         let rho = lambda * per_service_rate;
@@ -288,9 +286,7 @@ pub fn run(
                 (0.0, 0.0)
             };
             let fluid_p95 = if before > 0.0 || after > 0.0 {
-                // Waits spread evenly between the backlog at both ends of the step.
-                let (lo, hi) = (before.min(after), before.max(after));
-                (lo + 0.95 * (hi - lo)) * per_service_rate * 1000.0 + service_p95_ms
+                backlog_p95(before, after, per_service_rate, mu) * 1000.0
             } else {
                 0.0
             };

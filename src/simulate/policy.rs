@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 
+/// Largest `fleet.max_instances` accepted (keeps instance arithmetic far from overflow).
+pub const MAX_INSTANCES: u32 = 1_000_000;
+
 /// A whole policy file.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,7 +200,9 @@ impl Policy {
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(1);
             let message = err.message().to_string();
-            let field = field_in_message(&message).unwrap_or_else(|| "policy".to_string());
+            let field = dotted_key_at(text, line)
+                .or_else(|| field_in_message(&message))
+                .unwrap_or_else(|| "policy".to_string());
             InputError::at_line(file, line, field, message)
         })?;
         policy.validate().map_err(|(field, message)| {
@@ -218,7 +223,7 @@ impl Policy {
         let f = &self.fleet;
         let up = &self.scale_up;
         let down = &self.scale_down;
-        let checks: [(bool, &'static str, String); 19] = [
+        let checks: [(bool, &'static str, String); 21] = [
             (
                 f.min_instances >= 1,
                 "fleet.min_instances",
@@ -228,6 +233,16 @@ impl Policy {
                 f.max_instances >= f.min_instances,
                 "fleet.max_instances",
                 format!("must be at least fleet.min_instances ({})", f.min_instances),
+            ),
+            (
+                f.max_instances <= MAX_INSTANCES,
+                "fleet.max_instances",
+                format!("must be at most {MAX_INSTANCES}"),
+            ),
+            (
+                f.workers_per_instance <= 1024,
+                "fleet.workers_per_instance",
+                "must be at most 1024".into(),
             ),
             (
                 f.workers_per_instance >= 1,
@@ -356,6 +371,23 @@ fn field_in_message(message: &str) -> Option<String> {
     Some(message[start..end].to_string())
 }
 
+/// `table.key` of the `key = value` on 1-based `line`, if that line is one.
+fn dotted_key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (key, _) = lines.get(line.checked_sub(1)?)?.split_once('=')?;
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = key.trim();
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
+}
+
 /// Line of `table.key` in the text (the key line inside its table), 1 when absent.
 fn line_of(text: &str, dotted: &str) -> usize {
     let (table, key) = dotted.split_once('.').unwrap_or(("", dotted));
@@ -396,8 +428,15 @@ mod tests {
     #[test]
     fn unknown_key_names_the_key_and_line() {
         let err = parse("[fleet]\nmin_instances = 3\nmax_instanse = 9\n").unwrap_err();
-        assert!(err.contains("max_instanse"), "{err}");
-        assert!(err.contains("p.toml:3"), "{err}");
+        assert!(err.contains("p.toml:3: fleet.max_instanse"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_dotted_key() {
+        let err = parse("[fleet]\nmin_instances = -1\n").unwrap_err();
+        assert!(err.starts_with("p.toml:2: fleet.min_instances"), "{err}");
+        let err = parse("[flet]\nmin_instances = 1\n").unwrap_err();
+        assert!(err.contains("p.toml:1: flet"), "{err}");
     }
 
     #[test]

@@ -173,9 +173,68 @@ impl MmcTable {
     }
 }
 
+/// `mu · p95` of an exponential service time alone: `ln 20`.
+pub const SERVICE_P95_SCALED: f64 = 2.995_732_273_553_991;
+
+/// Backlog at the end of one step of the fluid queue and the requests dropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FluidStep {
+    /// Requests still waiting at the end of the step, requests.
+    pub backlog: f64,
+    /// Requests beyond `limit`, dropped, requests.
+    pub dropped: f64,
+}
+
+/// Fluid queue above saturation: arrivals beyond the service rate wait, the
+/// backlog drains when arrivals fall below it, and anything above `limit` is
+/// dropped: `Q_end = min(limit, max(0, Q_start + (lambda − X)·dt))`.
+#[inline]
+pub fn fluid_step(backlog: f64, lambda: f64, service_rate: f64, dt: f64, limit: f64) -> FluidStep {
+    let after = (backlog + (lambda - service_rate) * dt).max(0.0);
+    let dropped = (after - limit).max(0.0);
+    FluidStep {
+        backlog: after - dropped,
+        dropped,
+    }
+}
+
+/// p95 response time (seconds) of requests arriving while the backlog moves
+/// linearly from `before` to `after` at service rate `1 / per_service_rate`: waits
+/// are spread evenly between the two ends, plus the exponential service p95.
+#[inline]
+pub fn backlog_p95(before: f64, after: f64, per_service_rate: f64, mu: f64) -> f64 {
+    let (lo, hi) = (before.min(after), before.max(after));
+    (lo + 0.95 * (hi - lo)) * per_service_rate + SERVICE_P95_SCALED / mu
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fluid_queue_grows_drains_and_drops() {
+        // 30 rps into 20 rps for 60 s: 600 queued.
+        assert_eq!(
+            fluid_step(0.0, 30.0, 20.0, 60.0, 1e9),
+            FluidStep {
+                backlog: 600.0,
+                dropped: 0.0
+            }
+        );
+        // Draining at 10 rps empties 400 in 40 s and stays at 0.
+        assert_eq!(fluid_step(400.0, 10.0, 20.0, 60.0, 1e9).backlog, 0.0);
+        // Beyond the limit the excess is dropped.
+        assert_eq!(
+            fluid_step(0.0, 30.0, 20.0, 60.0, 450.0),
+            FluidStep {
+                backlog: 450.0,
+                dropped: 150.0
+            }
+        );
+        // Growing from 0 to 600 at 20 rps: waits 0..30 s, p95 28.5 s plus ln 20 / mu.
+        let p95 = backlog_p95(0.0, 600.0, 1.0 / 20.0, 20.0);
+        assert!((p95 - (28.5 + 20f64.ln() / 20.0)).abs() < 1e-9);
+    }
 
     #[test]
     fn erlang_c_matches_published_value() {

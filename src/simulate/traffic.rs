@@ -147,7 +147,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Series, InputError> {
         }
     }
     if is_count {
-        values.iter_mut().for_each(|v| *v /= interval);
+        // Counts per row become rates; a forecast's bounds are counts too.
+        values
+            .iter_mut()
+            .chain(uppers.iter_mut())
+            .for_each(|v| *v /= interval);
     }
     Ok(Series {
         start: times[0].0,
