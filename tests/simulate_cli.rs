@@ -40,7 +40,10 @@ fn unknown_policy_key_exits_2_naming_the_key_and_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr_of(&out);
-    assert!(err.contains("p.toml:3: fleet.warmup_secs: unknown field"), "{err}");
+    assert!(
+        err.contains("p.toml:3: fleet.warmup_secs: unknown field"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -166,3 +166,57 @@ fn ten_instances_shrink_by_at_most_twenty_percent_per_window() {
 fn erlang_c_published_value() {
     assert!((erlang_c(14, 10.0) - 0.1741319).abs() < 5e-7);
 }
+
+#[test]
+fn warming_instances_serve_at_reduced_capacity() {
+    // Boot 1 min, warm-up 2 min at half capacity. Launched at the end of minute 30:
+    // booting in minute 31, warming in 32-33, in service from 34.
+    let mut policy = small_policy();
+    policy.fleet.boot_seconds = 60.0;
+    policy.fleet.warmup_seconds = 120.0;
+    policy.fleet.warmup_capacity = 0.5;
+    let result = simulate(&step_traffic(), None, &policy);
+    let t = &result.timeline;
+    assert_eq!(
+        (
+            t[31].booting,
+            t[32].warming,
+            t[33].warming,
+            t[34].in_service
+        ),
+        (3, 3, 3, 4)
+    );
+    // Minute 32: 1 + 0.5 x 3 = 2.5 instances x 20 rps = 50 rps clear the 1200 queued
+    // plus 1800 arriving in exactly 60 s.
+    assert!((t[32].served_rps - 50.0).abs() < 1e-9);
+    // The backlog is gone; what waits is M/M/1's Lq = rho^2 / (1 - rho) = 0.9 on each of 4 instances.
+    assert!(
+        (t[32].queue_depth - 3.6).abs() < 1e-3,
+        "{}",
+        t[32].queue_depth
+    );
+    // Minute 33: rho = 30/50 = 0.6 per worker, M/M/1 p95 = ln 20 / (20 x 0.4) = 374 ms, still a breach;
+    // minute 34 at full capacity: 240 ms.
+    assert!((t[33].p95_ms - 20f64.ln() / 8.0 * 1000.0).abs() < 0.1);
+    assert_eq!(result.totals.breach_minutes, 4.0);
+}
+
+#[test]
+fn freeze_holds_the_count_while_p95_is_extreme() {
+    // 60 rps on one instance (20 rps): 2400 queue per minute, p95 about 114 s at the end
+    // of minute 30, above a 10 s freeze level: the scaler holds and logs it once.
+    let demand: Vec<f64> = (0..60).map(|m| if m < 30 { 5.0 } else { 60.0 }).collect();
+    let mut policy = small_policy();
+    policy.limits.freeze_p95_ms = 10_000.0;
+    let frozen = simulate(&demand, None, &policy);
+    let reasons: Vec<(Action, Reason)> =
+        frozen.events.iter().map(|e| (e.action, e.reason)).collect();
+    assert_eq!(reasons, vec![(Action::Hold, Reason::FrozenPanic)]);
+    assert_eq!(frozen.events[0].at_seconds, 31.0 * 60.0);
+    assert!(frozen.timeline.iter().all(|r| r.instances == 1));
+    assert_eq!(frozen.totals.refused, 1);
+
+    policy.limits.freeze_p95_ms = 1e12;
+    let unfrozen = simulate(&demand, None, &policy);
+    assert!(unfrozen.totals.scale_ups > 0);
+}
