@@ -433,6 +433,23 @@ mod tests {
     }
 
     #[test]
+    fn scale_out_cancels_the_scale_in_cooldown() {
+        let mut cfg = config();
+        cfg.backoff_multiplier = 1.0; // keep the window at 300 s through the flap
+        let mut s = Scaler::new(cfg);
+        let mut ev = Vec::new();
+        for minute in 1..=5 {
+            s.decide(60.0 * f64::from(minute), &obs(0.1, 10, 0), 0, &mut ev);
+        }
+        assert_eq!(s.counts.scale_downs, 1); // at 300 s; next one not before 600 s
+        assert_eq!(s.decide(360.0, &obs(0.1, 8, 0), 0, &mut ev), 0);
+        // The forecast asks for 9 while the metric is still low: a scale-out...
+        assert_eq!(s.decide(420.0, &obs(0.1, 8, 0), 9, &mut ev), 1);
+        // ...which cancels the scale-in cooldown: the still-low metric scales in at once.
+        assert_eq!(s.decide(480.0, &obs(0.1, 9, 0), 0, &mut ev), -1);
+    }
+
+    #[test]
     fn freeze_holds_and_logs_once() {
         let mut s = Scaler::new(config());
         let mut ev = Vec::new();
