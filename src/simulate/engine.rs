@@ -417,6 +417,50 @@ mod tests {
     }
 
     #[test]
+    fn every_request_is_served_or_dropped() {
+        // Bursty demand (deterministic pseudo-random), ending with idle time so the backlog drains.
+        let mut x = 12345u64;
+        let mut demand: Vec<f64> = (0..2000)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 33) % 400) as f64
+            })
+            .collect();
+        demand.extend(std::iter::repeat(0.0).take(60));
+        let (mut policy, capacity, table) = setup(&demand);
+        policy.fleet.max_instances = 10;
+        policy.fleet.max_queue_per_instance = 500.0;
+        let workload = Workload {
+            demand: &demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps: 200.0,
+        };
+        let options = RunOptions {
+            record_timeline: true,
+            ..RunOptions::default()
+        };
+        let result = run(&workload, &policy, &capacity, &table, options);
+        let served: f64 = result.timeline.iter().map(|r| r.served_rps * 60.0).sum();
+        let total = result.totals.total_requests;
+        assert!(result.totals.dropped_requests > 0.0);
+        assert!((served + result.totals.dropped_requests - total).abs() < 1e-6 * total);
+        // Instances never leave [min, max] and the bill matches the timeline.
+        assert!(result
+            .timeline
+            .iter()
+            .all(|r| (1..=10).contains(&r.instances)));
+        let hours: f64 = result
+            .timeline
+            .iter()
+            .map(|r| f64::from(r.instances) / 60.0)
+            .sum();
+        assert!((hours - result.totals.instance_hours).abs() < 1e-9);
+    }
+
+    #[test]
     fn fluid_backlog_drains_and_drops_beyond_the_limit() {
         // One worker, mu = 20 rps. 30 rps for one minute: +600 queued, 200 over a limit of 400.
         let demand = [30.0, 10.0, 0.0];
