@@ -428,7 +428,7 @@ mod tests {
                 ((x >> 33) % 400) as f64
             })
             .collect();
-        demand.extend(std::iter::repeat(0.0).take(60));
+        demand.extend(std::iter::repeat_n(0.0, 60));
         let (mut policy, capacity, table) = setup(&demand);
         policy.fleet.max_instances = 10;
         policy.fleet.max_queue_per_instance = 500.0;
