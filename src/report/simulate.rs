@@ -103,8 +103,8 @@ pub fn summary(out: &SimulateOutput) -> String {
     );
     if let Some(search) = &out.search {
         text.push_str(&format!(
-            "\nrecommend: {} candidate policies simulated",
-            search.candidates
+            "\nrecommend: {} candidate policies evaluated ({} simulations; the rest were identical to a run with a larger max)",
+            search.candidates, search.simulated
         ));
         if search.best.is_none() {
             text.push_str("; none met the SLO with zero drops");
@@ -214,9 +214,12 @@ struct SummaryJson<'a> {
     /// With --recommend: the cheapest passing policy (null when none passed).
     #[serde(skip_serializing_if = "Option::is_none")]
     recommendation: Option<Option<&'a Recommendation>>,
-    /// With --recommend: policies simulated.
+    /// With --recommend: policies evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<usize>,
+    /// With --recommend: simulations actually run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulated: Option<usize>,
     /// Wall time of the core (varies run to run), ms.
     timing_ms: Timing,
 }
@@ -246,6 +249,7 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
         failures: failures(out),
         recommendation: out.search.as_ref().map(|s| s.best.as_ref()),
         candidates: out.search.as_ref().map(|s| s.candidates),
+        simulated: out.search.as_ref().map(|s| s.simulated),
         timing_ms: out.timing,
     };
     let mut text = serde_json::to_string_pretty(&doc)?;

@@ -103,6 +103,10 @@ pub struct Totals {
     pub flaps: u32,
     /// Decisions refused or capped (safety cap, max, freeze), decisions.
     pub refused: u32,
+    /// Largest capacity asked for (initial fleet or any decision) before
+    /// `max_instances` and the safety cap, instances. A run with a lower
+    /// `max_instances` that is still at least this would be identical.
+    pub max_requested: u32,
     /// The run reached the last step (false when stopped early).
     pub completed: bool,
 }
@@ -214,9 +218,9 @@ pub fn run(
     };
 
     let first = workload.demand.first().copied().unwrap_or(0.0);
-    let initial = instances_for(first, per_instance_rps, sizing)
-        .max(if n > 0 { prewarm_at(0) } else { 0 })
-        .clamp(policy.fleet.min_instances, policy.fleet.max_instances);
+    let wanted =
+        instances_for(first, per_instance_rps, sizing).max(if n > 0 { prewarm_at(0) } else { 0 });
+    let initial = wanted.clamp(policy.fleet.min_instances, policy.fleet.max_instances);
     let mut fleet = Fleet::new(
         initial,
         policy.fleet.boot_seconds,
@@ -241,6 +245,7 @@ pub fn run(
         scale_downs: 0,
         flaps: 0,
         refused: 0,
+        max_requested: 0,
         completed: true,
     };
     let mut backlog = 0.0_f64;
@@ -364,7 +369,9 @@ pub fn run(
         scale_downs,
         flaps,
         refused,
+        max_target,
     } = scaler.counts;
+    totals.max_requested = wanted.max(max_target);
     totals.scale_ups = scale_ups;
     totals.scale_downs = scale_downs;
     totals.flaps = flaps;

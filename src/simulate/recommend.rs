@@ -3,7 +3,7 @@
 //! Candidates vary `min_instances`, `max_instances`, `workers_per_instance`
 //! (Gunicorn's 2–4 workers per core), `scale_up.step_percent` and
 //! `scale_down.window_seconds`; everything else stays the user's. Runs are
-//! parallel (rayon), cheapest-looking first, and stop early at the first breach or drop, or once they cost
+//! parallel (rayon), cheapest-looking first, reuse identical runs, and stop early at the first breach or drop, or once they cost
 //! more than the cheapest passing candidate found so far (instance-hours only grow,
 //! so such a run can never win; ties are broken by candidate order, so the answer
 //! does not depend on thread timing).
@@ -45,8 +45,10 @@ pub struct Recommendation {
 /// The search and its outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Search {
-    /// Policies simulated, policies.
+    /// Policies evaluated, policies.
     pub candidates: usize,
+    /// Simulations run (the rest reused an identical run with a larger max), runs.
+    pub simulated: usize,
     /// The cheapest passing policy, if any passed.
     pub best: Option<Recommendation>,
 }
@@ -124,40 +126,68 @@ pub fn search(
         .collect();
     let best_hours = AtomicU64::new(f64::INFINITY.to_bits());
 
-    // Cheapest-looking first (par_bridge hands them out in this order), so a low
-    // bar is found early and most expensive candidates stop within a few steps.
+    // Candidates differing only in max_instances form a group, run from the largest
+    // max down: a run that never asked for more than a smaller max is exactly the
+    // run with that max, so it is reused instead of simulated again.
+    let mut groups: BTreeMap<(u32, u32, u64, u64), Vec<usize>> = BTreeMap::new();
+    for (index, c) in grid.iter().enumerate() {
+        let key = (
+            c.workers,
+            c.min,
+            c.step_percent.to_bits(),
+            c.window.to_bits(),
+        );
+        groups.entry(key).or_default().push(index);
+    }
+    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    for group in &mut groups {
+        group.sort_by(|&a, &b| grid[b].max.cmp(&grid[a].max).then(a.cmp(&b)));
+    }
+    // Cheapest-looking groups first (par_bridge hands them out in this order), so a
+    // low bar is found early and most expensive candidates stop within a few steps.
     let mean_rps = workload.demand.iter().sum::<f64>() / workload.demand.len().max(1) as f64;
     let proxy = |c: &Candidate| {
         let needed = mean_rps / (f64::from(c.workers) * capacity.rps_per_worker * 0.75);
         needed.max(f64::from(c.min))
     };
-    let mut order: Vec<usize> = (0..grid.len()).collect();
-    order.sort_by(|&a, &b| proxy(&grid[a]).total_cmp(&proxy(&grid[b])).then(a.cmp(&b)));
+    groups.sort_by(|a, b| {
+        proxy(&grid[a[0]])
+            .total_cmp(&proxy(&grid[b[0]]))
+            .then(a[0].cmp(&b[0]))
+    });
+    let simulated = AtomicU64::new(0);
 
-    let passing: Vec<(usize, Candidate, Totals)> = order
+    let passing: Vec<(usize, Candidate, Totals)> = groups
         .into_iter()
-        .map(|index| (index, grid[index]))
         .par_bridge()
-        .filter_map(|(index, candidate)| {
-            let policy = apply(base, candidate);
-            let options = RunOptions {
-                record_timeline: false,
-                stop_on_failure: true,
-                max_instance_hours: Some(f64::from_bits(best_hours.load(Ordering::Relaxed))),
-            };
-            let result = engine::run(
-                workload,
-                &policy,
-                capacity,
-                &tables[&candidate.workers],
-                options,
-            );
-            let totals = result.totals;
-            if !totals.completed {
-                return None;
+        .flat_map_iter(|group| {
+            let mut previous: Option<Totals> = None;
+            let mut results = Vec::new();
+            for index in group {
+                let candidate = grid[index];
+                let totals = match previous {
+                    Some(totals) if totals.max_requested <= candidate.max => totals,
+                    _ => {
+                        simulated.fetch_add(1, Ordering::Relaxed);
+                        let policy = apply(base, candidate);
+                        let options = RunOptions {
+                            record_timeline: false,
+                            stop_on_failure: true,
+                            max_instance_hours: Some(f64::from_bits(
+                                best_hours.load(Ordering::Relaxed),
+                            )),
+                        };
+                        let table = &tables[&candidate.workers];
+                        engine::run(workload, &policy, capacity, table, options).totals
+                    }
+                };
+                previous = Some(totals);
+                if totals.completed {
+                    best_hours.fetch_min_f64(totals.instance_hours);
+                    results.push((index, candidate, totals));
+                }
             }
-            best_hours.fetch_min_f64(totals.instance_hours);
-            Some((index, candidate, totals))
+            results
         })
         .collect();
 
@@ -182,6 +212,7 @@ pub fn search(
         });
     Search {
         candidates: grid.len(),
+        simulated: simulated.into_inner() as usize,
         best,
     }
 }
@@ -224,6 +255,77 @@ mod tests {
         assert_eq!(workers.into_iter().collect::<Vec<_>>(), vec![4, 5, 6, 7, 8]);
         assert!(grid.iter().all(|c| c.min <= c.max));
         assert!(grid.len() >= 1000, "{}", grid.len());
+    }
+
+    #[test]
+    fn pruning_and_reuse_give_the_brute_force_answer() {
+        // A day with a morning jump: some candidates breach, some hit their max.
+        let demand: Vec<f64> = (0..1440)
+            .map(|m| {
+                if (540..720).contains(&m) {
+                    300.0
+                } else {
+                    60.0 + (m % 97) as f64
+                }
+            })
+            .collect();
+        let capacity = Capacity {
+            rps_per_worker: 10.0,
+            service_time_seconds: 0.05,
+        };
+        let workload = Workload {
+            demand: &demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps: engine::normal_peak_rps(&demand),
+        };
+        let base = Policy::default();
+        let found = search(&workload, &base, &capacity, 300.0, 1, 1.0);
+        assert!(found.simulated < found.candidates);
+
+        let grid = candidates(&base, &capacity, 300.0, 1);
+        let tables: BTreeMap<u32, MmcTable> = (2..=4).map(|w| (w, MmcTable::new(w))).collect();
+        let runs: Vec<(usize, Candidate, Totals)> = grid
+            .iter()
+            .enumerate()
+            .map(|(index, &c)| {
+                let policy = apply(&base, c);
+                let table = &tables[&c.workers];
+                let totals =
+                    engine::run(&workload, &policy, &capacity, table, RunOptions::default()).totals;
+                (index, c, totals)
+            })
+            .collect();
+        let passes = |t: &Totals| t.breach_steps == 0 && t.dropped_requests == 0.0;
+        // Both kinds exist, so the comparison is not vacuous.
+        assert!(runs.iter().any(|r| !passes(&r.2)) && runs.iter().any(|r| passes(&r.2)));
+        let brute = runs
+            .into_iter()
+            .filter(|r| passes(&r.2))
+            .min_by(|a, b| {
+                a.2.instance_hours
+                    .total_cmp(&b.2.instance_hours)
+                    .then(a.0.cmp(&b.0))
+            })
+            .unwrap();
+        let best = found.best.expect("search finds it too");
+        assert_eq!(
+            (
+                best.min_instances,
+                best.max_instances,
+                best.workers_per_instance,
+                best.step_percent,
+                best.window_seconds
+            ),
+            (
+                brute.1.min,
+                brute.1.max,
+                brute.1.workers,
+                brute.1.step_percent,
+                brute.1.window
+            )
+        );
+        assert_eq!(best.instance_hours, brute.2.instance_hours);
     }
 
     #[test]

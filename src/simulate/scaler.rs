@@ -141,6 +141,8 @@ pub struct ScalerCounts {
     pub flaps: u32,
     /// Refused or capped decisions (one per episode), decisions.
     pub refused: u32,
+    /// Largest capacity any decision asked for, before limits, instances.
+    pub max_target: u32,
 }
 
 /// AWS step adjustment of `percent` of `base`: above 1 it rounds down, between
@@ -266,6 +268,7 @@ impl Scaler {
             target = prewarm;
             reason = Reason::PrewarmForecast;
         }
+        self.counts.max_target = self.counts.max_target.max(target);
         if target > desired {
             let safety_binds = cfg.safety_cap < cfg.max_instances;
             let (to, why) = if safety_binds && target > cfg.safety_cap {
