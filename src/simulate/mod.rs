@@ -81,8 +81,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
             .into());
         }
     }
-    if args.cores == 0 {
-        return Err(InputError::flag("--cores", "must be at least 1").into());
+    if !(1..=64).contains(&args.cores) {
+        return Err(InputError::flag("--cores", "must be between 1 and 64").into());
     }
 
     let series = traffic::read(&args.traffic)?;

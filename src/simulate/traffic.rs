@@ -207,11 +207,11 @@ fn hold_average(values: &[f64], interval: f64, from: f64, to: f64) -> f64 {
     let mut i = first;
     while i < values.len() {
         let lo = (i as f64 * interval).max(from);
-        let hi = ((i + 1) as f64 * interval).min(to);
-        if hi <= lo {
+        if lo >= to {
             break;
         }
-        sum += values[i] * (hi - lo);
+        let hi = ((i + 1) as f64 * interval).min(to);
+        sum += values[i] * (hi - lo).max(0.0);
         i += 1;
     }
     sum / (to - from)
