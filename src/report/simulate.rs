@@ -81,7 +81,11 @@ pub fn summary(out: &SimulateOutput) -> String {
         cost(t.instance_hours),
         rec.map(|r| cost(r.instance_hours)),
     );
-    row("peak instances", t.peak_instances.to_string(), None);
+    row(
+        "peak instances (safety cap)",
+        format!("{} ({})", t.peak_instances, out.result.safety_cap),
+        None,
+    );
     row(
         "scale-ups / downs",
         format!("{} / {}", t.scale_ups, t.scale_downs),
@@ -197,9 +201,13 @@ struct SummaryJson<'a> {
     instance_hours: f64,
     /// instance_hours × --instance-cost (null without it), currency.
     cost: Option<f64>,
+    /// Scale-ups made, decisions.
     scale_ups: u32,
+    /// Scale-downs made, decisions.
     scale_downs: u32,
+    /// Scale-downs followed by a scale-up within the window, flaps.
     flaps: u32,
+    /// Refused or capped decisions (one per episode), decisions.
     refused: u32,
     /// Most instances at once, instances.
     peak_instances: u32,
