@@ -87,6 +87,10 @@ pub struct LoadtestArgs {
     #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 
+    /// Leave the first whole seconds out of the statistics (they still show in the history).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
     /// Give up on a request after this long (counted as a timeout failure).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -122,6 +126,38 @@ pub struct LoadtestArgs {
     /// No progress bar and no table, only errors and threshold verdicts.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// Find the highest open-model rate that holds --slo: coarse steps, then bisection.
+    #[arg(long, conflicts_with_all = ["users", "rate", "thresholds"])]
+    pub find_capacity: bool,
+
+    /// Capacity search: the latency objective each step must hold.
+    #[arg(long, default_value = "p95<200ms", requires = "find_capacity")]
+    pub slo: Threshold,
+
+    /// Capacity search: largest acceptable error rate per step, e.g. 1% or 0.01.
+    #[arg(long, default_value = "1%", value_parser = parse_fraction, requires = "find_capacity")]
+    pub max_error_rate: f64,
+
+    /// Capacity search: workers of the measured target (for rps per worker in the profile).
+    #[arg(long, default_value_t = 1, requires = "find_capacity")]
+    pub workers_measured: u32,
+
+    /// Capacity search: how long each step is held (its first second is a warm-up).
+    #[arg(long, default_value = "6s", value_parser = parse_duration, requires = "find_capacity")]
+    pub step_duration: Duration,
+
+    /// Capacity search: first rate tried (default: half of workers / low-load service time).
+    #[arg(long, requires = "find_capacity")]
+    pub start_rate: Option<f64>,
+
+    /// Capacity search: never offer more than this rate.
+    #[arg(long, default_value_t = 100_000.0, requires = "find_capacity")]
+    pub max_rate: f64,
+
+    /// Capacity search: write the capacity profile (JSON) here.
+    #[arg(long, value_name = "FILE", requires = "find_capacity")]
+    pub profile_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +171,7 @@ pub struct TargetArgs {
     pub port: u16,
 
     /// Requests served at once, like Gunicorn sync workers.
-    #[arg(long, short = 'w', default_value_t = 4)]
+    #[arg(long, short = 'w', default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub workers: u32,
 
     /// Requests allowed to wait for a worker; beyond that they get 503 at once (a full listen queue).

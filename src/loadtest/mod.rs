@@ -1,10 +1,339 @@
 //! `capplan loadtest`: scenario, engine (closed/open), recorder, thresholds.
+pub mod capacity;
+pub mod client;
+pub mod cpu;
+pub mod engine;
+pub mod find_capacity;
+pub mod plan;
+pub mod recorder;
+pub mod result;
+pub mod scenario;
+pub mod stats;
 pub mod threshold;
 
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::V2DeflateSerializer;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
 use crate::cli::LoadtestArgs;
-use crate::error::Outcome;
+use crate::error::{Outcome, RunError};
+use crate::report::{self, AtomicFile};
+use client::Transport;
+use engine::Report;
+use plan::{LoadModel, Plan};
+use result::{GeneratorReport, RateReport, RunResult};
+use stats::Aggregator;
 
 /// Run a load test as the command line asks.
-pub fn run(_args: LoadtestArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("loadtest: work in progress")
+pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
+    if args.find_capacity {
+        return find_capacity::run(&args);
+    }
+    let plan = Plan::from_args(&args)?;
+    let requests = client::prepare(&plan)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(execute(
+        &plan,
+        requests,
+        args.hdr_log.as_deref(),
+        args.quiet,
+    ))?;
+    let mut result = result;
+    result.thresholds = result.evaluate(&args.thresholds);
+    write_outputs(&args, &result)?;
+    let failed: Vec<_> = result.thresholds.iter().filter(|t| !t.passed).collect();
+    if failed.is_empty() {
+        Ok(Outcome::Success)
+    } else {
+        for t in failed {
+            eprintln!(
+                "threshold failed: {} (measured {})",
+                t.expr,
+                report::table::format_value(&t.expr, t.value)
+            );
+        }
+        Ok(Outcome::Failed)
+    }
+}
+
+/// Resolve the target and make sure something listens there: a refused target is exit 3.
+async fn probe(plan: &Plan) -> anyhow::Result<SocketAddr> {
+    let url = reqwest::Url::parse(&plan.host)?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addr = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| RunError(format!("cannot resolve the target host '{host}'")))?;
+    let connect = tokio::net::TcpStream::connect(addr);
+    match tokio::time::timeout(plan.timeout.min(Duration::from_secs(5)), connect).await {
+        Ok(Ok(_)) => Ok(addr),
+        Ok(Err(e)) => Err(RunError(format!(
+            "cannot connect to {host}:{port} ({e}): is the target running and listening there?"
+        ))
+        .into()),
+        Err(_) => Err(RunError(format!(
+            "cannot connect to {host}:{port}: no answer within 5s"
+        ))
+        .into()),
+    }
+}
+
+/// Drive the generator threads and aggregate what they record until the duration
+/// ends or Ctrl-C; either way the result covers everything measured.
+pub(crate) async fn execute(
+    plan: &Plan,
+    requests: Vec<client::PreparedRequest>,
+    hlog_path: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<RunResult> {
+    let addr = probe(plan).await?;
+    let transport = if plan.host.starts_with("http://") && !plan.http2 {
+        Transport::Http1 { addr }
+    } else {
+        Transport::Reqwest {
+            http2: plan.http2,
+            insecure: plan.insecure,
+        }
+    };
+    let shared = Arc::new(engine::shared_from_plan(plan, requests, transport));
+
+    let mut hlog_file = hlog_path.map(AtomicFile::create).transpose()?;
+    let mut serializer = V2DeflateSerializer::new();
+    let started_wall = SystemTime::now();
+    let mut hlog = match hlog_file.as_mut() {
+        Some(file) => Some(report::hlog::begin(
+            file.writer(),
+            &mut serializer,
+            started_wall,
+        )?),
+        None => None,
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (report_tx, mut reports) = mpsc::unbounded_channel();
+    let start = Instant::now();
+    let deadline = start + plan.duration;
+    let handles = engine::start(Arc::clone(&shared), start, deadline, stop_rx, report_tx)?;
+
+    let start_unix = started_wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let warmup_seconds = plan.warmup.as_secs();
+    let mut aggregator = Aggregator::new(
+        plan.stats_names.clone(),
+        plan.threads,
+        start_unix,
+        warmup_seconds,
+    );
+    let progress = report::progress::Progress::new(plan.duration, quiet);
+    let mut cpu_mark = (cpu::process_cpu_time(), std::time::Instant::now());
+    let mut saturated_seconds = 0u64;
+    let mut max_cpu = 0.0f64;
+    let users = |shared: &engine::RunShared| match shared.load {
+        LoadModel::Closed { .. } => shared.active_users.load(Ordering::Relaxed),
+        LoadModel::Open { connections, .. } => connections,
+    };
+
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut stopped_at: Option<Instant> = None;
+    let mut interrupted = false;
+    let mut threads_done = 0usize;
+    let mut finished = Vec::new();
+
+    while threads_done < plan.threads {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline), if stopped_at.is_none() => {
+                // The threads stop by themselves at the deadline.
+                stopped_at = Some(deadline);
+            }
+            _ = &mut ctrl_c, if stopped_at.is_none() => {
+                interrupted = true;
+                stopped_at = Some(Instant::now());
+                let _ = stop_tx.send(true);
+            }
+            message = reports.recv() => match message {
+                Some(Report::Tick { second, interval }) => {
+                    if let Some(done) = aggregator.add_tick(second, interval, users(&shared)) {
+                        finished.push(done);
+                    }
+                }
+                Some(Report::Done { backlog }) => {
+                    aggregator.add_done(backlog);
+                    threads_done += 1;
+                }
+                None => break,
+            }
+        }
+        for mut second in finished.drain(..) {
+            let now = (cpu::process_cpu_time(), std::time::Instant::now());
+            let percent =
+                cpu::percent_of_threads(now.0 - cpu_mark.0, now.1 - cpu_mark.1, plan.threads);
+            cpu_mark = now;
+            second.row.generator_cpu_percent = percent;
+            max_cpu = max_cpu.max(percent);
+            let saturated = percent >= cpu::SATURATED_PERCENT;
+            saturated_seconds += u64::from(saturated);
+            if let Some(log) = hlog.as_mut() {
+                let offset = Duration::from_secs(second.row.elapsed_s.saturating_sub(1));
+                report::hlog::write_interval(log, &second.latency, offset, Duration::from_secs(1))?;
+            }
+            progress.update(&second.row, saturated, second.row.late_sends > 0);
+            aggregator.push_history(second.row);
+        }
+    }
+    for handle in handles {
+        let _ = handle.join();
+    }
+    progress.finish();
+    let stopped_at = stopped_at.unwrap_or_else(Instant::now);
+    // Statistics cover the time after the warm-up.
+    let duration_s = ((stopped_at - start).as_secs_f64() - warmup_seconds as f64).max(0.0);
+    for second in aggregator.flush_pending(users(&shared)) {
+        aggregator.push_history(second.row);
+    }
+    drop(hlog);
+    if let Some(file) = hlog_file {
+        file.commit()?;
+    }
+
+    let totals = aggregator.finish(duration_s);
+    let aggregate = totals.aggregate;
+    let requests_done = aggregate.requests;
+    let failures = aggregate.failures;
+    let rps = requests_done as f64 / duration_s.max(1e-9);
+    let mut warnings = Vec::new();
+    if interrupted {
+        warnings.push(format!(
+            "interrupted by Ctrl-C after {duration_s:.1}s: the results cover what was measured until then"
+        ));
+    }
+    warnings.extend(cpu::saturation_warning(
+        saturated_seconds,
+        totals.history.len(),
+        max_cpu,
+        plan.threads,
+    ));
+    let (rate_report, rate_achieved, service_time) = match plan.load {
+        LoadModel::Open {
+            rate, connections, ..
+        } => {
+            let pacing = totals.pacing;
+            let achieved = pacing.on_time_fraction();
+            if achieved < 0.99 {
+                let cause = if saturated_seconds > 0 {
+                    "the generator's CPU was saturated".to_string()
+                } else {
+                    format!(
+                        "all {connections} connections were busy: the target is slower than the rate, \
+                         or --connections is too low"
+                    )
+                };
+                warnings.push(format!(
+                    "the rate was not kept: {:.1}% of the {} sends due left on time \
+                     ({} late by more than {}ms, up to {:.0}ms; {} never sent). Cause: {cause}. \
+                     Latency is still measured from the intended send times.",
+                    100.0 * achieved,
+                    pacing.due(),
+                    pacing.late,
+                    engine::LATE_TOLERANCE.as_millis(),
+                    pacing.max_late_us as f64 / 1e3,
+                    pacing.backlog,
+                ));
+            }
+            (
+                Some(RateReport {
+                    intended_rps: rate,
+                    achieved_rps: rps,
+                    connections,
+                    late_sends: pacing.late,
+                    unsent: pacing.backlog,
+                    max_late_ms: pacing.max_late_us as f64 / 1e3,
+                    late_tolerance_ms: engine::LATE_TOLERANCE.as_secs_f64() * 1e3,
+                }),
+                Some(achieved),
+                aggregate.service_time_ms,
+            )
+        }
+        LoadModel::Closed { .. } => (None, None, None),
+    };
+    Ok(RunResult {
+        target: plan.host.clone(),
+        started_at: chrono::DateTime::<chrono::Utc>::from(started_wall).to_rfc3339(),
+        model: match plan.load {
+            LoadModel::Closed { .. } => "closed".into(),
+            LoadModel::Open { .. } => "open".into(),
+        },
+        users: match plan.load {
+            LoadModel::Closed { users, .. } => Some(users),
+            LoadModel::Open { .. } => None,
+        },
+        duration_s,
+        interrupted,
+        requests: requests_done,
+        failures,
+        error_rate: failures as f64 / requests_done.max(1) as f64,
+        rps,
+        latency_ms: aggregate.latency_ms,
+        service_time_ms: service_time,
+        rate_achieved,
+        rate: rate_report,
+        generator: GeneratorReport {
+            threads: plan.threads,
+            max_cpu_percent: max_cpu,
+            saturated_seconds,
+        },
+        warnings,
+        tasks: totals.endpoints,
+        aggregate,
+        errors: totals.failures,
+        thresholds: Vec::new(),
+        history: totals.history,
+    })
+}
+
+/// Print the summary and write every requested file.
+fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> {
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if !args.quiet {
+        let summary = report::table::loadtest_summary(result);
+        if json_to_stdout {
+            eprint!("{summary}");
+        } else {
+            print!("{summary}");
+        }
+    } else {
+        for w in &result.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    if let Some(prefix) = &args.csv {
+        let files = [
+            ("_stats.csv", report::locust_csv::stats(result)),
+            (
+                "_stats_history.csv",
+                report::locust_csv::stats_history(result),
+            ),
+            ("_failures.csv", report::locust_csv::failures(result)),
+        ];
+        for (suffix, bytes) in files {
+            report::write_atomic(Path::new(&format!("{prefix}{suffix}")), &bytes)?;
+        }
+    }
+    if let Some(path) = &args.json {
+        let mut bytes = serde_json::to_vec_pretty(result)?;
+        bytes.push(b'\n');
+        report::write_atomic(path, &bytes)?;
+    }
+    Ok(())
 }

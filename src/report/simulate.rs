@@ -1,7 +1,4 @@
 //! Presentation of `capplan simulate`: summary table, timeline CSV, events CSV, JSON.
-use std::io::Write;
-use std::path::Path;
-
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
@@ -263,26 +260,4 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
     let mut text = serde_json::to_string_pretty(&doc)?;
     text.push('\n');
     Ok(text)
-}
-
-/// Write `bytes` to `path` (`-` = stdout) through a temporary file and a rename.
-pub fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if path == Path::new("-") {
-        std::io::stdout().write_all(bytes)?;
-        return Ok(());
-    }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&temp, bytes)
-        .map_err(|e| crate::error::RunError(format!("{}: {e}", temp.display())))?;
-    std::fs::rename(&temp, path)
-        .map_err(|e| crate::error::RunError(format!("{}: {e}", path.display())))?;
-    Ok(())
 }

@@ -162,13 +162,16 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         println!("{}", render::summary(&output));
     }
     if let Some(path) = &args.timeline {
-        render::write(path, &render::timeline_csv(&output)?).context("writing --timeline")?;
+        crate::report::write_atomic(path, &render::timeline_csv(&output)?)
+            .context("writing --timeline")?;
     }
     if let Some(path) = &args.events {
-        render::write(path, &render::events_csv(&output)?).context("writing --events")?;
+        crate::report::write_atomic(path, &render::events_csv(&output)?)
+            .context("writing --events")?;
     }
     if let Some(path) = &args.json {
-        render::write(path, render::json(&output)?.as_bytes()).context("writing --json")?;
+        crate::report::write_atomic(path, render::json(&output)?.as_bytes())
+            .context("writing --json")?;
     }
 
     let failures = failures(&output);

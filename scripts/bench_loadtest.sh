@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Load-engine benchmark: capplan loadtest vs wrk against one nginx worker.
+#
+# nginx (one worker, `return 200 "ok\n"`, no access log) is pinned to core 0, the
+# generator to core 1; wrk -t1 -c50 and capplan --users 50 (no wait time) alternate,
+# ROUNDS rounds each. Prints requests/s, generator CPU per request (user+sys from
+# /usr/bin/time divided by requests) and p99 for both, and the median ratios.
+#
+# Installs nothing: needs wrk, nginx (Debian: wrk, nginx-light), taskset, /usr/bin/time.
+# Usage: scripts/bench_loadtest.sh [DURATION_S] [ROUNDS]
+set -euo pipefail
+
+DURATION=${1:-10}
+ROUNDS=${2:-3}
+PORT=${PORT:-18089}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN="$ROOT/target/release/capplan"
+
+for tool in wrk nginx taskset /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install wrk nginx-light time util-linux)" >&2; exit 2; }
+done
+[ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
+[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
+
+WORK=$(mktemp -d)
+trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$PORT;
+    location / { return 200 "ok\n"; }
+  }
+}
+CONF
+taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf"
+sleep 0.5
+URL="http://127.0.0.1:$PORT/"
+
+# Prints: rps cpu_us_per_request p99_ms
+run_wrk() {
+  /usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" --latency "$URL" > "$WORK/wrk.out"
+  python3 - "$WORK/wrk.out" "$WORK/time" <<'PY'
+import re, sys
+out = open(sys.argv[1]).read()
+user, sys_ = map(float, open(sys.argv[2]).read().split()[-2:])
+requests = int(re.search(r"(\d+) requests in", out).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+print(f"{rps:.0f} {1e6 * (user + sys_) / requests:.2f} {p99:.3f}")
+PY
+}
+
+run_capplan() {
+  /usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 "$BIN" loadtest --url "$URL" --users 50 \
+    --duration "${DURATION}s" --quiet --json "$WORK/capplan.json"
+  python3 - "$WORK/capplan.json" "$WORK/time" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+user, sys_ = map(float, open(sys.argv[2]).read().split()[-2:])
+print(f"{r['rps']:.0f} {1e6 * (user + sys_) / r['requests']:.2f} {r['latency_ms']['p99']:.3f}")
+PY
+}
+
+echo "round tool rps cpu_us_per_req p99_ms"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "$round wrk $(run_wrk)" | tee -a "$WORK/results"
+  echo "$round capplan $(run_capplan)" | tee -a "$WORK/results"
+done
+python3 - "$WORK/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+def med(tool, col):
+    return statistics.median(float(r[col]) for r in rows if r[1] == tool)
+w, c = {k: med("wrk", i) for k, i in (("rps", 2), ("cpu", 3), ("p99", 4))}, {k: med("capplan", i) for k, i in (("rps", 2), ("cpu", 3), ("p99", 4))}
+print(f"median wrk:     {w['rps']:.0f} rps, {w['cpu']:.2f} us CPU/request, p99 {w['p99']:.3f} ms")
+print(f"median capplan: {c['rps']:.0f} rps, {c['cpu']:.2f} us CPU/request, p99 {c['p99']:.3f} ms")
+print(f"capplan/wrk of medians: rps {c['rps'] / w['rps']:.2f}x, CPU/request {c['cpu'] / w['cpu']:.2f}x")
+# Paired ratios (each capplan run against the wrk run just before it) resist drift on a noisy machine.
+by_round = {}
+for r in rows:
+    by_round.setdefault(r[0], {})[r[1]] = r
+pairs = [v for v in by_round.values() if "wrk" in v and "capplan" in v]
+rps_ratio = statistics.median(float(p["capplan"][2]) / float(p["wrk"][2]) for p in pairs)
+cpu_ratio = statistics.median(float(p["capplan"][3]) / float(p["wrk"][3]) for p in pairs)
+print(f"median of paired ratios: rps {rps_ratio:.2f}x, CPU/request {cpu_ratio:.2f}x")
+PY

@@ -1,0 +1,356 @@
+//! The load engine: one current-thread runtime per generator thread, each running its
+//! share of users (closed model) or connections (open model) and recording into its own
+//! `Interval`, handed to the aggregator once a second.
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Exp};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::cli::Arrivals;
+use crate::loadtest::client::{PreparedRequest, Session, Transport};
+use crate::loadtest::plan::{LoadModel, Plan};
+use crate::loadtest::recorder::Interval;
+use crate::loadtest::scenario::WaitTime;
+
+/// A send leaving later than this after its intended time counts as late.
+pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
+
+/// What generator threads tell the aggregator.
+pub enum Report {
+    /// Second `second` (1-based, since the start) has ended on `thread`.
+    Tick { second: u64, interval: Interval },
+    /// The thread stopped (its last tick is sent). `backlog`: open-model sends that fell
+    /// due before the stop but never left.
+    Done { backlog: u64 },
+}
+
+/// Shared, read-only context of a run.
+pub struct RunShared {
+    pub requests: Vec<PreparedRequest>,
+    /// Weighted tasks as (request index, cumulative weight).
+    pub cumulative_weights: Vec<(usize, u64)>,
+    pub on_start: Vec<usize>,
+    pub wait_time: WaitTime,
+    pub load: LoadModel,
+    pub timeout: Duration,
+    pub transport: Transport,
+    pub stats_slots: usize,
+    pub threads: usize,
+    pub seed: u64,
+    /// Users currently running (closed model).
+    pub active_users: AtomicU32,
+}
+
+impl RunShared {
+    /// Pick a task by weight.
+    fn pick<R: Rng>(&self, rng: &mut R) -> usize {
+        if self.cumulative_weights.len() == 1 {
+            return self.cumulative_weights[0].0;
+        }
+        let total = self.cumulative_weights.last().map_or(1, |w| w.1);
+        let ticket = rng.gen_range(0..total);
+        let at = self
+            .cumulative_weights
+            .partition_point(|(_, upto)| *upto <= ticket);
+        self.cumulative_weights[at].0
+    }
+}
+
+pub fn shared_from_plan(
+    plan: &Plan,
+    requests: Vec<PreparedRequest>,
+    transport: Transport,
+) -> RunShared {
+    let mut running = 0u64;
+    let cumulative_weights = plan
+        .tasks
+        .iter()
+        .map(|&(endpoint, weight)| {
+            running += weight as u64;
+            (endpoint, running)
+        })
+        .collect();
+    RunShared {
+        requests,
+        cumulative_weights,
+        on_start: plan.on_start.clone(),
+        wait_time: plan.wait_time,
+        load: plan.load.clone(),
+        timeout: plan.timeout,
+        transport,
+        stats_slots: plan.stats_names.len(),
+        threads: plan.threads,
+        seed: plan.seed,
+        active_users: AtomicU32::new(0),
+    }
+}
+
+/// Start the generator threads. Each stops by itself at `deadline`, right after its
+/// last tick, or earlier when `stop` turns true (Ctrl-C).
+pub fn start(
+    shared: Arc<RunShared>,
+    start: Instant,
+    deadline: Instant,
+    stop: watch::Receiver<bool>,
+    reports: mpsc::UnboundedSender<Report>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..shared.threads)
+        .map(|thread| {
+            let shared = Arc::clone(&shared);
+            let stop = stop.clone();
+            let reports = reports.clone();
+            std::thread::Builder::new()
+                .name(format!("capplan-gen-{thread}"))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a current-thread runtime can always be built");
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(
+                        &runtime,
+                        generator_thread(thread, shared, start, deadline, stop, reports),
+                    );
+                })
+        })
+        .collect()
+}
+
+/// Per-thread state shared by the thread's tasks (single-threaded: no locks).
+struct ThreadCtx {
+    shared: Arc<RunShared>,
+    interval: RefCell<Interval>,
+}
+
+impl ThreadCtx {
+    /// Send one request and record it. Returns false when the session's connection failed.
+    async fn exchange(
+        &self,
+        session: &mut Session,
+        request_index: usize,
+        started: Instant,
+    ) -> Instant {
+        let request = &self.shared.requests[request_index];
+        let outcome = session.send(request, self.shared.timeout).await;
+        let done = Instant::now();
+        self.interval.borrow_mut().record(
+            request.stats_id,
+            done - started,
+            outcome.map(|reply| reply.body_bytes),
+        );
+        done
+    }
+}
+
+async fn generator_thread(
+    thread: usize,
+    shared: Arc<RunShared>,
+    start: Instant,
+    deadline: Instant,
+    mut stop: watch::Receiver<bool>,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    let ctx = Rc::new(ThreadCtx {
+        interval: RefCell::new(Interval::new(shared.stats_slots)),
+        shared: Arc::clone(&shared),
+    });
+
+    // Seconds end at start + k s; the last one at the deadline, after which the thread
+    // stops, so every request completed before the deadline is in a tick.
+    let current_second = Rc::new(Cell::new(1u64));
+    let ticker = {
+        let ctx = Rc::clone(&ctx);
+        let reports = reports.clone();
+        let current_second = Rc::clone(&current_second);
+        tokio::task::spawn_local(async move {
+            loop {
+                let second = current_second.get();
+                let boundary = (start + Duration::from_secs(second)).min(deadline);
+                tokio::time::sleep_until(boundary).await;
+                let fresh = Interval::new(ctx.shared.stats_slots);
+                let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), fresh);
+                let _ = reports.send(Report::Tick { second, interval });
+                if boundary >= deadline {
+                    break;
+                }
+                current_second.set(second + 1);
+            }
+        })
+    };
+
+    let mut tasks = Vec::new();
+    let mut schedule: Option<Rc<Schedule>> = None;
+    match shared.load.clone() {
+        LoadModel::Closed { users, spawn_rate } => {
+            // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate.
+            for user in (thread as u32..users).step_by(shared.threads) {
+                let ctx = Rc::clone(&ctx);
+                let at = start + Duration::from_secs_f64(user as f64 / spawn_rate);
+                tasks.push(tokio::task::spawn_local(async move {
+                    tokio::time::sleep_until(at).await;
+                    ctx.shared.active_users.fetch_add(1, Ordering::Relaxed);
+                    run_user(ctx, user).await;
+                }));
+            }
+        }
+        LoadModel::Open {
+            rate,
+            connections,
+            arrivals,
+        } => {
+            let threads = shared.threads as u32;
+            let my_connections =
+                connections / threads + u32::from((thread as u32) < connections % threads);
+            let thread_schedule = Rc::new(Schedule::new(
+                start,
+                rate / shared.threads as f64,
+                thread as f64 / shared.threads as f64,
+                arrivals,
+                shared.seed.wrapping_add(thread as u64 * 7919),
+            ));
+            schedule = Some(Rc::clone(&thread_schedule));
+            for connection in 0..my_connections.max(1) {
+                let ctx = Rc::clone(&ctx);
+                let schedule = Rc::clone(&thread_schedule);
+                let seed = shared.seed ^ ((thread as u64) << 32 | connection as u64);
+                tasks.push(tokio::task::spawn_local(run_connection(
+                    ctx, schedule, seed,
+                )));
+            }
+        }
+    }
+
+    let interrupted = tokio::select! {
+        _ = ticker => false,
+        _ = stop.wait_for(|stopped| *stopped) => true,
+    };
+    let stopped = Instant::now();
+    for task in &tasks {
+        task.abort();
+    }
+    if interrupted {
+        // Ctrl-C: what this second recorded so far is its (partial) last tick.
+        let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
+        let second = current_second.get();
+        let _ = reports.send(Report::Tick { second, interval });
+    }
+    let mut backlog = 0;
+    if let Some(schedule) = schedule {
+        // Intended sends that fell due but never left: the generator did not keep the rate.
+        while schedule.claim() < stopped {
+            backlog += 1;
+        }
+    }
+    let _ = reports.send(Report::Done { backlog });
+}
+
+/// A Locust user: on_start once, then weighted tasks with waits, until stopped.
+async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
+    let shared = &ctx.shared;
+    let mut rng =
+        SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let Ok(mut session) = Session::new(&shared.transport, shared.timeout) else {
+        return;
+    };
+    for &request in &shared.on_start {
+        ctx.exchange(&mut session, request, Instant::now()).await;
+    }
+    loop {
+        let began = Instant::now();
+        let request = shared.pick(&mut rng);
+        ctx.exchange(&mut session, request, began).await;
+        match shared.wait_time {
+            WaitTime::None => {}
+            WaitTime::Constant(pause) => tokio::time::sleep(pause).await,
+            WaitTime::Between(low, high) => {
+                let pause = rng.gen_range(low.as_secs_f64()..=high.as_secs_f64());
+                tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+            }
+            WaitTime::ConstantThroughput(per_second) => {
+                tokio::time::sleep_until(began + Duration::from_secs_f64(1.0 / per_second)).await;
+            }
+        }
+    }
+}
+
+/// Intended send times of one thread: evenly spaced or Poisson.
+struct Schedule {
+    next_index: Cell<u64>,
+    start: Instant,
+    rate: f64,
+    /// Fraction of a gap by which this thread's uniform schedule is shifted, so threads interleave.
+    phase: f64,
+    poisson: Option<RefCell<(Instant, SmallRng, Exp<f64>)>>,
+}
+
+impl Schedule {
+    fn new(start: Instant, rate: f64, phase: f64, arrivals: Arrivals, seed: u64) -> Schedule {
+        let poisson = match arrivals {
+            Arrivals::Uniform => None,
+            Arrivals::Poisson => Some(RefCell::new((
+                start,
+                SmallRng::seed_from_u64(seed),
+                Exp::new(rate).expect("rate is validated positive"),
+            ))),
+        };
+        Schedule {
+            next_index: Cell::new(0),
+            start,
+            rate,
+            phase,
+            poisson,
+        }
+    }
+
+    /// The next intended send time; each is handed out once.
+    fn claim(&self) -> Instant {
+        match &self.poisson {
+            None => {
+                let n = self.next_index.get();
+                self.next_index.set(n + 1);
+                self.start + Duration::from_secs_f64((n as f64 + self.phase) / self.rate)
+            }
+            Some(state) => {
+                let mut state = state.borrow_mut();
+                let (next, rng, exp) = &mut *state;
+                let gap = exp.sample(rng);
+                *next += Duration::from_secs_f64(gap);
+                *next
+            }
+        }
+    }
+}
+
+/// An open-model connection: claims the next intended time, sends at (or after) it, and
+/// measures latency from the intended time, so a stalled server is not hidden.
+async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
+    let shared = &ctx.shared;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let Ok(mut session) = Session::new(&shared.transport, shared.timeout) else {
+        return;
+    };
+    loop {
+        let intended = schedule.claim();
+        if intended > Instant::now() {
+            tokio::time::sleep_until(intended).await;
+        }
+        let sent = Instant::now();
+        ctx.interval
+            .borrow_mut()
+            .record_send(sent.saturating_duration_since(intended), LATE_TOLERANCE);
+        let request = shared.pick(&mut rng);
+        let done = ctx.exchange(&mut session, request, intended).await;
+        let stats_id = shared.requests[request].stats_id;
+        ctx.interval
+            .borrow_mut()
+            .record_service(stats_id, done - sent);
+    }
+}

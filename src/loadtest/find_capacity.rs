@@ -1,0 +1,206 @@
+//! `loadtest --find-capacity`: measure the service time at low load, run the capacity
+//! search against the real target, and build the capacity profile.
+use std::time::Duration;
+
+use crate::cli::{Arrivals, LoadtestArgs};
+use crate::error::{InputError, Outcome};
+use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
+use crate::loadtest::client::{self, PreparedRequest};
+use crate::loadtest::plan::{LoadModel, Plan};
+use crate::loadtest::stats::LatencySummary;
+use crate::loadtest::threshold::Metric;
+use crate::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
+use crate::report;
+
+/// How long the low-load (one user) phase lasts.
+const LOW_LOAD: Duration = Duration::from_secs(3);
+/// Pause between steps so the target's queue drains.
+const PAUSE: Duration = Duration::from_millis(1500);
+
+/// The whole search: low-load service time, then ramp and bisection.
+pub struct CapacityRun {
+    pub profile: CapacityProfile,
+    pub outcome: SearchOutcome,
+}
+
+/// Run the search as the command line asks and report it.
+pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
+    let rule = SloRule {
+        slo: args.slo.clone(),
+        max_error_rate: args.max_error_rate,
+    };
+    if !matches!(
+        rule.slo.metric,
+        Metric::Percentile(_) | Metric::Mean | Metric::Max
+    ) {
+        return Err(
+            InputError::flag("--slo", "must be a latency objective such as p95<200ms").into(),
+        );
+    }
+    if args.workers_measured == 0 {
+        return Err(InputError::flag("--workers-measured", "must be at least 1").into());
+    }
+    if args.step_duration < Duration::from_secs(2) || args.step_duration.subsec_nanos() != 0 {
+        return Err(
+            InputError::flag("--step-duration", "must be whole seconds, at least 2s").into(),
+        );
+    }
+    let plan = Plan::from_args(args)?;
+    let requests = client::prepare(&plan)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let settings = |start_rps: f64| SearchSettings {
+        start_rps,
+        growth: 1.5,
+        tolerance: 0.03,
+        max_steps: 16,
+        max_rps: args.max_rate,
+    };
+    let run = measure_capacity(
+        &runtime, &plan, &requests, &rule, args, settings, args.quiet,
+    )?;
+    if !args.quiet {
+        print!("{}", report::capacity::summary(&run.profile, &run.outcome));
+    }
+    if let Some(path) = &args.profile_out {
+        let mut bytes = serde_json::to_vec_pretty(&run.profile)?;
+        bytes.push(b'\n');
+        report::write_atomic(path, &bytes)?;
+    }
+    if let Some(path) = &args.json {
+        let body = serde_json::json!({ "profile": run.profile, "search": run.outcome });
+        let mut bytes = serde_json::to_vec_pretty(&body)?;
+        bytes.push(b'\n');
+        report::write_atomic(path, &bytes)?;
+    }
+    if run.outcome.sustainable_rps.is_none() {
+        eprintln!(
+            "capacity: the SLO {} failed even at the lowest rate tried ({:.1} rps)",
+            rule.slo,
+            run.outcome
+                .steps
+                .iter()
+                .map(|s| s.measurement.offered_rps)
+                .fold(f64::INFINITY, f64::min)
+        );
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Measure the low-load service time, then search; `settings` gets the start rate.
+pub fn measure_capacity(
+    runtime: &tokio::runtime::Runtime,
+    base: &Plan,
+    requests: &[PreparedRequest],
+    rule: &SloRule,
+    args: &LoadtestArgs,
+    settings: impl Fn(f64) -> SearchSettings,
+    quiet: bool,
+) -> anyhow::Result<CapacityRun> {
+    let say = |line: String| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let mut low = base.clone();
+    low.load = LoadModel::Closed {
+        users: 1,
+        spawn_rate: 1.0,
+    };
+    low.duration = LOW_LOAD;
+    low.warmup = Duration::ZERO;
+    let low_run = runtime.block_on(super::execute(&low, requests.to_vec(), None, true))?;
+    let service = low_run.latency_ms;
+    say(format!(
+        "capacity: service time at low load: mean {:.2}ms, p95 {:.2}ms ({} requests)",
+        service.mean, service.p95, low_run.requests
+    ));
+    if low_run.requests == 0 || service.mean <= 0.0 {
+        return Err(
+            crate::error::RunError("capacity: no request completed at low load".into()).into(),
+        );
+    }
+    let start_rps = args
+        .start_rate
+        .unwrap_or(0.5 * args.workers_measured as f64 / (service.mean / 1e3));
+
+    let mut step_number = 0;
+    let outcome = capacity::search(&settings(start_rps), rule, |rate, phase| {
+        step_number += 1;
+        let mut step = base.clone();
+        let slo_seconds = rule.slo.value / 1e3;
+        step.load = LoadModel::Open {
+            rate,
+            // Enough connections that they never cap the offered load below the SLO latency.
+            connections: ((rate * slo_seconds.max(0.05) * 4.0).ceil() as u32).clamp(50, 2000),
+            arrivals: Arrivals::Poisson,
+        };
+        step.duration = args.step_duration;
+        step.warmup = Duration::from_secs(1);
+        step.seed = base.seed.wrapping_add(step_number);
+        let result = runtime.block_on(super::execute(&step, requests.to_vec(), None, true))?;
+        let measurement = StepMeasurement {
+            offered_rps: rate,
+            achieved_rps: result.rps,
+            p50_ms: result.latency_ms.p50,
+            p95_ms: result.latency_ms.p95,
+            p99_ms: result.latency_ms.p99,
+            slo_value_ms: slo_value(rule, &result.latency_ms, &result.aggregate.histogram),
+            error_rate: result.error_rate,
+            rate_achieved: result.rate_achieved.unwrap_or(1.0),
+        };
+        say(format!(
+            "capacity: step {step_number} ({phase}): {rate:.1} rps offered, {:.1} achieved, p95 {}, errors {:.2}%: {:?}",
+            measurement.achieved_rps,
+            crate::units::format_ms(measurement.p95_ms),
+            100.0 * measurement.error_rate,
+            rule.judge(&measurement),
+        ));
+        std::thread::sleep(PAUSE);
+        Ok::<_, anyhow::Error>(measurement)
+    })?;
+
+    let sustainable = outcome.sustainable_rps.unwrap_or(0.0);
+    let mut curve: Vec<CurvePoint> = outcome
+        .steps
+        .iter()
+        .map(|s| CurvePoint {
+            rps: s.measurement.offered_rps,
+            p50_ms: s.measurement.p50_ms,
+            p95_ms: s.measurement.p95_ms,
+            p99_ms: s.measurement.p99_ms,
+            error_rate: s.measurement.error_rate,
+        })
+        .collect();
+    curve.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let profile = CapacityProfile {
+        version: VERSION,
+        target: base.host.clone(),
+        measured_at: chrono::Utc::now().to_rfc3339(),
+        slo: rule.slo.expr.clone(),
+        workers_measured: args.workers_measured,
+        sustainable_rps: sustainable,
+        rps_per_worker: sustainable / args.workers_measured as f64,
+        service_time_ms: ServiceTimeMs {
+            mean: service.mean,
+            p95: service.p95,
+        },
+        curve,
+    };
+    Ok(CapacityRun { profile, outcome })
+}
+
+/// The latency the SLO speaks of, ms.
+fn slo_value(
+    rule: &SloRule,
+    summary: &LatencySummary,
+    histogram: &hdrhistogram::Histogram<u64>,
+) -> f64 {
+    match rule.slo.metric {
+        Metric::Percentile(p) => LatencySummary::percentile(histogram, p),
+        Metric::Mean => summary.mean,
+        _ => summary.max,
+    }
+}

@@ -1,0 +1,229 @@
+//! Turn the command line (and a scenario file) into one validated plan, before any traffic.
+use std::time::Duration;
+
+use crate::cli::{Arrivals, LoadtestArgs};
+use crate::error::InputError;
+use crate::loadtest::scenario::{self, Body, RequestDef, Scenario, TaskDef, WaitTime};
+
+/// Closed (users) or open (arrival rate) load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// Locust: `users` loop over tasks; `spawn_rate` users started per second.
+    Closed { users: u32, spawn_rate: f64 },
+    /// wrk2 / k6 constant-arrival-rate: sends at intended times over `connections`.
+    Open {
+        rate: f64,
+        connections: u32,
+        arrivals: Arrivals,
+    },
+}
+
+/// A request with its stats slot: requests with the same method and name share one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub def: RequestDef,
+    pub stats_id: usize,
+}
+
+/// Everything the engine needs, validated.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Base URL without trailing slash.
+    pub host: String,
+    pub default_headers: Vec<(String, String)>,
+    /// Weighted tasks (index into `endpoints`, weight).
+    pub tasks: Vec<(usize, u32)>,
+    /// `on_start` sequence (indexes into `endpoints`).
+    pub on_start: Vec<usize>,
+    pub endpoints: Vec<Endpoint>,
+    /// (method, name) of each stats slot, in order of first appearance.
+    pub stats_names: Vec<(String, String)>,
+    pub wait_time: WaitTime,
+    pub load: LoadModel,
+    pub duration: Duration,
+    /// Leading whole seconds kept out of the statistics (still in the history).
+    pub warmup: Duration,
+    pub timeout: Duration,
+    pub http2: bool,
+    pub insecure: bool,
+    pub threads: usize,
+    pub seed: u64,
+}
+
+impl Plan {
+    /// Build and validate the plan; every problem is an `InputError` (exit 2).
+    pub fn from_args(args: &LoadtestArgs) -> Result<Plan, InputError> {
+        let scenario = match (&args.url, &args.scenario) {
+            (_, Some(path)) => scenario::load(path)?,
+            (Some(url), None) => scenario_from_url(url, &args.method, &args.headers)?,
+            (None, None) => return Err(InputError::flag("--url", "give --url or --scenario")),
+        };
+        let load = match (args.users, args.rate) {
+            (Some(users), None) => {
+                if users == 0 {
+                    return Err(InputError::flag("--users", "must be at least 1"));
+                }
+                let spawn_rate = args.spawn_rate.unwrap_or(users as f64);
+                if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+                    return Err(InputError::flag(
+                        "--spawn-rate",
+                        "must be a positive number",
+                    ));
+                }
+                LoadModel::Closed { users, spawn_rate }
+            }
+            (None, Some(rate)) => {
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(InputError::flag("--rate", "must be a positive number"));
+                }
+                let connections = args.connections.unwrap_or(100);
+                if connections == 0 {
+                    return Err(InputError::flag("--connections", "must be at least 1"));
+                }
+                LoadModel::Open {
+                    rate,
+                    connections,
+                    arrivals: args.arrivals,
+                }
+            }
+            (None, None) => LoadModel::Closed {
+                users: 1,
+                spawn_rate: 1.0,
+            },
+            (Some(_), Some(_)) => {
+                return Err(InputError::flag(
+                    "--users/--rate",
+                    "choose the closed model (--users) or the open model (--rate), not both",
+                ))
+            }
+        };
+        if let LoadModel::Open { .. } = load {
+            if !scenario.on_start.is_empty() {
+                return Err(InputError::flag(
+                    "--rate",
+                    "the open model has no users, so on_start sequences do not apply; use --users",
+                ));
+            }
+        }
+        if args.duration.is_zero() {
+            return Err(InputError::flag("--duration", "must be longer than zero"));
+        }
+        if args.warmup.subsec_nanos() != 0 || args.warmup >= args.duration {
+            return Err(InputError::flag(
+                "--warmup",
+                "must be whole seconds and shorter than --duration",
+            ));
+        }
+        if args.timeout.is_zero() {
+            return Err(InputError::flag("--timeout", "must be longer than zero"));
+        }
+        let threads = match args.threads {
+            Some(0) => return Err(InputError::flag("--threads", "must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Plan::assemble(scenario, load, args, threads))
+    }
+
+    fn assemble(scenario: Scenario, load: LoadModel, args: &LoadtestArgs, threads: usize) -> Plan {
+        let mut endpoints: Vec<Endpoint> = Vec::new();
+        let mut stats_names: Vec<(String, String)> = Vec::new();
+        let mut add = |def: RequestDef| -> usize {
+            let key = (def.method.clone(), def.name.clone());
+            let stats_id = match stats_names.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    stats_names.push(key);
+                    stats_names.len() - 1
+                }
+            };
+            endpoints.push(Endpoint { def, stats_id });
+            endpoints.len() - 1
+        };
+        let on_start = scenario.on_start.into_iter().map(&mut add).collect();
+        let tasks = scenario
+            .tasks
+            .into_iter()
+            .map(|TaskDef { request, weight }| (add(request), weight))
+            .collect();
+        Plan {
+            host: scenario.host,
+            default_headers: scenario.headers,
+            tasks,
+            on_start,
+            endpoints,
+            stats_names,
+            wait_time: scenario.wait_time,
+            load,
+            duration: args.duration,
+            warmup: args.warmup,
+            timeout: args.timeout,
+            http2: args.http2,
+            insecure: args.insecure,
+            threads,
+            seed: args.seed,
+        }
+    }
+
+    /// Number of concurrent request loops (users or connections).
+    pub fn concurrency(&self) -> u32 {
+        match self.load {
+            LoadModel::Closed { users, .. } => users,
+            LoadModel::Open { connections, .. } => connections,
+        }
+    }
+}
+
+/// A one-task scenario for `--url`.
+fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scenario, InputError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| InputError::flag("--url", format!("'{url}' is not a valid URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(InputError::flag(
+            "--url",
+            format!("'{url}' must be http:// or https://"),
+        ));
+    }
+    let host_str = parsed
+        .host_str()
+        .ok_or_else(|| InputError::flag("--url", format!("'{url}' has no host")))?;
+    let host = match parsed.port() {
+        Some(port) => format!("{}://{}:{}", parsed.scheme(), host_str, port),
+        None => format!("{}://{}", parsed.scheme(), host_str),
+    };
+    let mut path = parsed.path().to_string();
+    if let Some(query) = parsed.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let method = method.to_ascii_uppercase();
+    if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&method.as_str()) {
+        return Err(InputError::flag(
+            "--method",
+            format!("'{method}' is not an HTTP method"),
+        ));
+    }
+    let mut parsed_headers = Vec::new();
+    for h in headers {
+        let (name, value) = h.split_once(':').ok_or_else(|| {
+            InputError::flag("--header", format!("'{h}' must look like 'Name: value'"))
+        })?;
+        parsed_headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(Scenario {
+        host,
+        headers: parsed_headers,
+        tasks: vec![TaskDef {
+            request: RequestDef {
+                name: path.clone(),
+                method,
+                path,
+                headers: Vec::new(),
+                body: Body::default(),
+            },
+            weight: 1,
+        }],
+        on_start: Vec::new(),
+        wait_time: WaitTime::None,
+    })
+}

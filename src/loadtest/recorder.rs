@@ -1,0 +1,184 @@
+//! Recording on the hot path: one histogram set per generator thread, handed to the
+//! aggregator once a second. Memory is fixed by the number of endpoints, not the run length.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::loadtest::client::Failure;
+
+/// Latencies are recorded in microseconds, 1 µs .. 60 s, 3 significant digits.
+pub const LOWEST_US: u64 = 1;
+pub const HIGHEST_US: u64 = 60_000_000;
+pub const SIGFIG: u8 = 3;
+
+/// A histogram with capplan's bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("constant bounds are valid")
+}
+
+/// Microseconds, clamped into the histogram's range.
+pub fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(LOWEST_US, HIGHEST_US)
+}
+
+/// What one endpoint saw during one interval.
+#[derive(Debug, Clone)]
+pub struct EndpointInterval {
+    /// Latency of every request (successes and failures, as Locust counts them), µs.
+    /// In the open model this is measured from the intended send time.
+    pub latency: Histogram<u64>,
+    /// Open model only: time from the actual send to the response, µs.
+    pub service: Histogram<u64>,
+    pub requests: u64,
+    pub failures: u64,
+    /// Bytes of response bodies, for Locust's "Average Content Size".
+    pub content_bytes: u64,
+}
+
+impl EndpointInterval {
+    pub fn new() -> Self {
+        EndpointInterval {
+            latency: new_histogram(),
+            service: new_histogram(),
+            requests: 0,
+            failures: 0,
+            content_bytes: 0,
+        }
+    }
+
+    /// Add another interval into this one.
+    pub fn merge(&mut self, other: &EndpointInterval) {
+        self.latency
+            .add(&other.latency)
+            .expect("histograms share bounds");
+        self.service
+            .add(&other.service)
+            .expect("histograms share bounds");
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.content_bytes += other.content_bytes;
+    }
+
+    pub fn reset(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.requests = 0;
+        self.failures = 0;
+        self.content_bytes = 0;
+    }
+}
+
+impl Default for EndpointInterval {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Open-model schedule keeping: did sends leave when they were meant to?
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pacing {
+    /// Sends made (each had an intended time).
+    pub sent: u64,
+    /// Sends that left more than the tolerance after their intended time.
+    pub late: u64,
+    /// Largest lateness seen, µs.
+    pub max_late_us: u64,
+    /// Intended sends that were due before the stop but never left (all connections busy).
+    pub backlog: u64,
+}
+
+impl Pacing {
+    pub fn merge(&mut self, other: &Pacing) {
+        self.sent += other.sent;
+        self.late += other.late;
+        self.max_late_us = self.max_late_us.max(other.max_late_us);
+        self.backlog += other.backlog;
+    }
+
+    /// Sends due before the stop.
+    pub fn due(&self) -> u64 {
+        self.sent + self.backlog
+    }
+
+    /// Fraction of due sends that left on time (1.0 = the rate was kept).
+    pub fn on_time_fraction(&self) -> f64 {
+        if self.due() == 0 {
+            return 1.0;
+        }
+        (self.sent - self.late) as f64 / self.due() as f64
+    }
+}
+
+/// Everything one thread recorded in one interval.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    pub endpoints: Vec<EndpointInterval>,
+    /// Failures by (stats slot, kind).
+    pub failures: HashMap<(usize, Failure), u64>,
+    pub pacing: Pacing,
+}
+
+impl Interval {
+    pub fn new(endpoints: usize) -> Self {
+        Interval {
+            endpoints: (0..endpoints).map(|_| EndpointInterval::new()).collect(),
+            failures: HashMap::new(),
+            pacing: Pacing::default(),
+        }
+    }
+
+    pub fn merge(&mut self, other: &Interval) {
+        for (mine, theirs) in self.endpoints.iter_mut().zip(&other.endpoints) {
+            mine.merge(theirs);
+        }
+        for (key, count) in &other.failures {
+            *self.failures.entry(key.clone()).or_default() += count;
+        }
+        self.pacing.merge(&other.pacing);
+    }
+
+    pub fn reset(&mut self) {
+        self.endpoints.iter_mut().for_each(EndpointInterval::reset);
+        self.failures.clear();
+        self.pacing = Pacing::default();
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.endpoints.iter().map(|e| e.requests).sum()
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.endpoints.iter().map(|e| e.failures).sum()
+    }
+
+    /// Record one finished request.
+    pub fn record(&mut self, stats_id: usize, latency: Duration, outcome: Result<u64, Failure>) {
+        let slot = &mut self.endpoints[stats_id];
+        slot.requests += 1;
+        slot.latency.saturating_record(micros(latency));
+        match outcome {
+            Ok(bytes) => slot.content_bytes += bytes,
+            Err(failure) => {
+                slot.failures += 1;
+                *self.failures.entry((stats_id, failure)).or_default() += 1;
+            }
+        }
+    }
+
+    /// Open model: a send left `lateness` after its intended time.
+    pub fn record_send(&mut self, lateness: Duration, tolerance: Duration) {
+        self.pacing.sent += 1;
+        if lateness > tolerance {
+            self.pacing.late += 1;
+        }
+        self.pacing.max_late_us = self.pacing.max_late_us.max(lateness.as_micros() as u64);
+    }
+
+    /// Open model: service time of a finished request, from its actual send.
+    pub fn record_service(&mut self, stats_id: usize, service: Duration) {
+        self.endpoints[stats_id]
+            .service
+            .saturating_record(micros(service));
+    }
+}

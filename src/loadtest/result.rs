@@ -1,0 +1,124 @@
+//! The result of a load test: what the JSON summary holds and every renderer reads.
+use serde::Serialize;
+
+use crate::loadtest::stats::{EndpointSummary, FailureRow, HistoryRow, LatencySummary};
+use crate::loadtest::threshold::{Metric, Threshold};
+
+/// Open-model pacing: did the generator keep the rate?
+#[derive(Debug, Clone, Serialize)]
+pub struct RateReport {
+    /// Requested arrival rate, requests/s.
+    pub intended_rps: f64,
+    /// Requests completed per second.
+    pub achieved_rps: f64,
+    /// Connections available.
+    pub connections: u32,
+    /// Sends that left more than `late_tolerance_ms` after their intended time.
+    pub late_sends: u64,
+    /// Sends that fell due before the end but never left.
+    pub unsent: u64,
+    /// Largest lateness of a send, ms.
+    pub max_late_ms: f64,
+    /// Tolerance for "on time", ms.
+    pub late_tolerance_ms: f64,
+}
+
+/// How busy the generator itself was.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratorReport {
+    /// Generator threads.
+    pub threads: usize,
+    /// Highest CPU use in any second, % of the threads' capacity.
+    pub max_cpu_percent: f64,
+    /// Seconds in which the generator's CPU was saturated.
+    pub saturated_seconds: u64,
+}
+
+/// The verdict on one threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdResult {
+    /// The expression as given, e.g. `p95<300ms`.
+    pub expr: String,
+    /// The measured value (ms for latencies, a fraction for error_rate, rps for rps).
+    pub value: f64,
+    /// Whether it held.
+    pub passed: bool,
+}
+
+/// Everything a load test measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Base URL of the target.
+    pub target: String,
+    /// Start of the run, RFC 3339.
+    pub started_at: String,
+    /// `closed` (users) or `open` (arrival rate).
+    pub model: String,
+    /// Closed model: users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<u32>,
+    /// Measured duration, s.
+    pub duration_s: f64,
+    /// True when Ctrl-C ended the run early.
+    pub interrupted: bool,
+    /// Requests completed.
+    pub requests: u64,
+    /// Failed requests.
+    pub failures: u64,
+    /// failures / requests.
+    pub error_rate: f64,
+    /// Requests per second over the run.
+    pub rps: f64,
+    /// Latency of all requests, ms (open model: from the intended send time).
+    pub latency_ms: LatencySummary,
+    /// Open model: service time from the actual send, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_time_ms: Option<LatencySummary>,
+    /// Open model: fraction of the intended sends made on time (1.0 = the rate was kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_achieved: Option<f64>,
+    /// Open model pacing details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateReport>,
+    /// The generator's own load.
+    pub generator: GeneratorReport,
+    /// Warnings the reader must see (generator saturated, rate not kept).
+    pub warnings: Vec<String>,
+    /// Per endpoint.
+    pub tasks: Vec<EndpointSummary>,
+    /// All endpoints together (Locust's "Aggregated" row).
+    #[serde(skip)]
+    pub aggregate: EndpointSummary,
+    /// Failures grouped by endpoint and kind.
+    pub errors: Vec<FailureRow>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<ThresholdResult>,
+    /// One row per second.
+    pub history: Vec<HistoryRow>,
+}
+
+impl RunResult {
+    /// Measure each threshold against the run.
+    pub fn evaluate(&self, thresholds: &[Threshold]) -> Vec<ThresholdResult> {
+        thresholds
+            .iter()
+            .map(|t| {
+                let value = match t.metric {
+                    Metric::Percentile(p) => crate::loadtest::stats::LatencySummary::percentile(
+                        &self.aggregate.histogram,
+                        p,
+                    ),
+                    Metric::Mean => self.latency_ms.mean,
+                    Metric::Max => self.latency_ms.max,
+                    Metric::ErrorRate => self.error_rate,
+                    Metric::Rps => self.rps,
+                };
+                ThresholdResult {
+                    expr: t.expr.clone(),
+                    value,
+                    passed: self.requests > 0 && t.holds(value),
+                }
+            })
+            .collect()
+    }
+}

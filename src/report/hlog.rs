@@ -1,0 +1,84 @@
+//! HdrHistogram V2 interval logs (`.hlog`), one compressed histogram per second.
+//! Values are microseconds; the max column is divided by 1000 so it reads in ms.
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWriterBuilder};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+
+/// Start a log on `out`: comment, StartTime and the legend.
+pub fn begin<'a, 'b, W: Write>(
+    out: &'a mut W,
+    serializer: &'b mut V2DeflateSerializer,
+    start: SystemTime,
+) -> std::io::Result<IntervalLogWriter<'a, 'b, W, V2DeflateSerializer>> {
+    IntervalLogWriterBuilder::new()
+        .add_comment("capplan loadtest latency log; values in microseconds")
+        .with_start_time(start)
+        .with_max_value_divisor(1000.0)
+        .begin_log_with(out, serializer)
+}
+
+/// Write one interval: `offset` since the start of the run.
+pub fn write_interval<W: Write>(
+    log: &mut IntervalLogWriter<'_, '_, W, V2DeflateSerializer>,
+    histogram: &Histogram<u64>,
+    offset: Duration,
+    length: Duration,
+) -> anyhow::Result<()> {
+    log.write_histogram(histogram, offset, length, None)
+        .map_err(|e| anyhow::anyhow!("cannot write the HdrHistogram log: {e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+
+    #[test]
+    fn intervals_round_trip_through_the_crate_reader() {
+        let mut bytes = Vec::new();
+        let mut serializer = V2DeflateSerializer::new();
+        {
+            let mut log = begin(&mut bytes, &mut serializer, SystemTime::UNIX_EPOCH).unwrap();
+            for second in 0..3u64 {
+                let mut h = crate::loadtest::recorder::new_histogram();
+                h.record(1000 * (second + 1)).unwrap();
+                write_interval(
+                    &mut log,
+                    &h,
+                    Duration::from_secs(second),
+                    Duration::from_secs(1),
+                )
+                .unwrap();
+            }
+        }
+        let mut merged = crate::loadtest::recorder::new_histogram();
+        let mut count = 0;
+        for entry in IntervalLogIterator::new(&bytes) {
+            if let Ok(LogEntry::Interval(interval)) = entry {
+                let raw = base64_decode(interval.encoded_histogram());
+                let h: Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut raw.as_slice())
+                    .unwrap();
+                merged.add(&h).unwrap();
+                count += 1;
+            }
+        }
+        assert_eq!(count, 3);
+        assert_eq!(merged.len(), 3);
+        assert_eq!(
+            merged.highest_equivalent(merged.max()),
+            merged.highest_equivalent(3000)
+        );
+    }
+
+    fn base64_decode(text: &str) -> Vec<u8> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
+    }
+}

@@ -1,0 +1,161 @@
+//! Locust-compatible CSV files, with Locust's exact column headers and meanings:
+//! `PREFIX_stats.csv`, `PREFIX_stats_history.csv`, `PREFIX_failures.csv`.
+//! Response times are in milliseconds; percentiles are whole milliseconds, "N/A" without requests.
+use crate::loadtest::result::RunResult;
+use crate::loadtest::stats::{quantile_ms, EndpointSummary, LOCUST_PERCENTILES};
+
+/// Locust's percentile column names.
+pub const PERCENTILE_COLUMNS: [&str; 11] = [
+    "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+];
+
+pub const STATS_COLUMNS: [&str; 11] = [
+    "Type",
+    "Name",
+    "Request Count",
+    "Failure Count",
+    "Median Response Time",
+    "Average Response Time",
+    "Min Response Time",
+    "Max Response Time",
+    "Average Content Size",
+    "Requests/s",
+    "Failures/s",
+];
+
+pub const HISTORY_COLUMNS_HEAD: [&str; 6] = [
+    "Timestamp",
+    "User Count",
+    "Type",
+    "Name",
+    "Requests/s",
+    "Failures/s",
+];
+
+pub const HISTORY_COLUMNS_TAIL: [&str; 7] = [
+    "Total Request Count",
+    "Total Failure Count",
+    "Total Median Response Time",
+    "Total Average Response Time",
+    "Total Min Response Time",
+    "Total Max Response Time",
+    "Total Average Content Size",
+];
+
+pub const FAILURES_COLUMNS: [&str; 4] = ["Method", "Name", "Error", "Occurrences"];
+
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> Vec<u8> {
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+fn percentile_fields(e: &EndpointSummary) -> Vec<String> {
+    if e.requests == 0 {
+        return vec!["N/A".to_string(); LOCUST_PERCENTILES.len()];
+    }
+    LOCUST_PERCENTILES
+        .iter()
+        .map(|q| format!("{}", quantile_ms(&e.histogram, *q).round() as u64))
+        .collect()
+}
+
+/// `PREFIX_stats.csv`: one row per endpoint, then the "Aggregated" row.
+pub fn stats(result: &RunResult) -> Vec<u8> {
+    let mut w = writer();
+    let header: Vec<&str> = STATS_COLUMNS
+        .iter()
+        .chain(&PERCENTILE_COLUMNS)
+        .copied()
+        .collect();
+    w.write_record(&header).expect("in memory");
+    for e in result
+        .tasks
+        .iter()
+        .chain(std::iter::once(&result.aggregate))
+    {
+        let mut row = vec![
+            e.method.clone(),
+            e.name.clone(),
+            e.requests.to_string(),
+            e.failures.to_string(),
+            format!("{}", e.latency_ms.p50.round() as u64),
+            format!("{}", e.latency_ms.mean),
+            format!("{}", e.latency_ms.min),
+            format!("{}", e.latency_ms.max),
+            format!("{}", e.avg_content_bytes.round() as u64),
+            format!("{}", e.rps),
+            format!("{}", e.failures_per_s),
+        ];
+        row.extend(percentile_fields(e));
+        w.write_record(&row).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `PREFIX_stats_history.csv`: one "Aggregated" row per second, as Locust writes by default.
+/// Requests/s and Failures/s are the current (last 10 s) rates; the percentile columns are
+/// over all requests so far (Locust's behaviour for the Aggregated row).
+pub fn stats_history(result: &RunResult) -> Vec<u8> {
+    let mut w = writer();
+    let header: Vec<&str> = HISTORY_COLUMNS_HEAD
+        .iter()
+        .chain(&PERCENTILE_COLUMNS)
+        .chain(&HISTORY_COLUMNS_TAIL)
+        .copied()
+        .collect();
+    w.write_record(&header).expect("in memory");
+    for h in &result.history {
+        let mut row = vec![
+            h.timestamp.to_string(),
+            h.users.to_string(),
+            String::new(),
+            "Aggregated".to_string(),
+            format!("{:.6}", h.current_rps),
+            format!("{:.6}", h.current_failures_per_s),
+        ];
+        if h.total_requests == 0 {
+            row.extend(std::iter::repeat_n(
+                "N/A".to_string(),
+                PERCENTILE_COLUMNS.len(),
+            ));
+        } else {
+            row.extend(
+                h.cumulative_percentiles_ms
+                    .iter()
+                    .map(|ms| format!("{}", ms.round() as u64)),
+            );
+        }
+        row.extend([
+            h.total_requests.to_string(),
+            h.total_failures.to_string(),
+            format!("{}", h.total_median_ms.round() as u64),
+            format!("{}", h.total_mean_ms),
+            format!("{}", h.total_min_ms),
+            format!("{}", h.total_max_ms),
+            format!("{}", h.total_avg_content_bytes.round() as u64),
+        ]);
+        w.write_record(&row).expect("in memory");
+    }
+    finish(w)
+}
+
+/// `PREFIX_failures.csv`: failures grouped by endpoint and kind.
+pub fn failures(result: &RunResult) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(FAILURES_COLUMNS).expect("in memory");
+    for f in &result.errors {
+        w.write_record([
+            f.method.as_str(),
+            f.name.as_str(),
+            f.error.as_str(),
+            &f.occurrences.to_string(),
+        ])
+        .expect("in memory");
+    }
+    finish(w)
+}

@@ -1,0 +1,165 @@
+//! Socket and hyper wiring: bind, announce the port, accept until stopped.
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::net::{TcpListener, TcpSocket};
+
+use super::routes::{handle, App};
+use super::stats::Stats;
+use super::timer::PreciseTimer;
+use super::workers::WorkerPool;
+use crate::cli::TargetArgs;
+use crate::error::{InputError, RunError};
+
+/// Kernel listen queue: large, so connections are never refused before the
+/// app-level backlog (`--backlog`) decides.
+const LISTEN_QUEUE: u32 = 4096;
+
+/// Serve until Ctrl-C, SIGTERM or `--duration`; print the summary to stderr.
+pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
+    let addr = resolve(&args.host, args.port)?;
+    let listener = bind(addr)?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{local}").context("writing to stdout")?;
+        out.flush().context("writing to stdout")?;
+    }
+
+    let app = Arc::new(App {
+        pool: Arc::new(WorkerPool::new(
+            args.workers as usize,
+            args.backlog as usize,
+            std::time::Instant::now(),
+        )),
+        timer: PreciseTimer::start().context("starting the timer thread")?,
+        service_time: args.service_time,
+        error_rate: args.error_rate,
+        stats: Stats::default(),
+    });
+    let started = std::time::Instant::now();
+    let stop = stop_signal(args.duration);
+    tokio::pin!(stop);
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut connections: u64 = 0;
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait, keep serving.
+                    eprintln!("target: accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses are small and latency is what we measure: no Nagle.
+        let _ = stream.set_nodelay(true);
+        let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(
+            args.seed.wrapping_add(connections),
+        )));
+        connections += 1;
+        let app = Arc::clone(&app);
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(Arc::clone(&app), Arc::clone(&rng), req));
+            // Client resets and the like end one connection, nothing more.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    drop(listener);
+    eprintln!(
+        "target: stopped after {:.1}s: {}",
+        started.elapsed().as_secs_f64(),
+        app.stats
+    );
+    Ok(())
+}
+
+/// `--host` and `--port` as a socket address (bad host: exit 2).
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let mut addrs = (host, port).to_socket_addrs().map_err(|err| {
+        InputError::flag(
+            "--host",
+            format!("'{host}' is not an address or a known host name ({err})"),
+        )
+    })?;
+    addrs.next().ok_or_else(|| {
+        InputError::flag("--host", format!("'{host}' resolves to no address")).into()
+    })
+}
+
+/// Bind and listen (port in use and the like: exit 3).
+fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_QUEUE)
+    };
+    listen().map_err(|err| {
+        let message = if err.kind() == std::io::ErrorKind::AddrInUse {
+            format!(
+                "cannot listen on {addr}: port {} is already in use; choose another --port, or --port 0 for a free one",
+                addr.port()
+            )
+        } else {
+            format!("cannot listen on {addr}: {err}")
+        };
+        RunError(message).into()
+    })
+}
+
+/// Resolves on Ctrl-C, SIGTERM (unix) or after `duration`.
+async fn stop_signal(duration: Option<Duration>) {
+    let timeout = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt() => {}
+        _ = terminate() => {}
+        _ = timeout => {}
+    }
+}
+
+async fn interrupt() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No handler could be installed: only --duration or SIGTERM stop us.
+        std::future::pending::<()>().await
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut sigterm) => {
+            sigterm.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await
+}

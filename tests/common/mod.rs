@@ -1,0 +1,133 @@
+//! Test harness shared by the integration tests: runs the real `capplan target`
+//! on a free port and stops it when dropped.
+#![allow(dead_code)] // each test file uses a part of it
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// How long a target may take to print its `listening on` line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `capplan target --port 0 ...`, killed on drop.
+pub struct Target {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub url: String,
+    child: Option<Child>,
+    // Kept open so the target never writes into a closed pipe.
+    _stdout: Option<BufReader<ChildStdout>>,
+}
+
+/// How a target ended after [`Target::stop`].
+pub struct Stopped {
+    pub status: ExitStatus,
+    /// Everything it wrote to stderr (the summary line at the end).
+    pub stderr: String,
+}
+
+/// Path of the `capplan` binary built for these tests.
+pub fn capplan_bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("capplan")
+}
+
+impl Target {
+    /// Start `capplan target --port 0 ARGS...` and wait for its port.
+    /// Panics (with the target's stderr) if it does not come up.
+    pub fn start(args: &[&str]) -> Target {
+        let mut child = Command::new(capplan_bin())
+            .args(["target", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning capplan target");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        // Read the first line on a thread so a silent target cannot hang the test.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let read = reader.read_line(&mut line).map(|_| line);
+            let _ = tx.send((read, reader));
+        });
+        let (line, reader) = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok((Ok(line), reader)) if !line.is_empty() => (line, reader),
+            _ => {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("waiting for the target");
+                panic!(
+                    "capplan target {args:?} did not start: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        };
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from target: {line:?}"))
+            .to_string();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {url:?}"));
+        Target {
+            port,
+            url,
+            child: Some(child),
+            _stdout: Some(reader),
+        }
+    }
+
+    /// Full URL of `path` (which starts with `/`).
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Stop it like Ctrl-C does (SIGINT) and collect its exit status and stderr.
+    #[cfg(unix)]
+    pub fn stop(mut self) -> Stopped {
+        let mut child = self.child.take().expect("target is running");
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+        let status = wait_timeout(&mut child, Duration::from_secs(10));
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        Stopped { status, stderr }
+    }
+}
+
+/// Wait for `child`, killing it if it has not exited within `limit`.
+fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("polling the target") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("target did not exit within {limit:?} after SIGINT");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

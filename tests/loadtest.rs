@@ -1,0 +1,753 @@
+//! `capplan loadtest` through the real binary, against `capplan target` on a free port.
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use common::Target;
+use serde_json::Value;
+
+/// Timing-sensitive tests must not share the 2 cores with each other.
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn loadtest(args: &[&str]) -> Output {
+    Command::cargo_bin("capplan")
+        .unwrap()
+        .arg("loadtest")
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn closed_model_saturates_workers_over_service_time() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--users",
+        "50",
+        "--duration",
+        "5s",
+        "--warmup",
+        "1s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    let rps = run["rps"].as_f64().unwrap();
+    assert!(
+        (360.0..=440.0).contains(&rps),
+        "rps {rps}, expected 400 ±10%"
+    );
+    assert_eq!(run["failures"], 0);
+    // 50 users on 8 workers: each request waits for ~6 others ahead of it.
+    let p50 = run["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(
+        p50 > 100.0,
+        "p50 {p50} should include queueing behind 8 workers"
+    );
+}
+
+#[test]
+fn unloaded_latency_is_the_service_time() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--users",
+        "1",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p50 = read_json(&json)["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(
+        (20.0..=23.0).contains(&p50),
+        "p50 {p50}ms, expected 20-23ms"
+    );
+}
+
+#[test]
+fn open_model_above_capacity_charges_queueing_to_latency() {
+    let _guard = exclusive();
+    // Capacity 2 / 20ms = 100 rps; we ask for 200 rps over 20 connections.
+    let target = Target::start(&["--workers", "2", "--service-time", "20ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--rate",
+        "200",
+        "--connections",
+        "20",
+        "--duration",
+        "4s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("the rate was not kept"), "{stdout}");
+    let run = read_json(&json);
+    let latency_p99 = run["latency_ms"]["p99"].as_f64().unwrap();
+    let service_p99 = run["service_time_ms"]["p99"].as_f64().unwrap();
+    // Service time is bounded by 20 connections on 2 workers (~200ms); the backlog of
+    // intended sends grows by ~100 a second, so late intents wait well over a second.
+    assert!(service_p99 < 400.0, "service p99 {service_p99}");
+    assert!(
+        latency_p99 > service_p99 + 800.0,
+        "latency p99 {latency_p99} must include the generator-side wait (service p99 {service_p99})"
+    );
+    let achieved = run["rate_achieved"].as_f64().unwrap();
+    assert!(achieved < 0.8, "rate_achieved {achieved}");
+    let rps = run["rps"].as_f64().unwrap();
+    assert!(
+        (85.0..=115.0).contains(&rps),
+        "served {rps} rps, capacity is 100"
+    );
+    // Latency grows second after second as the backlog builds.
+    let history = run["history"].as_array().unwrap();
+    let first = history[0]["p50_ms"].as_f64().unwrap();
+    let last = history[history.len() - 2]["p50_ms"].as_f64().unwrap();
+    assert!(last > first + 500.0, "p50 first {first}ms, later {last}ms");
+}
+
+#[test]
+fn open_model_at_low_rate_keeps_the_rate() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--rate",
+        "100",
+        "--arrivals",
+        "poisson",
+        "--duration",
+        "3s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert!(run["rate_achieved"].as_f64().unwrap() > 0.99, "{run}");
+    let rps = run["rps"].as_f64().unwrap();
+    assert!((80.0..=120.0).contains(&rps), "rps {rps}");
+    assert!(
+        run["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        run["warnings"]
+    );
+}
+
+#[test]
+fn thresholds_pass_and_fail_with_the_right_exit_code() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "10ms"]);
+    let url = target.url_for("/");
+    let common = ["--url", &url, "--users", "4", "--duration", "2s", "--quiet"];
+    let pass = loadtest(
+        &[
+            &common[..],
+            &[
+                "--threshold",
+                "p95<500ms",
+                "--threshold",
+                "error_rate<1%",
+                "--threshold",
+                "rps>50",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(pass.status.code(), Some(0), "{}", text(&pass.stderr));
+
+    let fail = loadtest(
+        &[
+            &common[..],
+            &["--threshold", "p99<1ms", "--threshold", "rps>100000"],
+        ]
+        .concat(),
+    );
+    assert_eq!(fail.status.code(), Some(1));
+    let stderr = text(&fail.stderr);
+    assert!(stderr.contains("threshold failed: p99<1ms"), "{stderr}");
+    assert!(stderr.contains("threshold failed: rps>100000"), "{stderr}");
+}
+
+#[test]
+fn error_responses_are_failures_grouped_by_kind() {
+    let _guard = exclusive();
+    let target = Target::start(&[
+        "--workers",
+        "4",
+        "--service-time",
+        "2ms",
+        "--error-rate",
+        "0.2",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("run");
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--users",
+        "4",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--csv",
+        prefix.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--threshold",
+        "error_rate<5%",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    let rate = run["error_rate"].as_f64().unwrap();
+    assert!((0.15..=0.25).contains(&rate), "error rate {rate}");
+    let failures = std::fs::read_to_string(dir.path().join("run_failures.csv")).unwrap();
+    assert!(
+        failures.contains("GET,/,HTTPError: 500 Internal Server Error,"),
+        "{failures}"
+    );
+}
+
+#[test]
+fn locust_csv_headers_match_locust() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("out");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/api/items"),
+        "--users",
+        "2",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--csv",
+        prefix.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let percentiles = "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
+    let read =
+        |suffix: &str| std::fs::read_to_string(dir.path().join(format!("out{suffix}"))).unwrap();
+    let stats = read("_stats.csv");
+    let mut lines = stats.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,{percentiles}")
+    );
+    assert!(lines.next().unwrap().starts_with("GET,/api/items,"));
+    assert!(lines.next().unwrap().starts_with(",Aggregated,"));
+    let history = read("_stats_history.csv");
+    assert_eq!(
+        history.lines().next().unwrap(),
+        format!("Timestamp,User Count,Type,Name,Requests/s,Failures/s,{percentiles},Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size")
+    );
+    assert!(history.lines().count() >= 2, "{history}");
+    assert!(
+        history.lines().nth(1).unwrap().contains(",2,,Aggregated,"),
+        "{history}"
+    );
+    assert_eq!(
+        read("_failures.csv").lines().next().unwrap(),
+        "Method,Name,Error,Occurrences"
+    );
+}
+
+#[test]
+fn every_user_keeps_its_own_cookies_from_on_start() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    let json = dir.path().join("run.json");
+    std::fs::write(
+        &scenario,
+        format!(
+            "host = \"{}\"\n[[on_start]]\nmethod = \"POST\"\npath = \"/login\"\njson = {{ user = \"a\" }}\n[[task]]\nname = \"me\"\npath = \"/whoami\"\n",
+            target.url
+        ),
+    )
+    .unwrap();
+    let out = loadtest(&[
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--users",
+        "3",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    let tasks = run["tasks"].as_array().unwrap();
+    let login = tasks.iter().find(|t| t["name"] == "/login").unwrap();
+    assert_eq!(login["requests"], 3, "one login per user");
+    let me = tasks.iter().find(|t| t["name"] == "me").unwrap();
+    assert!(me["requests"].as_u64().unwrap() > 100);
+
+    // Without the login, /whoami answers 401: the cookie really came from on_start.
+    std::fs::write(
+        &scenario,
+        format!("host = \"{}\"\n[[task]]\npath = \"/whoami\"\n", target.url),
+    )
+    .unwrap();
+    let out = loadtest(&[
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--users",
+        "1",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let run = read_json(&json);
+    assert_eq!(run["failures"], run["requests"]);
+}
+
+#[test]
+fn weighted_tasks_share_the_load_by_weight() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "8", "--service-time", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    let json = dir.path().join("run.json");
+    std::fs::write(
+        &scenario,
+        format!(
+            "host = \"{}\"\n[[task]]\npath = \"/\"\nweight = 3\n[[task]]\npath = \"/api/items\"\nweight = 1\n",
+            target.url
+        ),
+    )
+    .unwrap();
+    let out = loadtest(&[
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--users",
+        "4",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    let count = |name: &str| {
+        run["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["requests"]
+            .as_f64()
+            .unwrap()
+    };
+    let ratio = count("/") / count("/api/items");
+    assert!((2.5..=3.6).contains(&ratio), "ratio {ratio}, expected 3");
+}
+
+#[test]
+fn http2_works_against_the_target() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/api/items"),
+        "--http2",
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    assert!(run["requests"].as_u64().unwrap() > 50);
+}
+
+#[test]
+fn hdr_log_has_one_interval_per_second() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let hlog = dir.path().join("run.hlog");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--users",
+        "2",
+        "--duration",
+        "3s",
+        "--quiet",
+        "--hdr-log",
+        hlog.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(&hlog).unwrap();
+    assert!(log.contains("#[StartTime: "), "{log}");
+    let intervals: Vec<_> = log.lines().filter(|l| l.contains("HISTF")).collect();
+    assert_eq!(intervals.len(), 3, "{log}");
+    assert!(intervals[0].starts_with("0.000,1.000,"), "{}", intervals[0]);
+}
+
+#[test]
+fn ctrl_c_still_writes_every_report() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "2ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let prefix = dir.path().join("run");
+    let mut child = std::process::Command::new(common::capplan_bin())
+        .args([
+            "loadtest",
+            "--url",
+            &target.url_for("/"),
+            "--users",
+            "2",
+            "--duration",
+            "60s",
+            "--quiet",
+        ])
+        .args([
+            "--json",
+            json.to_str().unwrap(),
+            "--csv",
+            prefix.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: kill(2) on our own, still running child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let run = read_json(&json);
+    assert_eq!(run["interrupted"], true);
+    let duration = run["duration_s"].as_f64().unwrap();
+    assert!((2.0..5.0).contains(&duration), "duration {duration}");
+    assert!(run["requests"].as_u64().unwrap() > 100);
+    assert!(dir.path().join("run_stats.csv").exists());
+    assert!(dir.path().join("run_stats_history.csv").exists());
+}
+
+#[test]
+fn refused_connection_is_exit_3_with_a_clear_message() {
+    // Bind and drop a listener to find a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = loadtest(&[
+        "--url",
+        &format!("http://127.0.0.1:{port}/"),
+        "--users",
+        "1",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "host = \"http://x\"\n[[task]]\npath = \"/\"\nwieght = 3\n",
+            ":4:",
+            "wieght",
+        ),
+        (
+            "host = \"http://x\"\n[[task]]\npath = \"/\"\nweight = -1\n",
+            ":4:",
+            "task[0].weight",
+        ),
+        (
+            "host = \"http://x\"\n[[task]]\nmethod = \"FETCH\"\npath = \"/\"\n",
+            ":3:",
+            "task[0].method",
+        ),
+        (
+            "host = \"http://x\"\n[wait_time]\nbetween = [\"3s\"]\n[[task]]\npath = \"/\"\n",
+            ":3:",
+            "wait_time.between",
+        ),
+        (
+            "host = \"localhost\"\n[[task]]\npath = \"/\"\n",
+            ":1:",
+            "host",
+        ),
+        (
+            "host = \"http://x\"\n[[task]]\npath = \"/\"\nbody = \"a\"\njson = { a = 1 }\n",
+            ":3:",
+            "task[0]",
+        ),
+        ("host = \"http://x\"\n[[task]\npath = \"/\"\n", ":2:", ""),
+    ];
+    for (content, line, field) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, content).unwrap();
+        let out = loadtest(&[
+            "--scenario",
+            path.to_str().unwrap(),
+            "--users",
+            "1",
+            "--duration",
+            "1s",
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{content}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("bad.toml{line}")),
+            "{content}\n{stderr}"
+        );
+        assert!(stderr.contains(field), "{content}\n{stderr}");
+    }
+    let out = loadtest(&["--scenario", "/nonexistent/s.toml", "--users", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = loadtest(&["--url", "http://127.0.0.1:1/", "--threshold", "p95<fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = loadtest(&["--url", "http://127.0.0.1:1/", "--duration", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn generator_cpu_is_measured_every_second() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/health"),
+        "--users",
+        "32",
+        "--threads",
+        "1",
+        "--duration",
+        "3s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    let per_second: Vec<f64> = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["generator_cpu_percent"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per_second.len(), 3);
+    // A generator running flat out against an instant route uses a good part of its thread.
+    assert!(per_second.iter().all(|p| *p > 10.0), "{per_second:?}");
+    let max = run["generator"]["max_cpu_percent"].as_f64().unwrap();
+    assert!((max - per_second.iter().cloned().fold(0.0, f64::max)).abs() < 1e-9);
+    let saturated = per_second.iter().filter(|p| **p >= 90.0).count() as u64;
+    assert_eq!(
+        run["generator"]["saturated_seconds"].as_u64().unwrap(),
+        saturated
+    );
+    let warned = text(&out.stdout).contains("warning: the generator's CPU was saturated");
+    assert_eq!(warned, saturated > 0);
+}
+
+/// An HTTPS server (Python's http.server with a fresh self-signed certificate).
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    fn start() -> TlsServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is needed for the TLS tests");
+        assert!(status.success());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&cert)
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for the TLS tests");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        TlsServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn tls_is_verified_unless_insecure() {
+    let _guard = exclusive();
+    let server = TlsServer::start();
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let args = [
+        "--url",
+        &url,
+        "--users",
+        "1",
+        "--duration",
+        "1s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+
+    // A self-signed certificate fails verification: every request is a connection failure.
+    let out = loadtest(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert!(run["requests"].as_u64().unwrap() > 0);
+    assert_eq!(run["failures"], run["requests"], "{run}");
+    assert!(
+        run["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ConnectionError"),
+        "{}",
+        run["errors"]
+    );
+
+    let out = loadtest(&[&args[..], &["--insecure"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    assert!(run["requests"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn users_start_at_the_spawn_rate() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[
+        "--url",
+        &target.url_for("/"),
+        "--users",
+        "6",
+        "--spawn-rate",
+        "2",
+        "--duration",
+        "4s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = read_json(&json);
+    let users: Vec<u64> = run["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["users"].as_u64().unwrap())
+        .collect();
+    // User u starts at u / 2 s: 2 users by the end of second 1, 4 by 2, all 6 by 3
+    // (one more when a start falls on the boundary of a second).
+    assert_eq!(users.len(), 4, "{users:?}");
+    assert!((2..=3).contains(&users[0]), "{users:?}");
+    assert!((4..=5).contains(&users[1]), "{users:?}");
+    assert_eq!(&users[2..], &[6, 6], "{users:?}");
+}
