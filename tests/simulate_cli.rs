@@ -296,3 +296,48 @@ fn recommend_reports_a_cheaper_passing_policy() {
     assert!((2..=4).contains(&rec["workers_per_instance"].as_u64().unwrap()));
     assert!(rec["instance_hours"].as_f64().unwrap() <= doc["instance_hours"].as_f64().unwrap());
 }
+
+#[test]
+fn measured_profile_faster_than_its_latency_is_accepted_but_contradictory_flags_are_not() {
+    // loadtest measures mean latency including the network, so a profile can show
+    // 50 rps per worker with a 20.9 ms mean: the model then uses 1/50 s = 20 ms.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let text = fs::read_to_string(fixture("capacity.json"))
+        .unwrap()
+        .replace("\"rps_per_worker\": 12.0", "\"rps_per_worker\": 50.0")
+        .replace("\"mean\": 50.0", "\"mean\": 20.9");
+    fs::write(&profile, text).unwrap();
+    let out = capplan()
+        .args(["simulate", "--traffic"])
+        .arg(fixture("traffic_day.csv"))
+        .arg("--capacity")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("capacity 50 rps/worker, service time 20.0 ms"),
+        "{table}"
+    );
+
+    let out = capplan()
+        .args([
+            "simulate",
+            "--rps-per-worker",
+            "50",
+            "--service-time",
+            "30ms",
+            "--traffic",
+        ])
+        .arg(fixture("traffic_day.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("--rps-per-worker: 50 rps exceeds"),
+        "{}",
+        stderr_of(&out)
+    );
+}

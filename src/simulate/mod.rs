@@ -246,6 +246,15 @@ fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
         }
     };
     if capacity.rps_per_worker > 1.0 / capacity.service_time_seconds * (1.0 + 1e-9) {
+        if args.service_time.is_none() && profile.is_some() {
+            // A measured profile's mean latency includes the network, so its
+            // sustainable rate can beat 1/latency: the worker demonstrably served
+            // that fast, so the model's service time is 1/rps_per_worker.
+            return Ok(Capacity {
+                rps_per_worker: capacity.rps_per_worker,
+                service_time_seconds: 1.0 / capacity.rps_per_worker,
+            });
+        }
         return Err(InputError::flag(
             "--rps-per-worker",
             format!(
