@@ -318,7 +318,7 @@ fn measured_profile_faster_than_its_latency_is_accepted_but_contradictory_flags_
     assert!(out.status.success(), "{}", stderr_of(&out));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        table.contains("capacity 50 rps/worker, service time 20.0 ms"),
+        table.contains("capacity 50.0 rps/worker, service time 20.0 ms"),
         "{table}"
     );
 

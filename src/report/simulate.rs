@@ -95,7 +95,7 @@ pub fn summary(out: &SimulateOutput) -> String {
     );
 
     let mut text = format!(
-        "simulate: {} steps of {}s from {} (capacity {} rps/worker, service time {:.1} ms)\n{table}",
+        "simulate: {} steps of {}s from {} (capacity {:.1} rps/worker, service time {:.1} ms)\n{table}",
         t.steps,
         out.step_seconds,
         out.start.to_rfc3339_opts(SecondsFormat::Secs, true),
