@@ -131,6 +131,11 @@ fn sawtooth_flaps_a_naive_policy_and_backoff_damps_it() {
         .filter(|e| e.reason == Reason::BackoffExtended)
         .count();
     assert_eq!(backoffs as u32, damped.totals.flaps);
+    // Without backoff nothing is extended, so nothing is logged as such.
+    assert!(naive
+        .events
+        .iter()
+        .all(|e| e.reason != Reason::BackoffExtended));
 }
 
 #[test]

@@ -303,10 +303,13 @@ impl Scaler {
                 .is_some_and(|down| now - down <= self.window + EPS)
             {
                 self.counts.flaps += 1;
-                self.window = (self.window * cfg.backoff_multiplier).min(cfg.max_window_seconds);
+                let longer = (self.window * cfg.backoff_multiplier).min(cfg.max_window_seconds);
                 self.last_flap = now;
                 self.last_down = None;
-                log(Action::Hold, to, to, Reason::BackoffExtended);
+                if longer > self.window {
+                    self.window = longer;
+                    log(Action::Hold, to, to, Reason::BackoffExtended);
+                }
             }
             return i64::from(to) - i64::from(desired);
         }
