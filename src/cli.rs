@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::loadtest::threshold::Threshold;
+use crate::simulate::traffic::Interpolate;
 use crate::target::ServiceTime;
 use crate::units::{parse_duration, parse_fraction};
 
@@ -25,6 +26,8 @@ pub enum Command {
     Target(TargetArgs),
     /// Forecast hourly traffic from history: backtest vs seasonal-naive, peaks, pre-warm schedule.
     Forecast(ForecastArgs),
+    /// Replay traffic through an autoscaling policy offline: SLO, cost, scale events, recommendation.
+    Simulate(SimulateArgs),
 }
 
 /// Arrival process of the open model.
@@ -253,6 +256,77 @@ pub struct ForecastArgs {
     pub json: Option<PathBuf>,
 
     /// Print no tables and no chart (warnings and errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Traffic CSV: `timestamp,rps` or `timestamp,requests` (a forecast CSV works too), any regular interval.
+    #[arg(long, value_name = "FILE.csv")]
+    pub traffic: PathBuf,
+
+    /// Policy TOML (every key optional; see docs/simulate.md). Default: all defaults.
+    #[arg(long, value_name = "FILE.toml")]
+    pub policy: Option<PathBuf>,
+
+    /// Sustainable rps of one worker at the SLO (the utilization denominator).
+    #[arg(long, value_name = "RPS")]
+    pub rps_per_worker: Option<f64>,
+
+    /// Mean service time of one request (the queueing model's 1/mu), e.g. 20ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub service_time: Option<Duration>,
+
+    /// Capacity profile JSON written by `loadtest --find-capacity` (flags above override it).
+    #[arg(long, value_name = "PROFILE.json")]
+    pub capacity: Option<PathBuf>,
+
+    /// Simulation step, e.g. 1m or 10s.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub step: Duration,
+
+    /// How to fill steps between input rows.
+    #[arg(long, value_enum, default_value_t = Interpolate::Hold)]
+    pub interpolate: Interpolate,
+
+    /// Forecast CSV (`timestamp,rps,lower,upper`): pre-warm for its upper bound.
+    #[arg(long, value_name = "FILE.csv")]
+    pub forecast: Option<PathBuf>,
+
+    /// p95 objective, overrides the policy's [slo] p95_ms, e.g. 300ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub slo_p95: Option<Duration>,
+
+    /// Price of one instance-hour (for the cost line).
+    #[arg(long, value_name = "PRICE")]
+    pub instance_cost: Option<f64>,
+
+    /// Write the per-step timeline CSV (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
+
+    /// Write one CSV row per scaling decision with its reason code (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Write the JSON summary to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Search min/max instances, workers per instance, step and window for the cheapest policy meeting the SLO.
+    #[arg(long)]
+    pub recommend: bool,
+
+    /// CPU cores per instance: --recommend tries 2 to 4 workers per core (Gunicorn's rule).
+    #[arg(long, default_value_t = 2)]
+    pub cores: u32,
+
+    /// Exit 1 when the SLO is missed or requests are dropped, printing why.
+    #[arg(long)]
+    pub fail_on_breach: bool,
+
+    /// No summary table, only errors and the verdict of --fail-on-breach.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }

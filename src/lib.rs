@@ -8,6 +8,7 @@ pub mod forecast;
 pub mod loadtest;
 pub mod profile;
 pub mod report;
+pub mod simulate;
 pub mod target;
 pub mod units;
 
@@ -20,5 +21,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Loadtest(args) => loadtest::run(args),
         Command::Target(args) => target::run(args),
         Command::Forecast(args) => forecast::run(args),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -6,6 +6,7 @@ pub mod forecast;
 pub mod hlog;
 pub mod locust_csv;
 pub mod progress;
+pub mod simulate;
 pub mod table;
 
 use std::fs::File;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Benchmark `capplan simulate` (see docs/BENCHMARKS.md, section "simulate").
+#
+# Targets: one year at 1-minute steps (525,600 steps) simulates in < 100 ms on one
+# core; --recommend over >= 1,000 candidate policies on that year in < 10 s on all cores.
+# The core's wall time is read from the `timing_ms` field of `--json` (file reading
+# and parsing excluded); end-to-end wall time is printed too.
+#
+# Usage: scripts/bench_simulate.sh [RUNS]   (default 5 runs; medians reported)
+set -euo pipefail
+runs=${1:-5}
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/capplan
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# A year of 1-minute traffic: daily and weekly seasonality, 30 % growth, jitter.
+awk 'BEGIN {
+  print "timestamp,rps"; pi = 3.141592653589793; start = 1735689600  # 2025-01-01T00:00:00Z
+  for (m = 0; m < 525600; m++) {
+    h = (m / 60) % 24; dow = int(m / 1440) % 7
+    r = 200 + 150 * sin((h - 9) / 24 * 2 * pi) - (dow >= 5 ? 80 : 0)
+    r = r * (1 + 0.3 * m / 525600) + 20 * sin(m * 0.37)
+    if (r < 5) r = 5
+    print strftime("%Y-%m-%dT%H:%M:%SZ", start + 60 * m, 1) "," sprintf("%.2f", r)
+  }
+}' > "$tmp/year.csv"
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+field() { grep -o "\"$1\": [0-9.e+-]*" | head -1 | awk '{ print $2 }'; }
+now_ms() { date +%s%N | awk '{ printf "%.1f", $1 / 1e6 }'; }
+
+common=(simulate --traffic "$tmp/year.csv" --rps-per-worker 10 --service-time 50ms --quiet)
+
+echo "simulate: 525,600 steps, single thread ($runs runs)"
+: > "$tmp/core"; : > "$tmp/wall"
+for _ in $(seq "$runs"); do
+  t0=$(now_ms)
+  RAYON_NUM_THREADS=1 "$bin" "${common[@]}" --json "$tmp/s.json"
+  t1=$(now_ms)
+  field simulate < "$tmp/s.json" >> "$tmp/core"
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }' >> "$tmp/wall"
+done
+echo "  core median: $(median < "$tmp/core") ms   (runs: $(tr '\n' ' ' < "$tmp/core"))"
+echo "  end-to-end median (read 12 MB CSV + simulate): $(median < "$tmp/wall") ms"
+
+rec_runs=$(( runs < 3 ? runs : 3 ))
+echo "recommend: all cores ($(nproc)), $rec_runs runs"
+: > "$tmp/rec"
+for _ in $(seq "$rec_runs"); do
+  "$bin" "${common[@]}" --recommend --json "$tmp/r.json"
+  field recommend < "$tmp/r.json" >> "$tmp/rec"
+done
+echo "  candidates: $(field candidates < "$tmp/r.json")"
+echo "  core median: $(median < "$tmp/rec") ms   (runs: $(tr '\n' ' ' < "$tmp/rec"))"

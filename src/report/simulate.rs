@@ -1,0 +1,263 @@
+//! Presentation of `capplan simulate`: summary table, timeline CSV, events CSV, JSON.
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde::Serialize;
+
+use crate::simulate::recommend::Recommendation;
+use crate::simulate::{failures, SimulateOutput, Timing};
+
+fn time_at(start: DateTime<Utc>, seconds: f64) -> String {
+    (start + Duration::milliseconds((seconds * 1000.0).round() as i64))
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The summary table (SLO, cost, scaling; the recommendation beside the user's policy).
+pub fn summary(out: &SimulateOutput) -> String {
+    let t = &out.result.totals;
+    let p = &out.policy;
+    let cost = |hours: f64| {
+        out.instance_cost
+            .map_or("-".to_string(), |c| format!("{:.2}", hours * c))
+    };
+    let rec = out.search.as_ref().and_then(|s| s.best.as_ref());
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec!["".to_string(), "your policy".to_string()];
+    if out.search.is_some() {
+        header.push("recommended".to_string());
+    }
+    table.set_header(header);
+    let mut row = |name: &str, mine: String, theirs: Option<String>| {
+        let mut cells = vec![name.to_string(), mine];
+        if out.search.is_some() {
+            cells.push(theirs.unwrap_or_else(|| "-".to_string()));
+        }
+        table.add_row(cells);
+    };
+    row(
+        "min / max instances",
+        format!("{} / {}", p.fleet.min_instances, p.fleet.max_instances),
+        rec.map(|r| format!("{} / {}", r.min_instances, r.max_instances)),
+    );
+    row(
+        "workers per instance",
+        p.fleet.workers_per_instance.to_string(),
+        rec.map(|r| r.workers_per_instance.to_string()),
+    );
+    row(
+        "step % / window",
+        format!(
+            "{} / {}s",
+            p.scale_up.step_percent, p.scale_down.window_seconds
+        ),
+        rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
+    );
+    row(
+        &format!("SLO p95 > {} ms", p.slo.p95_ms),
+        format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
+        rec.map(|r| format!("{:.1} min", r.breach_minutes)),
+    );
+    row(
+        "worst p95",
+        crate::units::format_ms(t.max_p95_ms),
+        rec.map(|r| crate::units::format_ms(r.max_p95_ms)),
+    );
+    row(
+        "requests dropped",
+        format!("{:.0}", t.dropped_requests),
+        rec.map(|r| format!("{:.0}", r.dropped_requests)),
+    );
+    row("max queue depth", format!("{:.0}", t.max_queue_depth), None);
+    row(
+        "instance-hours",
+        format!("{:.1}", t.instance_hours),
+        rec.map(|r| format!("{:.1}", r.instance_hours)),
+    );
+    row(
+        "cost",
+        cost(t.instance_hours),
+        rec.map(|r| cost(r.instance_hours)),
+    );
+    row(
+        "peak instances (safety cap)",
+        format!("{} ({})", t.peak_instances, out.result.safety_cap),
+        None,
+    );
+    row(
+        "scale-ups / downs",
+        format!("{} / {}", t.scale_ups, t.scale_downs),
+        None,
+    );
+    row(
+        "flaps / refused",
+        format!("{} / {}", t.flaps, t.refused),
+        None,
+    );
+
+    let mut text = format!(
+        "simulate: {} steps of {}s from {} (capacity {:.1} rps/worker, service time {:.1} ms)\n{table}",
+        t.steps,
+        out.step_seconds,
+        out.start.to_rfc3339_opts(SecondsFormat::Secs, true),
+        out.capacity.rps_per_worker,
+        out.capacity.service_time_seconds * 1000.0,
+    );
+    if let Some(search) = &out.search {
+        text.push_str(&format!(
+            "\nrecommend: {} candidate policies evaluated ({} simulations; the rest were identical to a run with a larger max)",
+            search.candidates, search.simulated
+        ));
+        if search.best.is_none() {
+            text.push_str("; none met the SLO with zero drops");
+        }
+    }
+    let failed = failures(out);
+    text.push_str(if failed.is_empty() {
+        "\nverdict: SLO met"
+    } else {
+        "\nverdict: SLO missed"
+    });
+    for reason in failed {
+        text.push_str(&format!("\n  - {reason}"));
+    }
+    text
+}
+
+/// `time,demand_rps,served_rps,instances,booting,warming,in_service,utilization,queue_depth,p95_ms,dropped`.
+pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "time",
+        "demand_rps",
+        "served_rps",
+        "instances",
+        "booting",
+        "warming",
+        "in_service",
+        "utilization",
+        "queue_depth",
+        "p95_ms",
+        "dropped",
+    ])?;
+    for r in &out.result.timeline {
+        w.write_record(&[
+            time_at(out.start, f64::from(r.step) * out.step_seconds),
+            format!("{:.3}", r.demand_rps),
+            format!("{:.3}", r.served_rps),
+            r.instances.to_string(),
+            r.booting.to_string(),
+            r.warming.to_string(),
+            r.in_service.to_string(),
+            format!("{:.4}", r.utilization),
+            format!("{:.2}", r.queue_depth),
+            format!("{:.2}", r.p95_ms),
+            format!("{:.2}", r.dropped),
+        ])?;
+    }
+    Ok(w.into_inner()?)
+}
+
+/// `time,action,from,to,reason`.
+pub fn events_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["time", "action", "from", "to", "reason"])?;
+    for e in &out.result.events {
+        w.write_record(&[
+            time_at(out.start, e.at_seconds),
+            e.action.as_str().to_string(),
+            e.from.to_string(),
+            e.to.to_string(),
+            e.reason.code(),
+        ])?;
+    }
+    Ok(w.into_inner()?)
+}
+
+/// SLO figures in the JSON summary.
+#[derive(Serialize)]
+struct SloJson {
+    /// Objective, ms.
+    p95_ms: f64,
+    /// Time above it, minutes.
+    breach_minutes: f64,
+    /// Share of time above it, percent.
+    breach_percent: f64,
+}
+
+/// The `--json` document (keys per DESIGN.md, plus a few extras).
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    slo: SloJson,
+    /// Requests dropped, requests.
+    dropped_requests: f64,
+    /// Deepest queue, requests.
+    max_queue_depth: f64,
+    /// Worst step p95, ms.
+    max_p95_ms: f64,
+    /// Instance time, instance-hours.
+    instance_hours: f64,
+    /// instance_hours × --instance-cost (null without it), currency.
+    cost: Option<f64>,
+    /// Scale-ups made, decisions.
+    scale_ups: u32,
+    /// Scale-downs made, decisions.
+    scale_downs: u32,
+    /// Scale-downs followed by a scale-up within the window, flaps.
+    flaps: u32,
+    /// Refused or capped decisions (one per episode), decisions.
+    refused: u32,
+    /// Most instances at once, instances.
+    peak_instances: u32,
+    /// Safety cap used, instances.
+    safety_cap: u32,
+    /// Steps simulated, steps.
+    steps: u32,
+    /// Step length, seconds.
+    step_seconds: f64,
+    /// Why the SLO was missed (empty when met).
+    failures: Vec<String>,
+    /// With --recommend: the cheapest passing policy (null when none passed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommendation: Option<Option<&'a Recommendation>>,
+    /// With --recommend: policies evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<usize>,
+    /// With --recommend: simulations actually run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulated: Option<usize>,
+    /// Wall time of the core (varies run to run), ms.
+    timing_ms: Timing,
+}
+
+/// The `--json` summary.
+pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
+    let t = &out.result.totals;
+    let doc = SummaryJson {
+        slo: SloJson {
+            p95_ms: out.policy.slo.p95_ms,
+            breach_minutes: t.breach_minutes,
+            breach_percent: t.breach_percent,
+        },
+        dropped_requests: t.dropped_requests,
+        max_queue_depth: t.max_queue_depth,
+        max_p95_ms: t.max_p95_ms,
+        instance_hours: t.instance_hours,
+        cost: out.instance_cost.map(|c| c * t.instance_hours),
+        scale_ups: t.scale_ups,
+        scale_downs: t.scale_downs,
+        flaps: t.flaps,
+        refused: t.refused,
+        peak_instances: t.peak_instances,
+        safety_cap: out.result.safety_cap,
+        steps: t.steps,
+        step_seconds: out.step_seconds,
+        failures: failures(out),
+        recommendation: out.search.as_ref().map(|s| s.best.as_ref()),
+        candidates: out.search.as_ref().map(|s| s.candidates),
+        simulated: out.search.as_ref().map(|s| s.simulated),
+        timing_ms: out.timing,
+    };
+    let mut text = serde_json::to_string_pretty(&doc)?;
+    text.push('\n');
+    Ok(text)
+}

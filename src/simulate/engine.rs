@@ -1,0 +1,496 @@
+//! The step loop: fleet → queueing → record → scaling decision, once per step.
+//! Pure and allocation-free inside the loop (the timeline and event vectors are
+//! reserved up front; events are rare).
+use serde::Serialize;
+
+use super::fleet::Fleet;
+use super::policy::{Metric, Policy};
+use super::queueing::{backlog_p95, fluid_step, FluidStep, MmcTable};
+use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
+
+/// p95 reported when nothing can be served, and the cap of every p95: one hour, ms.
+pub const P95_CAP_MS: f64 = 3_600_000.0;
+
+/// What one worker can do.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Capacity {
+    /// Sustainable rate of one worker at the SLO (the utilization denominator), rps.
+    pub rps_per_worker: f64,
+    /// Mean service time of one request (`1/mu` in the queueing model), seconds.
+    pub service_time_seconds: f64,
+}
+
+/// Demand and forecast on the simulation grid, shared by every policy tried.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload<'a> {
+    /// Demand per step, rps.
+    pub demand: &'a [f64],
+    /// Per step, the largest forecast upper bound the pre-warm must cover (see
+    /// [`forecast_lookahead`]), rps; NaN where there is no forecast.
+    pub prewarm_rps: Option<&'a [f64]>,
+    /// Step length, seconds.
+    pub step_seconds: f64,
+    /// Normal peak demand (the 99th percentile of demand), rps.
+    pub normal_peak_rps: f64,
+}
+
+/// How much to record and when to give up (the recommendation search stops early).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Keep one [`StepRecord`] per step.
+    pub record_timeline: bool,
+    /// Stop at the first SLO breach or dropped request.
+    pub stop_on_failure: bool,
+    /// Stop once instance-hours are sure to exceed this (spent so far plus `min_instances` for the rest).
+    pub max_instance_hours: Option<f64>,
+}
+
+/// One step of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StepRecord {
+    /// Step index (time = start + index × step).
+    pub step: u32,
+    /// Arrivals, rps.
+    pub demand_rps: f64,
+    /// Completed, rps.
+    pub served_rps: f64,
+    /// All instances (billed), instances.
+    pub instances: u32,
+    /// Booting, instances.
+    pub booting: u32,
+    /// Warming, instances.
+    pub warming: u32,
+    /// Fully in service, instances.
+    pub in_service: u32,
+    /// Demand over sustainable capacity, fraction (above 1 means overloaded).
+    pub utilization: f64,
+    /// Requests waiting at the end of the step, requests.
+    pub queue_depth: f64,
+    /// Estimated p95 response time, ms.
+    pub p95_ms: f64,
+    /// Requests dropped in the step, requests.
+    pub dropped: f64,
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Totals {
+    /// Steps simulated, steps.
+    pub steps: u32,
+    /// Steps with p95 above the SLO, steps.
+    pub breach_steps: u32,
+    /// Time with p95 above the SLO, minutes.
+    pub breach_minutes: f64,
+    /// Share of time with p95 above the SLO, percent.
+    pub breach_percent: f64,
+    /// Requests dropped (queue full), requests.
+    pub dropped_requests: f64,
+    /// Requests offered, requests.
+    pub total_requests: f64,
+    /// Deepest queue at a step end, requests.
+    pub max_queue_depth: f64,
+    /// Worst step p95, ms.
+    pub max_p95_ms: f64,
+    /// Instance time billed (booting and warming included), instance-hours.
+    pub instance_hours: f64,
+    /// Most instances at once, instances.
+    pub peak_instances: u32,
+    /// Scale-ups made, decisions.
+    pub scale_ups: u32,
+    /// Scale-downs made, decisions.
+    pub scale_downs: u32,
+    /// Scale-downs followed by a scale-up within the window, flaps.
+    pub flaps: u32,
+    /// Decisions refused or capped (safety cap, max, freeze), decisions.
+    pub refused: u32,
+    /// Largest capacity asked for (initial fleet or any decision) before
+    /// `max_instances` and the safety cap, instances. A run with a lower
+    /// `max_instances` that is still at least this would be identical.
+    pub max_requested: u32,
+    /// The run reached the last step (false when stopped early).
+    pub completed: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub totals: Totals,
+    pub timeline: Vec<StepRecord>,
+    pub events: Vec<Event>,
+    /// Safety cap used, instances.
+    pub safety_cap: u32,
+}
+
+/// For each step `k`, the largest forecast value in steps `k+1 ..= k+1+horizon`
+/// (the capacity a decision at the end of step `k` must put in place). O(n) with a
+/// monotonic queue; NaN (no forecast) counts as nothing.
+pub fn forecast_lookahead(upper: &[f64], horizon_steps: usize) -> Vec<f64> {
+    let n = upper.len();
+    let mut out = vec![f64::NAN; n];
+    let mut window: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let value = |i: usize| {
+        if upper[i].is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            upper[i]
+        }
+    };
+    let mut next = 0;
+    for (k, slot) in out.iter_mut().enumerate() {
+        let end = (k + 1 + horizon_steps).min(n.saturating_sub(1));
+        while next <= end && next < n {
+            while window.back().is_some_and(|&j| value(j) <= value(next)) {
+                window.pop_back();
+            }
+            window.push_back(next);
+            next += 1;
+        }
+        while window.front().is_some_and(|&j| j < k + 1) {
+            window.pop_front();
+        }
+        if let Some(&j) = window.front() {
+            if value(j).is_finite() {
+                *slot = value(j);
+            }
+        }
+    }
+    out
+}
+
+/// Nearest-rank 99th percentile of demand: the "normal peak" the safety cap multiplies.
+pub fn normal_peak_rps(demand: &[f64]) -> f64 {
+    if demand.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = demand.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((0.99 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Utilization the fleet is sized for when a count is computed from a rate
+/// (initial fleet, pre-warm): the scale-up threshold when the metric is utilization
+/// or rps per worker, otherwise 0.75.
+pub fn sizing_utilization(policy: &Policy, capacity: &Capacity) -> f64 {
+    let value = match policy.scale_up.metric {
+        Metric::Utilization => policy.scale_up.threshold,
+        Metric::RpsPerWorker => policy.scale_up.threshold / capacity.rps_per_worker,
+        Metric::QueueDepth | Metric::P95Ms => 0.75,
+    };
+    value.clamp(0.01, 1.0)
+}
+
+/// Instances needed to carry `rps` at `utilization` of sustainable capacity.
+fn instances_for(rps: f64, per_instance_rps: f64, utilization: f64) -> u32 {
+    if rps.is_nan() || rps <= 0.0 {
+        return 0;
+    }
+    (rps / (per_instance_rps * utilization) - 1e-9)
+        .ceil()
+        .min(1e9) as u32
+}
+
+/// Simulate `workload` under `policy`. `table` must be for `policy.fleet.workers_per_instance`.
+pub fn run(
+    workload: &Workload,
+    policy: &Policy,
+    capacity: &Capacity,
+    table: &MmcTable,
+    options: RunOptions,
+) -> RunResult {
+    debug_assert_eq!(table.servers(), policy.fleet.workers_per_instance);
+    let n = workload.demand.len();
+    let dt = workload.step_seconds;
+    let workers = f64::from(policy.fleet.workers_per_instance);
+    let mu = 1.0 / capacity.service_time_seconds;
+    let per_instance_rps = workers * capacity.rps_per_worker;
+    let sizing = sizing_utilization(policy, capacity);
+    let warm_share = policy.fleet.warmup_capacity;
+    let slo_ms = policy.slo.p95_ms;
+
+    let normal_peak = instances_for(workload.normal_peak_rps, per_instance_rps, 1.0).max(1);
+    let safety_cap = (f64::from(normal_peak) * policy.limits.safety_cap_multiple).floor() as u32;
+    let mut scaler = Scaler::new(ScalerConfig::new(policy, safety_cap, dt));
+    let prewarm_at = |k: usize| {
+        workload
+            .prewarm_rps
+            .map_or(0, |p| instances_for(p[k], per_instance_rps, sizing))
+    };
+
+    let first = workload.demand.first().copied().unwrap_or(0.0);
+    let wanted =
+        instances_for(first, per_instance_rps, sizing).max(if n > 0 { prewarm_at(0) } else { 0 });
+    let initial = wanted.clamp(policy.fleet.min_instances, policy.fleet.max_instances);
+    let mut fleet = Fleet::new(
+        initial,
+        policy.fleet.boot_seconds,
+        policy.fleet.warmup_seconds,
+        dt,
+    );
+
+    let mut timeline = Vec::with_capacity(if options.record_timeline { n } else { 0 });
+    let mut events = Vec::with_capacity(256);
+    let mut totals = Totals {
+        steps: n as u32,
+        breach_steps: 0,
+        breach_minutes: 0.0,
+        breach_percent: 0.0,
+        dropped_requests: 0.0,
+        total_requests: 0.0,
+        max_queue_depth: 0.0,
+        max_p95_ms: 0.0,
+        instance_hours: 0.0,
+        peak_instances: 0,
+        scale_ups: 0,
+        scale_downs: 0,
+        flaps: 0,
+        refused: 0,
+        max_requested: 0,
+        completed: true,
+    };
+    let mut backlog = 0.0_f64;
+    let ms_per_service = 1000.0 / mu;
+    let mu_over_sustainable = mu / capacity.rps_per_worker;
+    let min_instance_seconds = f64::from(policy.fleet.min_instances) * dt;
+    let budget_seconds = options
+        .max_instance_hours
+        .map_or(f64::INFINITY, |h| h * 3600.0);
+    let mut instance_seconds = 0.0;
+
+    for (k, &lambda) in workload.demand.iter().enumerate() {
+        let start = k as f64 * dt;
+        let counts = fleet.counts_at(start);
+        let accepting = f64::from(counts.in_service + counts.warming);
+        let effective = f64::from(counts.in_service) + warm_share * f64::from(counts.warming);
+        let service_rate = effective * workers * mu;
+        // One division per step: everything else multiplies by this.
+        let per_service_rate = if service_rate > 0.0 {
+            1.0 / service_rate
+        } else {
+            0.0
+        };
+
+        // Fluid backlog: arrivals beyond the service rate queue, up to the backlog limit.
+        let before = backlog;
+        let limit = accepting * policy.fleet.max_queue_per_instance;
+        let FluidStep {
+            backlog: after,
+            dropped,
+        } = fluid_step(before, lambda, service_rate, dt, limit);
+        backlog = after;
+
+        let rho = lambda * per_service_rate;
+        let (p95_ms, queue_depth) = if service_rate > 0.0 {
+            let (steady_p95, steady_queue) = if rho < 1.0 {
+                let point = table.at(rho);
+                (
+                    point.p95_scaled * ms_per_service,
+                    point.queue_length * accepting,
+                )
+            } else {
+                (0.0, 0.0)
+            };
+            let fluid_p95 = if before > 0.0 || after > 0.0 {
+                backlog_p95(before, after, per_service_rate, mu) * 1000.0
+            } else {
+                0.0
+            };
+            (
+                steady_p95.max(fluid_p95).min(P95_CAP_MS),
+                after + steady_queue,
+            )
+        } else {
+            (P95_CAP_MS, after)
+        };
+        // Demand over sustainable capacity = rho x (mu / rps_per_worker).
+        let utilization = if service_rate > 0.0 {
+            rho * mu_over_sustainable
+        } else {
+            f64::MAX
+        };
+
+        totals.total_requests += lambda * dt;
+        totals.dropped_requests += dropped;
+        totals.max_queue_depth = totals.max_queue_depth.max(queue_depth);
+        totals.max_p95_ms = totals.max_p95_ms.max(p95_ms);
+        let total = counts.total();
+        totals.peak_instances = totals.peak_instances.max(total);
+        instance_seconds += f64::from(total) * dt;
+        let breach = p95_ms > slo_ms;
+        totals.breach_steps += u32::from(breach);
+
+        if options.record_timeline {
+            timeline.push(StepRecord {
+                step: k as u32,
+                demand_rps: lambda,
+                served_rps: (lambda * dt + before - after - dropped) / dt,
+                instances: total,
+                booting: counts.booting,
+                warming: counts.warming,
+                in_service: counts.in_service,
+                utilization,
+                queue_depth,
+                p95_ms,
+                dropped,
+            });
+        }
+        // Never fewer than min_instances from here on: a lower bound of the final bill.
+        let floor_seconds = (n - k - 1) as f64 * min_instance_seconds;
+        if (options.stop_on_failure && (breach || dropped > 0.0))
+            || instance_seconds + floor_seconds > budget_seconds
+        {
+            totals.steps = k as u32 + 1;
+            totals.completed = false;
+            break;
+        }
+
+        let metric = match policy.scale_up.metric {
+            Metric::Utilization => utilization,
+            Metric::QueueDepth => queue_depth / accepting.max(1.0),
+            Metric::P95Ms => p95_ms,
+            Metric::RpsPerWorker => utilization * capacity.rps_per_worker,
+        };
+        let observation = Observation {
+            metric,
+            p95_ms,
+            counts,
+        };
+        let now = start + dt;
+        let change = scaler.decide(now, &observation, prewarm_at(k), &mut events);
+        if change > 0 {
+            fleet.launch(change as u32, now);
+        } else if change < 0 {
+            fleet.remove((-change) as u32);
+        }
+    }
+
+    let ScalerCounts {
+        scale_ups,
+        scale_downs,
+        flaps,
+        refused,
+        max_target,
+    } = scaler.counts;
+    totals.max_requested = wanted.max(max_target);
+    totals.scale_ups = scale_ups;
+    totals.scale_downs = scale_downs;
+    totals.flaps = flaps;
+    totals.refused = refused;
+    totals.instance_hours = instance_seconds / 3600.0;
+    totals.breach_minutes = f64::from(totals.breach_steps) * dt / 60.0;
+    totals.breach_percent = if n > 0 {
+        100.0 * f64::from(totals.breach_steps) / n as f64
+    } else {
+        0.0
+    };
+    RunResult {
+        totals,
+        timeline,
+        events,
+        safety_cap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookahead_takes_the_max_of_the_coming_steps() {
+        let upper = [1.0, 5.0, 2.0, 3.0, f64::NAN, 1.0];
+        let out = forecast_lookahead(&upper, 1);
+        // step k looks at k+1..=k+2
+        assert_eq!(&out[..5], &[5.0, 3.0, 3.0, 1.0, 1.0]);
+        assert!(out[5].is_nan());
+    }
+
+    #[test]
+    fn normal_peak_ignores_the_top_percent() {
+        let mut demand = vec![100.0; 1000];
+        demand[10] = 10_000.0;
+        assert_eq!(normal_peak_rps(&demand), 100.0);
+    }
+
+    fn setup(demand: &[f64]) -> (Policy, Capacity, MmcTable) {
+        let mut policy = Policy::default();
+        policy.fleet.workers_per_instance = 1;
+        policy.fleet.min_instances = 1;
+        let capacity = Capacity {
+            rps_per_worker: 10.0,
+            service_time_seconds: 0.05,
+        };
+        let _ = demand;
+        (policy, capacity, MmcTable::new(1))
+    }
+
+    #[test]
+    fn every_request_is_served_or_dropped() {
+        // Bursty demand (deterministic pseudo-random), ending with idle time so the backlog drains.
+        let mut x = 12345u64;
+        let mut demand: Vec<f64> = (0..2000)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 33) % 400) as f64
+            })
+            .collect();
+        demand.extend(std::iter::repeat_n(0.0, 60));
+        let (mut policy, capacity, table) = setup(&demand);
+        policy.fleet.max_instances = 10;
+        policy.fleet.max_queue_per_instance = 500.0;
+        let workload = Workload {
+            demand: &demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps: 200.0,
+        };
+        let options = RunOptions {
+            record_timeline: true,
+            ..RunOptions::default()
+        };
+        let result = run(&workload, &policy, &capacity, &table, options);
+        let served: f64 = result.timeline.iter().map(|r| r.served_rps * 60.0).sum();
+        let total = result.totals.total_requests;
+        assert!(result.totals.dropped_requests > 0.0);
+        assert!((served + result.totals.dropped_requests - total).abs() < 1e-6 * total);
+        // Instances never leave [min, max] and the bill matches the timeline.
+        assert!(result
+            .timeline
+            .iter()
+            .all(|r| (1..=10).contains(&r.instances)));
+        let hours: f64 = result
+            .timeline
+            .iter()
+            .map(|r| f64::from(r.instances) / 60.0)
+            .sum();
+        assert!((hours - result.totals.instance_hours).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fluid_backlog_drains_and_drops_beyond_the_limit() {
+        // One worker, mu = 20 rps. 30 rps for one minute: +600 queued, 200 over a limit of 400.
+        let demand = [30.0, 10.0, 0.0];
+        let (mut policy, capacity, table) = setup(&demand);
+        policy.fleet.max_instances = 1;
+        policy.fleet.max_queue_per_instance = 400.0;
+        let workload = Workload {
+            demand: &demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps: 10.0,
+        };
+        let options = RunOptions {
+            record_timeline: true,
+            ..RunOptions::default()
+        };
+        let result = run(&workload, &policy, &capacity, &table, options);
+        let t = &result.timeline;
+        assert!((t[0].dropped - 200.0).abs() < 1e-9);
+        assert!((t[0].queue_depth - 400.0).abs() < 1e-9);
+        assert!((t[0].served_rps - 20.0).abs() < 1e-9);
+        // Drains 10 rps net: 400 -> 0 in 40 s, so the second step ends empty.
+        assert!(t[1].queue_depth < 1.0);
+        assert_eq!(result.totals.dropped_requests, 200.0);
+    }
+}

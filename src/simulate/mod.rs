@@ -1,0 +1,297 @@
+//! `capplan simulate`: replay traffic through an autoscaling policy offline.
+//!
+//! Inputs are read and checked here, the pure core ([`engine::run`],
+//! [`recommend::search`]) does the work, and `report::simulate` presents it.
+pub mod engine;
+pub mod fleet;
+pub mod policy;
+pub mod queueing;
+pub mod recommend;
+pub mod scaler;
+pub mod traffic;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cli::SimulateArgs;
+use crate::error::{InputError, Outcome};
+use crate::report::simulate as render;
+use engine::{Capacity, RunOptions, RunResult, Workload};
+use policy::Policy;
+use queueing::MmcTable;
+use recommend::Search;
+use traffic::Interpolate;
+
+/// Everything a simulate run produced, handed to the renderers.
+#[derive(Debug, Clone)]
+pub struct SimulateOutput {
+    /// Time of step 0.
+    pub start: DateTime<Utc>,
+    /// Step length, seconds.
+    pub step_seconds: f64,
+    /// The policy simulated (with `--slo-p95` applied).
+    pub policy: Policy,
+    pub capacity: Capacity,
+    /// Price of one instance-hour, when given.
+    pub instance_cost: Option<f64>,
+    pub result: RunResult,
+    /// With `--recommend`.
+    pub search: Option<Search>,
+    /// Wall time of the core, for the benchmark script.
+    pub timing: Timing,
+}
+
+/// Wall time of the pure core (not of reading or writing files), milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timing {
+    /// The simulation of the user's policy, ms.
+    pub simulate: f64,
+    /// The `--recommend` search, ms (0 without it).
+    pub recommend: f64,
+}
+
+/// Run `capplan simulate` as the command line asks.
+pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
+    let mut policy = match &args.policy {
+        Some(path) => Policy::read(path)?,
+        None => Policy::default(),
+    };
+    if let Some(slo) = args.slo_p95 {
+        let ms = slo.as_secs_f64() * 1000.0;
+        if ms <= 0.0 {
+            return Err(InputError::flag("--slo-p95", "must be above 0").into());
+        }
+        policy.slo.p95_ms = ms;
+    }
+    let capacity = resolve_capacity(&args)?;
+    let step = args.step.as_secs_f64();
+    if step < 1.0 {
+        return Err(InputError::flag("--step", "must be at least 1s").into());
+    }
+    if let Some(cost) = args.instance_cost {
+        if !(cost.is_finite() && cost >= 0.0) {
+            return Err(InputError::flag(
+                "--instance-cost",
+                "must be a price per instance-hour >= 0",
+            )
+            .into());
+        }
+    }
+    if !(1..=64).contains(&args.cores) {
+        return Err(InputError::flag("--cores", "must be between 1 and 64").into());
+    }
+
+    let series = traffic::read(&args.traffic)?;
+    let steps = (series.span_seconds() / step).ceil() as usize;
+    let mut demand = traffic::resample(
+        &series.rps,
+        series.interval_seconds,
+        0.0,
+        step,
+        steps,
+        args.interpolate,
+    );
+    demand
+        .iter_mut()
+        .filter(|v| v.is_nan())
+        .for_each(|v| *v = 0.0);
+
+    let prewarm = match &args.forecast {
+        Some(path) => Some(forecast_on_grid(
+            path,
+            &series.start,
+            step,
+            steps,
+            args.interpolate,
+            &policy,
+        )?),
+        None => None,
+    };
+    let workload = Workload {
+        demand: &demand,
+        prewarm_rps: prewarm.as_deref(),
+        step_seconds: step,
+        normal_peak_rps: engine::normal_peak_rps(&demand),
+    };
+
+    let clock = Instant::now();
+    let table = MmcTable::new(policy.fleet.workers_per_instance);
+    let options = RunOptions {
+        record_timeline: args.timeline.is_some(),
+        ..RunOptions::default()
+    };
+    let result = engine::run(&workload, &policy, &capacity, &table, options);
+    let mut timing = Timing {
+        simulate: clock.elapsed().as_secs_f64() * 1000.0,
+        recommend: 0.0,
+    };
+
+    let search = if args.recommend {
+        let clock = Instant::now();
+        let peak = demand.iter().copied().fold(0.0, f64::max);
+        let found = recommend::search(
+            &workload,
+            &policy,
+            &capacity,
+            peak,
+            args.cores,
+            args.instance_cost.unwrap_or(0.0),
+        );
+        timing.recommend = clock.elapsed().as_secs_f64() * 1000.0;
+        Some(found)
+    } else {
+        None
+    };
+
+    let output = SimulateOutput {
+        start: series.start,
+        step_seconds: step,
+        policy,
+        capacity,
+        instance_cost: args.instance_cost,
+        result,
+        search,
+        timing,
+    };
+    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
+    if !args.quiet && !json_to_stdout {
+        println!("{}", render::summary(&output));
+    }
+    if let Some(path) = &args.timeline {
+        crate::report::write_atomic(path, &render::timeline_csv(&output)?)
+            .context("writing --timeline")?;
+    }
+    if let Some(path) = &args.events {
+        crate::report::write_atomic(path, &render::events_csv(&output)?)
+            .context("writing --events")?;
+    }
+    if let Some(path) = &args.json {
+        crate::report::write_atomic(path, render::json(&output)?.as_bytes())
+            .context("writing --json")?;
+    }
+
+    let failures = failures(&output);
+    if args.fail_on_breach && !failures.is_empty() {
+        for reason in &failures {
+            eprintln!("simulate: SLO missed: {reason}");
+        }
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Why the run misses the SLO (empty when it holds).
+pub fn failures(output: &SimulateOutput) -> Vec<String> {
+    let totals = &output.result.totals;
+    let slo = &output.policy.slo;
+    let mut reasons = Vec::new();
+    if totals.breach_steps > 0 {
+        reasons.push(format!(
+            "p95 above {} ms for {:.1} minutes ({:.2}% of the time; worst {:.0} ms)",
+            slo.p95_ms, totals.breach_minutes, totals.breach_percent, totals.max_p95_ms
+        ));
+    }
+    let drop_rate = if totals.total_requests > 0.0 {
+        totals.dropped_requests / totals.total_requests
+    } else {
+        0.0
+    };
+    if totals.dropped_requests > 0.0 && drop_rate > slo.max_drop_rate {
+        reasons.push(format!(
+            "{:.0} requests dropped ({:.4}% of requests; allowed {}%)",
+            totals.dropped_requests,
+            100.0 * drop_rate,
+            100.0 * slo.max_drop_rate
+        ));
+    }
+    reasons
+}
+
+/// Capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
+/// With only one of the two, the other is derived: `service_time = 1 / rps_per_worker`.
+fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
+    let profile = args
+        .capacity
+        .as_deref()
+        .map(crate::profile::read)
+        .transpose()?;
+    let rps = args
+        .rps_per_worker
+        .or(profile.as_ref().map(|p| p.rps_per_worker));
+    let service = args
+        .service_time
+        .map(|d| d.as_secs_f64())
+        .or(profile.as_ref().map(|p| p.service_time_ms.mean / 1000.0));
+    if let Some(r) = args.rps_per_worker {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(InputError::flag("--rps-per-worker", "must be a rate > 0"));
+        }
+    }
+    if service.is_some_and(|s| s <= 0.0) {
+        return Err(InputError::flag("--service-time", "must be above 0"));
+    }
+    let capacity = match (rps, service) {
+        (Some(r), Some(s)) => Capacity { rps_per_worker: r, service_time_seconds: s },
+        (Some(r), None) => Capacity { rps_per_worker: r, service_time_seconds: 1.0 / r },
+        (None, Some(s)) => Capacity { rps_per_worker: 1.0 / s, service_time_seconds: s },
+        (None, None) => {
+            return Err(InputError::flag(
+                "--rps-per-worker",
+                "capacity needed: give --rps-per-worker and/or --service-time, or --capacity profile.json",
+            ))
+        }
+    };
+    if capacity.rps_per_worker > 1.0 / capacity.service_time_seconds * (1.0 + 1e-9) {
+        if args.service_time.is_none() && profile.is_some() {
+            // A measured profile's mean latency includes the network, so its
+            // sustainable rate can beat 1/latency: the worker demonstrably served
+            // that fast, so the model's service time is 1/rps_per_worker.
+            return Ok(Capacity {
+                rps_per_worker: capacity.rps_per_worker,
+                service_time_seconds: 1.0 / capacity.rps_per_worker,
+            });
+        }
+        return Err(InputError::flag(
+            "--rps-per-worker",
+            format!(
+                "{} rps exceeds what one worker can serve at a {} ms service time ({:.1} rps)",
+                capacity.rps_per_worker,
+                capacity.service_time_seconds * 1000.0,
+                1.0 / capacity.service_time_seconds
+            ),
+        ));
+    }
+    Ok(capacity)
+}
+
+/// The forecast's upper bound on the traffic grid, as the pre-warm lookahead.
+fn forecast_on_grid(
+    path: &Path,
+    start: &DateTime<Utc>,
+    step: f64,
+    steps: usize,
+    mode: Interpolate,
+    policy: &Policy,
+) -> Result<Vec<f64>, InputError> {
+    let forecast = traffic::read(path)?;
+    let upper = forecast.upper.as_ref().ok_or_else(|| {
+        InputError::at_line(
+            path,
+            1,
+            "upper",
+            "a --forecast file needs an upper column (timestamp,rps,lower,upper)",
+        )
+    })?;
+    let offset = (forecast.start - *start).num_milliseconds() as f64 / 1000.0;
+    let on_grid = traffic::resample(upper, forecast.interval_seconds, offset, step, steps, mode);
+    let horizon =
+        policy.predictive.lead_seconds + policy.fleet.boot_seconds + policy.fleet.warmup_seconds;
+    Ok(engine::forecast_lookahead(
+        &on_grid,
+        (horizon / step).ceil() as usize,
+    ))
+}

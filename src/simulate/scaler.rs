@@ -1,0 +1,486 @@
+//! The scaling decision made at the end of every step, from what monitoring saw.
+//!
+//! Where each rule comes from is documented in docs/simulate.md: step size,
+//! window, backoff, limits and freeze are the seeds'; rounding, in-flight
+//! accounting, the cooldown difference rule and scale-out cancelling the scale-in
+//! cooldown are AWS step scaling; the stabilization-window idea is Kubernetes HPA
+//! `behavior`, made strict (keep `ceil((1 − p) × fleet)`).
+use serde::Serialize;
+
+use super::fleet::FleetCounts;
+use super::policy::{Metric, Policy};
+
+/// What a scaling decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    ScaleUp,
+    ScaleDown,
+    Hold,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ScaleUp => "scale_up",
+            Action::ScaleDown => "scale_down",
+            Action::Hold => "hold",
+        }
+    }
+}
+
+/// Why a scaling decision was made (the reason codes of DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Reason {
+    /// The metric crossed `scale_up.threshold`.
+    StepUp(Metric),
+    /// The metric stayed below `scale_down.threshold` for the window.
+    ScaleDownWindow,
+    /// Capacity for the forecast upper bound (or a scale-down stopped at it).
+    PrewarmForecast,
+    /// A flap: the scale-down window grew.
+    BackoffExtended,
+    /// Limited by `fleet.max_instances`.
+    CappedMax,
+    /// Refused: beyond `limits.safety_cap_multiple` × normal peak.
+    CappedSafety,
+    /// p95 above `limits.freeze_p95_ms`: count held.
+    FrozenPanic,
+    /// A scale-down stopped at `fleet.min_instances`.
+    FloorMin,
+}
+
+impl Reason {
+    /// The code written to events CSV and JSON.
+    pub fn code(self) -> String {
+        match self {
+            Reason::StepUp(metric) => format!("STEP_UP_{}", metric.code()),
+            Reason::ScaleDownWindow => "SCALE_DOWN_WINDOW".into(),
+            Reason::PrewarmForecast => "PREWARM_FORECAST".into(),
+            Reason::BackoffExtended => "BACKOFF_EXTENDED".into(),
+            Reason::CappedMax => "CAPPED_MAX".into(),
+            Reason::CappedSafety => "CAPPED_SAFETY".into(),
+            Reason::FrozenPanic => "FROZEN_PANIC".into(),
+            Reason::FloorMin => "FLOOR_MIN".into(),
+        }
+    }
+}
+
+/// One scaling decision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    /// When it was made, seconds from the start of the simulation.
+    pub at_seconds: f64,
+    pub action: Action,
+    /// Desired capacity before, instances.
+    pub from: u32,
+    /// Desired capacity after, instances.
+    pub to: u32,
+    pub reason: Reason,
+}
+
+/// The policy's numbers the scaler needs, resolved once (caps in instances).
+#[derive(Debug, Clone)]
+pub struct ScalerConfig {
+    pub metric: Metric,
+    pub up_threshold: f64,
+    pub down_threshold: f64,
+    pub step_percent: f64,
+    pub min_step: u32,
+    pub cooldown_seconds: f64,
+    pub window_seconds: f64,
+    pub max_remove_percent: f64,
+    pub backoff_multiplier: f64,
+    pub max_window_seconds: f64,
+    pub min_instances: u32,
+    pub max_instances: u32,
+    /// `safety_cap_multiple` × normal peak, instances.
+    pub safety_cap: u32,
+    pub freeze_p95_ms: f64,
+    /// Simulation step, seconds.
+    pub step_seconds: f64,
+}
+
+impl ScalerConfig {
+    pub fn new(policy: &Policy, safety_cap: u32, step_seconds: f64) -> Self {
+        ScalerConfig {
+            metric: policy.scale_up.metric,
+            up_threshold: policy.scale_up.threshold,
+            down_threshold: policy.scale_down.threshold,
+            step_percent: policy.scale_up.step_percent,
+            min_step: policy.scale_up.min_step,
+            cooldown_seconds: policy.scale_up.cooldown_seconds,
+            window_seconds: policy.scale_down.window_seconds,
+            max_remove_percent: policy.scale_down.max_remove_percent,
+            backoff_multiplier: policy.scale_down.backoff_multiplier,
+            max_window_seconds: policy.scale_down.max_window_seconds,
+            min_instances: policy.fleet.min_instances,
+            max_instances: policy.fleet.max_instances,
+            safety_cap,
+            freeze_p95_ms: policy.limits.freeze_p95_ms,
+            step_seconds,
+        }
+    }
+}
+
+/// What monitoring saw during the step just ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation {
+    /// The policy metric over in-service instances, metric units.
+    pub metric: f64,
+    /// p95 response time, milliseconds.
+    pub p95_ms: f64,
+    pub counts: FleetCounts,
+}
+
+/// Counters kept by the scaler.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScalerCounts {
+    pub scale_ups: u32,
+    pub scale_downs: u32,
+    pub flaps: u32,
+    /// Refused or capped decisions (one per episode), decisions.
+    pub refused: u32,
+    /// Largest capacity any decision asked for, before limits, instances.
+    pub max_target: u32,
+}
+
+/// AWS step adjustment of `percent` of `base`: above 1 it rounds down, between
+/// 0 and 1 it becomes 1; never below `min_step` (MinAdjustmentMagnitude).
+pub fn step_size(base: u32, percent: f64, min_step: u32) -> u32 {
+    let adjustment = f64::from(base) * percent / 100.0;
+    let rounded = if adjustment > 1.0 {
+        adjustment.floor() as u32
+    } else if adjustment > 0.0 {
+        1
+    } else {
+        0
+    };
+    rounded.max(min_step)
+}
+
+/// Instances kept by one scale-down: at least `ceil((1 − p/100) × fleet)`, so a
+/// fleet of 2 with p = 20 stays at 2 (HPA and AWS rounding would allow 1).
+pub fn keep_after_scale_down(fleet: u32, max_remove_percent: f64) -> u32 {
+    let keep = (f64::from(fleet) * (1.0 - max_remove_percent / 100.0) - 1e-9).ceil();
+    (keep.max(0.0) as u32).min(fleet)
+}
+
+/// The scaler's memory between steps.
+#[derive(Debug, Clone)]
+pub struct Scaler {
+    cfg: ScalerConfig,
+    /// Current scale-down window (grows by backoff), seconds.
+    window: f64,
+    low_since: Option<f64>,
+    up_cooldown_until: f64,
+    /// Desired capacity when the running scale-up cooldown began.
+    up_base: u32,
+    down_cooldown_until: f64,
+    last_down: Option<f64>,
+    last_flap: f64,
+    frozen: bool,
+    /// A capped or refused episode in progress (logged once).
+    capped: Option<Reason>,
+    pub counts: ScalerCounts,
+}
+
+impl Scaler {
+    pub fn new(cfg: ScalerConfig) -> Self {
+        Scaler {
+            window: cfg.window_seconds,
+            cfg,
+            low_since: None,
+            up_cooldown_until: f64::NEG_INFINITY,
+            up_base: 0,
+            down_cooldown_until: f64::NEG_INFINITY,
+            last_down: None,
+            last_flap: f64::NEG_INFINITY,
+            frozen: false,
+            capped: None,
+            counts: ScalerCounts::default(),
+        }
+    }
+
+    /// Current scale-down window, seconds.
+    pub fn window_seconds(&self) -> f64 {
+        self.window
+    }
+
+    /// Decide at time `now` (end of a step). `prewarm` is the instance count the
+    /// forecast asks to have in place (0 without a forecast). Returns the change of
+    /// desired capacity: positive launches, negative removes in-service instances.
+    pub fn decide(
+        &mut self,
+        now: f64,
+        obs: &Observation,
+        prewarm: u32,
+        events: &mut Vec<Event>,
+    ) -> i64 {
+        const EPS: f64 = 1e-6;
+        let cfg = &self.cfg;
+        let desired = obs.counts.total();
+        let mut log = |action, from, to, reason| {
+            events.push(Event {
+                at_seconds: now,
+                action,
+                from,
+                to,
+                reason,
+            });
+        };
+
+        // Backoff resets after a quiet period with no flap.
+        if self.window > cfg.window_seconds && now - self.last_flap >= cfg.max_window_seconds - EPS
+        {
+            self.window = cfg.window_seconds;
+        }
+
+        // Panic button: hold everything while p95 is above the freeze level.
+        if obs.p95_ms > cfg.freeze_p95_ms {
+            if !self.frozen {
+                self.frozen = true;
+                self.counts.refused += 1;
+                log(Action::Hold, desired, desired, Reason::FrozenPanic);
+            }
+            self.low_since = None;
+            return 0;
+        }
+        self.frozen = false;
+
+        if obs.metric < cfg.down_threshold {
+            self.low_since.get_or_insert(now - cfg.step_seconds);
+        } else {
+            self.low_since = None;
+        }
+
+        // Scale-up: the reactive step and the forecast's need; the larger wins.
+        let in_cooldown = now < self.up_cooldown_until - EPS;
+        let mut target = desired;
+        let mut reason = Reason::StepUp(cfg.metric);
+        if obs.metric > cfg.up_threshold && obs.counts.in_service > 0 {
+            // During a cooldown the step is taken from the capacity before the running
+            // step, so only the difference to a larger step is added (AWS).
+            let base = if in_cooldown { self.up_base } else { desired };
+            target = target.max(base + step_size(base, cfg.step_percent, cfg.min_step));
+        }
+        if prewarm > target {
+            target = prewarm;
+            reason = Reason::PrewarmForecast;
+        }
+        self.counts.max_target = self.counts.max_target.max(target);
+        if target > desired {
+            let safety_binds = cfg.safety_cap < cfg.max_instances;
+            let (to, why) = if safety_binds && target > cfg.safety_cap {
+                (desired, Reason::CappedSafety)
+            } else if target > cfg.max_instances {
+                (cfg.max_instances.max(desired), Reason::CappedMax)
+            } else {
+                (target, reason)
+            };
+            if to == desired {
+                if self.capped != Some(why) {
+                    self.capped = Some(why);
+                    self.counts.refused += 1;
+                    log(Action::Hold, desired, desired, why);
+                }
+                return 0;
+            }
+            self.capped = (why == Reason::CappedMax).then_some(why);
+            if why == Reason::CappedMax {
+                self.counts.refused += 1;
+            }
+            log(Action::ScaleUp, desired, to, why);
+            self.counts.scale_ups += 1;
+            if !in_cooldown {
+                self.up_base = desired;
+                self.up_cooldown_until = now + cfg.cooldown_seconds;
+            }
+            // A scale-out cancels the scale-in cooldown (AWS).
+            self.down_cooldown_until = f64::NEG_INFINITY;
+            if self
+                .last_down
+                .is_some_and(|down| now - down <= self.window + EPS)
+            {
+                self.counts.flaps += 1;
+                let longer = (self.window * cfg.backoff_multiplier).min(cfg.max_window_seconds);
+                self.last_flap = now;
+                self.last_down = None;
+                if longer > self.window {
+                    self.window = longer;
+                    log(Action::Hold, to, to, Reason::BackoffExtended);
+                }
+            }
+            return i64::from(to) - i64::from(desired);
+        }
+        self.capped = None;
+
+        // Scale-down: metric low for a whole window, nothing in flight, one step per window.
+        let low_long_enough = self
+            .low_since
+            .is_some_and(|since| now - since >= self.window - EPS);
+        if low_long_enough && obs.counts.in_flight() == 0 && now >= self.down_cooldown_until - EPS {
+            let keep = keep_after_scale_down(desired, cfg.max_remove_percent);
+            let (to, why) = if cfg.min_instances.max(prewarm) <= keep {
+                (keep, Reason::ScaleDownWindow)
+            } else if prewarm > cfg.min_instances {
+                (prewarm, Reason::PrewarmForecast)
+            } else {
+                (cfg.min_instances, Reason::FloorMin)
+            };
+            if to < desired {
+                log(Action::ScaleDown, desired, to, why);
+                self.counts.scale_downs += 1;
+                self.last_down = Some(now);
+                self.down_cooldown_until = now + self.window;
+                return i64::from(to) - i64::from(desired);
+            }
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ScalerConfig {
+        let mut cfg = ScalerConfig::new(&Policy::default(), 1000, 60.0);
+        cfg.min_instances = 1;
+        cfg
+    }
+
+    fn obs(metric: f64, in_service: u32, in_flight: u32) -> Observation {
+        Observation {
+            metric,
+            p95_ms: 50.0,
+            counts: FleetCounts {
+                booting: in_flight,
+                warming: 0,
+                in_service,
+            },
+        }
+    }
+
+    #[test]
+    fn aws_step_rounding() {
+        assert_eq!(step_size(10, 20.0, 1), 2); // 2.0 stays 2
+        assert_eq!(step_size(14, 20.0, 1), 2); // 2.8 rounds down
+        assert_eq!(step_size(3, 20.0, 1), 1); // 0.6 becomes 1
+        assert_eq!(step_size(3, 20.0, 0), 1);
+        assert_eq!(step_size(10, 20.0, 5), 5); // min_step
+    }
+
+    #[test]
+    fn strict_twenty_percent_rule() {
+        assert_eq!(keep_after_scale_down(2, 20.0), 2); // ceil(1.6) = 2: a fleet of 2 cannot shrink
+        assert_eq!(keep_after_scale_down(4, 20.0), 4); // ceil(3.2)
+        assert_eq!(keep_after_scale_down(5, 20.0), 4);
+        assert_eq!(keep_after_scale_down(10, 20.0), 8);
+        assert_eq!(keep_after_scale_down(10, 100.0), 0);
+    }
+
+    #[test]
+    fn second_trigger_in_cooldown_adds_only_the_difference() {
+        let mut cfg = config();
+        cfg.cooldown_seconds = 300.0;
+        let mut s = Scaler::new(cfg);
+        let mut ev = Vec::new();
+        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 2); // 10 -> 12
+                                                                     // Still hot one step later, 2 in flight: same step from the same base, nothing added.
+        assert_eq!(s.decide(120.0, &obs(0.9, 10, 2), 0, &mut ev), 0);
+        // A larger target (the forecast asks 15) adds only the difference 12 -> 15.
+        assert_eq!(s.decide(180.0, &obs(0.9, 10, 2), 15, &mut ev), 3);
+        // After the cooldown the step is taken from the whole desired capacity (15 -> 18).
+        assert_eq!(s.decide(400.0, &obs(0.9, 15, 0), 0, &mut ev), 3);
+        assert_eq!(s.counts.scale_ups, 3);
+    }
+
+    #[test]
+    fn scale_in_waits_for_window_and_for_warming_instances() {
+        let mut s = Scaler::new(config());
+        let mut ev = Vec::new();
+        for minute in 1..5 {
+            assert_eq!(
+                s.decide(60.0 * minute as f64, &obs(0.1, 10, 0), 0, &mut ev),
+                0
+            );
+        }
+        // Five minutes low, but an instance is still warming: blocked.
+        assert_eq!(s.decide(300.0, &obs(0.1, 10, 1), 0, &mut ev), 0);
+        assert_eq!(s.decide(360.0, &obs(0.1, 11, 0), 0, &mut ev), -2); // keep ceil(8.8) = 9
+        assert_eq!(ev.last().unwrap().reason, Reason::ScaleDownWindow);
+        // One scale-down per window.
+        assert_eq!(s.decide(420.0, &obs(0.1, 9, 0), 0, &mut ev), 0);
+        assert_eq!(s.decide(660.0, &obs(0.1, 9, 0), 0, &mut ev), -1);
+    }
+
+    #[test]
+    fn flap_extends_the_window_and_scale_out_cancels_scale_in_cooldown() {
+        let mut s = Scaler::new(config());
+        let mut ev = Vec::new();
+        for minute in 1..=5 {
+            s.decide(60.0 * minute as f64, &obs(0.1, 10, 0), 0, &mut ev);
+        }
+        assert_eq!(s.counts.scale_downs, 1);
+        // A scale-up within the window: a flap.
+        assert_eq!(s.decide(360.0, &obs(0.9, 8, 0), 0, &mut ev), 1);
+        assert_eq!(s.counts.flaps, 1);
+        assert_eq!(s.window_seconds(), 600.0);
+        assert_eq!(ev.last().unwrap().reason, Reason::BackoffExtended);
+        // The scale-in cooldown was cancelled, but the metric must now stay low for the longer window.
+        for minute in 7..16 {
+            assert_eq!(
+                s.decide(60.0 * minute as f64, &obs(0.1, 9, 0), 0, &mut ev),
+                0
+            );
+        }
+        assert_eq!(s.decide(960.0, &obs(0.1, 9, 0), 0, &mut ev), -1);
+    }
+
+    #[test]
+    fn scale_out_cancels_the_scale_in_cooldown() {
+        let mut cfg = config();
+        cfg.backoff_multiplier = 1.0; // keep the window at 300 s through the flap
+        let mut s = Scaler::new(cfg);
+        let mut ev = Vec::new();
+        for minute in 1..=5 {
+            s.decide(60.0 * f64::from(minute), &obs(0.1, 10, 0), 0, &mut ev);
+        }
+        assert_eq!(s.counts.scale_downs, 1); // at 300 s; next one not before 600 s
+        assert_eq!(s.decide(360.0, &obs(0.1, 8, 0), 0, &mut ev), 0);
+        // The forecast asks for 9 while the metric is still low: a scale-out...
+        assert_eq!(s.decide(420.0, &obs(0.1, 8, 0), 9, &mut ev), 1);
+        // ...which cancels the scale-in cooldown: the still-low metric scales in at once.
+        assert_eq!(s.decide(480.0, &obs(0.1, 9, 0), 0, &mut ev), -1);
+    }
+
+    #[test]
+    fn freeze_holds_and_logs_once() {
+        let mut s = Scaler::new(config());
+        let mut ev = Vec::new();
+        let mut o = obs(5.0, 10, 0);
+        o.p95_ms = 40_000.0;
+        assert_eq!(s.decide(60.0, &o, 0, &mut ev), 0);
+        assert_eq!(s.decide(120.0, &o, 0, &mut ev), 0);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].reason, Reason::FrozenPanic);
+        assert_eq!(ev[0].action, Action::Hold);
+    }
+
+    #[test]
+    fn max_and_safety_cap_are_logged() {
+        let mut cfg = config();
+        cfg.max_instances = 11;
+        let mut s = Scaler::new(cfg.clone());
+        let mut ev = Vec::new();
+        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 1);
+        assert_eq!(ev[0].reason, Reason::CappedMax);
+        cfg.max_instances = 100;
+        cfg.safety_cap = 11;
+        let mut s = Scaler::new(cfg);
+        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 0);
+        assert_eq!(ev[1].reason, Reason::CappedSafety);
+        assert_eq!(s.counts.refused, 1);
+    }
+}

@@ -1,0 +1,301 @@
+//! Traffic CSV (`timestamp,rps` or `timestamp,requests`, optionally `lower,upper`)
+//! read at any regular interval, and resampled to the simulation step.
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::error::InputError;
+
+/// How to fill a step that falls between two rows of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Interpolate {
+    /// Each row's rate holds for its whole interval (steps average the rates they cover).
+    Hold,
+    /// Straight line between one row's timestamp and the next.
+    Linear,
+}
+
+/// A traffic or forecast series at its own regular interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Timestamp of the first row.
+    pub start: DateTime<Utc>,
+    /// Spacing of the rows, seconds.
+    pub interval_seconds: f64,
+    /// Demand per row, requests per second.
+    pub rps: Vec<f64>,
+    /// Forecast upper bound per row (when the file has an `upper` column), requests per second.
+    pub upper: Option<Vec<f64>>,
+}
+
+impl Series {
+    /// Seconds covered by the series.
+    pub fn span_seconds(&self) -> f64 {
+        self.rps.len() as f64 * self.interval_seconds
+    }
+}
+
+/// Parse `YYYY-MM-DD HH:MM[:SS]` (UTC) or RFC 3339.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|t| t.and_utc())
+}
+
+/// Read a traffic CSV. Errors name the file, the line and the column.
+pub fn read(path: &Path) -> Result<Series, InputError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| InputError::file(path, format!("cannot read traffic: {err}")))?;
+    parse(&text, path)
+}
+
+/// Parse traffic CSV text (see [`read`]).
+pub fn parse(text: &str, path: &Path) -> Result<Series, InputError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|err| InputError::file(path, format!("cannot read the header: {err}")))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let time_col = column("timestamp").ok_or_else(|| {
+        InputError::at_line(
+            path,
+            1,
+            "timestamp",
+            "header must start with timestamp,rps or timestamp,requests",
+        )
+    })?;
+    let (value_col, is_count) = match (column("rps"), column("requests")) {
+        (Some(c), _) => (c, false),
+        (None, Some(c)) => (c, true),
+        (None, None) => {
+            return Err(InputError::at_line(
+                path,
+                1,
+                "rps",
+                "header needs an rps or a requests column",
+            ))
+        }
+    };
+    let upper_col = column("upper");
+
+    let mut times = Vec::new();
+    let mut values = Vec::new();
+    let mut uppers = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record =
+            record.map_err(|err| InputError::at_line(path, line, "row", err.to_string()))?;
+        let field = |col: usize, name: &str| {
+            record
+                .get(col)
+                .ok_or_else(|| InputError::at_line(path, line, name, "missing value"))
+        };
+        let stamp = field(time_col, "timestamp")?;
+        let time = parse_timestamp(stamp).ok_or_else(|| {
+            InputError::at_line(
+                path,
+                line,
+                "timestamp",
+                format!("'{stamp}' is not RFC 3339 or YYYY-MM-DD HH:MM[:SS]"),
+            )
+        })?;
+        let name = if is_count { "requests" } else { "rps" };
+        let value = number(field(value_col, name)?, path, line, name)?;
+        if let Some(c) = upper_col {
+            uppers.push(number(field(c, "upper")?, path, line, "upper")?);
+        }
+        times.push((time, line));
+        values.push(value);
+    }
+    if times.len() < 2 {
+        return Err(InputError::file(
+            path,
+            "needs at least two rows (the interval is read from them)",
+        ));
+    }
+    let interval = (times[1].0 - times[0].0).num_milliseconds() as f64 / 1000.0;
+    if interval <= 0.0 {
+        return Err(InputError::at_line(
+            path,
+            3,
+            "timestamp",
+            "timestamps must increase",
+        ));
+    }
+    for pair in times.windows(2) {
+        let gap = (pair[1].0 - pair[0].0).num_milliseconds() as f64 / 1000.0;
+        if (gap - interval).abs() > 1e-3 {
+            return Err(InputError::at_line(
+                path,
+                pair[1].1,
+                "timestamp",
+                format!("rows must be evenly spaced: expected {interval}s after the previous row, found {gap}s"),
+            ));
+        }
+    }
+    if is_count {
+        // Counts per row become rates; a forecast's bounds are counts too.
+        values
+            .iter_mut()
+            .chain(uppers.iter_mut())
+            .for_each(|v| *v /= interval);
+    }
+    Ok(Series {
+        start: times[0].0,
+        interval_seconds: interval,
+        rps: values,
+        upper: upper_col.map(|_| uppers),
+    })
+}
+
+fn number(text: &str, path: &Path, line: usize, name: &str) -> Result<f64, InputError> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(InputError::at_line(
+            path,
+            line,
+            name,
+            format!("'{text}' is not a number >= 0"),
+        )),
+    }
+}
+
+/// Resample `values` (rows every `interval` seconds, the first at `offset` seconds
+/// from the grid start) onto `steps` steps of `step` seconds. Steps the series does
+/// not cover are NaN.
+pub fn resample(
+    values: &[f64],
+    interval: f64,
+    offset: f64,
+    step: f64,
+    steps: usize,
+    mode: Interpolate,
+) -> Vec<f64> {
+    let span = values.len() as f64 * interval;
+    (0..steps)
+        .map(|k| {
+            let from = k as f64 * step - offset;
+            let to = from + step;
+            match mode {
+                Interpolate::Hold => hold_average(values, interval, from.max(0.0), to.min(span)),
+                Interpolate::Linear => linear_at(values, interval, from),
+            }
+        })
+        .collect()
+}
+
+/// Mean of the piecewise-constant series over `[from, to)` (series time).
+fn hold_average(values: &[f64], interval: f64, from: f64, to: f64) -> f64 {
+    if to <= from {
+        return f64::NAN;
+    }
+    let first = (from / interval) as usize;
+    let mut sum = 0.0;
+    let mut i = first;
+    while i < values.len() {
+        let lo = (i as f64 * interval).max(from);
+        if lo >= to {
+            break;
+        }
+        let hi = ((i + 1) as f64 * interval).min(to);
+        sum += values[i] * (hi - lo).max(0.0);
+        i += 1;
+    }
+    sum / (to - from)
+}
+
+/// Linear interpolation between row timestamps; the last row holds for its interval.
+fn linear_at(values: &[f64], interval: f64, at: f64) -> f64 {
+    if at < 0.0 || at >= values.len() as f64 * interval {
+        return f64::NAN;
+    }
+    let position = at / interval;
+    let i = position as usize;
+    if i + 1 >= values.len() {
+        return values[values.len() - 1];
+    }
+    let f = position - i as f64;
+    values[i] + (values[i + 1] - values[i]) * f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_become_rates_and_interval_is_read() {
+        let s = parse(
+            "timestamp,requests\n2026-01-01 00:00,6000\n2026-01-01 00:10,12000\n",
+            Path::new("t.csv"),
+        )
+        .unwrap();
+        assert_eq!(s.interval_seconds, 600.0);
+        assert_eq!(s.rps, vec![10.0, 20.0]);
+        assert!(s.upper.is_none());
+    }
+
+    #[test]
+    fn forecast_columns_are_read() {
+        let s = parse(
+            "timestamp,rps,lower,upper\n2026-01-01T00:00:00Z,10,8,12\n2026-01-01T01:00:00Z,20,15,25\n",
+            Path::new("f.csv"),
+        )
+        .unwrap();
+        assert_eq!(s.upper, Some(vec![12.0, 25.0]));
+    }
+
+    #[test]
+    fn irregular_rows_and_bad_values_name_the_line() {
+        let err = parse(
+            "timestamp,rps\n2026-01-01 00:00,1\n2026-01-01 00:01,1\n2026-01-01 00:03,1\n",
+            Path::new("t.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("t.csv:4: timestamp"), "{err}");
+        let err = parse(
+            "timestamp,rps\n2026-01-01 00:00,1\n2026-01-01 00:01,x\n",
+            Path::new("t.csv"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("t.csv:3: rps"), "{err}");
+    }
+
+    #[test]
+    fn hold_upsamples_and_averages_when_downsampling() {
+        // Rows every 60 s: 10 then 20. At 10 s steps: six 10s then six 20s.
+        let up = resample(&[10.0, 20.0], 60.0, 0.0, 10.0, 12, Interpolate::Hold);
+        assert_eq!(&up[..6], &[10.0; 6]);
+        assert_eq!(&up[6..], &[20.0; 6]);
+        // One 120 s step averages both rows.
+        let down = resample(&[10.0, 20.0], 60.0, 0.0, 120.0, 1, Interpolate::Hold);
+        assert_eq!(down, vec![15.0]);
+    }
+
+    #[test]
+    fn linear_interpolates_between_rows() {
+        let v = resample(&[10.0, 20.0], 60.0, 0.0, 30.0, 4, Interpolate::Linear);
+        assert_eq!(v, vec![10.0, 15.0, 20.0, 20.0]);
+    }
+
+    #[test]
+    fn uncovered_steps_are_nan() {
+        let v = resample(&[10.0], 60.0, 120.0, 60.0, 4, Interpolate::Hold);
+        assert!(v[0].is_nan() && v[1].is_nan() && v[3].is_nan());
+        assert_eq!(v[2], 10.0);
+    }
+}
