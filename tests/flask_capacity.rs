@@ -133,11 +133,12 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
             "service time {mean}ms, endpoint does {known_ms}ms of work"
         );
         // A worker serves one request at a time: at most 1000/known rps, and with an SLO far
-        // above the service time the knee sits close to that.
+        // above the service time the knee sits close to that (a step of a few seconds just
+        // above capacity can still pass before its queue shows, hence the 5 % margin).
         let per_worker = profile["rps_per_worker"].as_f64().unwrap();
         let ceiling = 1000.0 / known_ms;
         assert!(
-            (0.75 * ceiling..=1.02 * ceiling).contains(&per_worker),
+            (0.75 * ceiling..=1.05 * ceiling).contains(&per_worker),
             "rps per worker {per_worker}, a worker's ceiling is {ceiling}"
         );
     }

@@ -22,6 +22,30 @@ pub struct StepMeasurement {
     pub error_rate: f64,
     /// Fraction of intended sends that left on time, 0..1.
     pub rate_achieved: f64,
+    /// Per-second median latency, second half of the step minus first half, ms
+    /// (see [`queue_growth`]); large and positive when the queue keeps growing.
+    pub latency_growth_ms: f64,
+    /// The first half's mean per-second median, ms (the growth is judged against it).
+    pub early_p50_ms: f64,
+}
+
+/// Split per-second medians into halves: (mean of the first half, second half minus first).
+/// A rate above capacity can look fine for a few seconds while its queue builds; the
+/// growth of the median within the step shows it.
+pub fn queue_growth(per_second_p50_ms: &[f64]) -> (f64, f64) {
+    let n = per_second_p50_ms.len();
+    if n < 2 {
+        return (per_second_p50_ms.first().copied().unwrap_or(0.0), 0.0);
+    }
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (first, second) = per_second_p50_ms.split_at(n / 2);
+    let early = mean(first);
+    (early, mean(second) - early)
+}
+
+/// Growth beyond this (25 % of the early median, at least 5 ms) means the queue is not stable.
+pub fn growing(early_p50_ms: f64, growth_ms: f64) -> bool {
+    growth_ms > (0.25 * early_p50_ms).max(5.0)
 }
 
 /// The pass/fail rule of a step.
@@ -41,6 +65,7 @@ pub enum Verdict {
     LatencyOverSlo,
     ErrorsOverBudget,
     RateNotKept,
+    QueueGrowing,
 }
 
 impl SloRule {
@@ -52,6 +77,8 @@ impl SloRule {
         } else if step.rate_achieved < 0.95 {
             // Sends not leaving on time means the offered load was not applied.
             Verdict::RateNotKept
+        } else if growing(step.early_p50_ms, step.latency_growth_ms) {
+            Verdict::QueueGrowing
         } else {
             Verdict::Holds
         }
@@ -187,6 +214,8 @@ mod tests {
                 slo_value_ms: p95,
                 error_rate: 0.0,
                 rate_achieved: 1.0,
+                latency_growth_ms: 0.0,
+                early_p50_ms: 20.0,
             })
         }
     }
@@ -228,6 +257,17 @@ mod tests {
     }
 
     #[test]
+    fn a_growing_queue_fails_a_step_that_looks_fine_on_average() {
+        let (early, growth) = queue_growth(&[80.0, 85.0, 120.0, 160.0]);
+        assert_eq!(early, 82.5);
+        assert_eq!(growth, 57.5);
+        assert!(growing(early, growth));
+        let (early, growth) = queue_growth(&[80.0, 95.0, 70.0, 90.0]);
+        assert!(!growing(early, growth), "{early} {growth}");
+        assert_eq!(queue_growth(&[3.0]), (3.0, 0.0));
+    }
+
+    #[test]
     fn never_passes_gives_no_knee() {
         let out = search(&settings(), &rule(), |rate, _| {
             Ok::<_, ()>(StepMeasurement {
@@ -239,6 +279,8 @@ mod tests {
                 slo_value_ms: 900.0,
                 error_rate: 0.0,
                 rate_achieved: 1.0,
+                latency_growth_ms: 0.0,
+                early_p50_ms: 500.0,
             })
         })
         .unwrap();

@@ -157,6 +157,13 @@ pub fn measure_capacity(
         step.warmup = Duration::from_secs(1);
         step.seed = base.seed.wrapping_add(step_number);
         let result = runtime.block_on(super::execute(&step, requests.to_vec(), None, true))?;
+        let per_second_p50: Vec<f64> = result
+            .history
+            .iter()
+            .skip(step.warmup.as_secs() as usize)
+            .map(|h| h.p50_ms)
+            .collect();
+        let (early_p50_ms, latency_growth_ms) = capacity::queue_growth(&per_second_p50);
         let measurement = StepMeasurement {
             offered_rps: rate,
             achieved_rps: result.rps,
@@ -166,6 +173,8 @@ pub fn measure_capacity(
             slo_value_ms: slo_value(rule, &result.latency_ms, &result.aggregate.histogram),
             error_rate: result.error_rate,
             rate_achieved: result.rate_achieved.unwrap_or(1.0),
+            latency_growth_ms,
+            early_p50_ms,
         };
         say(format!(
             "capacity: step {step_number} ({phase}): {rate:.1} rps offered, {:.1} achieved, p95 {}, errors {:.2}%: {:?}",

@@ -12,6 +12,7 @@ fn verdict_text(v: Verdict) -> &'static str {
         Verdict::LatencyOverSlo => "latency over SLO",
         Verdict::ErrorsOverBudget => "errors over budget",
         Verdict::RateNotKept => "rate not kept",
+        Verdict::QueueGrowing => "queue growing",
     }
 }
 

@@ -1,0 +1,195 @@
+//! The pipeline's predictions hold against reality: for open-model load on
+//! `capplan target --workers 8 --service-time exp:20ms` (an M/M/8 server), the p95 that
+//! `capplan simulate` predicts matches the p95 `capplan loadtest` measures, and the knee
+//! `--find-capacity` finds matches the theoretical one. Figures: docs/model-validation.md.
+mod common;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use common::Target;
+use serde_json::Value;
+
+/// The two tests measure latency: they must not share the 2 cores with each other.
+static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const WORKERS: u32 = 8;
+const SERVICE_MS: f64 = 20.0;
+
+fn capplan(args: &[&str]) -> std::process::Output {
+    Command::cargo_bin("capplan")
+        .unwrap()
+        .args(args)
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap()
+}
+
+/// p95 (ms) that `capplan simulate` predicts for one instance of 8 workers at `rate`.
+fn simulated_p95(rate: f64, dir: &std::path::Path) -> f64 {
+    let traffic = dir.join("traffic.csv");
+    let mut csv = String::from("timestamp,rps\n");
+    for minute in 0..30 {
+        csv.push_str(&format!("2026-01-01T00:{minute:02}:00Z,{rate}\n"));
+    }
+    std::fs::write(&traffic, csv).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[fleet]\nmin_instances = 1\nmax_instances = 1\nworkers_per_instance = {WORKERS}\nboot_seconds = 0\nwarmup_seconds = 0\n"),
+    )
+    .unwrap();
+    let timeline = dir.join("timeline.csv");
+    let out = capplan(&[
+        "simulate",
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--service-time",
+        "20ms",
+        "--timeline",
+        timeline.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&timeline).unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let p95_col = headers.iter().position(|h| h == "p95_ms").unwrap();
+    let p95s: Vec<f64> = rows
+        .records()
+        .map(|r| r.unwrap()[p95_col].parse::<f64>().unwrap())
+        .collect();
+    p95s[p95s.len() / 2]
+}
+
+/// p95 (ms) that `capplan loadtest` measures at `rate` with Poisson arrivals.
+fn measured_p95(target: &Target, rate: f64, dir: &std::path::Path) -> f64 {
+    let json = dir.join("run.json");
+    let out = capplan(&[
+        "loadtest",
+        "--url",
+        &target.url_for("/"),
+        "--rate",
+        &rate.to_string(),
+        "--arrivals",
+        "poisson",
+        "--connections",
+        "200",
+        "--duration",
+        "14s",
+        "--warmup",
+        "2s",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        run["rate_achieved"].as_f64().unwrap() > 0.98,
+        "{}",
+        run["warnings"]
+    );
+    run["latency_ms"]["p95"].as_f64().unwrap()
+}
+
+#[test]
+fn simulate_predicts_the_p95_that_loadtest_measures() {
+    let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let target = Target::start(&[
+        "--workers",
+        "8",
+        "--service-time",
+        "exp:20ms",
+        "--seed",
+        "7",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let capacity = WORKERS as f64 * 1000.0 / SERVICE_MS;
+    eprintln!("| load | rate (rps) | simulate p95 (ms) | loadtest p95 (ms) | difference |");
+    for load in [0.50, 0.75, 0.90] {
+        let rate = load * capacity;
+        let predicted = simulated_p95(rate, dir.path());
+        let measured = measured_p95(&target, rate, dir.path());
+        let difference = (measured - predicted) / predicted;
+        eprintln!(
+            "| {:.0}% | {rate:.0} | {predicted:.1} | {measured:.1} | {:+.1}% |",
+            load * 100.0,
+            difference * 100.0
+        );
+        assert!(
+            difference.abs() <= 0.15,
+            "at {rate} rps simulate predicts p95 {predicted:.1}ms, loadtest measured {measured:.1}ms"
+        );
+    }
+}
+
+#[test]
+fn find_capacity_finds_the_theoretical_knee() {
+    let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let target = Target::start(&[
+        "--workers",
+        "8",
+        "--service-time",
+        "exp:20ms",
+        "--seed",
+        "11",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let out = capplan(&[
+        "loadtest",
+        "--url",
+        &target.url_for("/"),
+        "--find-capacity",
+        "--slo",
+        "p95<100ms",
+        "--workers-measured",
+        "8",
+        "--step-duration",
+        "5s",
+        "--quiet",
+        "--profile-out",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let profile: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    let found = profile["sustainable_rps"].as_f64().unwrap();
+    // Theory: the highest rate at which the M/M/8 p95 stays under 100 ms.
+    let mu = 1000.0 / SERVICE_MS;
+    let (mut low, mut high) = (1.0, WORKERS as f64 * mu - 1e-6);
+    for _ in 0..60 {
+        let mid = (low + high) / 2.0;
+        if capplan::simulate::queueing::p95_response(WORKERS, mid, mu) < 0.1 {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    eprintln!("knee: found {found:.1} rps, theory {low:.1} rps");
+    assert!(
+        (found - low).abs() / low <= 0.10,
+        "knee found at {found:.1} rps, theory says {low:.1} rps"
+    );
+    let per_worker = profile["rps_per_worker"].as_f64().unwrap();
+    assert!((per_worker - found / 8.0).abs() < 1e-9);
+    let service = profile["service_time_ms"]["mean"].as_f64().unwrap();
+    assert!(
+        (18.0..=24.0).contains(&service),
+        "low-load service time {service}ms"
+    );
+}
