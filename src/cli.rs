@@ -28,6 +28,8 @@ pub enum Command {
     Forecast(ForecastArgs),
     /// Replay traffic through an autoscaling policy offline: SLO, cost, scale events, recommendation.
     Simulate(SimulateArgs),
+    /// The whole pipeline on built-in defaults: target, capacity, forecast, simulate, recommendation.
+    Demo(DemoArgs),
 }
 
 /// Arrival process of the open model.
@@ -329,6 +331,13 @@ pub struct SimulateArgs {
     /// No summary table, only errors and the verdict of --fail-on-breach.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep every file the demo writes (profile, forecast, simulations) in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line and maps the result of [`run`] to an
 //! exit code; everything else lives here so tests can call it.
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod forecast;
 pub mod loadtest;
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Target(args) => target::run(args),
         Command::Forecast(args) => forecast::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -1,0 +1,283 @@
+//! `capplan demo`: the whole pipeline on embedded defaults. It runs the same commands a
+//! user would, one after the other, on files in a work folder:
+//! `target` → `loadtest --find-capacity` → `forecast` → `simulate` (reactive vs predictive)
+//! → `simulate --recommend`.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::Table;
+use serde_json::Value;
+
+use crate::cli::{Cli, DemoArgs};
+use crate::error::{Outcome, RunError};
+
+/// The bundled traffic history (12 weeks, hourly; scripts/gen_history.py).
+const HISTORY: &str = include_str!("../fixtures/history_hourly.csv");
+/// The bundled autoscaling policy.
+const POLICY: &str = include_str!("../examples/policy.toml");
+/// The demo forecasts from the history up to one week before its end and replays the
+/// next 48 hours (a Monday and a Tuesday) as "what happened".
+const REPLAY_HOURS: usize = 48;
+const REPLAY_STARTS_HOURS_BEFORE_END: usize = 168;
+/// The bundled history peaks at a few hundred rps; the demo plays a site this many times
+/// busier, so that the fleet has to scale.
+const TRAFFIC_SCALE: u64 = 8;
+/// The demo target: a Gunicorn-like app with 8 sync workers and exponential 20 ms service.
+const TARGET_ARGS: [&str; 6] = [
+    "--workers",
+    "8",
+    "--service-time",
+    "exp:20ms",
+    "--seed",
+    "1",
+];
+/// Instance price used for the cost lines, per hour.
+const INSTANCE_COST: &str = "0.10";
+
+/// A child `capplan target`, killed when dropped.
+struct DemoTarget {
+    child: Child,
+    url: String,
+}
+
+impl DemoTarget {
+    fn start() -> anyhow::Result<DemoTarget> {
+        let exe = std::env::current_exe().context("cannot find the capplan executable")?;
+        let mut child = Command::new(exe)
+            .args(["target", "--host", "127.0.0.1", "--port", "0"])
+            .args(TARGET_ARGS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the demo target")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("the demo target did not start")?;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| RunError(format!("the demo target said {line:?}")))?
+            .to_string();
+        Ok(DemoTarget { child, url })
+    }
+}
+
+impl Drop for DemoTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run one capplan command in this process, exactly as the command line would.
+fn capplan(args: &[String]) -> anyhow::Result<Outcome> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("capplan".to_string()).chain(args.iter().cloned()))
+            .map_err(|e| RunError(format!("demo: bad internal command {args:?}: {e}")))?;
+    crate::run(cli)
+}
+
+fn arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Split the bundled history (scaled by `TRAFFIC_SCALE`): the part to forecast from, and
+/// the `REPLAY_HOURS` after it to replay.
+fn split_history() -> anyhow::Result<(String, String)> {
+    let mut lines = HISTORY.lines();
+    let header = lines.next().unwrap_or("timestamp,requests");
+    let rows: Vec<String> = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (stamp, requests) = l.split_once(',').unwrap_or((l, "0"));
+            let requests: u64 = requests.trim().parse().context("bundled history")?;
+            Ok(format!("{stamp},{}", requests * TRAFFIC_SCALE))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let cut = rows.len().saturating_sub(REPLAY_STARTS_HOURS_BEFORE_END);
+    let join = |part: &[String]| format!("{header}\n{}\n", part.join("\n"));
+    Ok((join(&rows[..cut]), join(&rows[cut..cut + REPLAY_HOURS])))
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Reactive vs predictive, side by side.
+fn comparison(reactive: &Value, predictive: &Value) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "48 h replayed",
+        "reactive",
+        "predictive (pre-warm)",
+    ]);
+    let rows: [(&str, fn(&Value) -> String); 7] = [
+        ("p95 over SLO", |v| {
+            format!(
+                "{:.0} min",
+                v["slo"]["breach_minutes"].as_f64().unwrap_or(0.0)
+            )
+        }),
+        ("requests dropped", |v| {
+            format!("{:.0}", v["dropped_requests"].as_f64().unwrap_or(0.0))
+        }),
+        ("worst p95", |v| {
+            crate::units::format_ms(v["max_p95_ms"].as_f64().unwrap_or(0.0))
+        }),
+        ("instance-hours", |v| {
+            format!("{:.1}", v["instance_hours"].as_f64().unwrap_or(0.0))
+        }),
+        ("cost", |v| {
+            format!("{:.2}", v["cost"].as_f64().unwrap_or(0.0))
+        }),
+        ("scale-ups / downs", |v| {
+            format!("{} / {}", v["scale_ups"], v["scale_downs"])
+        }),
+        ("peak instances", |v| v["peak_instances"].to_string()),
+    ];
+    for (label, value) in rows {
+        table.add_row(vec![label.to_string(), value(reactive), value(predictive)]);
+    }
+    table.to_string()
+}
+
+/// Run the demo.
+pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let keep = args.out_dir.is_some();
+    let temp;
+    let dir: PathBuf = match &args.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::tempdir().context("cannot create a work folder")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let step = |n: u32, what: &str| {
+        eprintln!("\n[{n}/5 {:>5.1}s] {what}", started.elapsed().as_secs_f64());
+    };
+    let file = |name: &str| dir.join(name);
+
+    step(
+        1,
+        "starting the demo app: capplan target --workers 8 --service-time exp:20ms",
+    );
+    let target = DemoTarget::start()?;
+    eprintln!("        {}", target.url);
+
+    step(
+        2,
+        "measuring its capacity: loadtest --find-capacity --slo \"p95<100ms\"",
+    );
+    let profile = file("profile.json");
+    let found = capplan(&owned(&[
+        "loadtest",
+        "--url",
+        &format!("{}/api/items", target.url),
+        "--find-capacity",
+        "--slo",
+        "p95<100ms",
+        "--workers-measured",
+        "8",
+        "--step-duration",
+        "3s",
+        "--profile-out",
+        &arg(&profile),
+    ]))?;
+    drop(target);
+    if found != Outcome::Success {
+        return Ok(found);
+    }
+
+    step(
+        3,
+        &format!("forecasting the bundled history (11 weeks, hourly, x{TRAFFIC_SCALE}) 48 h ahead"),
+    );
+    let (history, replay) = split_history()?;
+    std::fs::write(file("history.csv"), history)?;
+    std::fs::write(file("replay.csv"), replay)?;
+    std::fs::write(file("policy.toml"), POLICY)?;
+    capplan(&owned(&[
+        "forecast",
+        "--history",
+        &arg(&file("history.csv")),
+        "--horizon",
+        "48h",
+        "--capacity",
+        &arg(&profile),
+        "--out",
+        &arg(&file("forecast.csv")),
+        "--json",
+        &arg(&file("forecast.json")),
+    ]))?;
+
+    step(
+        4,
+        "replaying those 48 h (what happened) through the bundled policy: reactive vs predictive",
+    );
+    let simulate = |json: &str, forecast: bool, extra: &[&str]| -> anyhow::Result<Outcome> {
+        let mut a = owned(&[
+            "simulate",
+            "--traffic",
+            &arg(&file("replay.csv")),
+            "--capacity",
+            &arg(&profile),
+            "--policy",
+            &arg(&file("policy.toml")),
+            "--instance-cost",
+            INSTANCE_COST,
+            "--json",
+            &arg(&file(json)),
+            "--events",
+            &arg(&file(&json.replace(".json", "_events.csv"))),
+        ]);
+        if forecast {
+            a.extend(owned(&["--forecast", &arg(&file("forecast.csv"))]));
+        }
+        a.extend(owned(extra));
+        capplan(&a)
+    };
+    simulate("reactive.json", false, &["--quiet"])?;
+    simulate("predictive.json", true, &["--quiet"])?;
+    println!(
+        "{}",
+        comparison(
+            &read_json(&file("reactive.json"))?,
+            &read_json(&file("predictive.json"))?
+        )
+    );
+
+    step(
+        5,
+        "recommending min/max instances and workers for the predictive policy",
+    );
+    simulate("recommended.json", true, &["--recommend"])?;
+
+    eprintln!(
+        "\ndemo finished in {:.1}s{}",
+        started.elapsed().as_secs_f64(),
+        if keep {
+            format!("; files in {}", dir.display())
+        } else {
+            " (rerun with --out-dir DIR to keep the files)".to_string()
+        }
+    );
+    Ok(Outcome::Success)
+}
