@@ -116,6 +116,9 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
+/// A row label and how to show one simulation's value.
+type ComparisonRow = (&'static str, fn(&Value) -> String);
+
 /// Reactive vs predictive, side by side.
 fn comparison(reactive: &Value, predictive: &Value) -> String {
     let mut table = Table::new();
@@ -124,7 +127,7 @@ fn comparison(reactive: &Value, predictive: &Value) -> String {
         "reactive",
         "predictive (pre-warm)",
     ]);
-    let rows: [(&str, fn(&Value) -> String); 7] = [
+    let rows: [ComparisonRow; 7] = [
         ("p95 over SLO", |v| {
             format!(
                 "{:.0} min",
