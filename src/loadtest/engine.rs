@@ -25,8 +25,13 @@ pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
 
 /// What generator threads tell the aggregator.
 pub enum Report {
-    /// Second `second` (1-based, since the start) has ended on `thread`.
-    Tick { second: u64, interval: Interval },
+    /// Second `second` (1-based, since the start) has ended on `thread`. The aggregator
+    /// hands `interval` back, emptied, through the thread's recycle channel.
+    Tick {
+        thread: usize,
+        second: u64,
+        interval: Interval,
+    },
     /// The thread stopped (its last tick is sent). `backlog`: open-model sends that fell
     /// due before the stop but never left.
     Done { backlog: u64 },
@@ -101,9 +106,17 @@ pub fn start(
     deadline: Instant,
     stop: watch::Receiver<bool>,
     reports: mpsc::UnboundedSender<Report>,
+    mut recycled: Vec<std::sync::mpsc::Receiver<Interval>>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
+    assert_eq!(
+        recycled.len(),
+        shared.threads,
+        "one recycle channel per thread"
+    );
+    recycled.reverse();
     (0..shared.threads)
         .map(|thread| {
+            let recycled = recycled.pop().expect("one per thread");
             let shared = Arc::clone(&shared);
             let stop = stop.clone();
             let reports = reports.clone();
@@ -117,7 +130,7 @@ pub fn start(
                     let local = tokio::task::LocalSet::new();
                     local.block_on(
                         &runtime,
-                        generator_thread(thread, shared, start, deadline, stop, reports),
+                        generator_thread(thread, shared, start, deadline, stop, reports, recycled),
                     );
                 })
         })
@@ -157,6 +170,7 @@ async fn generator_thread(
     deadline: Instant,
     mut stop: watch::Receiver<bool>,
     reports: mpsc::UnboundedSender<Report>,
+    recycled: std::sync::mpsc::Receiver<Interval>,
 ) {
     let ctx = Rc::new(ThreadCtx {
         interval: RefCell::new(Interval::new(shared.stats_slots)),
@@ -175,9 +189,16 @@ async fn generator_thread(
                 let second = current_second.get();
                 let boundary = (start + Duration::from_secs(second)).min(deadline);
                 tokio::time::sleep_until(boundary).await;
-                let fresh = Interval::new(ctx.shared.stats_slots);
+                // Reuse an interval the aggregator has emptied: memory stays flat.
+                let fresh = recycled
+                    .try_recv()
+                    .unwrap_or_else(|_| Interval::new(ctx.shared.stats_slots));
                 let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), fresh);
-                let _ = reports.send(Report::Tick { second, interval });
+                let _ = reports.send(Report::Tick {
+                    thread,
+                    second,
+                    interval,
+                });
                 if boundary >= deadline {
                     break;
                 }
@@ -240,7 +261,11 @@ async fn generator_thread(
         // Ctrl-C: what this second recorded so far is its (partial) last tick.
         let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
         let second = current_second.get();
-        let _ = reports.send(Report::Tick { second, interval });
+        let _ = reports.send(Report::Tick {
+            thread,
+            second,
+            interval,
+        });
     }
     let mut backlog = 0;
     if let Some(schedule) = schedule {

@@ -123,7 +123,17 @@ pub(crate) async fn execute(
     let (report_tx, mut reports) = mpsc::unbounded_channel();
     let start = Instant::now();
     let deadline = start + plan.duration;
-    let handles = engine::start(Arc::clone(&shared), start, deadline, stop_rx, report_tx)?;
+    let (recycle, recycled): (Vec<_>, Vec<_>) = (0..plan.threads)
+        .map(|_| std::sync::mpsc::channel())
+        .unzip();
+    let handles = engine::start(
+        Arc::clone(&shared),
+        start,
+        deadline,
+        stop_rx,
+        report_tx,
+        recycled,
+    )?;
 
     let start_unix = started_wall
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -163,10 +173,12 @@ pub(crate) async fn execute(
                 let _ = stop_tx.send(true);
             }
             message = reports.recv() => match message {
-                Some(Report::Tick { second, interval }) => {
-                    if let Some(done) = aggregator.add_tick(second, interval, users(&shared)) {
+                Some(Report::Tick { thread, second, mut interval }) => {
+                    if let Some(done) = aggregator.add_tick(second, &interval, users(&shared)) {
                         finished.push(done);
                     }
+                    interval.reset();
+                    let _ = recycle[thread].send(interval);
                 }
                 Some(Report::Done { backlog }) => {
                     aggregator.add_done(backlog);

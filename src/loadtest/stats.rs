@@ -186,7 +186,7 @@ impl Aggregator {
     pub fn add_tick(
         &mut self,
         second: u64,
-        interval: Interval,
+        interval: &Interval,
         users: u32,
     ) -> Option<FinishedSecond> {
         let slots = self.names.len();
@@ -195,7 +195,7 @@ impl Aggregator {
             .entry(second)
             .or_insert_with(|| (0, Interval::new(slots)));
         entry.0 += 1;
-        entry.1.merge(&interval);
+        entry.1.merge(interval);
         if entry.0 < self.threads {
             return None;
         }
@@ -377,8 +377,8 @@ mod tests {
         a.record(0, Duration::from_millis(10), Ok(5));
         let mut b = Interval::new(1);
         b.record(0, Duration::from_millis(30), Err(Failure::Status(500)));
-        assert!(agg.add_tick(1, a, 2).is_none());
-        let second = agg.add_tick(1, b, 2).expect("both threads reported");
+        assert!(agg.add_tick(1, &a, 2).is_none());
+        let second = agg.add_tick(1, &b, 2).expect("both threads reported");
         assert_eq!(second.row.rps, 2.0);
         assert_eq!(second.row.failures_per_s, 1.0);
         assert_eq!(second.row.timestamp, 1_001);
