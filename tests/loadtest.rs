@@ -35,13 +35,29 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Run a scenario (TOML text) that must succeed; returns the JSON summary.
+fn run_scenario(toml: &str, args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(&scenario, toml).unwrap();
+    run_json(&[&["--scenario", scenario.to_str().unwrap(), "--quiet"], args].concat()).0
+}
+
+/// Run a load test that must succeed, with `--json` into a temporary file; returns the
+/// JSON summary and stdout.
+fn run_json(args: &[&str]) -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let out = loadtest(&[args, &["--json", json.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (read_json(&json), text(&out.stdout))
+}
+
 #[test]
 fn closed_model_saturates_workers_over_service_time() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("run.json");
-    let out = loadtest(&[
+    let (run, _) = run_json(&[
         "--url",
         &target.url_for("/"),
         "--users",
@@ -51,11 +67,7 @@ fn closed_model_saturates_workers_over_service_time() {
         "--warmup",
         "1s",
         "--quiet",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
     let rps = run["rps"].as_f64().unwrap();
     assert!(
         (360.0..=440.0).contains(&rps),
@@ -145,9 +157,7 @@ fn open_model_above_capacity_charges_queueing_to_latency() {
 fn open_model_at_low_rate_keeps_the_rate() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("run.json");
-    let out = loadtest(&[
+    let (run, _) = run_json(&[
         "--url",
         &target.url_for("/"),
         "--rate",
@@ -157,11 +167,7 @@ fn open_model_at_low_rate_keeps_the_rate() {
         "--duration",
         "3s",
         "--quiet",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
     assert!(run["rate_achieved"].as_f64().unwrap() > 0.99, "{run}");
     let rps = run["rps"].as_f64().unwrap();
     assert!((80.0..=120.0).contains(&rps), "rps {rps}");
@@ -296,56 +302,25 @@ fn locust_csv_headers_match_locust() {
 fn every_user_keeps_its_own_cookies_from_on_start() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("s.toml");
-    let json = dir.path().join("run.json");
-    std::fs::write(
-        &scenario,
-        format!(
-            "host = \"{}\"\n[[on_start]]\nmethod = \"POST\"\npath = \"/login\"\njson = {{ user = \"a\" }}\n[[task]]\nname = \"me\"\npath = \"/whoami\"\n",
-            target.url
-        ),
-    )
-    .unwrap();
-    let out = loadtest(&[
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--users",
-        "3",
-        "--duration",
-        "2s",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
+    let host = format!("host = \"{}\"\n", target.url);
+    let login = "[[on_start]]\nmethod = \"POST\"\npath = \"/login\"\njson = { user = \"a\" }\n";
+    let whoami = "[[task]]\nname = \"me\"\npath = \"/whoami\"\n";
+    let run = run_scenario(
+        &format!("{host}{login}{whoami}"),
+        &["--users", "3", "--duration", "2s"],
+    );
     assert_eq!(run["failures"], 0, "{}", run["errors"]);
     let tasks = run["tasks"].as_array().unwrap();
-    let login = tasks.iter().find(|t| t["name"] == "/login").unwrap();
-    assert_eq!(login["requests"], 3, "one login per user");
+    let login_stats = tasks.iter().find(|t| t["name"] == "/login").unwrap();
+    assert_eq!(login_stats["requests"], 3, "one login per user");
     let me = tasks.iter().find(|t| t["name"] == "me").unwrap();
     assert!(me["requests"].as_u64().unwrap() > 100);
 
     // Without the login, /whoami answers 401: the cookie really came from on_start.
-    std::fs::write(
-        &scenario,
-        format!("host = \"{}\"\n[[task]]\npath = \"/whoami\"\n", target.url),
-    )
-    .unwrap();
-    let out = loadtest(&[
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--users",
-        "1",
-        "--duration",
-        "1s",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
-    let run = read_json(&json);
+    let run = run_scenario(
+        &format!("{host}{whoami}"),
+        &["--users", "1", "--duration", "1s"],
+    );
     assert_eq!(run["failures"], run["requests"]);
 }
 
@@ -353,30 +328,11 @@ fn every_user_keeps_its_own_cookies_from_on_start() {
 fn weighted_tasks_share_the_load_by_weight() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "8", "--service-time", "1ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("s.toml");
-    let json = dir.path().join("run.json");
-    std::fs::write(
-        &scenario,
-        format!(
-            "host = \"{}\"\n[[task]]\npath = \"/\"\nweight = 3\n[[task]]\npath = \"/api/items\"\nweight = 1\n",
-            target.url
-        ),
-    )
-    .unwrap();
-    let out = loadtest(&[
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--users",
-        "4",
-        "--duration",
-        "2s",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
+    let toml = format!(
+        "host = \"{}\"\n[[task]]\npath = \"/\"\nweight = 3\n[[task]]\npath = \"/api/items\"\nweight = 1\n",
+        target.url
+    );
+    let run = run_scenario(&toml, &["--users", "4", "--duration", "2s"]);
     let count = |name: &str| {
         run["tasks"]
             .as_array()
@@ -395,9 +351,7 @@ fn weighted_tasks_share_the_load_by_weight() {
 fn http2_works_against_the_target() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("run.json");
-    let out = loadtest(&[
+    let (run, _) = run_json(&[
         "--url",
         &target.url_for("/api/items"),
         "--http2",
@@ -406,11 +360,7 @@ fn http2_works_against_the_target() {
         "--duration",
         "1s",
         "--quiet",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
     assert_eq!(run["failures"], 0, "{}", run["errors"]);
     assert!(run["requests"].as_u64().unwrap() > 50);
 }
@@ -721,9 +671,7 @@ fn tls_is_verified_unless_insecure() {
 fn users_start_at_the_spawn_rate() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("run.json");
-    let out = loadtest(&[
+    let (run, _) = run_json(&[
         "--url",
         &target.url_for("/"),
         "--users",
@@ -733,11 +681,7 @@ fn users_start_at_the_spawn_rate() {
         "--duration",
         "4s",
         "--quiet",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
     let users: Vec<u64> = run["history"]
         .as_array()
         .unwrap()
