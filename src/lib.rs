@@ -11,6 +11,7 @@ pub mod profile;
 pub mod report;
 pub mod simulate;
 pub mod target;
+pub mod timestamp;
 pub mod units;
 
 use cli::{Cli, Command};

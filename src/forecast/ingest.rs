@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::locust::aggregate_samples;
 use super::series::{local_hour_to_time, HourlySeries};
-use super::timestamp::{parse_stamp, Stamp};
 use crate::error::InputError;
+use crate::timestamp::{parse_stamp, Stamp};
 
 /// How to read the history.
 #[derive(Debug, Clone, Copy, Default)]

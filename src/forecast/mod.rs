@@ -14,7 +14,6 @@ pub mod outliers;
 pub mod peaks;
 pub mod result;
 pub mod series;
-pub mod timestamp;
 
 use chrono::Datelike;
 
@@ -54,7 +53,9 @@ pub struct Settings {
 pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
     let settings = settings_from(&args)?;
     let tz_offset = match &args.tz {
-        Some(text) => Some(timestamp::parse_offset(text).map_err(|m| InputError::flag("--tz", m))?),
+        Some(text) => {
+            Some(crate::timestamp::parse_offset(text).map_err(|m| InputError::flag("--tz", m))?)
+        }
         None => None,
     };
     let Ingested { series, report } = ingest::read_history(

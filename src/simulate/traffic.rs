@@ -2,7 +2,7 @@
 //! read at any regular interval, and resampled to the simulation step.
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::error::InputError;
 
@@ -35,21 +35,10 @@ impl Series {
     }
 }
 
-/// Parse `YYYY-MM-DD HH:MM[:SS]` (UTC) or RFC 3339.
+/// Parse `YYYY-MM-DD HH:MM[:SS]` (UTC) or RFC 3339, with the parser forecast uses.
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-    .map(|t| t.and_utc())
+    let stamp = crate::timestamp::parse_stamp(text.trim()).ok()?;
+    DateTime::from_timestamp(stamp.utc_seconds(0), 0)
 }
 
 /// Read a traffic CSV. Errors name the file, the line and the column.

@@ -1,4 +1,4 @@
-//! A fast, strict parser for the stamps of a traffic CSV.
+//! A fast, strict parser for the stamps of a traffic CSV (forecast and simulate read the same format).
 //!
 //! Accepted: `YYYY-MM-DD HH:MM[:SS[.frac]]` or with `T`, optionally followed by `Z`,
 //! `+HH:MM`, `-HH:MM` or `+HHMM` (RFC 3339). A 1-minute year has 525,600 rows, so this
