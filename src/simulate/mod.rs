@@ -9,6 +9,7 @@ pub mod queueing;
 pub mod recommend;
 pub mod scaler;
 pub mod traffic;
+pub mod whatif;
 
 use std::path::Path;
 use std::time::Instant;
