@@ -155,7 +155,7 @@ fn what_if_lines(w: &WhatIfReport) -> String {
     }
     if let Some(db) = &w.db_connections {
         text.push_str(&format!(
-            "\nwhat-if: database {} connections, {} per instance: at most {} instances; peak {} connections; {} decisions capped (CAPPED_DB_CONNECTIONS)",
+            "\nwhat-if: database {} connections, {} per instance: at most {} instances; peak {} connections; decisions capped by it (CAPPED_DB_CONNECTIONS): {}",
             db.max_connections,
             db.connections_per_instance,
             db.max_instances,

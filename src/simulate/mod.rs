@@ -248,7 +248,7 @@ pub fn failures(output: &SimulateOutput) -> Vec<String> {
     if let Some(db) = output.what_if.db_connections {
         if !reasons.is_empty() && db.capped_decisions > 0 {
             reasons.push(format!(
-                "the fleet was held at {} instances by --db-max-connections {} ({} connections per instance; CAPPED_DB_CONNECTIONS {} times)",
+                "the fleet was held at {} instances by --db-max-connections {} ({} connections per instance; CAPPED_DB_CONNECTIONS events: {})",
                 db.max_instances, db.max_connections, db.connections_per_instance, db.capped_decisions
             ));
         }
