@@ -118,6 +118,52 @@ fn cdn_and_cache_cut_instance_hours_in_proportion() {
 }
 
 #[test]
+fn prewarm_sizes_for_the_forecast_share_that_reaches_the_app() {
+    // 10 rps for an hour; the forecast's upper bound jumps to 300 rps at 00:40.
+    // Lead 600 s + boot 60 s = 11 steps ahead: the decision at 00:29 pre-warms for
+    // 300 rps at 75 %: ceil(300 / 7.5) = 40 instances. With half the traffic at the
+    // CDN, 150 rps: 20 instances, from a fleet of ceil(5 / 7.5) = 1.
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = traffic(dir.path(), &[10.0; 60]);
+    let forecast = dir.path().join("forecast.csv");
+    let mut text = String::from("timestamp,rps,lower,upper\n");
+    for minute in 0..60 {
+        let upper = if minute < 40 { 10 } else { 300 };
+        text.push_str(&format!("2026-03-02T00:{minute:02}:00Z,10,9,{upper}\n"));
+    }
+    fs::write(&forecast, text).unwrap();
+    let policy = policy(
+        dir.path(),
+        "boot_seconds = 60\nwarmup_seconds = 0\n[limits]\nsafety_cap_multiple = 100\n",
+    );
+    let events = dir.path().join("events.csv");
+    let prewarm = |levers: &[&str]| {
+        simulate(&traffic, &policy)
+            .arg("--forecast")
+            .arg(&forecast)
+            .arg("--quiet")
+            .args(levers)
+            .arg("--events")
+            .arg(&events)
+            .assert()
+            .success();
+        let text = fs::read_to_string(&events).unwrap();
+        text.lines()
+            .filter(|l| l.ends_with("PREWARM_FORECAST"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        prewarm(&[]),
+        vec!["2026-03-02T00:29:00Z,scale_up,2,40,PREWARM_FORECAST"]
+    );
+    assert_eq!(
+        prewarm(&["--cdn-offload", "50%"]),
+        vec!["2026-03-02T00:29:00Z,scale_up,1,20,PREWARM_FORECAST"]
+    );
+}
+
+#[test]
 fn database_limit_caps_each_spike_and_the_breach_is_reported() {
     // 5 rps, with 100 rps in minutes 10-19 and 30-39. 40 connections at 10 per
     // worker allow 4 one-worker instances. Step 100 %: 1 -> 2 at 00:11, 2 -> 4 at
