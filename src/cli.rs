@@ -324,6 +324,32 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 2)]
     pub cores: u32,
 
+    /// What-if: share of all requests the CDN serves at the edge, 0..1 or a percent (0.3, 30%).
+    #[arg(long, value_name = "F", default_value = "0", value_parser = parse_fraction, allow_hyphen_values = true)]
+    pub cdn_offload: f64,
+
+    /// What-if: share of the requests reaching the app answered by its cache (no worker time), 0..1 or a percent.
+    #[arg(long, value_name = "F", default_value = "0", value_parser = parse_fraction, allow_hyphen_values = true)]
+    pub cache_hit: f64,
+
+    /// What-if: connections the database accepts; no fleet may hold more (CAPPED_DB_CONNECTIONS).
+    #[arg(
+        long,
+        value_name = "M",
+        requires = "pool_per_worker",
+        allow_hyphen_values = true
+    )]
+    pub db_max_connections: Option<u32>,
+
+    /// What-if: connections in each worker's pool (with --db-max-connections).
+    #[arg(
+        long,
+        value_name = "P",
+        requires = "db_max_connections",
+        allow_hyphen_values = true
+    )]
+    pub pool_per_worker: Option<u32>,
+
     /// Exit 1 when the SLO is missed or requests are dropped, printing why.
     #[arg(long)]
     pub fail_on_breach: bool,

@@ -4,6 +4,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
 use crate::simulate::recommend::Recommendation;
+use crate::simulate::whatif::WhatIfReport;
 use crate::simulate::{failures, SimulateOutput, Timing};
 
 fn time_at(start: DateTime<Utc>, seconds: f64) -> String {
@@ -93,6 +94,13 @@ pub fn summary(out: &SimulateOutput) -> String {
         format!("{} / {}", t.flaps, t.refused),
         None,
     );
+    if let Some(db) = &out.what_if.db_connections {
+        row(
+            &format!("peak DB connections (of {})", db.max_connections),
+            format!("{}", db.peak_connections),
+            rec.map(|r| r.peak_connections.map_or("-".into(), |c| c.to_string())),
+        );
+    }
 
     let mut text = format!(
         "simulate: {} steps of {}s from {} (capacity {:.1} rps/worker, service time {:.1} ms)\n{table}",
@@ -102,11 +110,18 @@ pub fn summary(out: &SimulateOutput) -> String {
         out.capacity.rps_per_worker,
         out.capacity.service_time_seconds * 1000.0,
     );
+    text.push_str(&what_if_lines(&out.what_if));
     if let Some(search) = &out.search {
         text.push_str(&format!(
             "\nrecommend: {} candidate policies evaluated ({} simulations; the rest were identical to a run with a larger max)",
             search.candidates, search.simulated
         ));
+        if out.what_if.db_connections.is_some() {
+            text.push_str(&format!(
+                "; {} excluded: max_instances x workers x pool above --db-max-connections",
+                search.excluded_db_connections
+            ));
+        }
         if search.best.is_none() {
             text.push_str("; none met the SLO with zero drops");
         }
@@ -123,10 +138,41 @@ pub fn summary(out: &SimulateOutput) -> String {
     text
 }
 
-/// `time,demand_rps,served_rps,instances,booting,warming,in_service,utilization,queue_depth,p95_ms,dropped`.
+/// The what-if lines under the table (empty when no lever is used).
+fn what_if_lines(w: &WhatIfReport) -> String {
+    let mut text = String::new();
+    if w.cdn_offload > 0.0 || w.cache_hit > 0.0 {
+        text.push_str(&format!(
+            "\nwhat-if: CDN offload {:.1}%, cache hits {:.1}%: {:.1}% of demand reaches the app (peak {:.1} -> {:.1} rps; {:.0} -> {:.0} requests)",
+            100.0 * w.cdn_offload,
+            100.0 * w.cache_hit,
+            100.0 * w.app_share,
+            w.demand.peak_rps,
+            w.app_demand.peak_rps,
+            w.demand.requests,
+            w.app_demand.requests,
+        ));
+    }
+    if let Some(db) = &w.db_connections {
+        text.push_str(&format!(
+            "\nwhat-if: database {} connections, {} per instance: at most {} instances; peak {} connections; decisions capped by it (CAPPED_DB_CONNECTIONS): {}",
+            db.max_connections,
+            db.connections_per_instance,
+            db.max_instances,
+            db.peak_connections,
+            db.capped_decisions,
+        ));
+    }
+    text
+}
+
+/// `time,demand_rps,served_rps,instances,booting,warming,in_service,utilization,queue_depth,p95_ms,dropped`,
+/// then `total_demand_rps` with `--cdn-offload`/`--cache-hit` and `db_connections`
+/// with `--db-max-connections` (`demand_rps` is what reaches the app).
 pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
+    let db = out.what_if.db_connections;
+    let mut header = vec![
         "time",
         "demand_rps",
         "served_rps",
@@ -138,9 +184,16 @@ pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
         "queue_depth",
         "p95_ms",
         "dropped",
-    ])?;
+    ];
+    if out.total_demand.is_some() {
+        header.push("total_demand_rps");
+    }
+    if db.is_some() {
+        header.push("db_connections");
+    }
+    w.write_record(&header)?;
     for r in &out.result.timeline {
-        w.write_record(&[
+        let mut record = vec![
             time_at(out.start, f64::from(r.step) * out.step_seconds),
             format!("{:.3}", r.demand_rps),
             format!("{:.3}", r.served_rps),
@@ -152,7 +205,15 @@ pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
             format!("{:.2}", r.queue_depth),
             format!("{:.2}", r.p95_ms),
             format!("{:.2}", r.dropped),
-        ])?;
+        ];
+        if let Some(total) = &out.total_demand {
+            record.push(format!("{:.3}", total[r.step as usize]));
+        }
+        if let Some(db) = db {
+            let per_instance = db.connections_per_instance;
+            record.push((u64::from(r.instances) * per_instance).to_string());
+        }
+        w.write_record(&record)?;
     }
     Ok(w.into_inner()?)
 }
@@ -225,6 +286,11 @@ struct SummaryJson<'a> {
     /// With --recommend: simulations actually run.
     #[serde(skip_serializing_if = "Option::is_none")]
     simulated: Option<usize>,
+    /// With --recommend and --db-max-connections: policies excluded for holding too many connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    excluded_db_connections: Option<usize>,
+    /// The what-if levers: demand before and after the CDN and cache, the database check.
+    what_if: &'a WhatIfReport,
     /// Wall time of the core (varies run to run), ms.
     timing_ms: Timing,
 }
@@ -255,6 +321,12 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
         recommendation: out.search.as_ref().map(|s| s.best.as_ref()),
         candidates: out.search.as_ref().map(|s| s.candidates),
         simulated: out.search.as_ref().map(|s| s.simulated),
+        excluded_db_connections: out
+            .search
+            .as_ref()
+            .filter(|_| out.what_if.db_connections.is_some())
+            .map(|s| s.excluded_db_connections),
+        what_if: &out.what_if,
         timing_ms: out.timing,
     };
     let mut text = serde_json::to_string_pretty(&doc)?;

@@ -7,6 +7,7 @@ use super::fleet::Fleet;
 use super::policy::{Metric, Policy};
 use super::queueing::{backlog_p95, fluid_step, FluidStep, MmcTable};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
+use super::whatif::DbLimit;
 
 /// p95 reported when nothing can be served, and the cap of every p95: one hour, ms.
 pub const P95_CAP_MS: f64 = 3_600_000.0;
@@ -43,6 +44,9 @@ pub struct RunOptions {
     pub stop_on_failure: bool,
     /// Stop once instance-hours are sure to exceed this (spent so far plus `min_instances` for the rest).
     pub max_instance_hours: Option<f64>,
+    /// Never grow the fleet beyond the connections this database accepts
+    /// (`CAPPED_DB_CONNECTIONS`). `min_instances` must fit (checked by the caller).
+    pub db_limit: Option<DbLimit>,
 }
 
 /// One step of the timeline.
@@ -101,8 +105,10 @@ pub struct Totals {
     pub scale_downs: u32,
     /// Scale-downs followed by a scale-up within the window, flaps.
     pub flaps: u32,
-    /// Decisions refused or capped (safety cap, max, freeze), decisions.
+    /// Decisions refused or capped (safety cap, max, database connections, freeze), decisions.
     pub refused: u32,
+    /// Of those, capped by the database connection limit, decisions.
+    pub db_capped: u32,
     /// Largest capacity asked for (initial fleet or any decision) before
     /// `max_instances` and the safety cap, instances. A run with a lower
     /// `max_instances` that is still at least this would be identical.
@@ -210,7 +216,12 @@ pub fn run(
 
     let normal_peak = instances_for(workload.normal_peak_rps, per_instance_rps, 1.0).max(1);
     let safety_cap = (f64::from(normal_peak) * policy.limits.safety_cap_multiple).floor() as u32;
-    let mut scaler = Scaler::new(ScalerConfig::new(policy, safety_cap, dt));
+    let mut scaler_config = ScalerConfig::new(policy, safety_cap, dt);
+    if let Some(db) = options.db_limit {
+        scaler_config.db_cap = db.max_instances(policy.fleet.workers_per_instance);
+    }
+    let db_cap = scaler_config.db_cap;
+    let mut scaler = Scaler::new(scaler_config);
     let prewarm_at = |k: usize| {
         workload
             .prewarm_rps
@@ -220,7 +231,8 @@ pub fn run(
     let first = workload.demand.first().copied().unwrap_or(0.0);
     let wanted =
         instances_for(first, per_instance_rps, sizing).max(if n > 0 { prewarm_at(0) } else { 0 });
-    let initial = wanted.clamp(policy.fleet.min_instances, policy.fleet.max_instances);
+    let min = policy.fleet.min_instances;
+    let initial = wanted.clamp(min, policy.fleet.max_instances.min(db_cap).max(min));
     let mut fleet = Fleet::new(
         initial,
         policy.fleet.boot_seconds,
@@ -230,6 +242,7 @@ pub fn run(
 
     let mut timeline = Vec::with_capacity(if options.record_timeline { n } else { 0 });
     let mut events = Vec::with_capacity(256);
+    scaler.cap_initial(wanted, initial, &mut events);
     let mut totals = Totals {
         steps: n as u32,
         breach_steps: 0,
@@ -245,6 +258,7 @@ pub fn run(
         scale_downs: 0,
         flaps: 0,
         refused: 0,
+        db_capped: 0,
         max_requested: 0,
         completed: true,
     };
@@ -369,6 +383,7 @@ pub fn run(
         scale_downs,
         flaps,
         refused,
+        db_capped,
         max_target,
     } = scaler.counts;
     totals.max_requested = wanted.max(max_target);
@@ -376,6 +391,7 @@ pub fn run(
     totals.scale_downs = scale_downs;
     totals.flaps = flaps;
     totals.refused = refused;
+    totals.db_capped = db_capped;
     totals.instance_hours = instance_seconds / 3600.0;
     totals.breach_minutes = f64::from(totals.breach_steps) * dt / 60.0;
     totals.breach_percent = if n > 0 {
@@ -492,5 +508,100 @@ mod tests {
         // Drains 10 rps net: 400 -> 0 in 40 s, so the second step ends empty.
         assert!(t[1].queue_depth < 1.0);
         assert_eq!(result.totals.dropped_requests, 200.0);
+    }
+
+    #[test]
+    fn database_limit_holds_the_fleet_and_the_breach_shows() {
+        use crate::simulate::scaler::Reason;
+        // 5 rps, then 100 rps for minutes 10-19, then 5 rps; one worker of mu = 20 rps
+        // per instance; 40 connections at 10 per worker: at most 4 instances.
+        let demand: Vec<f64> = (0..40)
+            .map(|m| if (10..20).contains(&m) { 100.0 } else { 5.0 })
+            .collect();
+        let (mut policy, capacity, table) = setup(&demand);
+        policy.fleet.boot_seconds = 60.0;
+        policy.fleet.warmup_seconds = 0.0;
+        policy.scale_up.step_percent = 100.0;
+        policy.limits.safety_cap_multiple = 100.0;
+        policy.limits.freeze_p95_ms = 1e12;
+        let workload = Workload {
+            demand: &demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps: normal_peak_rps(&demand),
+        };
+        let db = DbLimit {
+            max_connections: 40,
+            pool_per_worker: 10,
+        };
+        let options = RunOptions {
+            record_timeline: true,
+            db_limit: Some(db),
+            ..RunOptions::default()
+        };
+        let capped = run(&workload, &policy, &capacity, &table, options);
+        // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 12:00, 4 -> 8 wanted at 13:00 and
+        // held at 4 (logged once for the whole spike).
+        let reasons: Vec<(u32, u32, Reason)> = capped
+            .events
+            .iter()
+            .filter(|e| e.at_seconds <= 1200.0)
+            .map(|e| (e.from, e.to, e.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, 2, Reason::StepUp(Metric::Utilization)),
+                (2, 4, Reason::StepUp(Metric::Utilization)),
+                (4, 4, Reason::CappedDbConnections),
+            ]
+        );
+        assert_eq!(capped.events[2].at_seconds, 780.0);
+        assert_eq!((capped.totals.db_capped, capped.totals.refused), (1, 1));
+        assert_eq!(capped.totals.peak_instances, 4);
+        assert!(capped
+            .timeline
+            .iter()
+            .all(|r| db.connections(r.instances, 1) <= 40));
+        // 4 x 20 = 80 rps served against 100: every spike minute breaches.
+        assert!(capped.timeline[10..20].iter().all(|r| r.p95_ms > 300.0));
+
+        let options = RunOptions {
+            record_timeline: true,
+            ..RunOptions::default()
+        };
+        let free = run(&workload, &policy, &capacity, &table, options);
+        assert!(free.totals.peak_instances > 4);
+        assert_eq!(free.totals.db_capped, 0);
+        assert!(free.totals.breach_steps < capped.totals.breach_steps);
+    }
+
+    #[test]
+    fn initial_fleet_starts_at_the_database_limit() {
+        // 100 rps from the start needs 14 instances at 75 %; the database allows 4.
+        let demand = vec![100.0; 5];
+        let (mut policy, capacity, table) = setup(&demand);
+        policy.limits.safety_cap_multiple = 100.0;
+        policy.limits.freeze_p95_ms = 1e12;
+        let workload = Workload {
+            demand: &demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps: 100.0,
+        };
+        let options = RunOptions {
+            record_timeline: true,
+            db_limit: Some(DbLimit {
+                max_connections: 45,
+                pool_per_worker: 10,
+            }),
+            ..RunOptions::default()
+        };
+        let result = run(&workload, &policy, &capacity, &table, options);
+        assert_eq!(result.timeline[0].instances, 4);
+        assert_eq!(result.events.len(), 1);
+        assert_eq!(result.events[0].at_seconds, 0.0);
+        assert_eq!(result.totals.max_requested, 14);
+        assert!(result.timeline.iter().all(|r| r.instances == 4));
     }
 }

@@ -9,6 +9,7 @@ pub mod queueing;
 pub mod recommend;
 pub mod scaler;
 pub mod traffic;
+pub mod whatif;
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,6 +26,7 @@ use policy::Policy;
 use queueing::MmcTable;
 use recommend::Search;
 use traffic::Interpolate;
+use whatif::{DbLimit, DbReport, DemandFigures, DemandLevers, WhatIfReport};
 
 /// Everything a simulate run produced, handed to the renderers.
 #[derive(Debug, Clone)]
@@ -41,6 +43,11 @@ pub struct SimulateOutput {
     pub result: RunResult,
     /// With `--recommend`.
     pub search: Option<Search>,
+    /// The what-if levers and what they did.
+    pub what_if: WhatIfReport,
+    /// Per step, all demand before the CDN and the cache (rps); only when a
+    /// lever is active (otherwise the timeline's demand is all of it).
+    pub total_demand: Option<Vec<f64>>,
     /// Wall time of the core, for the benchmark script.
     pub timing: Timing,
 }
@@ -84,6 +91,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
     if !(1..=64).contains(&args.cores) {
         return Err(InputError::flag("--cores", "must be between 1 and 64").into());
     }
+    let levers = DemandLevers {
+        cdn_offload: args.cdn_offload,
+        cache_hit: args.cache_hit,
+    };
+    let db_limit = db_limit(&args, &policy)?;
 
     let series = traffic::read(&args.traffic)?;
     let steps = (series.span_seconds() / step).ceil() as usize;
@@ -99,6 +111,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         .iter_mut()
         .filter(|v| v.is_nan())
         .for_each(|v| *v = 0.0);
+    // From here on `demand` is what reaches the workers.
+    let total_demand = levers.active().then(|| {
+        let app = levers.app_demand(&demand);
+        std::mem::replace(&mut demand, app)
+    });
 
     let prewarm = match &args.forecast {
         Some(path) => Some(forecast_on_grid(
@@ -108,6 +125,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
             steps,
             args.interpolate,
             &policy,
+            levers.app_share(),
         )?),
         None => None,
     };
@@ -122,6 +140,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
     let table = MmcTable::new(policy.fleet.workers_per_instance);
     let options = RunOptions {
         record_timeline: args.timeline.is_some(),
+        db_limit,
         ..RunOptions::default()
     };
     let result = engine::run(&workload, &policy, &capacity, &table, options);
@@ -133,13 +152,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
     let search = if args.recommend {
         let clock = Instant::now();
         let peak = demand.iter().copied().fold(0.0, f64::max);
-        let found = recommend::search(
+        let found = recommend::search_with_db_limit(
             &workload,
             &policy,
             &capacity,
             peak,
             args.cores,
             args.instance_cost.unwrap_or(0.0),
+            db_limit,
         );
         timing.recommend = clock.elapsed().as_secs_f64() * 1000.0;
         Some(found)
@@ -147,6 +167,21 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         None
     };
 
+    let what_if = WhatIfReport {
+        cdn_offload: levers.cdn_offload,
+        cache_hit: levers.cache_hit,
+        app_share: levers.app_share(),
+        demand: DemandFigures::of(total_demand.as_deref().unwrap_or(&demand), step),
+        app_demand: DemandFigures::of(&demand, step),
+        db_connections: db_limit.map(|db| {
+            DbReport::new(
+                db,
+                policy.fleet.workers_per_instance,
+                result.totals.peak_instances,
+                result.totals.db_capped,
+            )
+        }),
+    };
     let output = SimulateOutput {
         start: series.start,
         step_seconds: step,
@@ -155,6 +190,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         instance_cost: args.instance_cost,
         result,
         search,
+        what_if,
+        total_demand,
         timing,
     };
     let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
@@ -208,7 +245,47 @@ pub fn failures(output: &SimulateOutput) -> Vec<String> {
             100.0 * slo.max_drop_rate
         ));
     }
+    if let Some(db) = output.what_if.db_connections {
+        if !reasons.is_empty() && db.capped_decisions > 0 {
+            reasons.push(format!(
+                "the fleet was held at {} instances by --db-max-connections {} ({} connections per instance; CAPPED_DB_CONNECTIONS events: {})",
+                db.max_instances, db.max_connections, db.connections_per_instance, db.capped_decisions
+            ));
+        }
+    }
     reasons
+}
+
+/// The database limit from `--db-max-connections` and `--pool-per-worker` (clap
+/// makes them come together). The policy's smallest fleet must fit in it.
+fn db_limit(args: &SimulateArgs, policy: &Policy) -> Result<Option<DbLimit>, InputError> {
+    let (Some(max_connections), Some(pool_per_worker)) =
+        (args.db_max_connections, args.pool_per_worker)
+    else {
+        return Ok(None);
+    };
+    if pool_per_worker == 0 {
+        return Err(InputError::flag(
+            "--pool-per-worker",
+            "must be at least 1 connection per worker",
+        ));
+    }
+    let db = DbLimit {
+        max_connections,
+        pool_per_worker,
+    };
+    let fleet = &policy.fleet;
+    let needed = db.connections(fleet.min_instances, fleet.workers_per_instance);
+    if needed > u64::from(max_connections) {
+        return Err(InputError::flag(
+            "--db-max-connections",
+            format!(
+                "{max_connections} connections cannot hold the smallest fleet: fleet.min_instances ({}) x fleet.workers_per_instance ({}) x --pool-per-worker ({pool_per_worker}) = {needed}; raise --db-max-connections or lower --pool-per-worker or min_instances",
+                fleet.min_instances, fleet.workers_per_instance
+            ),
+        ));
+    }
+    Ok(Some(db))
 }
 
 /// Capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
@@ -276,6 +353,7 @@ fn forecast_on_grid(
     steps: usize,
     mode: Interpolate,
     policy: &Policy,
+    app_share: f64,
 ) -> Result<Vec<f64>, InputError> {
     let forecast = traffic::read(path)?;
     let upper = forecast.upper.as_ref().ok_or_else(|| {
@@ -287,7 +365,10 @@ fn forecast_on_grid(
         )
     })?;
     let offset = (forecast.start - *start).num_milliseconds() as f64 / 1000.0;
-    let on_grid = traffic::resample(upper, forecast.interval_seconds, offset, step, steps, mode);
+    let mut on_grid =
+        traffic::resample(upper, forecast.interval_seconds, offset, step, steps, mode);
+    // The forecast is of all traffic: only the app's share needs instances.
+    on_grid.iter_mut().for_each(|v| *v *= app_share);
     let horizon =
         policy.predictive.lead_seconds + policy.fleet.boot_seconds + policy.fleet.warmup_seconds;
     Ok(engine::forecast_lookahead(

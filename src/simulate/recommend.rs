@@ -7,6 +7,10 @@
 //! more than the cheapest passing candidate found so far (instance-hours only grow,
 //! so such a run can never win; ties are broken by candidate order, so the answer
 //! does not depend on thread timing).
+//!
+//! With a database connection limit, candidates whose `max_instances` would hold
+//! more connections than it accepts are excluded (never run, never picked), and
+//! the largest fleet that fits is added as one more `max_instances` value.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +20,7 @@ use serde::Serialize;
 use super::engine::{self, Capacity, RunOptions, Totals, Workload};
 use super::policy::Policy;
 use super::queueing::MmcTable;
+use super::whatif::DbLimit;
 
 /// The chosen policy and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,6 +45,8 @@ pub struct Recommendation {
     pub max_p95_ms: f64,
     /// Requests dropped (0 by construction), requests.
     pub dropped_requests: f64,
+    /// Connections held at the fleet's peak (null without a database limit), connections.
+    pub peak_connections: Option<u64>,
 }
 
 /// The search and its outcome.
@@ -49,6 +56,9 @@ pub struct Search {
     pub candidates: usize,
     /// Simulations run (the rest reused an identical run with a larger max), runs.
     pub simulated: usize,
+    /// Policies left out because `max_instances × workers × pool` exceeds the
+    /// database's connections (not counted in `candidates`), policies.
+    pub excluded_db_connections: usize,
     /// The cheapest passing policy, if any passed.
     pub best: Option<Recommendation>,
 }
@@ -63,8 +73,15 @@ struct Candidate {
     window: f64,
 }
 
-/// The grid for `cores` cores (see the module comment).
-fn candidates(base: &Policy, capacity: &Capacity, peak_rps: f64, cores: u32) -> Vec<Candidate> {
+/// The grid for `cores` cores (see the module comment), and how many of its
+/// policies the database limit excluded.
+fn candidates(
+    base: &Policy,
+    capacity: &Capacity,
+    peak_rps: f64,
+    cores: u32,
+    db_limit: Option<DbLimit>,
+) -> (Vec<Candidate>, usize) {
     let mut steps = vec![10.0, 20.0, 50.0, 100.0, base.scale_up.step_percent];
     steps.sort_by(f64::total_cmp);
     steps.dedup();
@@ -74,7 +91,9 @@ fn candidates(base: &Policy, capacity: &Capacity, peak_rps: f64, cores: u32) -> 
     windows.retain(|w| *w <= base.scale_down.max_window_seconds);
 
     let mut out = Vec::new();
+    let mut excluded = 0;
     for workers in 2 * cores..=4 * cores {
+        let db_cap = db_limit.map_or(u32::MAX, |db| db.max_instances(workers));
         let per_instance = f64::from(workers) * capacity.rps_per_worker;
         let peak = ((peak_rps / per_instance).ceil() as u32).max(1);
         let mut mins: Vec<u32> = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0]
@@ -86,9 +105,18 @@ fn candidates(base: &Policy, capacity: &Capacity, peak_rps: f64, cores: u32) -> 
             .iter()
             .map(|f| ((f64::from(peak) * f).ceil() as u32).max(1))
             .collect();
-        maxes.dedup();
+        // The largest fleet the database allows, when it cuts into the range.
+        if (1..*maxes.last().unwrap_or(&0)).contains(&db_cap) {
+            maxes.push(db_cap);
+            maxes.sort_unstable();
+            maxes.dedup();
+        }
         for &min in &mins {
             for &max in maxes.iter().filter(|&&m| m >= min) {
+                if max > db_cap {
+                    excluded += steps.len() * windows.len();
+                    continue;
+                }
                 for &step_percent in &steps {
                     for &window in &windows {
                         out.push(Candidate {
@@ -103,7 +131,7 @@ fn candidates(base: &Policy, capacity: &Capacity, peak_rps: f64, cores: u32) -> 
             }
         }
     }
-    out
+    (out, excluded)
 }
 
 /// Search the grid. `peak_rps` is the highest demand (sizes the grid);
@@ -116,7 +144,29 @@ pub fn search(
     cores: u32,
     instance_cost: f64,
 ) -> Search {
-    let grid = candidates(base, capacity, peak_rps, cores);
+    search_with_db_limit(
+        workload,
+        base,
+        capacity,
+        peak_rps,
+        cores,
+        instance_cost,
+        None,
+    )
+}
+
+/// [`search`] under a database connection limit: no candidate whose largest
+/// fleet would exceed it is run or picked.
+pub fn search_with_db_limit(
+    workload: &Workload,
+    base: &Policy,
+    capacity: &Capacity,
+    peak_rps: f64,
+    cores: u32,
+    instance_cost: f64,
+    db_limit: Option<DbLimit>,
+) -> Search {
+    let (grid, excluded) = candidates(base, capacity, peak_rps, cores, db_limit);
     let tables: BTreeMap<u32, MmcTable> = grid
         .iter()
         .map(|c| c.workers)
@@ -176,6 +226,7 @@ pub fn search(
                             max_instance_hours: Some(f64::from_bits(
                                 best_hours.load(Ordering::Relaxed),
                             )),
+                            db_limit,
                         };
                         let table = &tables[&candidate.workers];
                         engine::run(workload, &policy, capacity, table, options).totals
@@ -209,10 +260,12 @@ pub fn search(
             breach_minutes: totals.breach_minutes,
             max_p95_ms: totals.max_p95_ms,
             dropped_requests: totals.dropped_requests,
+            peak_connections: db_limit.map(|db| db.connections(totals.peak_instances, c.workers)),
         });
     Search {
         candidates: grid.len(),
         simulated: simulated.into_inner() as usize,
+        excluded_db_connections: excluded,
         best,
     }
 }
@@ -250,15 +303,15 @@ mod tests {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
-        let grid = candidates(&Policy::default(), &capacity, 4000.0, 2);
+        let (grid, _) = candidates(&Policy::default(), &capacity, 4000.0, 2, None);
         let workers: std::collections::BTreeSet<u32> = grid.iter().map(|c| c.workers).collect();
         assert_eq!(workers.into_iter().collect::<Vec<_>>(), vec![4, 5, 6, 7, 8]);
         assert!(grid.iter().all(|c| c.min <= c.max));
         assert!(grid.len() >= 1000, "{}", grid.len());
     }
 
-    #[test]
-    fn pruning_and_reuse_give_the_brute_force_answer() {
+    /// The search's answer against a brute-force run of every candidate.
+    fn check_against_brute_force(db_limit: Option<DbLimit>) -> Search {
         // A day with a morning jump: some candidates breach, some hit their max.
         let demand: Vec<f64> = (0..1440)
             .map(|m| {
@@ -280,19 +333,22 @@ mod tests {
             normal_peak_rps: engine::normal_peak_rps(&demand),
         };
         let base = Policy::default();
-        let found = search(&workload, &base, &capacity, 300.0, 1, 1.0);
+        let found = search_with_db_limit(&workload, &base, &capacity, 300.0, 1, 1.0, db_limit);
         assert!(found.simulated < found.candidates);
 
-        let grid = candidates(&base, &capacity, 300.0, 1);
+        let (grid, _) = candidates(&base, &capacity, 300.0, 1, db_limit);
         let tables: BTreeMap<u32, MmcTable> = (2..=4).map(|w| (w, MmcTable::new(w))).collect();
+        let options = RunOptions {
+            db_limit,
+            ..RunOptions::default()
+        };
         let runs: Vec<(usize, Candidate, Totals)> = grid
             .iter()
             .enumerate()
             .map(|(index, &c)| {
                 let policy = apply(&base, c);
                 let table = &tables[&c.workers];
-                let totals =
-                    engine::run(&workload, &policy, &capacity, table, RunOptions::default()).totals;
+                let totals = engine::run(&workload, &policy, &capacity, table, options).totals;
                 (index, c, totals)
             })
             .collect();
@@ -308,7 +364,7 @@ mod tests {
                     .then(a.0.cmp(&b.0))
             })
             .unwrap();
-        let best = found.best.expect("search finds it too");
+        let best = found.best.clone().expect("search finds it too");
         assert_eq!(
             (
                 best.min_instances,
@@ -326,6 +382,48 @@ mod tests {
             )
         );
         assert_eq!(best.instance_hours, brute.2.instance_hours);
+        found
+    }
+
+    #[test]
+    fn pruning_and_reuse_give_the_brute_force_answer() {
+        let found = check_against_brute_force(None);
+        assert_eq!(found.excluded_db_connections, 0);
+        assert_eq!(found.best.unwrap().peak_connections, None);
+    }
+
+    #[test]
+    fn database_limit_excludes_candidates_and_is_never_exceeded() {
+        // 120 connections, 2 per worker: at most 30 instances of 2 workers, 20 of 3, 15 of 4.
+        let db = DbLimit {
+            max_connections: 120,
+            pool_per_worker: 2,
+        };
+        let capacity = Capacity {
+            rps_per_worker: 10.0,
+            service_time_seconds: 0.05,
+        };
+        let base = Policy::default();
+        let (free, none_excluded) = candidates(&base, &capacity, 300.0, 1, None);
+        let (limited, excluded) = candidates(&base, &capacity, 300.0, 1, Some(db));
+        assert_eq!(none_excluded, 0);
+        // Peak 300 rps: P_w = 15, 10, 8; max values 15..45, 10..30, 8..24.
+        // Excluded: w=2 max 45; w=3 max 30; w=4 max 16 and 24.
+        let over = |c: &Candidate| db.connections(c.max, c.workers) > 120;
+        assert_eq!(excluded, free.iter().filter(|c| over(c)).count());
+        assert!(excluded > 0);
+        assert!(!limited.iter().any(over));
+        // The largest fleet that fits (15 of 4 workers) became a candidate max.
+        assert!(limited.iter().any(|c| c.workers == 4 && c.max == 15));
+        assert!(!free.iter().any(|c| c.workers == 4 && c.max == 15));
+
+        let found = check_against_brute_force(Some(db));
+        assert_eq!(found.excluded_db_connections, excluded);
+        assert_eq!(found.candidates, limited.len());
+        let best = found.best.unwrap();
+        let peak = best.peak_connections.expect("reported with a limit");
+        assert!(peak <= 120, "{peak}");
+        assert!(db.connections(best.max_instances, best.workers_per_instance) <= 120);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Reason {
     CappedMax,
     /// Refused: beyond `limits.safety_cap_multiple` × normal peak.
     CappedSafety,
+    /// Limited by `--db-max-connections` (the tighter limit than `max_instances`).
+    CappedDbConnections,
     /// p95 above `limits.freeze_p95_ms`: count held.
     FrozenPanic,
     /// A scale-down stopped at `fleet.min_instances`.
@@ -60,6 +62,7 @@ impl Reason {
             Reason::BackoffExtended => "BACKOFF_EXTENDED".into(),
             Reason::CappedMax => "CAPPED_MAX".into(),
             Reason::CappedSafety => "CAPPED_SAFETY".into(),
+            Reason::CappedDbConnections => "CAPPED_DB_CONNECTIONS".into(),
             Reason::FrozenPanic => "FROZEN_PANIC".into(),
             Reason::FloorMin => "FLOOR_MIN".into(),
         }
@@ -99,6 +102,8 @@ pub struct ScalerConfig {
     pub freeze_p95_ms: f64,
     /// Simulation step, seconds.
     pub step_seconds: f64,
+    /// Largest fleet the database connections allow (`u32::MAX` without the check), instances.
+    pub db_cap: u32,
 }
 
 impl ScalerConfig {
@@ -119,6 +124,7 @@ impl ScalerConfig {
             safety_cap,
             freeze_p95_ms: policy.limits.freeze_p95_ms,
             step_seconds,
+            db_cap: u32::MAX,
         }
     }
 }
@@ -141,8 +147,19 @@ pub struct ScalerCounts {
     pub flaps: u32,
     /// Refused or capped decisions (one per episode), decisions.
     pub refused: u32,
+    /// Of those, capped by the database connection limit, decisions.
+    pub db_capped: u32,
     /// Largest capacity any decision asked for, before limits, instances.
     pub max_target: u32,
+}
+
+impl ScalerCounts {
+    fn count_refusal(&mut self, why: Reason) {
+        self.refused += 1;
+        if why == Reason::CappedDbConnections {
+            self.db_capped += 1;
+        }
+    }
 }
 
 /// AWS step adjustment of `percent` of `base`: above 1 it rounds down, between
@@ -205,6 +222,23 @@ impl Scaler {
     /// Current scale-down window, seconds.
     pub fn window_seconds(&self) -> f64 {
         self.window
+    }
+
+    /// The initial fleet wanted `wanted` but starts with `initial`: when the
+    /// database limit is what cut it, log that at time 0 (one episode, like a capped decision).
+    pub fn cap_initial(&mut self, wanted: u32, initial: u32, events: &mut Vec<Event>) {
+        let cfg = &self.cfg;
+        if wanted > initial && initial == cfg.db_cap && cfg.db_cap < cfg.max_instances {
+            self.capped = Some(Reason::CappedDbConnections);
+            self.counts.count_refusal(Reason::CappedDbConnections);
+            events.push(Event {
+                at_seconds: 0.0,
+                action: Action::Hold,
+                from: initial,
+                to: initial,
+                reason: Reason::CappedDbConnections,
+            });
+        }
     }
 
     /// Decide at time `now` (end of a step). `prewarm` is the instance count the
@@ -273,22 +307,29 @@ impl Scaler {
             let safety_binds = cfg.safety_cap < cfg.max_instances;
             let (to, why) = if safety_binds && target > cfg.safety_cap {
                 (desired, Reason::CappedSafety)
-            } else if target > cfg.max_instances {
-                (cfg.max_instances.max(desired), Reason::CappedMax)
+            } else if target > cfg.max_instances.min(cfg.db_cap) {
+                // The tighter limit names the cap; at a tie it is the policy's max.
+                let (limit, why) = if cfg.db_cap < cfg.max_instances {
+                    (cfg.db_cap, Reason::CappedDbConnections)
+                } else {
+                    (cfg.max_instances, Reason::CappedMax)
+                };
+                (limit.max(desired), why)
             } else {
                 (target, reason)
             };
+            let clamped = matches!(why, Reason::CappedMax | Reason::CappedDbConnections);
             if to == desired {
                 if self.capped != Some(why) {
                     self.capped = Some(why);
-                    self.counts.refused += 1;
+                    self.counts.count_refusal(why);
                     log(Action::Hold, desired, desired, why);
                 }
                 return 0;
             }
-            self.capped = (why == Reason::CappedMax).then_some(why);
-            if why == Reason::CappedMax {
-                self.counts.refused += 1;
+            self.capped = clamped.then_some(why);
+            if clamped {
+                self.counts.count_refusal(why);
             }
             log(Action::ScaleUp, desired, to, why);
             self.counts.scale_ups += 1;
@@ -482,5 +523,62 @@ mod tests {
         assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 0);
         assert_eq!(ev[1].reason, Reason::CappedSafety);
         assert_eq!(s.counts.refused, 1);
+    }
+
+    #[test]
+    fn database_limit_caps_like_max_and_is_logged_once_per_episode() {
+        let mut cfg = config();
+        cfg.step_percent = 100.0;
+        cfg.db_cap = 13; // tighter than max_instances (50)
+        let mut s = Scaler::new(cfg.clone());
+        let mut ev = Vec::new();
+        // 10 -> 20 wanted, 13 allowed.
+        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 3);
+        assert_eq!(
+            (ev[0].action, ev[0].from, ev[0].to, ev[0].reason),
+            (Action::ScaleUp, 10, 13, Reason::CappedDbConnections)
+        );
+        assert_eq!(ev[0].reason.code(), "CAPPED_DB_CONNECTIONS");
+        // Still hot at the cap: same episode, nothing more logged or launched.
+        assert_eq!(s.decide(120.0, &obs(0.9, 10, 3), 0, &mut ev), 0);
+        assert_eq!(s.decide(180.0, &obs(0.9, 13, 0), 0, &mut ev), 0);
+        assert_eq!(ev.len(), 1);
+        // The load eases, then comes back: a new episode, logged as a hold.
+        assert_eq!(s.decide(240.0, &obs(0.5, 13, 0), 0, &mut ev), 0);
+        assert_eq!(s.decide(300.0, &obs(0.9, 13, 0), 0, &mut ev), 0);
+        assert_eq!(
+            (ev[1].action, ev[1].from, ev[1].to, ev[1].reason),
+            (Action::Hold, 13, 13, Reason::CappedDbConnections)
+        );
+        assert_eq!((s.counts.refused, s.counts.db_capped), (2, 2));
+        // A forecast asking for more is capped the same way.
+        let mut s = Scaler::new(cfg.clone());
+        assert_eq!(s.decide(60.0, &obs(0.5, 10, 0), 40, &mut ev), 3);
+        assert_eq!(ev.last().unwrap().reason, Reason::CappedDbConnections);
+        // At a tie with max_instances, the policy's max names the cap.
+        cfg.max_instances = 13;
+        let mut s = Scaler::new(cfg);
+        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 3);
+        assert_eq!(ev.last().unwrap().reason, Reason::CappedMax);
+        assert_eq!(s.counts.db_capped, 0);
+    }
+
+    #[test]
+    fn initial_fleet_cut_by_the_database_is_logged() {
+        let mut cfg = config();
+        cfg.db_cap = 6;
+        let mut s = Scaler::new(cfg);
+        let mut ev = Vec::new();
+        s.cap_initial(5, 5, &mut ev); // fits: nothing
+        assert!(ev.is_empty());
+        s.cap_initial(9, 6, &mut ev);
+        assert_eq!(
+            (ev[0].at_seconds, ev[0].action, ev[0].to, ev[0].reason),
+            (0.0, Action::Hold, 6, Reason::CappedDbConnections)
+        );
+        // The episode continues into the first decision: not logged twice.
+        assert_eq!(s.decide(60.0, &obs(0.9, 6, 0), 0, &mut ev), 0);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(s.counts.db_capped, 1);
     }
 }
