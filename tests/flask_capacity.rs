@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The endpoint's known service time: WAIT_MS + CPU_MS.
-const WAIT_MS: f64 = 40.0;
-const CPU_MS: f64 = 10.0;
+const WAIT_MS: f64 = 45.0;
+const CPU_MS: f64 = 5.0;
 
 struct Gunicorn {
     child: Child,

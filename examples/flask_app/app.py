@@ -13,8 +13,8 @@ import time
 
 from flask import Flask, jsonify
 
-WAIT_MS = float(os.environ.get("WAIT_MS", "40"))
-CPU_MS = float(os.environ.get("CPU_MS", "10"))
+WAIT_MS = float(os.environ.get("WAIT_MS", "45"))
+CPU_MS = float(os.environ.get("CPU_MS", "5"))
 
 app = Flask(__name__)
 
