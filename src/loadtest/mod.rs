@@ -343,9 +343,7 @@ fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> 
         }
     }
     if let Some(path) = &args.json {
-        let mut bytes = serde_json::to_vec_pretty(result)?;
-        bytes.push(b'\n');
-        report::write_atomic(path, &bytes)?;
+        report::write_json(path, result)?;
     }
     Ok(())
 }

@@ -85,6 +85,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     file.commit()
 }
 
+/// Write `value` as pretty JSON to `path` atomically (`-`: stdout), streaming it
+/// rather than building the whole text in memory (a long run's history is large).
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        out.write_all(b"\n")?;
+        return Ok(out.flush()?);
+    }
+    let mut file = AtomicFile::create(path)?;
+    serde_json::to_writer_pretty(file.writer(), value)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.writer().write_all(b"\n")?;
+    file.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
