@@ -695,3 +695,33 @@ fn users_start_at_the_spawn_rate() {
     assert!((4..=5).contains(&users[1]), "{users:?}");
     assert_eq!(&users[2..], &[6, 6], "{users:?}");
 }
+
+/// Run `capplan loadtest ARGS` under a pseudo-terminal (util-linux `script`); returns
+/// everything it drew there.
+fn on_a_terminal(args: &str) -> String {
+    let command = format!("{} loadtest {args}", common::capplan_bin().display());
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs a command under a pseudo-terminal");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
+    let url = target.url_for("/");
+    let live = on_a_terminal(&format!("--url {url} --users 2 --duration 3s"));
+    assert!(live.contains("rps  p95 "), "{live}");
+    assert!(live.contains("errors 0  users 2"), "{live}");
+    let quiet = on_a_terminal(&format!("--url {url} --users 2 --duration 2s --quiet"));
+    assert!(!quiet.contains("rps  p95 "), "{quiet}");
+    // Not a terminal (a pipe): the summary table, no progress bar.
+    let (_, stdout) = run_json(&["--url", &url, "--users", "2", "--duration", "2s"]);
+    assert!(
+        stdout.contains("Total") && !stdout.contains("rps  p95 "),
+        "{stdout}"
+    );
+}
