@@ -52,6 +52,9 @@ pub struct Settings {
 
 /// Run the command: read inputs, forecast, report.
 pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.plot {
+        crate::report::html::plot::PlotFormat::from_path(path)?;
+    }
     let settings = settings_from(&args)?;
     let tz_offset = match &args.tz {
         Some(text) => Some(timestamp::parse_offset(text).map_err(|m| InputError::flag("--tz", m))?),

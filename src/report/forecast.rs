@@ -32,6 +32,13 @@ pub fn emit(
     if let Some(path) = &args.json {
         write_atomic(path, (render_json(result)? + "\n").as_bytes())?;
     }
+    if let Some(path) = &args.html {
+        write_atomic(path, super::html::forecast_page(series, result).as_bytes())?;
+    }
+    if let Some(path) = &args.plot {
+        let chart = super::html::forecast::main_chart(series, result);
+        super::html::plot::write(path, &chart.render())?;
+    }
     Ok(())
 }
 
