@@ -69,7 +69,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
     )?;
     let calendar = build_calendar(&args, &series, settings.horizon_hours)?;
     let result = forecast(&series, &calendar, &settings, report)?;
-    crate::report::forecast::emit(&args, &series, &result)?;
+    crate::report::forecast::emit(&args, &series, &calendar, &result)?;
     Ok(Outcome::Success)
 }
 

@@ -4,15 +4,16 @@ use super::downsample::{band, envelope};
 use super::svg::{colors, Chart, Layer, Mark, Span, XAxis};
 use super::{facts, notes, table, Cell, DISPLAY_BUCKETS};
 use crate::forecast::backtest::Metrics;
+use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
-use crate::forecast::series::HourlySeries;
+use crate::forecast::series::{local_date, HourlySeries};
 
-/// History shown before the forecast: three weeks show the weekly shape without
-/// squeezing a two-day forecast into a sliver.
-const HISTORY_HOURS: usize = 21 * 24;
+/// History shown before the forecast in the main chart: one week shows the weekly
+/// shape without squeezing a two-day forecast into a sliver.
+const HISTORY_HOURS: usize = 7 * 24;
 
 /// The whole section (with its own heading).
-pub fn section(series: &HourlySeries, r: &ForecastResult) -> String {
+pub fn section(series: &HourlySeries, calendar: &HolidayCalendar, r: &ForecastResult) -> String {
     let mut s = String::from(r#"<section id="forecast"><h2>Forecast</h2>"#);
     s.push_str(&notes("notes", &r.notes));
     let ingest = &r.ingest;
@@ -44,7 +45,8 @@ pub fn section(series: &HourlySeries, r: &ForecastResult) -> String {
         ));
     }
     s.push_str(&facts(&pairs));
-    s.push_str(&main_chart(series, r).render());
+    s.push_str(&main_chart(series, calendar, r).render());
+    s.push_str(&history_chart(series, calendar).render());
     if !r.prewarm.is_empty() {
         s.push_str(&prewarm_chart(r).render());
     }
@@ -145,7 +147,7 @@ fn offset_seconds(series: &HourlySeries) -> i32 {
 }
 
 /// History and forecast with the interval band and holidays: the `--plot` chart.
-pub fn main_chart(series: &HourlySeries, r: &ForecastResult) -> Chart {
+pub fn main_chart(series: &HourlySeries, calendar: &HolidayCalendar, r: &ForecastResult) -> Chart {
     let mut chart = Chart::new(
         "Traffic: recent history and forecast",
         "requests/s",
@@ -179,7 +181,7 @@ pub fn main_chart(series: &HourlySeries, r: &ForecastResult) -> Chart {
         colors::ORANGE,
         envelope(&fx, &mean, DISPLAY_BUCKETS),
     );
-    chart.spans = holiday_spans(r);
+    chart.spans = holiday_spans(series, calendar, from, series.len() + r.forecast.len());
     chart.marks = r
         .peaks
         .iter()
@@ -199,18 +201,48 @@ pub fn main_chart(series: &HourlySeries, r: &ForecastResult) -> Chart {
     chart
 }
 
-/// Consecutive forecast hours of one holiday as one shaded span.
-fn holiday_spans(r: &ForecastResult) -> Vec<Span> {
+/// The whole history (thinned for display), holidays shaded.
+pub fn history_chart(series: &HourlySeries, calendar: &HolidayCalendar) -> Chart {
+    let mut chart = Chart::new(
+        "The whole history",
+        "requests/s",
+        XAxis::Time {
+            offset_seconds: offset_seconds(series),
+        },
+    );
+    chart.height = 240.0;
+    let x: Vec<f64> = (0..series.len())
+        .map(|i| series.time_at(i).timestamp() as f64)
+        .collect();
+    chart = chart.line(
+        "history",
+        colors::BLUE,
+        envelope(&x, &series.rps, DISPLAY_BUCKETS),
+    );
+    chart.spans = holiday_spans(series, calendar, 0, series.len());
+    chart
+}
+
+/// Hours `from..to` (past the end: forecast hours) that fall on a holiday, one span
+/// per holiday.
+fn holiday_spans(
+    series: &HourlySeries,
+    calendar: &HolidayCalendar,
+    from: usize,
+    to: usize,
+) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
-    for p in &r.forecast {
-        let Some(name) = &p.holiday else { continue };
-        let start = p.timestamp.timestamp() as f64;
+    for index in from..to {
+        let Some(name) = calendar.name(local_date(series.local_hour(index))) else {
+            continue;
+        };
+        let start = series.time_at(index).timestamp() as f64;
         match spans.last_mut() {
-            Some(last) if last.label == *name && last.x1 == start => last.x1 = start + 3600.0,
+            Some(last) if last.label == name && last.x1 == start => last.x1 = start + 3600.0,
             _ => spans.push(Span {
                 x0: start,
                 x1: start + 3600.0,
-                label: name.clone(),
+                label: name.to_string(),
             }),
         }
     }

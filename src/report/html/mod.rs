@@ -7,11 +7,14 @@ pub mod downsample;
 pub mod forecast;
 pub mod loadtest;
 pub mod plot;
+#[cfg(test)]
+mod sample;
 pub mod simulate;
 pub mod svg;
 
 use std::fmt::Write as _;
 
+use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
 use crate::forecast::series::HourlySeries;
 use crate::loadtest::result::RunResult;
@@ -145,10 +148,14 @@ pub fn loadtest_page(result: &RunResult) -> String {
 }
 
 /// The `forecast --html` page.
-pub fn forecast_page(series: &HourlySeries, result: &ForecastResult) -> String {
+pub fn forecast_page(
+    series: &HourlySeries,
+    calendar: &HolidayCalendar,
+    result: &ForecastResult,
+) -> String {
     page(
         "capplan forecast report",
-        &forecast::section(series, result),
+        &forecast::section(series, calendar, result),
     )
 }
 
@@ -161,13 +168,14 @@ pub fn simulate_page(output: &SimulateOutput) -> String {
 pub fn demo_page(
     load: &RunResult,
     series: &HourlySeries,
+    calendar: &HolidayCalendar,
     forecast: &ForecastResult,
     simulation: &SimulateOutput,
 ) -> String {
     let body = format!(
         "<nav><a href=\"#loadtest\">Load test</a> · <a href=\"#forecast\">Forecast</a> · <a href=\"#simulate\">Simulation</a></nav>\n{}\n{}\n{}",
         loadtest::section(load),
-        forecast::section(series, forecast),
+        forecast::section(series, calendar, forecast),
         simulate::section(simulation)
     );
     page("capplan demo report", &body)
@@ -193,6 +201,47 @@ mod tests {
         );
         assert!(html.contains("<td>p95&lt;300ms</td>"));
         assert!(html.contains(r#"<td class="fail">FAIL</td>"#));
+    }
+
+    #[test]
+    fn demo_page_holds_the_three_sections() {
+        let load = sample::load_result();
+        let (series, calendar, forecast) = sample::forecast_result();
+        let simulation = sample::simulate_output(1440);
+        let html = demo_page(&load, &series, &calendar, &forecast, &simulation);
+        for id in ["loadtest", "forecast", "simulate"] {
+            assert_eq!(
+                html.matches(&format!("<section id=\"{id}\">")).count(),
+                1,
+                "{id}"
+            );
+        }
+        let texts = [
+            "Latency by percentile",
+            "/api/order",
+            "HTTPError: 500 Internal Server Error",
+            "a &lt;warning&gt;",
+            "Independence Day",
+            "seasonal-naive",
+            "Pre-warm schedule",
+            "Instances by state",
+            "STEP_UP_UTILIZATION",
+            "SLO 300.0ms",
+        ];
+        for text in texts {
+            assert!(html.contains(text), "{text:?} missing");
+        }
+        assert!(html.matches("<svg").count() >= 10);
+        assert!(!html.contains("<script") && !html.contains("src="));
+    }
+
+    #[test]
+    fn a_year_of_minutes_stays_small() {
+        let year = sample::simulate_output(525_600);
+        assert_eq!(year.result.timeline.len(), 525_600);
+        let html = simulate_page(&year);
+        assert!(html.len() < 5_000_000, "{} bytes", html.len());
+        assert!(html.contains("Demand and capacity"));
     }
 
     #[test]

@@ -355,9 +355,18 @@ impl Frame {
         }
         for (x, label) in x_ticks(chart.x_axis, self.x0, self.x1) {
             let px = self.px(x);
+            // A label that would run off the chart's edge is aligned to the tick instead.
+            let half_width = 3.4 * label.chars().count() as f64;
+            let anchor = if px + half_width > chart.width {
+                "end"
+            } else if px < half_width {
+                "start"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 s,
-                r##"<line x1="{px:.1}" x2="{px:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="#f0f0f0"/><text x="{px:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+                r##"<line x1="{px:.1}" x2="{px:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="#f0f0f0"/><text x="{px:.1}" y="{:.1}" text-anchor="{anchor}" fill="#555">{}</text>"##,
                 bottom + 16.0,
                 esc(&label)
             );
