@@ -236,9 +236,10 @@ fn reports_load_and_draw_in_headless_chromium() {
         &browser,
         &path("forecast.html"),
         "forecast",
-        2,
+        3,
         &[
             "90% interval",
+            "Independence Day",
             "seasonal-naive",
             "Predicted daily peaks",
             "Pre-warm schedule",

@@ -377,3 +377,41 @@ fn events_table(out: &SimulateOutput) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::html::sample;
+
+    #[test]
+    fn few_events_are_marked_one_by_one_with_their_reason() {
+        let out = sample::simulate_output(1440);
+        let chart = demand_chart(&out);
+        assert_eq!(chart.marks.len(), out.result.events.len());
+        assert!(chart.marks.iter().any(|m| m.label.starts_with("STEP_UP_")));
+    }
+
+    #[test]
+    fn many_events_are_grouped_per_bucket_with_reason_counts() {
+        let out = sample::simulate_output(60 * 1440);
+        assert!(
+            out.result.events.len() > MAX_MARKS,
+            "{}",
+            out.result.events.len()
+        );
+        let chart = demand_chart(&out);
+        // At most one mark per bucket and action.
+        assert!(
+            chart.marks.len() <= 3 * (MAX_MARKS + 1),
+            "{}",
+            chart.marks.len()
+        );
+        assert!(chart.marks.iter().all(|m| m.label.is_empty()));
+        assert!(chart
+            .marks
+            .iter()
+            .any(|m| m.title.contains("STEP_UP_") && m.title.contains('×')));
+        let html = section(&out);
+        assert!(html.contains(&format!("The first {MAX_EVENT_ROWS} of")));
+    }
+}
