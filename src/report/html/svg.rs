@@ -207,9 +207,18 @@ impl Chart {
         let bottom = TOP + f.plot_h;
         for m in &self.marks {
             let x = f.px(m.x);
+            // Many marks get only their tick: full-height lines would hide the data.
+            let line = if labelled {
+                format!(
+                    r#"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="{}" stroke-opacity="0.35"/>"#,
+                    m.color
+                )
+            } else {
+                String::new()
+            };
             let _ = write!(
                 s,
-                r#"<g class="mark"><title>{t}</title><line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{bottom:.1}" stroke="{c}" stroke-opacity="0.35"/><path d="M{x:.1} {b:.1}l-4 7h8z" fill="{c}"/></g>"#,
+                r#"<g class="mark"><title>{t}</title>{line}<path d="M{x:.1} {b:.1}l-4 7h8z" fill="{c}"/></g>"#,
                 t = esc(&m.title),
                 b = bottom,
                 c = m.color
