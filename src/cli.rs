@@ -122,11 +122,15 @@ pub struct LoadtestArgs {
     pub hdr_log: Option<PathBuf>,
 
     /// Write a self-contained HTML report (charts over time, HDR percentile plot, tasks, failures, thresholds); it needs no network to view.
-    #[arg(long, value_name = "FILE.html")]
+    #[arg(long, value_name = "FILE.html", conflicts_with = "find_capacity")]
     pub html: Option<PathBuf>,
 
     /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
-    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    #[arg(
+        long,
+        value_name = "FILE.svg|FILE.png",
+        conflicts_with = "find_capacity"
+    )]
     pub plot: Option<PathBuf>,
 
     /// Fail (exit 1) unless this holds, e.g. "p95<300ms", "error_rate<1%", "rps>200" (repeatable).

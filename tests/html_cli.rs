@@ -121,6 +121,17 @@ fn an_unknown_plot_extension_is_a_usage_error_before_any_work() {
         .args(["--plot", "x.gif"])
         .assert()
         .code(2);
+    // A capacity search has no single run to report.
+    capplan()
+        .args([
+            "loadtest",
+            "--url",
+            "http://127.0.0.1:9/",
+            "--find-capacity",
+        ])
+        .args(["--html", "x.html"])
+        .assert()
+        .code(2);
     capplan()
         .args(["forecast", "--history"])
         .arg(fixture("history_hourly.csv"))

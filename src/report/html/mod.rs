@@ -78,7 +78,8 @@ pub fn table(head: &[&str], rows: Vec<Vec<Cell>>) -> String {
     for row in rows {
         s.push_str("<tr>");
         for cell in row {
-            match cell.class {
+            let class = cell.class.or(looks_numeric(&cell.text).then_some("n"));
+            match class {
                 Some(class) => {
                     let _ = write!(s, r#"<td class="{class}">{}</td>"#, esc(&cell.text));
                 }
@@ -91,6 +92,12 @@ pub fn table(head: &[&str], rows: Vec<Vec<Cell>>) -> String {
     }
     s.push_str("</tbody></table>");
     s
+}
+
+/// Figures are right-aligned, words left.
+fn looks_numeric(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    digits.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// A definition list of `name: value` pairs (run parameters).
@@ -120,8 +127,8 @@ const STYLE: &str = "\
 body{font-family:'Liberation Sans',Arial,Helvetica,sans-serif;margin:24px auto;max-width:1000px;color:#222;padding:0 12px}\
 h1{font-size:24px;margin-bottom:4px}h2{font-size:20px;border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}\
 h3{font-size:16px;margin:20px 0 8px}svg.chart{max-width:100%;height:auto;display:block;margin:8px 0 16px}\
-table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right}\
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}\
+th{background:#f4f4f4}td.n,td.pass,td.fail{text-align:right}\
 td.pass{color:#1a7f37;font-weight:bold}td.fail{color:#c62828;font-weight:bold}\
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px;font-size:14px}dt{color:#555}dd{margin:0}\
 ul.warnings{background:#fff4e5;border-left:4px solid #f0a020;padding:8px 8px 8px 28px}\
