@@ -227,7 +227,9 @@ pub fn instances_chart(out: &SimulateOutput) -> Chart {
             step: true,
         });
     }
+    // The reason codes are written on the demand chart above; here only the ticks.
     chart.marks = event_marks(out, &x);
+    chart.marks.iter_mut().for_each(|m| m.label.clear());
     chart
 }
 
