@@ -123,6 +123,18 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
 
+    /// Write a self-contained HTML report (charts over time, HDR percentile plot, tasks, failures, thresholds); it needs no network to view.
+    #[arg(long, value_name = "FILE.html", conflicts_with = "find_capacity")]
+    pub html: Option<PathBuf>,
+
+    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
+    #[arg(
+        long,
+        value_name = "FILE.svg|FILE.png",
+        conflicts_with = "find_capacity"
+    )]
+    pub plot: Option<PathBuf>,
+
     /// Fail (exit 1) unless this holds, e.g. "p95<300ms", "error_rate<1%", "rps>200" (repeatable).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Threshold>,
@@ -257,6 +269,14 @@ pub struct ForecastArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Write a self-contained HTML report (history and forecast band, holidays, backtest, peaks, pre-warm); it needs no network to view.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    pub plot: Option<PathBuf>,
+
     /// Print no tables and no chart (warnings and errors still go to stderr).
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -315,6 +335,14 @@ pub struct SimulateArgs {
     /// Write the JSON summary to FILE (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (demand vs capacity, instances, p95 vs SLO, queue, scale events, summary); it needs no network to view.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    pub plot: Option<PathBuf>,
 
     /// Search min/max instances, workers per instance, step and window for the cheapest policy meeting the SLO.
     #[arg(long)]

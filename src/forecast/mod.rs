@@ -51,6 +51,9 @@ pub struct Settings {
 
 /// Run the command: read inputs, forecast, report.
 pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.plot {
+        crate::report::html::plot::PlotFormat::from_path(path)?;
+    }
     let settings = settings_from(&args)?;
     let tz_offset = match &args.tz {
         Some(text) => {
@@ -67,7 +70,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
     )?;
     let calendar = build_calendar(&args, &series, settings.horizon_hours)?;
     let result = forecast(&series, &calendar, &settings, report)?;
-    crate::report::forecast::emit(&args, &series, &result)?;
+    crate::report::forecast::emit(&args, &series, &calendar, &result)?;
     Ok(Outcome::Success)
 }
 

@@ -32,6 +32,9 @@ use stats::Aggregator;
 
 /// Run a load test as the command line asks.
 pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.plot {
+        report::html::plot::PlotFormat::from_path(path)?;
+    }
     if args.find_capacity {
         return find_capacity::run(&args);
     }
@@ -344,6 +347,13 @@ fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> 
     }
     if let Some(path) = &args.json {
         report::write_json(path, result)?;
+    }
+    if let Some(path) = &args.html {
+        report::write_atomic(path, report::html::loadtest_page(result).as_bytes())?;
+    }
+    if let Some(path) = &args.plot {
+        let chart = report::html::loadtest::latency_chart(&result.history);
+        report::html::plot::write(path, &chart.render())?;
     }
     Ok(())
 }

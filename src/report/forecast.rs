@@ -6,6 +6,7 @@ use std::path::Path;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::cli::ForecastArgs;
+use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
 use crate::forecast::series::{hour_of_day, HourlySeries};
 use crate::report::write_atomic;
@@ -14,6 +15,7 @@ use crate::report::write_atomic;
 pub fn emit(
     args: &ForecastArgs,
     series: &HourlySeries,
+    calendar: &HolidayCalendar,
     result: &ForecastResult,
 ) -> anyhow::Result<()> {
     let stdout = Some(Path::new("-"));
@@ -31,6 +33,16 @@ pub fn emit(
     }
     if let Some(path) = &args.json {
         write_atomic(path, (render_json(result)? + "\n").as_bytes())?;
+    }
+    if let Some(path) = &args.html {
+        write_atomic(
+            path,
+            super::html::forecast_page(series, calendar, result).as_bytes(),
+        )?;
+    }
+    if let Some(path) = &args.plot {
+        let chart = super::html::forecast::main_chart(series, calendar, result);
+        super::html::plot::write(path, &chart.render())?;
     }
     Ok(())
 }

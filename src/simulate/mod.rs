@@ -63,6 +63,9 @@ pub struct Timing {
 
 /// Run `capplan simulate` as the command line asks.
 pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.plot {
+        crate::report::html::plot::PlotFormat::from_path(path)?;
+    }
     let mut policy = match &args.policy {
         Some(path) => Policy::read(path)?,
         None => Policy::default(),
@@ -139,7 +142,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
     let clock = Instant::now();
     let table = MmcTable::new(policy.fleet.workers_per_instance);
     let options = RunOptions {
-        record_timeline: args.timeline.is_some(),
+        // The HTML report and the plot draw the timeline too.
+        record_timeline: args.timeline.is_some() || args.html.is_some() || args.plot.is_some(),
         db_limit,
         ..RunOptions::default()
     };
@@ -209,6 +213,17 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.json {
         crate::report::write_atomic(path, render::json(&output)?.as_bytes())
             .context("writing --json")?;
+    }
+    if let Some(path) = &args.html {
+        let page = crate::report::html::simulate_page(&output);
+        crate::report::write_atomic(path, page.as_bytes()).context("writing --html")?;
+    }
+    if let Some(path) = &args.plot {
+        let svg = crate::report::html::plot::stack(&[
+            crate::report::html::simulate::demand_chart(&output),
+            crate::report::html::simulate::instances_chart(&output),
+        ]);
+        crate::report::html::plot::write(path, &svg).context("writing --plot")?;
     }
 
     let failures = failures(&output);
