@@ -51,10 +51,20 @@ pub struct Settings {
 
 /// Run the command: read inputs, forecast, report.
 pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
+    let (series, calendar, result) = compute(&args)?;
+    crate::report::forecast::emit(&args, &series, &calendar, &result)?;
+    Ok(Outcome::Success)
+}
+
+/// Read the inputs and forecast (no output): the hourly series, the holiday calendar
+/// the model used, and the result.
+pub fn compute(
+    args: &ForecastArgs,
+) -> anyhow::Result<(HourlySeries, HolidayCalendar, ForecastResult)> {
     if let Some(path) = &args.plot {
         crate::report::html::plot::PlotFormat::from_path(path)?;
     }
-    let settings = settings_from(&args)?;
+    let settings = settings_from(args)?;
     let tz_offset = match &args.tz {
         Some(text) => {
             Some(crate::timestamp::parse_offset(text).map_err(|m| InputError::flag("--tz", m))?)
@@ -68,10 +78,9 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
             fill_gaps: args.fill_gaps,
         },
     )?;
-    let calendar = build_calendar(&args, &series, settings.horizon_hours)?;
+    let calendar = build_calendar(args, &series, settings.horizon_hours)?;
     let result = forecast(&series, &calendar, &settings, report)?;
-    crate::report::forecast::emit(&args, &series, &calendar, &result)?;
-    Ok(Outcome::Success)
+    Ok((series, calendar, result))
 }
 
 fn settings_from(args: &ForecastArgs) -> Result<Settings, InputError> {

@@ -38,20 +38,30 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
     if args.find_capacity {
         return find_capacity::run(&args);
     }
-    let plan = Plan::from_args(&args)?;
+    let result = measure(&args)?;
+    report_run(&args, &result)
+}
+
+/// Run the load test the arguments describe and judge its thresholds (no output).
+pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
+    let plan = Plan::from_args(args)?;
     let requests = client::prepare(&plan)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = runtime.block_on(execute(
+    let mut result = runtime.block_on(execute(
         &plan,
         requests,
         args.hdr_log.as_deref(),
         args.quiet,
     ))?;
-    let mut result = result;
     result.thresholds = result.evaluate(&args.thresholds);
-    write_outputs(&args, &result)?;
+    Ok(result)
+}
+
+/// Print and write every output the arguments ask for; exit 1 on a failed threshold.
+pub fn report_run(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<Outcome> {
+    write_outputs(args, result)?;
     let failed: Vec<_> = result.thresholds.iter().filter(|t| !t.passed).collect();
     if failed.is_empty() {
         Ok(Outcome::Success)

@@ -63,6 +63,12 @@ pub struct Timing {
 
 /// Run `capplan simulate` as the command line asks.
 pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
+    let output = compute(&args)?;
+    emit(&args, &output)
+}
+
+/// Read the inputs and simulate (and search, with `--recommend`): no output.
+pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     if let Some(path) = &args.plot {
         crate::report::html::plot::PlotFormat::from_path(path)?;
     }
@@ -77,7 +83,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         }
         policy.slo.p95_ms = ms;
     }
-    let capacity = resolve_capacity(&args)?;
+    let capacity = resolve_capacity(args)?;
     let step = args.step.as_secs_f64();
     if step < 1.0 {
         return Err(InputError::flag("--step", "must be at least 1s").into());
@@ -98,7 +104,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         cdn_offload: args.cdn_offload,
         cache_hit: args.cache_hit,
     };
-    let db_limit = db_limit(&args, &policy)?;
+    let db_limit = db_limit(args, &policy)?;
 
     let series = traffic::read(&args.traffic)?;
     let steps = (series.span_seconds() / step).ceil() as usize;
@@ -198,35 +204,41 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         total_demand,
         timing,
     };
+    Ok(output)
+}
+
+/// Print and write every output the arguments ask for; exit 1 on a breach with
+/// `--fail-on-breach`.
+pub fn emit(args: &SimulateArgs, output: &SimulateOutput) -> anyhow::Result<Outcome> {
     let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
     if !args.quiet && !json_to_stdout {
-        println!("{}", render::summary(&output));
+        println!("{}", render::summary(output));
     }
     if let Some(path) = &args.timeline {
-        crate::report::write_atomic(path, &render::timeline_csv(&output)?)
+        crate::report::write_atomic(path, &render::timeline_csv(output)?)
             .context("writing --timeline")?;
     }
     if let Some(path) = &args.events {
-        crate::report::write_atomic(path, &render::events_csv(&output)?)
+        crate::report::write_atomic(path, &render::events_csv(output)?)
             .context("writing --events")?;
     }
     if let Some(path) = &args.json {
-        crate::report::write_atomic(path, render::json(&output)?.as_bytes())
+        crate::report::write_atomic(path, render::json(output)?.as_bytes())
             .context("writing --json")?;
     }
     if let Some(path) = &args.html {
-        let page = crate::report::html::simulate_page(&output);
+        let page = crate::report::html::simulate_page(output);
         crate::report::write_atomic(path, page.as_bytes()).context("writing --html")?;
     }
     if let Some(path) = &args.plot {
         let svg = crate::report::html::plot::stack(&[
-            crate::report::html::simulate::demand_chart(&output),
-            crate::report::html::simulate::instances_chart(&output),
+            crate::report::html::simulate::demand_chart(output),
+            crate::report::html::simulate::instances_chart(output),
         ]);
         crate::report::html::plot::write(path, &svg).context("writing --plot")?;
     }
 
-    let failures = failures(&output);
+    let failures = failures(output);
     if args.fail_on_breach && !failures.is_empty() {
         for reason in &failures {
             eprintln!("simulate: SLO missed: {reason}");

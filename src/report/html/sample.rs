@@ -34,7 +34,7 @@ pub fn load_result() -> RunResult {
             };
             interval.record((i % 2) as usize, Duration::from_millis(ms), outcome);
         }
-        let done = agg.add_tick(second, interval, 10).expect("one thread");
+        let done = agg.add_tick(second, &interval, 10).expect("one thread");
         agg.push_history(done.row);
     }
     let totals = agg.finish(20.0);
@@ -148,6 +148,15 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         instance_cost: Some(0.1),
         result,
         search: None,
+        what_if: crate::simulate::whatif::WhatIfReport {
+            cdn_offload: 0.0,
+            cache_hit: 0.0,
+            app_share: 1.0,
+            demand: crate::simulate::whatif::DemandFigures::of(&demand, 60.0),
+            app_demand: crate::simulate::whatif::DemandFigures::of(&demand, 60.0),
+            db_connections: None,
+        },
+        total_demand: None,
         timing: Timing::default(),
     }
 }
