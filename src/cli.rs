@@ -392,6 +392,10 @@ pub struct DemoArgs {
     /// Keep every file the demo writes (profile, forecast, simulations) in this folder.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+
+    /// Write one self-contained HTML report of the load test, the forecast and the simulation.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `capplan demo`: the whole pipeline on embedded defaults. It runs the same commands a
 //! user would, one after the other, on files in a work folder:
-//! `target` → `loadtest --find-capacity` → `forecast` → `simulate` (reactive vs predictive)
-//! → `simulate --recommend`.
+//! `target` → `loadtest --find-capacity` → `loadtest --rate` → `forecast` → `simulate`
+//! (reactive vs predictive) → `simulate --recommend`, and with `--html` one report of it all.
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
 use serde_json::Value;
 
-use crate::cli::{Cli, DemoArgs};
+use crate::cli::{Cli, Command as CliCommand, DemoArgs};
 use crate::error::{Outcome, RunError};
 
 /// The bundled traffic history (12 weeks, hourly; scripts/gen_history.py).
@@ -36,6 +36,8 @@ const TARGET_ARGS: [&str; 6] = [
     "--seed",
     "1",
 ];
+/// Steps the demo announces.
+const STEPS: u32 = 6;
 /// Instance price used for the cost lines, per hour.
 const INSTANCE_COST: &str = "0.10";
 
@@ -77,12 +79,19 @@ impl Drop for DemoTarget {
     }
 }
 
-/// Run one capplan command in this process, exactly as the command line would.
-fn capplan(args: &[String]) -> anyhow::Result<Outcome> {
+/// Parse a capplan command line exactly as the shell would hand it over.
+fn parse(args: &[String]) -> anyhow::Result<CliCommand> {
     let cli =
         Cli::try_parse_from(std::iter::once("capplan".to_string()).chain(args.iter().cloned()))
             .map_err(|e| RunError(format!("demo: bad internal command {args:?}: {e}")))?;
-    crate::run(cli)
+    Ok(cli.command)
+}
+
+/// Run one capplan command in this process, exactly as the command line would.
+fn capplan(args: &[String]) -> anyhow::Result<Outcome> {
+    crate::run(Cli {
+        command: parse(args)?,
+    })
 }
 
 fn arg(path: &Path) -> String {
@@ -174,7 +183,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         }
     };
     let step = |n: u32, what: &str| {
-        eprintln!("\n[{n}/5 {:>5.1}s] {what}", started.elapsed().as_secs_f64());
+        eprintln!(
+            "\n[{n}/{STEPS} {:>5.1}s] {what}",
+            started.elapsed().as_secs_f64()
+        );
     };
     let file = |name: &str| dir.join(name);
 
@@ -184,6 +196,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     );
     let target = DemoTarget::start()?;
     eprintln!("        {}", target.url);
+    let url = format!("{}/api/items", target.url);
 
     step(
         2,
@@ -193,7 +206,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let found = capplan(&owned(&[
         "loadtest",
         "--url",
-        &format!("{}/api/items", target.url),
+        &url,
         "--find-capacity",
         "--slo",
         "p95<100ms",
@@ -204,20 +217,49 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         "--profile-out",
         &arg(&profile),
     ]))?;
-    drop(target);
     if found != Outcome::Success {
         return Ok(found);
     }
+    let knee = read_json(&profile)?["sustainable_rps"]
+        .as_f64()
+        .unwrap_or(0.0);
 
+    let rate = format!("{:.0}", 0.8 * knee);
     step(
         3,
+        &format!("load-testing it at 80% of the knee: loadtest --rate {rate} --arrivals poisson"),
+    );
+    let CliCommand::Loadtest(load_args) = parse(&owned(&[
+        "loadtest",
+        "--url",
+        &url,
+        "--rate",
+        &rate,
+        "--arrivals",
+        "poisson",
+        "--duration",
+        "6s",
+        "--warmup",
+        "1s",
+        "--json",
+        &arg(&file("loadtest.json")),
+    ]))?
+    else {
+        unreachable!("parsed a loadtest command")
+    };
+    let load = crate::loadtest::measure(&load_args)?;
+    crate::loadtest::report_run(&load_args, &load)?;
+    drop(target);
+
+    step(
+        4,
         &format!("forecasting the bundled history (11 weeks, hourly, x{TRAFFIC_SCALE}) 48 h ahead"),
     );
     let (history, replay) = split_history()?;
     std::fs::write(file("history.csv"), history)?;
     std::fs::write(file("replay.csv"), replay)?;
     std::fs::write(file("policy.toml"), POLICY)?;
-    capplan(&owned(&[
+    let CliCommand::Forecast(forecast_args) = parse(&owned(&[
         "forecast",
         "--history",
         &arg(&file("history.csv")),
@@ -229,13 +271,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         &arg(&file("forecast.csv")),
         "--json",
         &arg(&file("forecast.json")),
-    ]))?;
+    ]))?
+    else {
+        unreachable!("parsed a forecast command")
+    };
+    let (series, calendar, forecast) = crate::forecast::compute(&forecast_args)?;
+    crate::report::forecast::emit(&forecast_args, &series, &calendar, &forecast)?;
 
     step(
-        4,
+        5,
         "replaying those 48 h (what happened) through the bundled policy: reactive vs predictive",
     );
-    let simulate = |json: &str, forecast: bool, extra: &[&str]| -> anyhow::Result<Outcome> {
+    let simulate_args = |json: &str, prewarm: bool, extra: &[&str]| -> Vec<String> {
         let mut a = owned(&[
             "simulate",
             "--traffic",
@@ -251,14 +298,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             "--events",
             &arg(&file(&json.replace(".json", "_events.csv"))),
         ]);
-        if forecast {
+        if prewarm {
             a.extend(owned(&["--forecast", &arg(&file("forecast.csv"))]));
         }
         a.extend(owned(extra));
-        capplan(&a)
+        a
     };
-    simulate("reactive.json", false, &["--quiet"])?;
-    simulate("predictive.json", true, &["--quiet"])?;
+    capplan(&simulate_args("reactive.json", false, &["--quiet"]))?;
+    capplan(&simulate_args("predictive.json", true, &["--quiet"]))?;
     println!(
         "{}",
         comparison(
@@ -268,11 +315,30 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     );
 
     step(
-        5,
+        6,
         "recommending min/max instances and workers for the predictive policy",
     );
-    simulate("recommended.json", true, &["--recommend"])?;
+    let CliCommand::Simulate(recommend_args) = parse(&simulate_args(
+        "recommended.json",
+        true,
+        &[
+            "--recommend",
+            "--timeline",
+            &arg(&file("recommended_timeline.csv")),
+        ],
+    ))?
+    else {
+        unreachable!("parsed a simulate command")
+    };
+    let recommended = crate::simulate::compute(&recommend_args)?;
+    crate::simulate::emit(&recommend_args, &recommended)?;
 
+    if let Some(path) = &args.html {
+        let page =
+            crate::report::html::demo_page(&load, &series, &calendar, &forecast, &recommended);
+        crate::report::write_atomic(path, page.as_bytes()).context("writing --html")?;
+        eprintln!("\nreport: {}", path.display());
+    }
     eprintln!(
         "\ndemo finished in {:.1}s{}",
         started.elapsed().as_secs_f64(),

@@ -1,4 +1,6 @@
 //! `capplan demo` through the real binary: the whole pipeline on built-in defaults.
+mod common;
+
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -11,6 +13,8 @@ fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
         .unwrap()
         .args(["demo", "--out-dir"])
         .arg(dir.path())
+        .arg("--html")
+        .arg(dir.path().join("demo.html"))
         // A guard against a hang, not a speed check (docs/BENCHMARKS.md has the timing).
         .timeout(Duration::from_secs(300))
         .output()
@@ -18,7 +22,15 @@ fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    for step in ["[1/5", "[2/5", "[3/5", "[4/5", "[5/5", "demo finished"] {
+    for step in [
+        "[1/6",
+        "[2/6",
+        "[3/6",
+        "[4/6",
+        "[5/6",
+        "[6/6",
+        "demo finished",
+    ] {
         assert!(stderr.contains(step), "progress {step} missing:\n{stderr}");
     }
     assert!(stdout.contains("knee:"), "{stdout}");
@@ -44,4 +56,29 @@ fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
     let breach = |v: &Value| v["slo"]["breach_minutes"].as_f64().unwrap();
     assert!(breach(&predictive) <= breach(&reactive));
     assert!(read("recommended.json")["recommendation"].is_object());
+    // The load test at 80% of the knee holds the SLO the knee was found for.
+    let load = read("loadtest.json");
+    assert!(
+        load["latency_ms"]["p95"].as_f64().unwrap() < 150.0,
+        "{}",
+        load["latency_ms"]
+    );
+    // One page with the three parts (its rendering is checked in a browser by html_browser.rs).
+    let page = std::fs::read_to_string(dir.path().join("demo.html")).unwrap();
+    for section in ["id=\"loadtest\"", "id=\"forecast\"", "id=\"simulate\""] {
+        assert!(
+            page.contains(section),
+            "{section} missing from the demo report"
+        );
+    }
+    // In a real browser: no console error, every chart drawn, a screenshot that is not blank.
+    if let Some(browser) = common::browser::chromium() {
+        common::browser::check_report(
+            &browser,
+            &dir.path().join("demo.html"),
+            "demo",
+            10,
+            &["Latency by percentile", "seasonal-naive", "recommended"],
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //! on a free port and stops it when dropped.
 #![allow(dead_code)] // each test file uses a part of it
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
