@@ -123,7 +123,7 @@ pub struct HistoryRow {
     pub p95_ms: f64,
     pub p99_ms: f64,
     /// Locust's percentile columns (50%..100%) of all requests so far, ms.
-    pub cumulative_percentiles_ms: Vec<f64>,
+    pub cumulative_percentiles_ms: [f64; LOCUST_PERCENTILES.len()],
     /// Totals so far.
     pub total_requests: u64,
     pub total_failures: u64,
@@ -244,10 +244,8 @@ impl Aggregator {
             p50_ms: quantile_ms(&latency, 0.50),
             p95_ms: quantile_ms(&latency, 0.95),
             p99_ms: quantile_ms(&latency, 0.99),
-            cumulative_percentiles_ms: LOCUST_PERCENTILES
-                .iter()
-                .map(|q| quantile_ms(&total.latency, *q))
-                .collect(),
+            // Inline, not a Vec: a row a second must not mean an allocation a second.
+            cumulative_percentiles_ms: LOCUST_PERCENTILES.map(|q| quantile_ms(&total.latency, q)),
             total_requests: total.requests,
             total_failures: total.failures,
             total_median_ms: quantile_ms(&total.latency, 0.5),
