@@ -161,6 +161,9 @@ mod tests {
         assert!(lines[1].contains('│'), "{chart}");
         // At the SLO the bar reaches the mark; beyond twice the SLO it is clipped.
         assert!(lines[2].contains(&"█".repeat(20)), "{chart}");
-        assert!(lines[3].contains(&format!("{}▶", "█".repeat(40))), "{chart}");
+        assert!(
+            lines[3].contains(&format!("{}▶", "█".repeat(40))),
+            "{chart}"
+        );
     }
 }
