@@ -144,7 +144,7 @@ struct ThreadCtx {
 }
 
 impl ThreadCtx {
-    /// Send one request and record it. Returns false when the session's connection failed.
+    /// Send one request and record it (latency from `started`); returns when it ended.
     async fn exchange(
         &self,
         session: &mut Session,

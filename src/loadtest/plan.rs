@@ -164,14 +164,6 @@ impl Plan {
             seed: args.seed,
         }
     }
-
-    /// Number of concurrent request loops (users or connections).
-    pub fn concurrency(&self) -> u32 {
-        match self.load {
-            LoadModel::Closed { users, .. } => users,
-            LoadModel::Open { connections, .. } => connections,
-        }
-    }
 }
 
 /// A one-task scenario for `--url`.

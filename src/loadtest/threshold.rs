@@ -48,15 +48,6 @@ impl Threshold {
             Comparison::GreaterOrEqual => measured >= self.value,
         }
     }
-
-    /// Unit suffix for printing the measured value.
-    pub fn unit(&self) -> &'static str {
-        match self.metric {
-            Metric::Percentile(_) | Metric::Mean | Metric::Max => "ms",
-            Metric::ErrorRate => "",
-            Metric::Rps => " rps",
-        }
-    }
 }
 
 impl fmt::Display for Threshold {
