@@ -559,16 +559,55 @@ fn generator_cpu_is_measured_every_second() {
     assert_eq!(warned, saturated > 0);
 }
 
-/// An HTTPS server (Python's http.server with a fresh self-signed certificate).
-struct TlsServer {
+/// A helper server from tests/support (Python), killed when dropped.
+struct PythonServer {
     child: std::process::Child,
     port: u16,
+}
+
+impl PythonServer {
+    /// Start `tests/support/SCRIPT` and wait for its "listening on PORT" line.
+    fn start(script: &str, args: &[&Path]) -> PythonServer {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(script);
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for these tests");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        PythonServer { child, port }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTPS server (Python's http.server with a fresh self-signed certificate).
+struct TlsServer {
+    server: PythonServer,
     _dir: tempfile::TempDir,
 }
 
 impl TlsServer {
     fn start() -> TlsServer {
-        use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         let status = std::process::Command::new("openssl")
@@ -592,37 +631,10 @@ impl TlsServer {
             .status()
             .expect("openssl is needed for the TLS tests");
         assert!(status.success());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_server.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(&cert)
-            .arg(&key)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 is needed for the TLS tests");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .parse()
-            .unwrap();
         TlsServer {
-            child,
-            port,
+            server: PythonServer::start("tls_server.py", &[&cert, &key]),
             _dir: dir,
         }
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -630,7 +642,7 @@ impl Drop for TlsServer {
 fn tls_is_verified_unless_insecure() {
     let _guard = exclusive();
     let server = TlsServer::start();
-    let url = format!("https://127.0.0.1:{}/", server.port);
+    let url = format!("https://127.0.0.1:{}/", server.server.port);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
     let args = [
@@ -665,6 +677,98 @@ fn tls_is_verified_unless_insecure() {
     let run = read_json(&json);
     assert_eq!(run["failures"], 0, "{}", run["errors"]);
     assert!(run["requests"].as_u64().unwrap() > 10);
+}
+
+/// One task per path of tests/support/http1_server.py, each weight 1.
+fn wire_scenario(port: u16, tasks: &[(&str, &str)]) -> String {
+    let mut toml = format!("host = \"http://127.0.0.1:{port}\"\n");
+    for (method, path) in tasks {
+        toml.push_str(&format!(
+            "[[task]]\nname = \"{method} {path}\"\nmethod = \"{method}\"\npath = \"{path}\"\n"
+        ));
+        if *path == "/echo" {
+            toml.push_str("json = { echo = \"twenty bytes\" }\n");
+        }
+    }
+    toml
+}
+
+fn task<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no task {name} in {}", run["tasks"]))
+}
+
+#[test]
+fn every_http1_response_framing_is_read_whole() {
+    let _guard = exclusive();
+    let server = PythonServer::start("http1_server.py", &[]);
+    let tasks = [
+        ("GET", "/length"),
+        ("GET", "/chunked"),
+        ("GET", "/close"),
+        ("GET", "/early"),
+        ("GET", "/nocontent"),
+        ("HEAD", "/head"),
+        ("GET", "/idle-close"),
+        ("POST", "/echo"),
+    ];
+    let run = run_scenario(
+        &wire_scenario(server.port, &tasks),
+        &["--users", "4", "--duration", "2s"],
+    );
+    // Every response was framed right (a misread one fails, hangs to the timeout or
+    // desynchronises the next one), and a kept-alive connection the server closed
+    // while idle (/idle-close) was reopened without a failure.
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    // The mean body size shows each body was read exactly: decoded for chunked, none for
+    // HEAD, 204 and the 103 interim response.
+    for (name, size) in [
+        ("GET /length", 5000.0),
+        ("GET /chunked", 23.0),
+        ("GET /close", 1000.0),
+        ("GET /early", 2.0),
+        ("GET /nocontent", 0.0),
+        ("HEAD /head", 0.0),
+        ("GET /idle-close", 2.0),
+        ("POST /echo", 23.0),
+    ] {
+        let stats = task(&run, name);
+        assert!(stats["requests"].as_u64().unwrap() > 20, "{name}: {stats}");
+        assert_eq!(stats["avg_content_bytes"], size, "{name}: {stats}");
+    }
+}
+
+#[test]
+fn broken_http1_responses_are_body_errors() {
+    let _guard = exclusive();
+    let server = PythonServer::start("http1_server.py", &[]);
+    let run = run_scenario(
+        &wire_scenario(server.port, &[("GET", "/truncated"), ("GET", "/garbage")]),
+        &["--users", "2", "--duration", "1s", "--timeout", "2s"],
+    );
+    assert_eq!(run["failures"], run["requests"], "{run}");
+    let errors = run["errors"].as_array().unwrap();
+    let error_of = |name: &str| {
+        errors
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no error for {name}: {errors:?}"))["error"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        error_of("GET /truncated"),
+        "BodyError: connection closed before the body was complete"
+    );
+    assert!(
+        error_of("GET /garbage").starts_with("BodyError: malformed response head"),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -1,35 +1,34 @@
 //! HTTP sessions of virtual users and open-model connections.
 //!
-//! Plain HTTP/1.1 goes through one `hyper::client::conn::http1` connection per
-//! session over its own `TcpStream` (no URL handling or pool lookup per request:
-//! DESIGN.md, "Load engine hot path"). TLS and HTTP/2 go through a `reqwest`
-//! client per session. Both keep the session's cookies, as Locust's HttpUser does.
+//! Plain HTTP/1.1 goes over one connection per session, its own `TcpStream`, with
+//! each request serialized once (`http1.rs`): no URL handling, pool lookup or header
+//! map per request (DESIGN.md, "Load engine hot path"). TLS and HTTP/2 go through a
+//! `reqwest` client per session. Both keep the session's cookies, as Locust's
+//! HttpUser does.
 use std::fmt;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
-use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
+use hyper::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::InputError;
+use crate::loadtest::http1::{parse_head, ChunkedDecoder, Framing, RequestTemplate};
 use crate::loadtest::plan::Plan;
 
 /// A request built once, sent many times.
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     pub method: Method,
-    /// Origin-form target (`/path?query`) for the HTTP/1.1 fast path.
-    pub target: Uri,
     /// Absolute URL for reqwest and for cookie matching.
     pub url: reqwest::Url,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The same request serialized for the HTTP/1.1 fast path.
+    pub http1: RequestTemplate,
     pub stats_id: usize,
 }
 
@@ -86,9 +85,6 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
             let def = &endpoint.def;
             let bad = |what: String| InputError::flag(format!("request '{}'", def.name), what);
             let path = format!("{prefix}{}", def.path);
-            let target: Uri = path
-                .parse()
-                .map_err(|e| bad(format!("path '{path}' is not valid: {e}")))?;
             let url = base
                 .join(&path)
                 .map_err(|e| bad(format!("path '{path}' is not valid: {e}")))?;
@@ -111,12 +107,25 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
                     .entry(CONTENT_TYPE)
                     .or_insert(HeaderValue::from_static(content_type));
             }
+            // Lets the target's logs tell load-test traffic apart, unless the scenario names itself.
+            headers
+                .entry(USER_AGENT)
+                .or_insert(HeaderValue::from_static(concat!(
+                    "capplan/",
+                    env!("CARGO_PKG_VERSION")
+                )));
+            let body = Bytes::from(def.body.bytes.clone());
+            // The origin-form target, exactly as the URL parser normalised it.
+            let target = match url.query() {
+                Some(query) => format!("{}?{query}", url.path()),
+                None => url.path().to_string(),
+            };
             Ok(PreparedRequest {
+                http1: RequestTemplate::new(&method, &target, &headers, body.clone()),
                 method,
-                target,
                 url,
                 headers,
-                body: Bytes::from(def.body.bytes.clone()),
+                body,
                 stats_id: endpoint.stats_id,
             })
         })
@@ -130,13 +139,6 @@ pub enum Transport {
     Http1 { addr: SocketAddr },
     /// reqwest (TLS and/or HTTP/2).
     Reqwest { http2: bool, insecure: bool },
-}
-
-/// An HTTP/1.1 connection driven by the task that uses it (no separate connection task:
-/// one wake-up per response instead of two).
-pub struct Http1Connection {
-    sender: SendRequest<Full<Bytes>>,
-    connection: Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
 }
 
 /// One user's (or one open-model connection's) session: a connection and a cookie jar.
@@ -204,74 +206,45 @@ impl Session {
                 connection,
                 cookies,
             } => {
+                let reused = connection.is_some();
                 let mut live = match connection.take() {
                     Some(live) => live,
-                    None => connect_http1(*addr).await?,
+                    None => Http1Connection::connect(*addr).await?,
                 };
-                let Http1Connection {
-                    sender,
-                    connection: driver,
-                } = &mut live;
-                let exchange = async {
-                    if sender.ready().await.is_err() {
-                        return Err(None);
+                let with_cookies;
+                let bytes = match cookies
+                    .as_deref()
+                    .and_then(|jar| cookie_header(jar, &request.url))
+                {
+                    Some(value) => {
+                        with_cookies = request.http1.bytes_with_cookies(&value);
+                        &with_cookies
                     }
-                    let mut req = Request::new(Full::new(request.body.clone()));
-                    *req.method_mut() = request.method.clone();
-                    *req.uri_mut() = request.target.clone();
-                    *req.headers_mut() = request.headers.clone();
-                    if let Some(jar) = cookies.as_deref() {
-                        add_cookie_header(jar, &request.url, req.headers_mut());
-                    }
-                    let response = sender
-                        .send_request(req)
-                        .await
-                        .map_err(|e| Some(Failure::Connect(short_error(&e))))?;
-                    let status = response.status().as_u16();
-                    if response.headers().contains_key(SET_COOKIE) {
-                        let jar = cookies.get_or_insert_with(Default::default);
-                        store_cookies(jar, &request.url, response.headers());
-                    }
-                    let mut body = response.into_body();
-                    let mut body_bytes = 0u64;
-                    while let Some(frame) = body.frame().await {
-                        let frame = frame.map_err(|e| Some(Failure::Body(short_error(&e))))?;
-                        if let Some(data) = frame.data_ref() {
-                            body_bytes += data.len() as u64;
+                    None => request.http1.bytes(),
+                };
+                match live.exchange(bytes, request.http1.is_head).await {
+                    Ok(response) => {
+                        if !response.set_cookies.is_empty() {
+                            let jar = cookies.get_or_insert_with(Default::default);
+                            store_cookies(jar, &request.url, response.set_cookies.iter());
                         }
-                    }
-                    Ok((status, body_bytes))
-                };
-                // Drive the connection in this task while the exchange runs. When the server
-                // closes the connection (`Connection: close`, as Gunicorn's sync workers do),
-                // the response may already be complete: finish the exchange before judging.
-                let (outcome, reusable) = {
-                    let mut exchange = std::pin::pin!(exchange);
-                    tokio::select! {
-                        biased;
-                        outcome = &mut exchange => (outcome, true),
-                        _ = driver.as_mut() => (exchange.await, false),
-                    }
-                };
-                match outcome {
-                    Ok((status, body_bytes)) => {
-                        if reusable {
+                        if response.keep_alive {
                             *connection = Some(live);
                         }
-                        if status >= 400 {
-                            return Err(Failure::Status(status));
+                        if response.status >= 400 {
+                            return Err(Failure::Status(response.status));
                         }
-                        Ok(Reply { body_bytes })
+                        Ok(Reply {
+                            body_bytes: response.body_bytes,
+                        })
                     }
-                    Err(Some(failure)) => Err(failure),
-                    // The idle connection was closed (keep-alive ended): reconnect and retry once.
-                    Err(None) if !retried => {
-                        *connection = Some(connect_http1(*addr).await?);
+                    // A kept-alive connection the server closed while idle: the request
+                    // never reached it, so send it once more on a new connection.
+                    Err(ExchangeError::ClosedEarly(_)) if reused && !retried => {
                         Box::pin(self.exchange(request, true)).await
                     }
-                    Err(None) => Err(Failure::Connect(
-                        "connection closed before the request was sent".to_string(),
-                    )),
+                    Err(ExchangeError::ClosedEarly(why)) => Err(Failure::Connect(why)),
+                    Err(ExchangeError::Failed(failure)) => Err(failure),
                 }
             }
             Session::Reqwest(client) => {
@@ -297,42 +270,169 @@ impl Session {
     }
 }
 
-async fn connect_http1(addr: SocketAddr) -> Result<Http1Connection, Failure> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| Failure::Connect(e.kind().to_string()))?;
-    // Small requests must leave at once, not wait for Nagle.
-    stream
-        .set_nodelay(true)
-        .map_err(|e| Failure::Connect(e.kind().to_string()))?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| Failure::Connect(short_error(&e)))?;
-    Ok(Http1Connection {
-        sender,
-        connection: Box::pin(connection),
-    })
+/// Why an HTTP/1.1 exchange did not produce a response.
+enum ExchangeError {
+    /// The connection was closed or reset before any of the response arrived.
+    ClosedEarly(String),
+    Failed(Failure),
 }
 
-fn add_cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url, headers: &mut HeaderMap) {
+/// A response read off the wire.
+struct Http1Response {
+    status: u16,
+    body_bytes: u64,
+    keep_alive: bool,
+    set_cookies: Vec<String>,
+}
+
+/// One HTTP/1.1 connection and its read buffer; requests go one at a time (no pipelining).
+pub struct Http1Connection {
+    stream: TcpStream,
+    buffer: BytesMut,
+}
+
+/// Read buffer: room for a typical response head and a small body in one read.
+const READ_CHUNK: usize = 8 * 1024;
+
+impl Http1Connection {
+    async fn connect(addr: SocketAddr) -> Result<Http1Connection, Failure> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| Failure::Connect(e.kind().to_string()))?;
+        // Small requests must leave at once, not wait for Nagle.
+        stream
+            .set_nodelay(true)
+            .map_err(|e| Failure::Connect(e.kind().to_string()))?;
+        Ok(Http1Connection {
+            stream,
+            buffer: BytesMut::with_capacity(READ_CHUNK),
+        })
+    }
+
+    /// Read more of the response; 0 means the server closed the connection.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 2 {
+            self.buffer.reserve(READ_CHUNK);
+        }
+        self.stream.read_buf(&mut self.buffer).await
+    }
+
+    /// Send one serialized request and read its whole response.
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+        is_head: bool,
+    ) -> Result<Http1Response, ExchangeError> {
+        let failed = |failure| ExchangeError::Failed(failure);
+        if let Err(e) = self.stream.write_all(request).await {
+            return Err(ExchangeError::ClosedEarly(e.kind().to_string()));
+        }
+        let head = loop {
+            match parse_head(&self.buffer, is_head) {
+                Err(e) => return Err(failed(Failure::Body(e.0))),
+                // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one.
+                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
+                    self.buffer.advance(head.head_len);
+                }
+                Ok(Some(head)) => break head,
+                Ok(None) => {
+                    let nothing_yet = self.buffer.is_empty();
+                    match self.fill().await {
+                        Ok(0) if nothing_yet => {
+                            return Err(ExchangeError::ClosedEarly(
+                                "connection closed before the response".to_string(),
+                            ))
+                        }
+                        Err(e) if nothing_yet => {
+                            return Err(ExchangeError::ClosedEarly(e.kind().to_string()))
+                        }
+                        Ok(0) => {
+                            return Err(failed(Failure::Connect(
+                                "connection closed inside the response head".to_string(),
+                            )))
+                        }
+                        Err(e) => return Err(failed(Failure::Connect(e.kind().to_string()))),
+                        Ok(_) => {}
+                    }
+                }
+            }
+        };
+        if head.status == 101 {
+            return Err(failed(Failure::Body(
+                "unexpected 101 Switching Protocols".to_string(),
+            )));
+        }
+        self.buffer.advance(head.head_len);
+        let cut_short = || {
+            failed(Failure::Body(
+                "connection closed before the body was complete".to_string(),
+            ))
+        };
+        let io_error = |e: std::io::Error| failed(Failure::Body(e.kind().to_string()));
+        let mut body_bytes = 0u64;
+        match head.framing {
+            Framing::Empty => {}
+            Framing::Length(length) => loop {
+                let take = (length - body_bytes).min(self.buffer.len() as u64);
+                self.buffer.advance(take as usize);
+                body_bytes += take;
+                if body_bytes == length {
+                    break;
+                }
+                if self.fill().await.map_err(io_error)? == 0 {
+                    return Err(cut_short());
+                }
+            },
+            Framing::Chunked => {
+                let mut decoder = ChunkedDecoder::default();
+                loop {
+                    let decoded = decoder
+                        .decode(&self.buffer)
+                        .map_err(|e| failed(Failure::Body(e.0)))?;
+                    self.buffer.advance(decoded.consumed);
+                    body_bytes += decoded.data;
+                    if decoder.is_done() {
+                        break;
+                    }
+                    if self.fill().await.map_err(io_error)? == 0 {
+                        return Err(cut_short());
+                    }
+                }
+            }
+            Framing::UntilClose => loop {
+                body_bytes += self.buffer.len() as u64;
+                self.buffer.clear();
+                if self.fill().await.map_err(io_error)? == 0 {
+                    break;
+                }
+            },
+        }
+        Ok(Http1Response {
+            status: head.status,
+            body_bytes,
+            // Bytes beyond the response mean the framing is not what it said: start afresh.
+            keep_alive: head.keep_alive && self.buffer.is_empty(),
+            set_cookies: head.set_cookies,
+        })
+    }
+}
+
+/// The `Cookie` value the jar holds for this URL, if any.
+fn cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url) -> Option<String> {
     let value = jar
         .get_request_values(url)
         .map(|(name, value)| format!("{name}={value}"))
         .collect::<Vec<_>>()
         .join("; ");
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        if !value.is_empty() {
-            headers.insert(COOKIE, value);
-        }
-    }
+    (!value.is_empty()).then_some(value)
 }
 
-fn store_cookies(jar: &mut cookie_store::CookieStore, url: &reqwest::Url, headers: &HeaderMap) {
-    let parsed = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|s| cookie::Cookie::parse(s.to_string()).ok());
+fn store_cookies<'a>(
+    jar: &mut cookie_store::CookieStore,
+    url: &reqwest::Url,
+    set_cookies: impl Iterator<Item = &'a String>,
+) {
+    let parsed = set_cookies.filter_map(|s| cookie::Cookie::parse(s.clone()).ok());
     jar.store_response_cookies(parsed, url);
 }
 

@@ -4,6 +4,7 @@ pub mod client;
 pub mod cpu;
 pub mod engine;
 pub mod find_capacity;
+pub mod http1;
 pub mod plan;
 pub mod recorder;
 pub mod result;

@@ -1,0 +1,533 @@
+//! HTTP/1.1 wire protocol for the load engine's fast path: requests serialized
+//! once into bytes, response heads parsed with `httparse`, bodies framed by
+//! RFC 9112 §6 (no body / Content-Length / chunked / until close).
+//!
+//! Everything here is pure (bytes in, decisions out); the socket I/O that uses it
+//! lives in `client.rs`. A general client (hyper) costs a channel, a callback and
+//! a header-map clone per request; at 100k+ requests a second on one core that is
+//! a fifth of the generator's time (docs/BENCHMARKS.md, "Load engine").
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::header::{HeaderMap, CONTENT_LENGTH, COOKIE, TRANSFER_ENCODING};
+use hyper::Method;
+
+/// Response heads larger than this are refused rather than buffered without bound.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Header lines parsed per response head.
+const MAX_HEADERS: usize = 100;
+
+/// A request serialized once: the head without its final blank line, and the body.
+#[derive(Debug, Clone)]
+pub struct RequestTemplate {
+    /// Request line and header lines, each ending in CRLF, without the blank line.
+    head: Bytes,
+    /// The scenario's own `Cookie` header, merged with the session's jar when it has cookies.
+    cookie: Option<String>,
+    /// Head, blank line (and the scenario cookie) and body: what is sent when the jar is empty.
+    whole: Bytes,
+    body: Bytes,
+    /// HEAD responses carry no body whatever their headers say.
+    pub is_head: bool,
+}
+
+impl RequestTemplate {
+    /// Serialize a request. `target` is the origin-form path; `headers` must hold Host.
+    /// The Content-Length is computed from the body, never taken from the headers.
+    pub fn new(method: &Method, target: &str, headers: &HeaderMap, body: Bytes) -> RequestTemplate {
+        let mut head = BytesMut::with_capacity(256);
+        head.put_slice(method.as_str().as_bytes());
+        head.put_u8(b' ');
+        head.put_slice(target.as_bytes());
+        head.put_slice(b" HTTP/1.1\r\n");
+        let mut cookie = None;
+        for (name, value) in headers {
+            if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+                continue;
+            }
+            if name == COOKIE {
+                cookie = Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
+                continue;
+            }
+            head.put_slice(name.as_str().as_bytes());
+            head.put_slice(b": ");
+            head.put_slice(value.as_bytes());
+            head.put_slice(b"\r\n");
+        }
+        // A body, or a method that normally has one, states its length (RFC 9110 §8.6).
+        if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+            head.put_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        let head = head.freeze();
+        let whole = assemble(&head, cookie.as_deref(), &body);
+        RequestTemplate {
+            head,
+            cookie,
+            whole,
+            body,
+            is_head: *method == Method::HEAD,
+        }
+    }
+
+    /// The bytes to send when the session's jar has nothing for this URL.
+    pub fn bytes(&self) -> &Bytes {
+        &self.whole
+    }
+
+    /// The bytes to send with the session's cookies (`name=value; ...`) added.
+    pub fn bytes_with_cookies(&self, jar_cookies: &str) -> Bytes {
+        let merged = match &self.cookie {
+            Some(own) => format!("{own}; {jar_cookies}"),
+            None => jar_cookies.to_string(),
+        };
+        assemble(&self.head, Some(&merged), &self.body)
+    }
+}
+
+fn assemble(head: &[u8], cookie: Option<&str>, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(head.len() + body.len() + 64);
+    out.put_slice(head);
+    if let Some(cookie) = cookie {
+        out.put_slice(b"cookie: ");
+        out.put_slice(cookie.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.put_slice(b"\r\n");
+    out.put_slice(body);
+    out.freeze()
+}
+
+/// How the body after a response head is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// HEAD, 1xx, 204 and 304 responses.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// No length: the body ends when the server closes the connection.
+    UntilClose,
+}
+
+/// What the engine needs from a response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Bytes of the buffer the head took, blank line included.
+    pub head_len: usize,
+    pub framing: Framing,
+    /// The connection may carry another request after this response.
+    pub keep_alive: bool,
+    /// `Set-Cookie` values, in order (empty, without allocating, when there are none).
+    pub set_cookies: Vec<String>,
+}
+
+/// A response the client cannot make sense of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parse a response head from the start of `buf`: `Ok(None)` when more bytes are needed.
+pub fn parse_head(
+    buf: &[u8],
+    request_is_head: bool,
+) -> Result<Option<ResponseHead>, ProtocolError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+            return Err(ProtocolError(format!(
+                "response head larger than {} KiB",
+                MAX_HEAD_BYTES / 1024
+            )))
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(ProtocolError(format!("malformed response head: {e}"))),
+    };
+    let status = response.code.unwrap_or_default();
+    let http10 = response.version == Some(0);
+    let mut keep_alive = !http10;
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding: Option<&[u8]> = None;
+    let mut set_cookies = Vec::new();
+    for header in response.headers.iter() {
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let value = parse_content_length(header.value)?;
+            if content_length.is_some_and(|seen| seen != value) {
+                return Err(ProtocolError(
+                    "conflicting Content-Length headers".to_string(),
+                ));
+            }
+            content_length = Some(value);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encoding = Some(header.value);
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in header.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if http10 && token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("set-cookie") {
+            if let Ok(value) = std::str::from_utf8(header.value) {
+                set_cookies.push(value.to_string());
+            }
+        }
+    }
+    let framing =
+        if request_is_head || (100..200).contains(&status) || status == 204 || status == 304 {
+            Framing::Empty
+        } else if let Some(codings) = transfer_encoding {
+            // Transfer-Encoding overrides Content-Length; unless chunked comes last the
+            // body runs to the close (RFC 9112 §6.3, rules 3 and 4).
+            let last = codings.rsplit(|&b| b == b',').next().unwrap_or_default();
+            if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                Framing::Chunked
+            } else {
+                Framing::UntilClose
+            }
+        } else if let Some(length) = content_length {
+            Framing::Length(length)
+        } else {
+            Framing::UntilClose
+        };
+    if framing == Framing::UntilClose {
+        keep_alive = false;
+    }
+    Ok(Some(ResponseHead {
+        status,
+        head_len,
+        framing,
+        keep_alive,
+        set_cookies,
+    }))
+}
+
+fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolError> {
+    let bad = || {
+        ProtocolError(format!(
+            "invalid Content-Length '{}'",
+            String::from_utf8_lossy(value)
+        ))
+    };
+    let digits = value.trim_ascii();
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)
+}
+
+/// Where a chunked body's decoder stands between reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Reading the hex size; `digits` seen so far.
+    Size {
+        size: u64,
+        digits: u8,
+    },
+    /// Skipping a chunk extension up to CR.
+    Extension {
+        size: u64,
+    },
+    /// Expecting the LF that ends the size line.
+    SizeLf {
+        size: u64,
+    },
+    /// Inside chunk data.
+    Data {
+        remaining: u64,
+    },
+    DataCr,
+    DataLf,
+    /// At the start of a trailer line (or of the final blank line).
+    TrailerStart,
+    /// Inside a trailer field line, skipped up to LF.
+    TrailerLine,
+    /// Expecting the LF of the final blank line.
+    EndLf,
+    Done,
+}
+
+/// Incremental decoder of a chunked body (RFC 9112 §7.1): counts the data, skips
+/// extensions and trailers, and reports exactly where the message ended.
+#[derive(Debug, Clone)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+}
+
+/// What one call to [`ChunkedDecoder::decode`] did with its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// Input bytes used (all of them unless the message ended inside the input).
+    pub consumed: usize,
+    /// Body data bytes among them.
+    pub data: u64,
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        ChunkedDecoder {
+            state: ChunkState::Size { size: 0, digits: 0 },
+        }
+    }
+}
+
+impl ChunkedDecoder {
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, ProtocolError> {
+        let bad = |what: &str| Err(ProtocolError(format!("malformed chunked body: {what}")));
+        let mut at = 0;
+        let mut data = 0u64;
+        while at < input.len() {
+            let byte = input[at];
+            self.state = match self.state {
+                ChunkState::Done => break,
+                ChunkState::Data { remaining } => {
+                    let take = remaining.min((input.len() - at) as u64);
+                    at += take as usize;
+                    data += take;
+                    self.state = if remaining == take {
+                        ChunkState::DataCr
+                    } else {
+                        ChunkState::Data {
+                            remaining: remaining - take,
+                        }
+                    };
+                    continue;
+                }
+                ChunkState::Size { size, digits } => match (byte as char).to_digit(16) {
+                    Some(digit) if digits < 16 => ChunkState::Size {
+                        size: size << 4 | u64::from(digit),
+                        digits: digits + 1,
+                    },
+                    Some(_) => return bad("chunk size too large"),
+                    None if digits == 0 => return bad("expected a hex chunk size"),
+                    None if byte == b'\r' => ChunkState::SizeLf { size },
+                    None if matches!(byte, b';' | b' ' | b'\t') => ChunkState::Extension { size },
+                    None => return bad("invalid byte in chunk size"),
+                },
+                ChunkState::Extension { size } if byte == b'\r' => ChunkState::SizeLf { size },
+                ChunkState::Extension { size } if byte != b'\n' => ChunkState::Extension { size },
+                ChunkState::Extension { .. } => return bad("bare LF in chunk extension"),
+                ChunkState::SizeLf { size } if byte == b'\n' => match size {
+                    0 => ChunkState::TrailerStart,
+                    size => ChunkState::Data { remaining: size },
+                },
+                ChunkState::SizeLf { .. } => return bad("expected LF after chunk size"),
+                ChunkState::DataCr if byte == b'\r' => ChunkState::DataLf,
+                ChunkState::DataCr => return bad("chunk data longer than its size"),
+                ChunkState::DataLf if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
+                ChunkState::DataLf => return bad("expected LF after chunk data"),
+                ChunkState::TrailerStart if byte == b'\r' => ChunkState::EndLf,
+                ChunkState::TrailerStart | ChunkState::TrailerLine if byte == b'\n' => {
+                    ChunkState::TrailerStart
+                }
+                ChunkState::TrailerStart | ChunkState::TrailerLine => ChunkState::TrailerLine,
+                ChunkState::EndLf if byte == b'\n' => ChunkState::Done,
+                ChunkState::EndLf => return bad("expected LF after the last chunk"),
+            };
+            at += 1;
+        }
+        Ok(Decoded { consumed: at, data })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::{HeaderValue, HOST};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        for (name, value) in pairs {
+            map.insert(
+                hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn get_is_serialized_without_a_length() {
+        let t = RequestTemplate::new(&Method::GET, "/a?b=1", &headers(&[]), Bytes::new());
+        assert_eq!(
+            &t.bytes()[..],
+            b"GET /a?b=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n\r\n"
+        );
+        assert!(!t.is_head);
+    }
+
+    #[test]
+    fn body_gets_its_real_length_and_cookies_merge() {
+        let t = RequestTemplate::new(
+            &Method::POST,
+            "/login",
+            &headers(&[("content-length", "999"), ("cookie", "a=1")]),
+            Bytes::from_static(b"{\"x\":1}"),
+        );
+        let text = String::from_utf8(t.bytes().to_vec()).unwrap();
+        assert!(text.starts_with("POST /login HTTP/1.1\r\n"), "{text}");
+        assert!(text.contains("content-length: 7\r\n"), "{text}");
+        assert!(!text.contains("999"), "{text}");
+        assert!(text.ends_with("cookie: a=1\r\n\r\n{\"x\":1}"), "{text}");
+        let with = String::from_utf8(t.bytes_with_cookies("sid=xyz").to_vec()).unwrap();
+        assert!(
+            with.ends_with("cookie: a=1; sid=xyz\r\n\r\n{\"x\":1}"),
+            "{with}"
+        );
+        let empty_post = RequestTemplate::new(&Method::POST, "/", &headers(&[]), Bytes::new());
+        assert!(empty_post.bytes().ends_with(b"content-length: 0\r\n\r\n"));
+    }
+
+    fn head(text: &str, is_head: bool) -> ResponseHead {
+        parse_head(text.as_bytes(), is_head).unwrap().unwrap()
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let length = head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", false);
+        assert_eq!(
+            (length.framing, length.keep_alive),
+            (Framing::Length(3), true)
+        );
+        assert_eq!(length.head_len, 38);
+        let chunked = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!(chunked.framing, Framing::Chunked);
+        let not_last = head(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            false,
+        );
+        assert_eq!(
+            (not_last.framing, not_last.keep_alive),
+            (Framing::UntilClose, false)
+        );
+        let no_length = head("HTTP/1.1 200 OK\r\n\r\n", false);
+        assert_eq!(
+            (no_length.framing, no_length.keep_alive),
+            (Framing::UntilClose, false)
+        );
+        for text in [
+            "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+            "HTTP/1.1 103 Early Hints\r\n\r\n",
+        ] {
+            assert_eq!(head(text, false).framing, Framing::Empty, "{text}");
+        }
+        let for_head = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
+        assert_eq!(
+            (for_head.framing, for_head.keep_alive),
+            (Framing::Empty, true)
+        );
+    }
+
+    #[test]
+    fn connection_persistence_depends_on_version_and_header() {
+        let close = head(
+            "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert!(!close.keep_alive);
+        let old = head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false);
+        assert!(!old.keep_alive);
+        let old_kept = head(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert!(old_kept.keep_alive);
+    }
+
+    #[test]
+    fn status_and_cookies_are_read() {
+        let h = head(
+            "HTTP/1.1 503 Service Unavailable\r\nSet-Cookie: a=1; Path=/\r\nset-cookie: b=2\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert_eq!(h.status, 503);
+        assert_eq!(h.set_cookies, vec!["a=1; Path=/", "b=2"]);
+    }
+
+    #[test]
+    fn partial_and_bad_heads() {
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            Ok(None)
+        );
+        let err = parse_head(b"HTTX/1.1 200 OK\r\n\r\n", false).unwrap_err();
+        assert!(err.0.contains("malformed response head"), "{err}");
+        let err = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", false).unwrap_err();
+        assert!(err.0.contains("invalid Content-Length '1x'"), "{err}");
+        let err = parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            false,
+        )
+        .unwrap_err();
+        assert!(err.0.contains("conflicting"), "{err}");
+        let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while huge.len() <= MAX_HEAD_BYTES {
+            huge.extend_from_slice(b"x-filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        let err = parse_head(&huge, false).unwrap_err();
+        assert!(
+            err.0.contains("larger than 64 KiB") || err.0.contains("too many headers"),
+            "{err}"
+        );
+    }
+
+    const CHUNKED: &[u8] = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+
+    #[test]
+    fn chunked_body_decodes_whole_and_stops_at_its_end() {
+        let mut decoder = ChunkedDecoder::default();
+        let decoded = decoder.decode(CHUNKED).unwrap();
+        assert!(decoder.is_done());
+        assert_eq!(decoded.data, 4 + 5 + 14);
+        assert_eq!(&CHUNKED[decoded.consumed..], b"NEXT");
+    }
+
+    #[test]
+    fn chunked_body_decodes_byte_by_byte() {
+        let mut decoder = ChunkedDecoder::default();
+        let mut data = 0;
+        let mut consumed = 0;
+        for byte in CHUNKED.chunks(1) {
+            if decoder.is_done() {
+                break;
+            }
+            let d = decoder.decode(byte).unwrap();
+            data += d.data;
+            consumed += d.consumed;
+        }
+        assert!(decoder.is_done());
+        assert_eq!((data, consumed), (23, CHUNKED.len() - 4));
+    }
+
+    #[test]
+    fn chunked_errors_are_reported() {
+        for (input, why) in [
+            (&b"zz\r\n"[..], "expected a hex chunk size"),
+            (b"3\r\nabcd\r\n", "longer than its size"),
+            (b"11111111111111111\r\n", "too large"),
+            (b"3\nabc", "invalid byte in chunk size"),
+        ] {
+            let err = ChunkedDecoder::default().decode(input).unwrap_err();
+            assert!(err.0.contains(why), "{input:?}: {err}");
+        }
+    }
+}
