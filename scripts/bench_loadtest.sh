@@ -14,7 +14,8 @@ DURATION=${1:-10}
 ROUNDS=${2:-3}
 PORT=${PORT:-18089}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/target/release/capplan"
+# CAPPLAN_BIN: another build to measure (e.g. the previous commit), against the same wrk peer.
+BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
 
 for tool in wrk nginx taskset /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install wrk nginx-light time util-linux)" >&2; exit 2; }
