@@ -693,6 +693,24 @@ fn wire_scenario(port: u16, tasks: &[(&str, &str)]) -> String {
     toml
 }
 
+/// (connections accepted, requests received) by tests/support/http1_server.py so far.
+fn server_counts(port: u16) -> (u64, u64) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    // The /stats connection itself is counted.
+    (
+        body["connections"].as_u64().unwrap() - 1,
+        body["requests"].as_u64().unwrap(),
+    )
+}
+
 fn task<'a>(run: &'a Value, name: &str) -> &'a Value {
     run["tasks"]
         .as_array()
@@ -701,6 +719,9 @@ fn task<'a>(run: &'a Value, name: &str) -> &'a Value {
         .find(|t| t["name"] == name)
         .unwrap_or_else(|| panic!("no task {name} in {}", run["tasks"]))
 }
+
+/// A target a URL library would rewrite (dot segments, empty segment).
+const VERBATIM_PATH: &str = "/path/a/../b//c?q=%2F";
 
 #[test]
 fn every_http1_response_framing_is_read_whole() {
@@ -713,17 +734,29 @@ fn every_http1_response_framing_is_read_whole() {
         ("GET", "/early"),
         ("GET", "/nocontent"),
         ("HEAD", "/head"),
-        ("GET", "/idle-close"),
         ("POST", "/echo"),
+        ("GET", VERBATIM_PATH),
     ];
+    // A short timeout turns a framing bug that waits for bytes never sent into failures.
     let run = run_scenario(
         &wire_scenario(server.port, &tasks),
-        &["--users", "4", "--duration", "2s"],
+        &["--users", "4", "--duration", "2s", "--timeout", "300ms"],
     );
-    // Every response was framed right (a misread one fails, hangs to the timeout or
-    // desynchronises the next one), and a kept-alive connection the server closed
-    // while idle (/idle-close) was reopened without a failure.
+    // Every response was framed right: a misread one fails, hangs to the timeout or
+    // desynchronises the next one.
     assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    // Nothing was sent twice (at most each user's request in flight at the end went
+    // unrecorded), and connections were kept alive: only /close ends its own.
+    let recorded = run["requests"].as_u64().unwrap();
+    let (connections, received) = server_counts(server.port);
+    assert!(
+        (recorded..=recorded + 4).contains(&received),
+        "server received {received}, capplan recorded {recorded}"
+    );
+    assert!(
+        connections * 2 < received,
+        "{connections} connections for {received} requests"
+    );
     // The mean body size shows each body was read exactly: decoded for chunked, none for
     // HEAD, 204 and the 103 interim response.
     for (name, size) in [
@@ -733,8 +766,9 @@ fn every_http1_response_framing_is_read_whole() {
         ("GET /early", 2.0),
         ("GET /nocontent", 0.0),
         ("HEAD /head", 0.0),
-        ("GET /idle-close", 2.0),
         ("POST /echo", 23.0),
+        // The server echoes the target: sent as written, not normalised.
+        (&format!("GET {VERBATIM_PATH}"), VERBATIM_PATH.len() as f64),
     ] {
         let stats = task(&run, name);
         assert!(stats["requests"].as_u64().unwrap() > 20, "{name}: {stats}");
@@ -748,7 +782,7 @@ fn broken_http1_responses_are_body_errors() {
     let server = PythonServer::start("http1_server.py", &[]);
     let run = run_scenario(
         &wire_scenario(server.port, &[("GET", "/truncated"), ("GET", "/garbage")]),
-        &["--users", "2", "--duration", "1s", "--timeout", "2s"],
+        &["--users", "2", "--duration", "1s", "--timeout", "300ms"],
     );
     assert_eq!(run["failures"], run["requests"], "{run}");
     let errors = run["errors"].as_array().unwrap();
@@ -768,6 +802,90 @@ fn broken_http1_responses_are_body_errors() {
     assert!(
         error_of("GET /garbage").starts_with("BodyError: malformed response head"),
         "{errors:?}"
+    );
+}
+
+#[test]
+fn only_idempotent_requests_are_retried_when_a_connection_dies_unanswered() {
+    let _guard = exclusive();
+    let args = ["--users", "2", "--duration", "1s", "--timeout", "300ms"];
+
+    // Every second POST on a connection reaches the server, which closes without an
+    // answer: each is a failure, never silently sent again.
+    let server = PythonServer::start("http1_server.py", &[]);
+    let run = run_scenario(
+        &wire_scenario(server.port, &[("POST", "/drop-second")]),
+        &args,
+    );
+    let (requests, failures) = (
+        run["requests"].as_u64().unwrap(),
+        run["failures"].as_u64().unwrap(),
+    );
+    assert!(requests > 50, "{run}");
+    assert!(
+        failures * 2 >= requests - 2 && failures * 2 <= requests + 2,
+        "{failures} failures in {requests}: every second one should fail"
+    );
+    assert_eq!(
+        run["errors"][0]["error"],
+        "ConnectionError: connection closed before the response"
+    );
+    let (_, received) = server_counts(server.port);
+    assert!(
+        (requests..=requests + 2).contains(&received),
+        "server received {received}"
+    );
+
+    // The same for GET: sent once more on a new connection, where it succeeds; the
+    // server sees nearly two requests for each one recorded.
+    let server = PythonServer::start("http1_server.py", &[]);
+    let run = run_scenario(
+        &wire_scenario(server.port, &[("GET", "/drop-second")]),
+        &args,
+    );
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    let requests = run["requests"].as_u64().unwrap();
+    let (_, received) = server_counts(server.port);
+    assert!(
+        received * 10 >= requests * 18,
+        "server received {received} for {requests} recorded"
+    );
+
+    // A server that closes right after answering, without saying so, races the next
+    // request; a GET survives it.
+    let run = run_scenario(
+        &wire_scenario(server.port, &[("GET", "/idle-close")]),
+        &args,
+    );
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+}
+
+#[test]
+fn connections_closed_by_the_servers_keep_alive_timeout_are_replaced_before_sending() {
+    let _guard = exclusive();
+    let server = PythonServer::start("http1_server.py", &[]);
+    // Users wait 80 ms between tasks; the server closes connections idle for 30 ms.
+    let toml = format!(
+        "{}[wait_time]\nconstant = \"80ms\"\n",
+        wire_scenario(
+            server.port,
+            &[("POST", "/idle-timeout"), ("GET", "/idle-timeout")]
+        )
+    );
+    let run = run_scenario(&toml, &["--users", "2", "--duration", "1500ms"]);
+    // Even the POSTs never failed: the closed connection was seen and replaced before
+    // the request went out, so nothing needed a retry.
+    assert_eq!(run["failures"], 0, "{}", run["errors"]);
+    let recorded = run["requests"].as_u64().unwrap();
+    assert!(recorded > 20, "{run}");
+    let (connections, received) = server_counts(server.port);
+    assert!(
+        (recorded..=recorded + 2).contains(&received),
+        "server received {received}, capplan recorded {recorded}"
+    );
+    assert!(
+        connections + 2 >= received,
+        "{connections} connections, {received} requests"
     );
 }
 

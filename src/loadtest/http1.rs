@@ -7,7 +7,7 @@
 //! a header-map clone per request; at 100k+ requests a second on one core that is
 //! a fifth of the generator's time (docs/BENCHMARKS.md, "Load engine").
 use bytes::{BufMut, Bytes, BytesMut};
-use hyper::header::{HeaderMap, CONTENT_LENGTH, COOKIE, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, CONNECTION, CONTENT_LENGTH, COOKIE, TRANSFER_ENCODING};
 use hyper::Method;
 
 /// Response heads larger than this are refused rather than buffered without bound.
@@ -27,6 +27,11 @@ pub struct RequestTemplate {
     body: Bytes,
     /// HEAD responses carry no body whatever their headers say.
     pub is_head: bool,
+    /// The request itself says `Connection: close`: do not reuse the connection.
+    pub closes: bool,
+    /// Safe to send twice (RFC 9110 §9.2.2): may be retried on a connection that
+    /// closed before answering.
+    pub idempotent: bool,
 }
 
 impl RequestTemplate {
@@ -39,7 +44,14 @@ impl RequestTemplate {
         head.put_slice(target.as_bytes());
         head.put_slice(b" HTTP/1.1\r\n");
         let mut cookie = None;
+        let mut closes = false;
         for (name, value) in headers {
+            if name == CONNECTION {
+                closes |= value
+                    .as_bytes()
+                    .split(|&b| b == b',')
+                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+            }
             if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
                 continue;
             }
@@ -64,6 +76,8 @@ impl RequestTemplate {
             whole,
             body,
             is_head: *method == Method::HEAD,
+            closes,
+            idempotent: method.is_idempotent(),
         }
     }
 
@@ -149,30 +163,26 @@ pub fn parse_head(
     };
     let status = response.code.unwrap_or_default();
     let http10 = response.version == Some(0);
-    let mut keep_alive = !http10;
-    let mut content_length: Option<u64> = None;
+    let (mut said_close, mut said_keep_alive) = (false, false);
+    let mut content_lengths: Option<&[u8]> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
     let mut set_cookies = Vec::new();
     for header in response.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let value = parse_content_length(header.value)?;
-            if content_length.is_some_and(|seen| seen != value) {
+            if content_lengths.is_some_and(|seen| seen != header.value) {
                 return Err(ProtocolError(
                     "conflicting Content-Length headers".to_string(),
                 ));
             }
-            content_length = Some(value);
+            content_lengths = Some(header.value);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encoding = Some(header.value);
         } else if name.eq_ignore_ascii_case("connection") {
             for token in header.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if http10 && token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
+                said_close |= token.eq_ignore_ascii_case(b"close");
+                said_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case("set-cookie") {
             if let Ok(value) = std::str::from_utf8(header.value) {
@@ -180,20 +190,26 @@ pub fn parse_head(
             }
         }
     }
+    // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+    let mut keep_alive = !said_close && (!http10 || said_keep_alive);
     let framing =
         if request_is_head || (100..200).contains(&status) || status == 204 || status == 304 {
             Framing::Empty
         } else if let Some(codings) = transfer_encoding {
             // Transfer-Encoding overrides Content-Length; unless chunked comes last the
-            // body runs to the close (RFC 9112 §6.3, rules 3 and 4).
+            // body runs to the close (RFC 9112 §6.3, rules 3 and 4). Both headers, or
+            // Transfer-Encoding in HTTP/1.0, mean a confused sender: close after this one.
+            if content_lengths.is_some() || http10 {
+                keep_alive = false;
+            }
             let last = codings.rsplit(|&b| b == b',').next().unwrap_or_default();
             if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
                 Framing::Chunked
             } else {
                 Framing::UntilClose
             }
-        } else if let Some(length) = content_length {
-            Framing::Length(length)
+        } else if let Some(values) = content_lengths {
+            Framing::Length(parse_content_length(values)?)
         } else {
             Framing::UntilClose
         };
@@ -209,6 +225,7 @@ pub fn parse_head(
     }))
 }
 
+/// A Content-Length value; a list of equal values (`5, 5`) counts as one (RFC 9110 §8.6).
 fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolError> {
     let bad = || {
         ProtocolError(format!(
@@ -216,14 +233,22 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolError> {
             String::from_utf8_lossy(value)
         ))
     };
-    let digits = value.trim_ascii();
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(bad());
+    let mut length = None;
+    for item in value.split(|&b| b == b',') {
+        let digits = item.trim_ascii();
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        let parsed = digits.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        });
+        match (parsed, length) {
+            (None, _) => return Err(bad()),
+            (Some(n), Some(seen)) if n != seen => return Err(bad()),
+            (Some(n), _) => length = Some(n),
+        }
     }
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad)
+    length.ok_or_else(bad)
 }
 
 /// Where a chunked body's decoder stands between reads.
@@ -233,6 +258,10 @@ enum ChunkState {
     Size {
         size: u64,
         digits: u8,
+    },
+    /// Blanks after the size, before `;`, CR or LF.
+    SizeBlank {
+        size: u64,
     },
     /// Skipping a chunk extension up to CR.
     Extension {
@@ -286,6 +315,13 @@ impl ChunkedDecoder {
         self.state == ChunkState::Done
     }
 
+    fn after_size_line(size: u64) -> ChunkState {
+        match size {
+            0 => ChunkState::TrailerStart,
+            size => ChunkState::Data { remaining: size },
+        }
+    }
+
     pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, ProtocolError> {
         let bad = |what: &str| Err(ProtocolError(format!("malformed chunked body: {what}")));
         let mut at = 0;
@@ -308,32 +344,43 @@ impl ChunkedDecoder {
                     continue;
                 }
                 ChunkState::Size { size, digits } => match (byte as char).to_digit(16) {
-                    Some(digit) if digits < 16 => ChunkState::Size {
-                        size: size << 4 | u64::from(digit),
-                        digits: digits + 1,
+                    Some(digit) => match size.checked_mul(16) {
+                        Some(shifted) => ChunkState::Size {
+                            size: shifted | u64::from(digit),
+                            digits: digits.saturating_add(1),
+                        },
+                        None => return bad("chunk size too large"),
                     },
-                    Some(_) => return bad("chunk size too large"),
                     None if digits == 0 => return bad("expected a hex chunk size"),
-                    None if byte == b'\r' => ChunkState::SizeLf { size },
-                    None if matches!(byte, b';' | b' ' | b'\t') => ChunkState::Extension { size },
-                    None => return bad("invalid byte in chunk size"),
+                    None => match byte {
+                        b'\r' => ChunkState::SizeLf { size },
+                        // A bare LF ends a line too (RFC 9112 §2.2).
+                        b'\n' => Self::after_size_line(size),
+                        b';' => ChunkState::Extension { size },
+                        b' ' | b'\t' => ChunkState::SizeBlank { size },
+                        _ => return bad("invalid byte in chunk size"),
+                    },
+                },
+                ChunkState::SizeBlank { size } => match byte {
+                    b' ' | b'\t' => ChunkState::SizeBlank { size },
+                    b';' => ChunkState::Extension { size },
+                    b'\r' => ChunkState::SizeLf { size },
+                    b'\n' => Self::after_size_line(size),
+                    _ => return bad("invalid byte in chunk size"),
                 },
                 ChunkState::Extension { size } if byte == b'\r' => ChunkState::SizeLf { size },
-                ChunkState::Extension { size } if byte != b'\n' => ChunkState::Extension { size },
-                ChunkState::Extension { .. } => return bad("bare LF in chunk extension"),
-                ChunkState::SizeLf { size } if byte == b'\n' => match size {
-                    0 => ChunkState::TrailerStart,
-                    size => ChunkState::Data { remaining: size },
-                },
+                ChunkState::Extension { size } if byte == b'\n' => Self::after_size_line(size),
+                ChunkState::Extension { size } => ChunkState::Extension { size },
+                ChunkState::SizeLf { size } if byte == b'\n' => Self::after_size_line(size),
                 ChunkState::SizeLf { .. } => return bad("expected LF after chunk size"),
                 ChunkState::DataCr if byte == b'\r' => ChunkState::DataLf,
+                ChunkState::DataCr if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
                 ChunkState::DataCr => return bad("chunk data longer than its size"),
                 ChunkState::DataLf if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
                 ChunkState::DataLf => return bad("expected LF after chunk data"),
                 ChunkState::TrailerStart if byte == b'\r' => ChunkState::EndLf,
-                ChunkState::TrailerStart | ChunkState::TrailerLine if byte == b'\n' => {
-                    ChunkState::TrailerStart
-                }
+                ChunkState::TrailerStart if byte == b'\n' => ChunkState::Done,
+                ChunkState::TrailerLine if byte == b'\n' => ChunkState::TrailerStart,
                 ChunkState::TrailerStart | ChunkState::TrailerLine => ChunkState::TrailerLine,
                 ChunkState::EndLf if byte == b'\n' => ChunkState::Done,
                 ChunkState::EndLf => return bad("expected LF after the last chunk"),
@@ -451,6 +498,40 @@ mod tests {
             false,
         );
         assert!(old_kept.keep_alive);
+        // "close" wins whatever the order of the tokens.
+        let both = head(
+            "HTTP/1.0 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert!(!both.keep_alive);
+        // Transfer-Encoding with Content-Length, or in HTTP/1.0: read this one, then close.
+        let confused = head(
+            "HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        );
+        assert_eq!(
+            (confused.framing, confused.keep_alive),
+            (Framing::Chunked, false)
+        );
+        let old_chunked = head(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        );
+        assert!(!old_chunked.keep_alive);
+        let listed = head("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", false);
+        assert_eq!(listed.framing, Framing::Length(5));
+    }
+
+    #[test]
+    fn a_request_that_says_close_is_not_reused() {
+        let t = RequestTemplate::new(
+            &Method::GET,
+            "/",
+            &headers(&[("connection", "Close")]),
+            Bytes::new(),
+        );
+        assert!(t.closes);
+        assert!(!RequestTemplate::new(&Method::GET, "/", &headers(&[]), Bytes::new()).closes);
     }
 
     #[test]
@@ -479,15 +560,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("conflicting"), "{err}");
-        let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
-        while huge.len() <= MAX_HEAD_BYTES {
-            huge.extend_from_slice(b"x-filler: 0123456789012345678901234567890123456789\r\n");
-        }
+        let err =
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", false).unwrap_err();
+        assert!(err.0.contains("invalid Content-Length '5, 6'"), "{err}");
+        let err = parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            false,
+        )
+        .unwrap_err();
+        assert!(err.0.contains("invalid Content-Length"), "{err}");
+        // One header line longer than the limit, never complete.
+        let mut huge = b"HTTP/1.1 200 OK\r\nx-filler: ".to_vec();
+        huge.resize(MAX_HEAD_BYTES + 1, b'a');
         let err = parse_head(&huge, false).unwrap_err();
-        assert!(
-            err.0.contains("larger than 64 KiB") || err.0.contains("too many headers"),
-            "{err}"
-        );
+        assert!(err.0.contains("larger than 64 KiB"), "{err}");
+        huge.truncate(MAX_HEAD_BYTES);
+        assert_eq!(parse_head(&huge, false), Ok(None));
     }
 
     const CHUNKED: &[u8] = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
@@ -519,12 +607,23 @@ mod tests {
     }
 
     #[test]
+    fn chunked_accepts_leading_zeros_blanks_and_bare_lf() {
+        let input = b"00000000000000000003 ;a=b\nabc\n0\nx-t: 1\n\nNEXT";
+        let mut decoder = ChunkedDecoder::default();
+        let decoded = decoder.decode(input).unwrap();
+        assert!(decoder.is_done());
+        assert_eq!(decoded.data, 3);
+        assert_eq!(&input[decoded.consumed..], b"NEXT");
+    }
+
+    #[test]
     fn chunked_errors_are_reported() {
         for (input, why) in [
             (&b"zz\r\n"[..], "expected a hex chunk size"),
             (b"3\r\nabcd\r\n", "longer than its size"),
             (b"11111111111111111\r\n", "too large"),
-            (b"3\nabc", "invalid byte in chunk size"),
+            (b"3x\r\n", "invalid byte in chunk size"),
+            (b"5 6\r\n", "invalid byte in chunk size"),
         ] {
             let err = ChunkedDecoder::default().decode(input).unwrap_err();
             assert!(err.0.contains(why), "{input:?}: {err}");

@@ -7,17 +7,31 @@ one way of framing a response, written byte by byte as a server would.
   /early       103 Early Hints, then 200 with Content-Length: 2
   /nocontent   204 with a (meaningless) Content-Length: 10 and no body
   /head        for HEAD: Content-Length: 100 and no body
-  /idle-close  Content-Length: 2 and keep-alive, then the server closes anyway
+  /idle-close  Content-Length: 2 and keep-alive, then the server closes at once anyway
+  /idle-timeout Content-Length: 2 and keep-alive; the connection closes after 30 ms idle
   /echo        the request body back; 400 unless Host, User-Agent and Content-Length came
   /truncated   Content-Length: 100 but 10 bytes, then close
   /garbage     not HTTP at all
+  /drop-second every 2nd request on a connection is read, then the connection
+               closes without an answer (a worker that died mid-request)
+  /path/...    the request target back, exactly as it came
+  /stats       JSON {"connections": accepted, "requests": received}, itself not counted
 
 Usage: python3 http1_server.py. Prints "listening on PORT"; stops at stdin EOF.
 """
+import json
 import socket
 import socketserver
 import sys
 import threading
+
+COUNTS = {"connections": 0, "requests": 0}
+COUNTS_LOCK = threading.Lock()
+
+
+def count(what):
+    with COUNTS_LOCK:
+        COUNTS[what] += 1
 
 
 def response(status, headers, body=b""):
@@ -49,17 +63,24 @@ class Handler(socketserver.BaseRequestHandler):
 
     def handle(self):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        count("connections")
         buffer = b""
+        self.served = 0
         try:
             while True:
                 request, buffer = self.read_request(buffer)
                 if request is None:
                     return
+                if request[1] != "/stats":
+                    count("requests")
+                self.served += 1
                 if not self.answer(*request):
                     self.request.shutdown(socket.SHUT_RDWR)
                     return
-        except ConnectionError:
-            pass  # the load test ended mid-exchange
+        except socket.timeout:
+            self.request.close()  # keep-alive timeout
+        except OSError:
+            pass  # the load test ended mid-exchange (reset, or shut down twice)
 
     def answer(self, method, path, headers, body):
         """Send the response; False closes the connection."""
@@ -92,6 +113,19 @@ class Handler(socketserver.BaseRequestHandler):
         elif path == "/truncated":
             send(response("200 OK", [("Content-Length", 100)], b"z" * 10))
             return False
+        elif path.startswith("/path/"):
+            send(response("200 OK", [("Content-Length", len(path))], path.encode()))
+        elif path == "/idle-timeout":
+            send(response("200 OK", [("Content-Length", 2)], b"ok"))
+            self.request.settimeout(0.03)
+        elif path == "/drop-second":
+            if self.served % 2 == 0:
+                return False
+            send(response("200 OK", [("Content-Length", 2)], b"ok"))
+        elif path == "/stats":
+            with COUNTS_LOCK:
+                body = json.dumps(COUNTS).encode()
+            send(response("200 OK", [("Content-Length", len(body))], body))
         elif path == "/garbage":
             send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
             return False
