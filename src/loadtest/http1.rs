@@ -445,81 +445,105 @@ mod tests {
     }
 
     #[test]
-    fn framing_follows_rfc_9112() {
-        let length = head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n", false);
-        assert_eq!(
-            (length.framing, length.keep_alive),
-            (Framing::Length(3), true)
-        );
-        assert_eq!(length.head_len, 38);
-        let chunked = head(
-            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            false,
-        );
-        assert_eq!(chunked.framing, Framing::Chunked);
-        let not_last = head(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            false,
-        );
-        assert_eq!(
-            (not_last.framing, not_last.keep_alive),
-            (Framing::UntilClose, false)
-        );
-        let no_length = head("HTTP/1.1 200 OK\r\n\r\n", false);
-        assert_eq!(
-            (no_length.framing, no_length.keep_alive),
-            (Framing::UntilClose, false)
-        );
-        for text in [
-            "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
-            "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
-            "HTTP/1.1 103 Early Hints\r\n\r\n",
-        ] {
-            assert_eq!(head(text, false).framing, Framing::Empty, "{text}");
+    fn framing_and_persistence_follow_rfc_9112() {
+        use Framing::*;
+        // (response head, request was HEAD, framing, connection kept alive)
+        let cases = [
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n",
+                false,
+                Length(3),
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n",
+                false,
+                Length(5),
+                true,
+            ),
+            // Transfer-Encoding overrides Content-Length; chunked must come last.
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n",
+                false,
+                Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n",
+                false,
+                UntilClose,
+                false,
+            ),
+            ("HTTP/1.1 200 OK\r\n", false, UntilClose, false),
+            // Both headers, or Transfer-Encoding in HTTP/1.0: read this one, then close.
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n",
+                false,
+                Chunked,
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n",
+                false,
+                Chunked,
+                false,
+            ),
+            // No body whatever the headers say.
+            (
+                "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n",
+                false,
+                Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n",
+                false,
+                Empty,
+                true,
+            ),
+            ("HTTP/1.1 103 Early Hints\r\n", false, Empty, true),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n",
+                true,
+                Empty,
+                true,
+            ),
+            // HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive"; close wins.
+            (
+                "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n",
+                false,
+                Length(0),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n",
+                false,
+                Length(0),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n",
+                false,
+                Length(0),
+                true,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n",
+                false,
+                Length(0),
+                false,
+            ),
+        ];
+        for (text, is_head, framing, keep_alive) in cases {
+            let text = format!("{text}\r\n");
+            let parsed = head(&text, is_head);
+            assert_eq!(
+                (parsed.framing, parsed.keep_alive),
+                (framing, keep_alive),
+                "{text}"
+            );
+            assert_eq!(parsed.head_len, text.len(), "{text}");
         }
-        let for_head = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true);
-        assert_eq!(
-            (for_head.framing, for_head.keep_alive),
-            (Framing::Empty, true)
-        );
-    }
-
-    #[test]
-    fn connection_persistence_depends_on_version_and_header() {
-        let close = head(
-            "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n",
-            false,
-        );
-        assert!(!close.keep_alive);
-        let old = head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false);
-        assert!(!old.keep_alive);
-        let old_kept = head(
-            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
-            false,
-        );
-        assert!(old_kept.keep_alive);
-        // "close" wins whatever the order of the tokens.
-        let both = head(
-            "HTTP/1.0 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n",
-            false,
-        );
-        assert!(!both.keep_alive);
-        // Transfer-Encoding with Content-Length, or in HTTP/1.0: read this one, then close.
-        let confused = head(
-            "HTTP/1.1 200 OK\r\nContent-Length: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-            false,
-        );
-        assert_eq!(
-            (confused.framing, confused.keep_alive),
-            (Framing::Chunked, false)
-        );
-        let old_chunked = head(
-            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
-            false,
-        );
-        assert!(!old_chunked.keep_alive);
-        let listed = head("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", false);
-        assert_eq!(listed.framing, Framing::Length(5));
     }
 
     #[test]
@@ -550,25 +574,28 @@ mod tests {
             parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
             Ok(None)
         );
-        let err = parse_head(b"HTTX/1.1 200 OK\r\n\r\n", false).unwrap_err();
-        assert!(err.0.contains("malformed response head"), "{err}");
-        let err = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", false).unwrap_err();
-        assert!(err.0.contains("invalid Content-Length '1x'"), "{err}");
-        let err = parse_head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-            false,
-        )
-        .unwrap_err();
-        assert!(err.0.contains("conflicting"), "{err}");
-        let err =
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", false).unwrap_err();
-        assert!(err.0.contains("invalid Content-Length '5, 6'"), "{err}");
-        let err = parse_head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
-            false,
-        )
-        .unwrap_err();
-        assert!(err.0.contains("invalid Content-Length"), "{err}");
+        for (text, why) in [
+            ("HTTX/1.1 200 OK\r\n", "malformed response head"),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n",
+                "invalid Content-Length '1x'",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n",
+                "conflicting",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n",
+                "invalid Content-Length '5, 6'",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n",
+                "invalid Content-Length",
+            ),
+        ] {
+            let err = parse_head(format!("{text}\r\n").as_bytes(), false).unwrap_err();
+            assert!(err.0.contains(why), "{text}: {err}");
+        }
         // One header line longer than the limit, never complete.
         let mut huge = b"HTTP/1.1 200 OK\r\nx-filler: ".to_vec();
         huge.resize(MAX_HEAD_BYTES + 1, b'a');
