@@ -4,6 +4,7 @@ pub mod client;
 pub mod cpu;
 pub mod engine;
 pub mod find_capacity;
+pub mod history;
 pub mod http1;
 pub mod plan;
 pub mod recorder;
@@ -18,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -233,7 +235,9 @@ pub(crate) async fn execute(
         file.commit()?;
     }
 
-    let totals = aggregator.finish(duration_s);
+    let totals = aggregator
+        .finish(duration_s)
+        .context("cannot read back the run's per-second history")?;
     let aggregate = totals.aggregate;
     let requests_done = aggregate.requests;
     let failures = aggregate.failures;

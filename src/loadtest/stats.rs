@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::loadtest::client::Failure;
+use crate::loadtest::history::HistoryLog;
 use crate::loadtest::recorder::{new_histogram, EndpointInterval, Interval, Pacing};
 
 /// Latency percentiles of a set of requests, in milliseconds.
@@ -102,7 +103,7 @@ pub struct FailureRow {
 }
 
 /// One second of the run, all endpoints together.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
     /// Unix time at the end of the second, s.
     pub timestamp: i64,
@@ -152,7 +153,7 @@ pub struct Aggregator {
     cumulative: Interval,
     pending: BTreeMap<u64, (usize, Interval)>,
     recent: Vec<(u64, u64)>,
-    history: Vec<HistoryRow>,
+    history: HistoryLog,
 }
 
 /// A second that is complete: its history row and its merged latency histogram (for hlog).
@@ -178,7 +179,7 @@ impl Aggregator {
             cumulative: Interval::new(slots),
             pending: BTreeMap::new(),
             recent: Vec::new(),
-            history: Vec::new(),
+            history: HistoryLog::default(),
         }
     }
 
@@ -272,8 +273,9 @@ impl Aggregator {
         self.history.push(row);
     }
 
-    /// Build the result; `duration_s` is the measured run time.
-    pub fn finish(self, duration_s: f64) -> Totals {
+    /// Build the result; `duration_s` is the measured run time. Fails only when the
+    /// history cannot be read back from its temporary file.
+    pub fn finish(self, duration_s: f64) -> std::io::Result<Totals> {
         let duration_s = duration_s.max(1e-9);
         let open_model = self.cumulative.pacing.sent > 0;
         let endpoints: Vec<EndpointSummary> = self
@@ -296,14 +298,14 @@ impl Aggregator {
             })
             .collect();
         failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences).then(a.name.cmp(&b.name)));
-        Totals {
+        Ok(Totals {
             endpoints,
             aggregate,
             failures,
             failure_kinds: self.cumulative.failures,
-            history: self.history,
+            history: self.history.into_rows()?,
             pacing: self.cumulative.pacing,
-        }
+        })
     }
 }
 
@@ -382,7 +384,7 @@ mod tests {
         assert_eq!(second.row.timestamp, 1_001);
         assert!((second.row.p50_ms - 10.0).abs() < 0.1);
         agg.push_history(second.row);
-        let totals = agg.finish(1.0);
+        let totals = agg.finish(1.0).unwrap();
         assert_eq!(totals.aggregate.requests, 2);
         assert_eq!(totals.aggregate.failures, 1);
         assert_eq!(

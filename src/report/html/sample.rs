@@ -37,7 +37,7 @@ pub fn load_result() -> RunResult {
         let done = agg.add_tick(second, &interval, 10).expect("one thread");
         agg.push_history(done.row);
     }
-    let totals = agg.finish(20.0);
+    let totals = agg.finish(20.0).expect("the history reads back");
     let a = totals.aggregate;
     RunResult {
         target: "http://127.0.0.1:8080".into(),

@@ -1,0 +1,137 @@
+//! The per-second history of a run, kept in an unnamed temporary file while the
+//! run goes, so the generator's memory stays flat however long it runs (a day's
+//! soak test has 86,400 rows); read back once, for the reports.
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+
+use crate::loadtest::stats::HistoryRow;
+
+/// Rows appended one a second; one JSON line each on disk.
+pub struct HistoryLog {
+    file: Option<File>,
+    /// Set at the first failed write: later rows stay in memory.
+    file_failed: bool,
+    /// Bytes of whole rows in the file: a write that failed halfway is ignored.
+    good_bytes: u64,
+    /// Rows kept in memory after the file failed (or when none could be made).
+    tail: Vec<HistoryRow>,
+    rows: usize,
+    line: Vec<u8>,
+}
+
+impl Default for HistoryLog {
+    fn default() -> Self {
+        HistoryLog {
+            file: tempfile::tempfile().ok(),
+            file_failed: false,
+            good_bytes: 0,
+            tail: Vec::new(),
+            rows: 0,
+            line: Vec::with_capacity(1024),
+        }
+    }
+}
+
+impl HistoryLog {
+    pub fn push(&mut self, row: HistoryRow) {
+        self.rows += 1;
+        if let Some(file) = self.file.as_mut().filter(|_| !self.file_failed) {
+            self.line.clear();
+            // Every field is finite by construction, so the line reads back exactly.
+            if serde_json::to_writer(&mut self.line, &row).is_ok() {
+                self.line.push(b'\n');
+                if file.write_all(&self.line).is_ok() {
+                    self.good_bytes += self.line.len() as u64;
+                    return;
+                }
+            }
+            // Disk full, say: keep the rest in memory rather than lose the report.
+            self.file_failed = true;
+        }
+        self.tail.push(row);
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Every row, in order.
+    pub fn into_rows(self) -> io::Result<Vec<HistoryRow>> {
+        let mut rows = Vec::with_capacity(self.rows);
+        let unreadable =
+            |e: serde_json::Error| io::Error::other(format!("the run's history file: {e}"));
+        // The file stops being written at the first failure; whatever it holds comes first.
+        if let Some(mut file) = self.file {
+            file.seek(SeekFrom::Start(0))?;
+            for line in BufReader::new(file.take(self.good_bytes)).lines() {
+                rows.push(serde_json::from_str(&line?).map_err(unreadable)?);
+            }
+        }
+        rows.extend(self.tail);
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(second: u64) -> HistoryRow {
+        HistoryRow {
+            timestamp: 1_700_000_000 + second as i64,
+            elapsed_s: second,
+            users: 7,
+            rps: 0.1 + second as f64,
+            failures_per_s: 1.0 / 3.0,
+            current_rps: 1e-9,
+            current_failures_per_s: 123_456.789,
+            p50_ms: 0.021,
+            p95_ms: 20.5,
+            p99_ms: 59_999.999,
+            cumulative_percentiles_ms: std::array::from_fn(|i| i as f64 * 1.1),
+            total_requests: u64::MAX,
+            total_failures: 3,
+            total_median_ms: 2.0,
+            total_mean_ms: std::f64::consts::PI,
+            total_min_ms: 0.0,
+            total_max_ms: 1e6,
+            total_avg_content_bytes: 512.25,
+            generator_cpu_percent: 99.9,
+            late_sends: 11,
+        }
+    }
+
+    #[test]
+    fn rows_read_back_exactly_and_in_order() {
+        let mut log = HistoryLog::default();
+        assert!(log.file.is_some(), "a temporary file is available here");
+        let rows: Vec<HistoryRow> = (1..=1000).map(row).collect();
+        for r in &rows {
+            log.push(r.clone());
+        }
+        assert_eq!(log.len(), 1000);
+        // Only the line buffer is in memory, not the rows.
+        assert!(log.tail.is_empty());
+        assert_eq!(log.into_rows().unwrap(), rows);
+    }
+
+    #[test]
+    fn rows_after_a_failed_write_stay_in_memory() {
+        let mut log = HistoryLog::default();
+        log.push(row(1));
+        log.push(row(2));
+        log.file_failed = true;
+        log.push(row(3));
+        assert_eq!(log.into_rows().unwrap(), vec![row(1), row(2), row(3)]);
+        let mut no_file = HistoryLog {
+            file: None,
+            ..HistoryLog::default()
+        };
+        no_file.push(row(1));
+        assert_eq!(no_file.into_rows().unwrap(), vec![row(1)]);
+    }
+}
