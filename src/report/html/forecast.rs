@@ -2,7 +2,7 @@
 //! holidays, the pre-warm schedule, and the tables (backtest vs seasonal-naive, peaks).
 use super::downsample::{band, envelope};
 use super::svg::{colors, Chart, Layer, Mark, Span, XAxis};
-use super::{facts, notes, table, Cell, DISPLAY_BUCKETS};
+use super::{facts, notes, pass_class, table, Cell, DISPLAY_BUCKETS};
 use crate::forecast::backtest::Metrics;
 use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
@@ -131,11 +131,7 @@ fn backtest_table(r: &ForecastResult) -> String {
         Cell::from("model MAE / naive MAE"),
         Cell {
             text: format!("{:.3}", bt.mae_ratio),
-            class: Some(if bt.model_worse_than_naive {
-                "fail"
-            } else {
-                "pass"
-            }),
+            class: Some(pass_class(!bt.model_worse_than_naive)),
         },
         "1".into(),
     ]);

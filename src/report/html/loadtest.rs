@@ -4,7 +4,7 @@ use hdrhistogram::Histogram;
 
 use super::downsample::envelope;
 use super::svg::{colors, Chart, XAxis};
-use super::{facts, notes, table, verdict, Cell, DISPLAY_BUCKETS};
+use super::{facts, notes, table, verdict, verdict_line, Cell, DISPLAY_BUCKETS};
 use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::{EndpointSummary, HistoryRow};
 use crate::report::table::format_value;
@@ -17,10 +17,13 @@ pub fn section(r: &RunResult) -> String {
     s.push_str(&facts(&parameters(r)));
     if !r.thresholds.is_empty() {
         let passed = r.thresholds.iter().all(|t| t.passed);
-        s.push_str(&format!(
-            r#"<p class="verdict {c}">Thresholds: {v}</p>"#,
-            c = if passed { "pass" } else { "fail" },
-            v = if passed { "all passed" } else { "FAILED" }
+        s.push_str(&verdict_line(
+            passed,
+            if passed {
+                "Thresholds: all passed"
+            } else {
+                "Thresholds: FAILED"
+            },
         ));
         let rows = r
             .thresholds

@@ -3,7 +3,7 @@
 //! with the recommendation beside the user's policy.
 use super::downsample::{band, envelope};
 use super::svg::{colors, Chart, Layer, Mark, Rule, XAxis};
-use super::{notes, table, verdict, Cell, DISPLAY_BUCKETS};
+use super::{notes, table, verdict, verdict_line, Cell, DISPLAY_BUCKETS};
 use crate::simulate::engine::StepRecord;
 use crate::simulate::scaler::{Action, Event};
 use crate::simulate::{failures, SimulateOutput};
@@ -19,10 +19,14 @@ pub fn section(out: &SimulateOutput) -> String {
     let mut s = String::from(r#"<section id="simulate"><h2>Autoscaling simulation</h2>"#);
     let t = &out.result.totals;
     let failed = failures(out);
-    s.push_str(&format!(
-        r#"<p class="verdict {c}">Verdict: SLO {v}</p>"#,
-        c = if failed.is_empty() { "pass" } else { "fail" },
-        v = if failed.is_empty() { "met" } else { "missed" }
+    let slo_met = failed.is_empty();
+    s.push_str(&verdict_line(
+        slo_met,
+        if slo_met {
+            "Verdict: SLO met"
+        } else {
+            "Verdict: SLO missed"
+        },
     ));
     s.push_str(&notes("warnings", &failed));
     s.push_str(&format!(
