@@ -261,14 +261,8 @@ pub fn prewarm_chart(r: &ForecastResult) -> Chart {
         XAxis::Time {
             offset_seconds: offset,
         },
-    );
+    )
+    .step_line("instances to hold", colors::PURPLE, points);
     chart.height = 220.0;
-    chart.layers.push(Layer::Line {
-        name: "instances to hold".into(),
-        color: colors::PURPLE,
-        points,
-        dashed: false,
-        step: true,
-    });
     chart
 }

@@ -203,19 +203,12 @@ pub fn latency_chart(history: &[HistoryRow]) -> Chart {
 /// The latency distribution as HdrHistogram's plotter draws it: latency against the
 /// percentile on a log "nines" axis.
 pub fn hdr_chart(h: &Histogram<u64>) -> Chart {
-    let mut chart = Chart::new(
+    Chart::new(
         "Latency by percentile (HDR histogram, all requests)",
         "ms",
         XAxis::Nines,
-    );
-    chart.layers.push(super::svg::Layer::Line {
-        name: "latency".into(),
-        color: colors::BLUE,
-        points: nines_points(h),
-        dashed: false,
-        step: true,
-    });
-    chart
+    )
+    .step_line("latency", colors::BLUE, nines_points(h))
 }
 
 /// `(nines, ms)` points of a histogram; the top quantile (1.0) sits one step past the

@@ -186,14 +186,11 @@ pub fn demand_chart(out: &SimulateOutput) -> Chart {
     });
     let demand = column(out, |r| r.demand_rps);
     let served = column(out, |r| r.served_rps);
-    let mut chart = Chart::new("Demand and capacity", "requests/s", time_axis());
-    chart.layers.push(Layer::Line {
-        name: "capacity (at the SLO)".into(),
-        color: colors::GREEN,
-        points: envelope(&x, &capacity, DISPLAY_BUCKETS),
-        dashed: false,
-        step: true,
-    });
+    let mut chart = Chart::new("Demand and capacity", "requests/s", time_axis()).step_line(
+        "capacity (at the SLO)",
+        colors::GREEN,
+        envelope(&x, &capacity, DISPLAY_BUCKETS),
+    );
     // Served first and dashed, so demand stays visible where the two are equal.
     chart.layers.push(Layer::Line {
         name: "served".into(),

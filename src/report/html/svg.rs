@@ -123,13 +123,28 @@ impl Chart {
         }
     }
 
-    pub fn line(mut self, name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+    pub fn line(self, name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+        self.with_line(name, color, points, false)
+    }
+
+    /// A line that holds each value until the next point (counts, a quantile curve).
+    pub fn step_line(self, name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+        self.with_line(name, color, points, true)
+    }
+
+    fn with_line(
+        mut self,
+        name: &str,
+        color: &'static str,
+        points: Vec<(f64, f64)>,
+        step: bool,
+    ) -> Self {
         self.layers.push(Layer::Line {
             name: name.to_string(),
             color,
             points,
             dashed: false,
-            step: false,
+            step,
         });
         self
     }
