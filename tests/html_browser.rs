@@ -5,28 +5,25 @@
 //! Without Chromium the test is skipped with a message, unless CI=true, where it fails.
 mod common;
 
+use std::path::PathBuf;
+
+use assert_cmd::Command;
 use common::browser::{browse, check_report, chromium, console_messages};
-
-use std::path::Path;
-
-use assert_cmd::Command as Cmd;
-
-fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
+use common::{capplan, fixture};
 
 #[test]
 fn reports_load_and_draw_in_headless_chromium() {
     let Some(browser) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let path = |name: &str| dir.path().join(name);
+    // Run `cmd --html DIR/NAME.html`, which must exit with `code`; the page's path.
+    let make = |name: &str, cmd: &mut Command, code: i32| -> PathBuf {
+        let page = dir.path().join(format!("{name}.html"));
+        cmd.arg("--html").arg(&page).assert().code(code);
+        page
+    };
 
     // The checker itself must catch a console error.
-    let broken = path("broken.html");
+    let broken = dir.path().join("broken.html");
     std::fs::write(&broken, "<p>x</p><script>console.error('boom')</script>").unwrap();
     let out = browse(&browser, &broken, &["--dump-dom".to_string()]);
     assert_eq!(
@@ -36,19 +33,18 @@ fn reports_load_and_draw_in_headless_chromium() {
     );
 
     let target = common::Target::start(&["--service-time", "exp:5ms", "--error-rate", "2%"]);
-    Cmd::cargo_bin("capplan")
-        .unwrap()
-        .args(["loadtest", "--url", &target.url_for("/"), "--users", "4"])
-        .args(["--duration", "3s", "--quiet"])
-        .args(["--threshold", "p99<10s", "--threshold", "error_rate<0.1%"])
-        .arg("--html")
-        .arg(path("loadtest.html"))
-        .assert()
-        .code(1);
+    let page = make(
+        "loadtest",
+        capplan()
+            .args(["loadtest", "--url", &target.url_for("/"), "--users", "4"])
+            .args(["--duration", "3s", "--quiet"])
+            .args(["--threshold", "p99<10s", "--threshold", "error_rate<0.1%"]),
+        1,
+    );
     drop(target);
     check_report(
         &browser,
-        &path("loadtest.html"),
+        &page,
         "loadtest",
         4,
         &[
@@ -61,16 +57,17 @@ fn reports_load_and_draw_in_headless_chromium() {
         ],
     );
 
-    Cmd::cargo_bin("capplan")
-        .unwrap()
-        .args(["forecast", "--history", &fixture("history_hourly.csv")])
-        .args(["--rps-per-instance", "40", "--quiet", "--html"])
-        .arg(path("forecast.html"))
-        .assert()
-        .success();
+    let page = make(
+        "forecast",
+        capplan()
+            .args(["forecast", "--history"])
+            .arg(fixture("history_hourly.csv"))
+            .args(["--rps-per-instance", "40", "--quiet"]),
+        0,
+    );
     check_report(
         &browser,
-        &path("forecast.html"),
+        &page,
         "forecast",
         3,
         &[
@@ -82,22 +79,21 @@ fn reports_load_and_draw_in_headless_chromium() {
         ],
     );
 
-    Cmd::cargo_bin("capplan")
-        .unwrap()
-        .args([
-            "simulate",
-            "--traffic",
-            &fixture("simulate/traffic_day.csv"),
-        ])
-        .args(["--capacity", &fixture("simulate/capacity.json")])
-        .args(["--forecast", &fixture("simulate/forecast_day.csv")])
-        .args(["--recommend", "--instance-cost", "0.1", "--quiet", "--html"])
-        .arg(path("simulate.html"))
-        .assert()
-        .success();
+    let page = make(
+        "simulate",
+        capplan()
+            .args(["simulate", "--traffic"])
+            .arg(fixture("simulate/traffic_day.csv"))
+            .arg("--capacity")
+            .arg(fixture("simulate/capacity.json"))
+            .arg("--forecast")
+            .arg(fixture("simulate/forecast_day.csv"))
+            .args(["--recommend", "--instance-cost", "0.1", "--quiet"]),
+        0,
+    );
     check_report(
         &browser,
-        &path("simulate.html"),
+        &page,
         "simulate",
         4,
         &[

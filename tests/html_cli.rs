@@ -1,19 +1,8 @@
 //! `--html` and `--plot` through the real binary (no browser needed; see html_browser.rs).
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use assert_cmd::Command;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
-
-fn capplan() -> Command {
-    Command::cargo_bin("capplan").unwrap()
-}
+use common::{capplan, fixture};
 
 fn simulate_day() -> Command {
     let mut cmd = capplan();
@@ -109,29 +98,18 @@ fn an_unknown_plot_extension_is_a_usage_error_before_any_work() {
         "{stderr}"
     );
     assert!(!jpg.exists());
-    // loadtest checks it before probing the target: nothing listens on port 9, yet exit 2.
-    capplan()
-        .args([
-            "loadtest",
-            "--url",
-            "http://127.0.0.1:9/",
-            "--duration",
-            "1s",
-        ])
-        .args(["--plot", "x.gif"])
-        .assert()
-        .code(2);
-    // A capacity search has no single run to report.
-    capplan()
-        .args([
-            "loadtest",
-            "--url",
-            "http://127.0.0.1:9/",
-            "--find-capacity",
-        ])
-        .args(["--html", "x.html"])
-        .assert()
-        .code(2);
+    // loadtest checks its flags before probing the target: nothing listens on port 9,
+    // yet exit 2. A capacity search has no single run to report.
+    for flags in [
+        &["--duration", "1s", "--plot", "x.gif"][..],
+        &["--find-capacity", "--html", "x.html"],
+    ] {
+        capplan()
+            .args(["loadtest", "--url", "http://127.0.0.1:9/"])
+            .args(flags)
+            .assert()
+            .code(2);
+    }
     capplan()
         .args(["forecast", "--history"])
         .arg(fixture("history_hourly.csv"))

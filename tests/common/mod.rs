@@ -36,6 +36,18 @@ pub fn capplan_bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("capplan")
 }
 
+/// The `capplan` binary as an assert_cmd command.
+pub fn capplan() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("capplan").unwrap()
+}
+
+/// A file under `fixtures/`, e.g. `simulate/capacity.json`.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
 impl Target {
     /// Start `capplan target --port 0 ARGS...` and wait for its port.
     /// Panics (with the target's stderr) if it does not come up.

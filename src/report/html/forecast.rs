@@ -2,7 +2,7 @@
 //! holidays, the pre-warm schedule, and the tables (backtest vs seasonal-naive, peaks).
 use super::downsample::{band, envelope};
 use super::svg::{colors, Chart, Layer, Mark, Span, XAxis};
-use super::{facts, notes, table, Cell, DISPLAY_BUCKETS};
+use super::{facts, notes, pass_class, table, Cell, DISPLAY_BUCKETS};
 use crate::forecast::backtest::Metrics;
 use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
@@ -131,19 +131,23 @@ fn backtest_table(r: &ForecastResult) -> String {
         Cell::from("model MAE / naive MAE"),
         Cell {
             text: format!("{:.3}", bt.mae_ratio),
-            class: Some(if bt.model_worse_than_naive {
-                "fail"
-            } else {
-                "pass"
-            }),
+            class: Some(pass_class(!bt.model_worse_than_naive)),
         },
         "1".into(),
     ]);
     table(&["metric", "model", "seasonal-naive"], rows)
 }
 
-fn offset_seconds(series: &HourlySeries) -> i32 {
-    series.offset.local_minus_utc()
+/// Time on the series' own wall clock.
+fn time_axis(series: &HourlySeries) -> XAxis {
+    XAxis::Time {
+        offset_seconds: series.offset.local_minus_utc(),
+    }
+}
+
+/// Unix seconds of hour `index` (past the end: forecast hours).
+fn hour_x(series: &HourlySeries, index: usize) -> f64 {
+    series.time_at(index).timestamp() as f64
 }
 
 /// History and forecast with the interval band and holidays: the `--plot` chart.
@@ -151,14 +155,10 @@ pub fn main_chart(series: &HourlySeries, calendar: &HolidayCalendar, r: &Forecas
     let mut chart = Chart::new(
         "Traffic: recent history and forecast",
         "requests/s",
-        XAxis::Time {
-            offset_seconds: offset_seconds(series),
-        },
+        time_axis(series),
     );
     let from = series.len().saturating_sub(HISTORY_HOURS);
-    let hx: Vec<f64> = (from..series.len())
-        .map(|i| series.time_at(i).timestamp() as f64)
-        .collect();
+    let hx: Vec<f64> = (from..series.len()).map(|i| hour_x(series, i)).collect();
     let history = envelope(&hx, &series.rps[from..], DISPLAY_BUCKETS);
 
     let fx: Vec<f64> = r
@@ -203,17 +203,9 @@ pub fn main_chart(series: &HourlySeries, calendar: &HolidayCalendar, r: &Forecas
 
 /// The whole history (thinned for display), holidays shaded.
 pub fn history_chart(series: &HourlySeries, calendar: &HolidayCalendar) -> Chart {
-    let mut chart = Chart::new(
-        "The whole history",
-        "requests/s",
-        XAxis::Time {
-            offset_seconds: offset_seconds(series),
-        },
-    );
+    let mut chart = Chart::new("The whole history", "requests/s", time_axis(series));
     chart.height = 240.0;
-    let x: Vec<f64> = (0..series.len())
-        .map(|i| series.time_at(i).timestamp() as f64)
-        .collect();
+    let x: Vec<f64> = (0..series.len()).map(|i| hour_x(series, i)).collect();
     chart = chart.line(
         "history",
         colors::BLUE,
@@ -236,7 +228,7 @@ fn holiday_spans(
         let Some(name) = calendar.name(local_date(series.local_hour(index))) else {
             continue;
         };
-        let start = series.time_at(index).timestamp() as f64;
+        let start = hour_x(series, index);
         match spans.last_mut() {
             Some(last) if last.label == name && last.x1 == start => last.x1 = start + 3600.0,
             _ => spans.push(Span {
@@ -269,14 +261,8 @@ pub fn prewarm_chart(r: &ForecastResult) -> Chart {
         XAxis::Time {
             offset_seconds: offset,
         },
-    );
+    )
+    .step_line("instances to hold", colors::PURPLE, points);
     chart.height = 220.0;
-    chart.layers.push(Layer::Line {
-        name: "instances to hold".into(),
-        color: colors::PURPLE,
-        points,
-        dashed: false,
-        step: true,
-    });
     chart
 }

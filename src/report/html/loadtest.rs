@@ -4,7 +4,7 @@ use hdrhistogram::Histogram;
 
 use super::downsample::envelope;
 use super::svg::{colors, Chart, XAxis};
-use super::{facts, notes, table, verdict, Cell, DISPLAY_BUCKETS};
+use super::{facts, notes, table, verdict, verdict_line, Cell, DISPLAY_BUCKETS};
 use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::{EndpointSummary, HistoryRow};
 use crate::report::table::format_value;
@@ -17,10 +17,13 @@ pub fn section(r: &RunResult) -> String {
     s.push_str(&facts(&parameters(r)));
     if !r.thresholds.is_empty() {
         let passed = r.thresholds.iter().all(|t| t.passed);
-        s.push_str(&format!(
-            r#"<p class="verdict {c}">Thresholds: {v}</p>"#,
-            c = if passed { "pass" } else { "fail" },
-            v = if passed { "all passed" } else { "FAILED" }
+        s.push_str(&verdict_line(
+            passed,
+            if passed {
+                "Thresholds: all passed"
+            } else {
+                "Thresholds: FAILED"
+            },
         ));
         let rows = r
             .thresholds
@@ -200,19 +203,12 @@ pub fn latency_chart(history: &[HistoryRow]) -> Chart {
 /// The latency distribution as HdrHistogram's plotter draws it: latency against the
 /// percentile on a log "nines" axis.
 pub fn hdr_chart(h: &Histogram<u64>) -> Chart {
-    let mut chart = Chart::new(
+    Chart::new(
         "Latency by percentile (HDR histogram, all requests)",
         "ms",
         XAxis::Nines,
-    );
-    chart.layers.push(super::svg::Layer::Line {
-        name: "latency".into(),
-        color: colors::BLUE,
-        points: nines_points(h),
-        dashed: false,
-        step: true,
-    });
-    chart
+    )
+    .step_line("latency", colors::BLUE, nines_points(h))
 }
 
 /// `(nines, ms)` points of a histogram; the top quantile (1.0) sits one step past the

@@ -60,12 +60,30 @@ impl From<&str> for Cell {
     }
 }
 
+/// The CSS class of a pass/fail figure: green or red.
+pub fn pass_class(passed: bool) -> &'static str {
+    if passed {
+        "pass"
+    } else {
+        "fail"
+    }
+}
+
 /// A pass/fail cell.
 pub fn verdict(passed: bool) -> Cell {
     Cell {
         text: if passed { "PASS" } else { "FAIL" }.to_string(),
-        class: Some(if passed { "pass" } else { "fail" }),
+        class: Some(pass_class(passed)),
     }
+}
+
+/// A section's verdict as a large green or red line.
+pub fn verdict_line(passed: bool, text: &str) -> String {
+    format!(
+        r#"<p class="verdict {}">{}</p>"#,
+        pass_class(passed),
+        esc(text)
+    )
 }
 
 /// An HTML table; every cell is escaped.

@@ -140,6 +140,8 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         ..RunOptions::default()
     };
     let result = engine::run(&workload, &policy, &capacity, &table, options);
+    // No what-if lever: all demand reaches the app.
+    let figures = crate::simulate::whatif::DemandFigures::of(&demand, 60.0);
     SimulateOutput {
         start: Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap(),
         step_seconds: 60.0,
@@ -152,8 +154,8 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
             cdn_offload: 0.0,
             cache_hit: 0.0,
             app_share: 1.0,
-            demand: crate::simulate::whatif::DemandFigures::of(&demand, 60.0),
-            app_demand: crate::simulate::whatif::DemandFigures::of(&demand, 60.0),
+            demand: figures,
+            app_demand: figures,
             db_connections: None,
         },
         total_demand: None,

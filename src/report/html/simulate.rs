@@ -1,9 +1,11 @@
 //! The simulate section: demand against capacity with the scale events, the instance
 //! count stacked by state, p95 against the SLO, queue depth, and the cost/SLO summary
 //! with the recommendation beside the user's policy.
+use chrono::{DateTime, Utc};
+
 use super::downsample::{band, envelope};
 use super::svg::{colors, Chart, Layer, Mark, Rule, XAxis};
-use super::{notes, table, verdict, Cell, DISPLAY_BUCKETS};
+use super::{notes, table, verdict, verdict_line, Cell, DISPLAY_BUCKETS};
 use crate::simulate::engine::StepRecord;
 use crate::simulate::scaler::{Action, Event};
 use crate::simulate::{failures, SimulateOutput};
@@ -19,10 +21,14 @@ pub fn section(out: &SimulateOutput) -> String {
     let mut s = String::from(r#"<section id="simulate"><h2>Autoscaling simulation</h2>"#);
     let t = &out.result.totals;
     let failed = failures(out);
-    s.push_str(&format!(
-        r#"<p class="verdict {c}">Verdict: SLO {v}</p>"#,
-        c = if failed.is_empty() { "pass" } else { "fail" },
-        v = if failed.is_empty() { "met" } else { "missed" }
+    let slo_met = failed.is_empty();
+    s.push_str(&verdict_line(
+        slo_met,
+        if slo_met {
+            "Verdict: SLO met"
+        } else {
+            "Verdict: SLO missed"
+        },
     ));
     s.push_str(&notes("warnings", &failed));
     s.push_str(&format!(
@@ -33,7 +39,7 @@ pub fn section(out: &SimulateOutput) -> String {
         out.capacity.rps_per_worker,
         out.capacity.service_time_seconds * 1000.0
     ));
-    s.push_str(&summary_table(out));
+    s.push_str(&summary_table(out, slo_met));
     if out.result.timeline.is_empty() {
         s.push_str("<p>No timeline was recorded.</p>");
     } else {
@@ -48,7 +54,7 @@ pub fn section(out: &SimulateOutput) -> String {
 }
 
 /// The user's policy and, with `--recommend`, the recommended one, side by side.
-fn summary_table(out: &SimulateOutput) -> String {
+fn summary_table(out: &SimulateOutput, slo_met: bool) -> String {
     let t = &out.result.totals;
     let p = &out.policy;
     let rec = out.search.as_ref().and_then(|s| s.best.as_ref());
@@ -129,7 +135,7 @@ fn summary_table(out: &SimulateOutput) -> String {
             format!("{} / {}", t.flaps, t.refused).into(),
             None,
         ),
-        row("SLO", verdict(failures(out).is_empty()), None),
+        row("SLO", verdict(slo_met), None),
     ];
     let mut head = vec!["", "your policy"];
     if with_rec {
@@ -180,14 +186,11 @@ pub fn demand_chart(out: &SimulateOutput) -> Chart {
     });
     let demand = column(out, |r| r.demand_rps);
     let served = column(out, |r| r.served_rps);
-    let mut chart = Chart::new("Demand and capacity", "requests/s", time_axis());
-    chart.layers.push(Layer::Line {
-        name: "capacity (at the SLO)".into(),
-        color: colors::GREEN,
-        points: envelope(&x, &capacity, DISPLAY_BUCKETS),
-        dashed: false,
-        step: true,
-    });
+    let mut chart = Chart::new("Demand and capacity", "requests/s", time_axis()).step_line(
+        "capacity (at the SLO)",
+        colors::GREEN,
+        envelope(&x, &capacity, DISPLAY_BUCKETS),
+    );
     // Served first and dashed, so demand stays visible where the two are equal.
     chart.layers.push(Layer::Line {
         name: "served".into(),
@@ -280,11 +283,15 @@ fn mark_style(action: Action) -> (&'static str, &'static str) {
     }
 }
 
+/// Wall-clock time of a scale event.
+fn event_time(out: &SimulateOutput, e: &Event) -> DateTime<Utc> {
+    out.start + chrono::Duration::milliseconds((e.at_seconds * 1000.0) as i64)
+}
+
 fn event_title(out: &SimulateOutput, e: &Event) -> String {
-    let at = out.start + chrono::Duration::milliseconds((e.at_seconds * 1000.0) as i64);
     format!(
         "{} {} {} → {} ({})",
-        at.format("%Y-%m-%d %H:%M:%S"),
+        event_time(out, e).format("%Y-%m-%d %H:%M:%S"),
         e.action.as_str(),
         e.from,
         e.to,
@@ -360,9 +367,8 @@ fn events_table(out: &SimulateOutput) -> String {
         .iter()
         .take(MAX_EVENT_ROWS)
         .map(|e| {
-            let at = out.start + chrono::Duration::milliseconds((e.at_seconds * 1000.0) as i64);
             vec![
-                Cell::from(at.to_rfc3339()),
+                Cell::from(event_time(out, e).to_rfc3339()),
                 e.action.as_str().into(),
                 e.from.to_string().into(),
                 e.to.to_string().into(),

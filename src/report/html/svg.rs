@@ -123,13 +123,28 @@ impl Chart {
         }
     }
 
-    pub fn line(mut self, name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+    pub fn line(self, name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+        self.with_line(name, color, points, false)
+    }
+
+    /// A line that holds each value until the next point (counts, a quantile curve).
+    pub fn step_line(self, name: &str, color: &'static str, points: Vec<(f64, f64)>) -> Self {
+        self.with_line(name, color, points, true)
+    }
+
+    fn with_line(
+        mut self,
+        name: &str,
+        color: &'static str,
+        points: Vec<(f64, f64)>,
+        step: bool,
+    ) -> Self {
         self.layers.push(Layer::Line {
             name: name.to_string(),
             color,
             points,
             dashed: false,
-            step: false,
+            step,
         });
         self
     }
@@ -348,19 +363,14 @@ impl Frame {
         let bottom = TOP + self.plot_h;
         let right = LEFT + self.plot_w;
         let step = nice_step((self.y1 - self.y0) / 5.0);
-        let decimals = decimals_for(step);
-        let mut y = (self.y0 / step).ceil() * step;
-        while y <= self.y1 + step * 1e-9 {
+        for (y, label) in linear_ticks(self.y0, self.y1, step) {
             let py = self.py(y);
             let _ = write!(
                 s,
-                r##"<line x1="{LEFT}" x2="{right:.1}" y1="{py:.1}" y2="{py:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{:.*}</text>"##,
+                r##"<line x1="{LEFT}" x2="{right:.1}" y1="{py:.1}" y2="{py:.1}" stroke="#e6e6e6"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{label}</text>"##,
                 LEFT - 6.0,
                 py + 4.0,
-                decimals,
-                y
             );
-            y += step;
         }
         for (x, label) in x_ticks(chart.x_axis, self.x0, self.x1) {
             let px = self.px(x);
@@ -406,7 +416,7 @@ impl Frame {
                     return;
                 }
                 let mut d = String::with_capacity(points.len() * 14);
-                self.trace(points.iter().map(|&(x, y)| (x, y)), *step, &mut d);
+                self.trace(points.iter().copied(), *step, &mut d);
                 let dash = if *dashed {
                     r#" stroke-dasharray="5 3""#
                 } else {
@@ -503,23 +513,22 @@ pub fn nice_step(raw: f64) -> f64 {
     nice * magnitude
 }
 
-fn decimals_for(step: f64) -> usize {
-    (-step.log10().floor()).max(0.0) as usize
+/// Every multiple of `step` in `[lo, hi]`, labelled with the decimals the step needs.
+fn linear_ticks(lo: f64, hi: f64, step: f64) -> Vec<(f64, String)> {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let mut ticks = Vec::new();
+    let mut v = (lo / step).ceil() * step;
+    while v <= hi + step * 1e-9 {
+        ticks.push((v, format!("{v:.decimals$}")));
+        v += step;
+    }
+    ticks
 }
 
 /// Tick positions and labels of the x-axis over `[x0, x1]`.
 pub fn x_ticks(axis: XAxis, x0: f64, x1: f64) -> Vec<(f64, String)> {
     match axis {
-        XAxis::Seconds => {
-            let step = nice_step((x1 - x0) / 8.0);
-            let mut ticks = Vec::new();
-            let mut x = (x0 / step).ceil() * step;
-            while x <= x1 + step * 1e-9 {
-                ticks.push((x, format!("{:.*}", decimals_for(step), x)));
-                x += step;
-            }
-            ticks
-        }
+        XAxis::Seconds => linear_ticks(x0, x1, nice_step((x1 - x0) / 8.0)),
         XAxis::Nines => (0..=x1.ceil().max(1.0) as i32)
             .filter(|&k| f64::from(k) <= x1 + 1e-9)
             .map(|k| (f64::from(k), nines_label(k)))
