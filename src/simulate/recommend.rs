@@ -109,8 +109,9 @@ fn candidates(
         if (1..*maxes.last().unwrap_or(&0)).contains(&db_cap) {
             maxes.push(db_cap);
             maxes.sort_unstable();
-            maxes.dedup();
         }
+        // Small peaks round several factors to the same max: one candidate each.
+        maxes.dedup();
         for &min in &mins {
             for &max in maxes.iter().filter(|&&m| m >= min) {
                 if max > db_cap {
@@ -424,6 +425,32 @@ mod tests {
         let peak = best.peak_connections.expect("reported with a limit");
         assert!(peak <= 120, "{peak}");
         assert!(db.connections(best.max_instances, best.workers_per_instance) <= 120);
+    }
+
+    #[test]
+    fn small_peaks_give_no_duplicate_candidates() {
+        // Peak 1 instance of 2 workers: max factors 1, 1.25, 1.5, 2, 3 round to 1, 2, 2, 2, 3.
+        let capacity = Capacity {
+            rps_per_worker: 10.0,
+            service_time_seconds: 0.05,
+        };
+        let (grid, _) = candidates(&Policy::default(), &capacity, 15.0, 1, None);
+        let mut keys: Vec<_> = grid
+            .iter()
+            .map(|c| {
+                (
+                    c.workers,
+                    c.min,
+                    c.max,
+                    c.step_percent.to_bits(),
+                    c.window.to_bits(),
+                )
+            })
+            .collect();
+        let all = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), all);
     }
 
     #[test]
