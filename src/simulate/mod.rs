@@ -162,7 +162,7 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     let search = if args.recommend {
         let clock = Instant::now();
         let peak = demand.iter().copied().fold(0.0, f64::max);
-        let found = recommend::search_with_db_limit(
+        let found = recommend::search(
             &workload,
             &policy,
             &capacity,

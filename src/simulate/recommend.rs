@@ -136,29 +136,9 @@ fn candidates(
 }
 
 /// Search the grid. `peak_rps` is the highest demand (sizes the grid);
-/// `instance_cost` per instance-hour (0 when unknown: cheapest = fewest instance-hours).
+/// `instance_cost` per instance-hour (0 when unknown: cheapest = fewest instance-hours);
+/// with `db_limit`, no candidate whose largest fleet would exceed it is run or picked.
 pub fn search(
-    workload: &Workload,
-    base: &Policy,
-    capacity: &Capacity,
-    peak_rps: f64,
-    cores: u32,
-    instance_cost: f64,
-) -> Search {
-    search_with_db_limit(
-        workload,
-        base,
-        capacity,
-        peak_rps,
-        cores,
-        instance_cost,
-        None,
-    )
-}
-
-/// [`search`] under a database connection limit: no candidate whose largest
-/// fleet would exceed it is run or picked.
-pub fn search_with_db_limit(
     workload: &Workload,
     base: &Policy,
     capacity: &Capacity,
@@ -334,7 +314,7 @@ mod tests {
             normal_peak_rps: engine::normal_peak_rps(&demand),
         };
         let base = Policy::default();
-        let found = search_with_db_limit(&workload, &base, &capacity, 300.0, 1, 1.0, db_limit);
+        let found = search(&workload, &base, &capacity, 300.0, 1, 1.0, db_limit);
         assert!(found.simulated < found.candidates);
 
         let (grid, _) = candidates(&base, &capacity, 300.0, 1, db_limit);
@@ -467,7 +447,15 @@ mod tests {
             step_seconds: 60.0,
             normal_peak_rps: 100.0,
         };
-        let found = search(&workload, &Policy::default(), &capacity, 100.0, 1, 2.0);
+        let found = search(
+            &workload,
+            &Policy::default(),
+            &capacity,
+            100.0,
+            1,
+            2.0,
+            None,
+        );
         let best = found.best.expect("a flat load has a passing policy");
         assert_eq!(best.breach_minutes, 0.0);
         assert_eq!(best.dropped_requests, 0.0);
