@@ -7,7 +7,7 @@ use super::fleet::Fleet;
 use super::policy::{Metric, Policy};
 use super::queueing::{backlog_p95, fluid_step, FluidStep, MmcTable};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
-use super::whatif::DbLimit;
+use super::whatif::{fleet_cap, DbLimit};
 
 /// p95 reported when nothing can be served, and the cap of every p95: one hour, ms.
 pub const P95_CAP_MS: f64 = 3_600_000.0;
@@ -216,12 +216,10 @@ pub fn run(
 
     let normal_peak = instances_for(workload.normal_peak_rps, per_instance_rps, 1.0).max(1);
     let safety_cap = (f64::from(normal_peak) * policy.limits.safety_cap_multiple).floor() as u32;
-    let mut scaler_config = ScalerConfig::new(policy, safety_cap, dt);
-    if let Some(db) = options.db_limit {
-        scaler_config.db_cap = db.max_instances(policy.fleet.workers_per_instance);
-    }
-    let db_cap = scaler_config.db_cap;
-    let mut scaler = Scaler::new(scaler_config);
+    let mut scaler = Scaler::new(ScalerConfig {
+        db_cap: fleet_cap(options.db_limit, policy.fleet.workers_per_instance),
+        ..ScalerConfig::new(policy, safety_cap, dt)
+    });
     let prewarm_at = |k: usize| {
         workload
             .prewarm_rps
@@ -231,8 +229,8 @@ pub fn run(
     let first = workload.demand.first().copied().unwrap_or(0.0);
     let wanted =
         instances_for(first, per_instance_rps, sizing).max(if n > 0 { prewarm_at(0) } else { 0 });
-    let min = policy.fleet.min_instances;
-    let initial = wanted.clamp(min, policy.fleet.max_instances.min(db_cap).max(min));
+    let mut events = Vec::with_capacity(256);
+    let initial = scaler.initial_fleet(wanted, &mut events);
     let mut fleet = Fleet::new(
         initial,
         policy.fleet.boot_seconds,
@@ -241,8 +239,6 @@ pub fn run(
     );
 
     let mut timeline = Vec::with_capacity(if options.record_timeline { n } else { 0 });
-    let mut events = Vec::with_capacity(256);
-    scaler.cap_initial(wanted, initial, &mut events);
     let mut totals = Totals {
         steps: n as u32,
         breach_steps: 0,

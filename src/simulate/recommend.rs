@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::engine::{self, Capacity, RunOptions, Totals, Workload};
 use super::policy::Policy;
 use super::queueing::MmcTable;
-use super::whatif::DbLimit;
+use super::whatif::{fleet_cap, DbLimit};
 
 /// The chosen policy and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,7 +93,7 @@ fn candidates(
     let mut out = Vec::new();
     let mut excluded = 0;
     for workers in 2 * cores..=4 * cores {
-        let db_cap = db_limit.map_or(u32::MAX, |db| db.max_instances(workers));
+        let db_cap = fleet_cap(db_limit, workers);
         let per_instance = f64::from(workers) * capacity.rps_per_worker;
         let peak = ((peak_rps / per_instance).ceil() as u32).max(1);
         let mut mins: Vec<u32> = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0]

@@ -64,6 +64,12 @@ impl DbLimit {
     }
 }
 
+/// Largest fleet of `workers`-worker instances that `limit` allows (`u32::MAX`
+/// without a limit), instances.
+pub fn fleet_cap(limit: Option<DbLimit>, workers: u32) -> u32 {
+    limit.map_or(u32::MAX, |db| db.max_instances(workers))
+}
+
 /// Requests and peak rate of one demand series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DemandFigures {
