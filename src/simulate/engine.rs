@@ -423,7 +423,8 @@ mod tests {
         assert_eq!(normal_peak_rps(&demand), 100.0);
     }
 
-    fn setup(demand: &[f64]) -> (Policy, Capacity, MmcTable) {
+    /// One worker per instance (10 rps sustainable, mu = 20 rps), at least one instance.
+    fn setup() -> (Policy, Capacity, MmcTable) {
         let mut policy = Policy::default();
         policy.fleet.workers_per_instance = 1;
         policy.fleet.min_instances = 1;
@@ -431,8 +432,26 @@ mod tests {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
-        let _ = demand;
         (policy, capacity, MmcTable::new(1))
+    }
+
+    /// `demand` at one-minute steps, without a forecast.
+    fn per_minute(demand: &[f64], normal_peak_rps: f64) -> Workload<'_> {
+        Workload {
+            demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps,
+        }
+    }
+
+    /// Keep the timeline, under `db_limit`.
+    fn recorded(db_limit: Option<DbLimit>) -> RunOptions {
+        RunOptions {
+            record_timeline: true,
+            db_limit,
+            ..RunOptions::default()
+        }
     }
 
     #[test]
@@ -448,19 +467,11 @@ mod tests {
             })
             .collect();
         demand.extend(std::iter::repeat_n(0.0, 60));
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.fleet.max_instances = 10;
         policy.fleet.max_queue_per_instance = 500.0;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: 200.0,
-        };
-        let options = RunOptions {
-            record_timeline: true,
-            ..RunOptions::default()
-        };
+        let workload = per_minute(&demand, 200.0);
+        let options = recorded(None);
         let result = run(&workload, &policy, &capacity, &table, options);
         let served: f64 = result.timeline.iter().map(|r| r.served_rps * 60.0).sum();
         let total = result.totals.total_requests;
@@ -483,19 +494,11 @@ mod tests {
     fn fluid_backlog_drains_and_drops_beyond_the_limit() {
         // One worker, mu = 20 rps. 30 rps for one minute: +600 queued, 200 over a limit of 400.
         let demand = [30.0, 10.0, 0.0];
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.fleet.max_instances = 1;
         policy.fleet.max_queue_per_instance = 400.0;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: 10.0,
-        };
-        let options = RunOptions {
-            record_timeline: true,
-            ..RunOptions::default()
-        };
+        let workload = per_minute(&demand, 10.0);
+        let options = recorded(None);
         let result = run(&workload, &policy, &capacity, &table, options);
         let t = &result.timeline;
         assert!((t[0].dropped - 200.0).abs() < 1e-9);
@@ -514,27 +517,18 @@ mod tests {
         let demand: Vec<f64> = (0..40)
             .map(|m| if (10..20).contains(&m) { 100.0 } else { 5.0 })
             .collect();
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.fleet.boot_seconds = 60.0;
         policy.fleet.warmup_seconds = 0.0;
         policy.scale_up.step_percent = 100.0;
         policy.limits.safety_cap_multiple = 100.0;
         policy.limits.freeze_p95_ms = 1e12;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: normal_peak_rps(&demand),
-        };
+        let workload = per_minute(&demand, normal_peak_rps(&demand));
         let db = DbLimit {
             max_connections: 40,
             pool_per_worker: 10,
         };
-        let options = RunOptions {
-            record_timeline: true,
-            db_limit: Some(db),
-            ..RunOptions::default()
-        };
+        let options = recorded(Some(db));
         let capped = run(&workload, &policy, &capacity, &table, options);
         // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 12:00, 4 -> 8 wanted at 13:00 and
         // held at 4 (logged once for the whole spike).
@@ -562,10 +556,7 @@ mod tests {
         // 4 x 20 = 80 rps served against 100: every spike minute breaches.
         assert!(capped.timeline[10..20].iter().all(|r| r.p95_ms > 300.0));
 
-        let options = RunOptions {
-            record_timeline: true,
-            ..RunOptions::default()
-        };
+        let options = recorded(None);
         let free = run(&workload, &policy, &capacity, &table, options);
         assert!(free.totals.peak_instances > 4);
         assert_eq!(free.totals.db_capped, 0);
@@ -576,23 +567,14 @@ mod tests {
     fn initial_fleet_starts_at_the_database_limit() {
         // 100 rps from the start needs 14 instances at 75 %; the database allows 4.
         let demand = vec![100.0; 5];
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.limits.safety_cap_multiple = 100.0;
         policy.limits.freeze_p95_ms = 1e12;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: 100.0,
-        };
-        let options = RunOptions {
-            record_timeline: true,
-            db_limit: Some(DbLimit {
-                max_connections: 45,
-                pool_per_worker: 10,
-            }),
-            ..RunOptions::default()
-        };
+        let workload = per_minute(&demand, 100.0);
+        let options = recorded(Some(DbLimit {
+            max_connections: 45,
+            pool_per_worker: 10,
+        }));
         let result = run(&workload, &policy, &capacity, &table, options);
         assert_eq!(result.timeline[0].instances, 4);
         assert_eq!(result.events.len(), 1);
