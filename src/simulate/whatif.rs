@@ -123,6 +123,16 @@ pub struct WhatIfReport {
     pub db_connections: Option<DbReport>,
 }
 
+impl WhatIfReport {
+    /// The demand levers this report is about.
+    pub fn levers(&self) -> DemandLevers {
+        DemandLevers {
+            cdn_offload: self.cdn_offload,
+            cache_hit: self.cache_hit,
+        }
+    }
+}
+
 impl DbReport {
     /// The check for a fleet of `workers` workers per instance that peaked at
     /// `peak_instances` and had `capped_decisions` decisions capped by it.
@@ -135,6 +145,11 @@ impl DbReport {
             peak_connections: limit.connections(peak_instances, workers),
             capped_decisions,
         }
+    }
+
+    /// Connections held by a fleet of `instances`, connections.
+    pub fn connections(&self, instances: u32) -> u64 {
+        u64::from(instances) * self.connections_per_instance
     }
 }
 
