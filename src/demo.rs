@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::cli::{Cli, Command as CliCommand, DemoArgs};
 use crate::error::{Outcome, RunError};
+use crate::simulate::SimulateOutput;
 
 /// The bundled traffic history (12 weeks, hourly; scripts/gen_history.py).
 const HISTORY: &str = include_str!("../fixtures/history_hourly.csv");
@@ -125,11 +126,22 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
+/// Run one `capplan simulate` command line in this process (writing what it asks for)
+/// and keep its output for the demo's own tables.
+fn simulate(args: &[String]) -> anyhow::Result<SimulateOutput> {
+    let CliCommand::Simulate(args) = parse(args)? else {
+        unreachable!("parsed a simulate command")
+    };
+    let output = crate::simulate::compute(&args)?;
+    crate::simulate::emit(&args, &output)?;
+    Ok(output)
+}
+
 /// A row label and how to show one simulation's value.
-type ComparisonRow = (&'static str, fn(&Value) -> String);
+type ComparisonRow = (&'static str, fn(&SimulateOutput) -> String);
 
 /// Reactive vs predictive, side by side.
-fn comparison(reactive: &Value, predictive: &Value) -> String {
+fn comparison(reactive: &SimulateOutput, predictive: &SimulateOutput) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "48 h replayed",
@@ -137,28 +149,29 @@ fn comparison(reactive: &Value, predictive: &Value) -> String {
         "predictive (pre-warm)",
     ]);
     let rows: [ComparisonRow; 7] = [
-        ("p95 over SLO", |v| {
-            format!(
-                "{:.0} min",
-                v["slo"]["breach_minutes"].as_f64().unwrap_or(0.0)
-            )
+        ("p95 over SLO", |o| {
+            format!("{:.0} min", o.result.totals.breach_minutes)
         }),
-        ("requests dropped", |v| {
-            format!("{:.0}", v["dropped_requests"].as_f64().unwrap_or(0.0))
+        ("requests dropped", |o| {
+            format!("{:.0}", o.result.totals.dropped_requests)
         }),
-        ("worst p95", |v| {
-            crate::units::format_ms(v["max_p95_ms"].as_f64().unwrap_or(0.0))
+        ("worst p95", |o| {
+            crate::units::format_ms(o.result.totals.max_p95_ms)
         }),
-        ("instance-hours", |v| {
-            format!("{:.1}", v["instance_hours"].as_f64().unwrap_or(0.0))
+        ("instance-hours", |o| {
+            format!("{:.1}", o.result.totals.instance_hours)
         }),
-        ("cost", |v| {
-            format!("{:.2}", v["cost"].as_f64().unwrap_or(0.0))
+        ("cost", |o| {
+            let cost = o.instance_cost.unwrap_or(0.0) * o.result.totals.instance_hours;
+            format!("{cost:.2}")
         }),
-        ("scale-ups / downs", |v| {
-            format!("{} / {}", v["scale_ups"], v["scale_downs"])
+        ("scale-ups / downs", |o| {
+            let t = &o.result.totals;
+            format!("{} / {}", t.scale_ups, t.scale_downs)
         }),
-        ("peak instances", |v| v["peak_instances"].to_string()),
+        ("peak instances", |o| {
+            o.result.totals.peak_instances.to_string()
+        }),
     ];
     for (label, value) in rows {
         table.add_row(vec![label.to_string(), value(reactive), value(predictive)]);
@@ -304,21 +317,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         a.extend(owned(extra));
         a
     };
-    capplan(&simulate_args("reactive.json", false, &["--quiet"]))?;
-    capplan(&simulate_args("predictive.json", true, &["--quiet"]))?;
-    println!(
-        "{}",
-        comparison(
-            &read_json(&file("reactive.json"))?,
-            &read_json(&file("predictive.json"))?
-        )
-    );
+    let reactive = simulate(&simulate_args("reactive.json", false, &["--quiet"]))?;
+    let predictive = simulate(&simulate_args("predictive.json", true, &["--quiet"]))?;
+    println!("{}", comparison(&reactive, &predictive));
 
     step(
         6,
         "recommending min/max instances and workers for the predictive policy",
     );
-    let CliCommand::Simulate(recommend_args) = parse(&simulate_args(
+    let recommended = simulate(&simulate_args(
         "recommended.json",
         true,
         &[
@@ -326,12 +333,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             "--timeline",
             &arg(&file("recommended_timeline.csv")),
         ],
-    ))?
-    else {
-        unreachable!("parsed a simulate command")
-    };
-    let recommended = crate::simulate::compute(&recommend_args)?;
-    crate::simulate::emit(&recommend_args, &recommended)?;
+    ))?;
 
     if let Some(path) = &args.html {
         let page =

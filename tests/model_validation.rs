@@ -16,6 +16,18 @@ static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const WORKERS: u32 = 8;
 const SERVICE_MS: f64 = 20.0;
 
+/// The M/M/8 server described above; `seed` fixes its service times.
+fn start_target(seed: &str) -> Target {
+    Target::start(&[
+        "--workers",
+        &WORKERS.to_string(),
+        "--service-time",
+        &format!("exp:{SERVICE_MS}ms"),
+        "--seed",
+        seed,
+    ])
+}
+
 fn capplan(args: &[&str]) -> std::process::Output {
     Command::cargo_bin("capplan")
         .unwrap()
@@ -47,7 +59,7 @@ fn simulated_p95(rate: f64, dir: &std::path::Path) -> f64 {
         "--policy",
         policy.to_str().unwrap(),
         "--service-time",
-        "20ms",
+        &format!("{SERVICE_MS}ms"),
         "--timeline",
         timeline.to_str().unwrap(),
         "--quiet",
@@ -106,14 +118,7 @@ fn measured_p95(target: &Target, rate: f64, dir: &std::path::Path) -> f64 {
 #[test]
 fn simulate_predicts_the_p95_that_loadtest_measures() {
     let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
-    let target = Target::start(&[
-        "--workers",
-        "8",
-        "--service-time",
-        "exp:20ms",
-        "--seed",
-        "7",
-    ]);
+    let target = start_target("7");
     let dir = tempfile::tempdir().unwrap();
     let capacity = WORKERS as f64 * 1000.0 / SERVICE_MS;
     eprintln!("| load | rate (rps) | simulate p95 (ms) | loadtest p95 (ms) | difference |");
@@ -137,14 +142,7 @@ fn simulate_predicts_the_p95_that_loadtest_measures() {
 #[test]
 fn find_capacity_finds_the_theoretical_knee() {
     let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
-    let target = Target::start(&[
-        "--workers",
-        "8",
-        "--service-time",
-        "exp:20ms",
-        "--seed",
-        "11",
-    ]);
+    let target = start_target("11");
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
     let out = capplan(&[
@@ -155,7 +153,7 @@ fn find_capacity_finds_the_theoretical_knee() {
         "--slo",
         "p95<100ms",
         "--workers-measured",
-        "8",
+        &WORKERS.to_string(),
         "--step-duration",
         "5s",
         "--quiet",
@@ -186,7 +184,7 @@ fn find_capacity_finds_the_theoretical_knee() {
         "knee found at {found:.1} rps, theory says {low:.1} rps"
     );
     let per_worker = profile["rps_per_worker"].as_f64().unwrap();
-    assert!((per_worker - found / 8.0).abs() < 1e-9);
+    assert!((per_worker - found / f64::from(WORKERS)).abs() < 1e-9);
     let service = profile["service_time_ms"]["mean"].as_f64().unwrap();
     assert!(
         (18.0..=24.0).contains(&service),

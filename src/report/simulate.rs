@@ -141,7 +141,7 @@ pub fn summary(out: &SimulateOutput) -> String {
 /// The what-if lines under the table (empty when no lever is used).
 fn what_if_lines(w: &WhatIfReport) -> String {
     let mut text = String::new();
-    if w.cdn_offload > 0.0 || w.cache_hit > 0.0 {
+    if w.levers().active() {
         text.push_str(&format!(
             "\nwhat-if: CDN offload {:.1}%, cache hits {:.1}%: {:.1}% of demand reaches the app (peak {:.1} -> {:.1} rps; {:.0} -> {:.0} requests)",
             100.0 * w.cdn_offload,
@@ -210,8 +210,7 @@ pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
             record.push(format!("{:.3}", total[r.step as usize]));
         }
         if let Some(db) = db {
-            let per_instance = db.connections_per_instance;
-            record.push((u64::from(r.instances) * per_instance).to_string());
+            record.push(db.connections(r.instances).to_string());
         }
         w.write_record(&record)?;
     }

@@ -7,7 +7,7 @@ use super::fleet::Fleet;
 use super::policy::{Metric, Policy};
 use super::queueing::{backlog_p95, fluid_step, FluidStep, MmcTable};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
-use super::whatif::DbLimit;
+use super::whatif::{fleet_cap, DbLimit};
 
 /// p95 reported when nothing can be served, and the cap of every p95: one hour, ms.
 pub const P95_CAP_MS: f64 = 3_600_000.0;
@@ -216,12 +216,10 @@ pub fn run(
 
     let normal_peak = instances_for(workload.normal_peak_rps, per_instance_rps, 1.0).max(1);
     let safety_cap = (f64::from(normal_peak) * policy.limits.safety_cap_multiple).floor() as u32;
-    let mut scaler_config = ScalerConfig::new(policy, safety_cap, dt);
-    if let Some(db) = options.db_limit {
-        scaler_config.db_cap = db.max_instances(policy.fleet.workers_per_instance);
-    }
-    let db_cap = scaler_config.db_cap;
-    let mut scaler = Scaler::new(scaler_config);
+    let mut scaler = Scaler::new(ScalerConfig {
+        db_cap: fleet_cap(options.db_limit, policy.fleet.workers_per_instance),
+        ..ScalerConfig::new(policy, safety_cap, dt)
+    });
     let prewarm_at = |k: usize| {
         workload
             .prewarm_rps
@@ -231,8 +229,8 @@ pub fn run(
     let first = workload.demand.first().copied().unwrap_or(0.0);
     let wanted =
         instances_for(first, per_instance_rps, sizing).max(if n > 0 { prewarm_at(0) } else { 0 });
-    let min = policy.fleet.min_instances;
-    let initial = wanted.clamp(min, policy.fleet.max_instances.min(db_cap).max(min));
+    let mut events = Vec::with_capacity(256);
+    let initial = scaler.initial_fleet(wanted, &mut events);
     let mut fleet = Fleet::new(
         initial,
         policy.fleet.boot_seconds,
@@ -241,8 +239,6 @@ pub fn run(
     );
 
     let mut timeline = Vec::with_capacity(if options.record_timeline { n } else { 0 });
-    let mut events = Vec::with_capacity(256);
-    scaler.cap_initial(wanted, initial, &mut events);
     let mut totals = Totals {
         steps: n as u32,
         breach_steps: 0,
@@ -427,7 +423,8 @@ mod tests {
         assert_eq!(normal_peak_rps(&demand), 100.0);
     }
 
-    fn setup(demand: &[f64]) -> (Policy, Capacity, MmcTable) {
+    /// One worker per instance (10 rps sustainable, mu = 20 rps), at least one instance.
+    fn setup() -> (Policy, Capacity, MmcTable) {
         let mut policy = Policy::default();
         policy.fleet.workers_per_instance = 1;
         policy.fleet.min_instances = 1;
@@ -435,8 +432,26 @@ mod tests {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
-        let _ = demand;
         (policy, capacity, MmcTable::new(1))
+    }
+
+    /// `demand` at one-minute steps, without a forecast.
+    fn per_minute(demand: &[f64], normal_peak_rps: f64) -> Workload<'_> {
+        Workload {
+            demand,
+            prewarm_rps: None,
+            step_seconds: 60.0,
+            normal_peak_rps,
+        }
+    }
+
+    /// Keep the timeline, under `db_limit`.
+    fn recorded(db_limit: Option<DbLimit>) -> RunOptions {
+        RunOptions {
+            record_timeline: true,
+            db_limit,
+            ..RunOptions::default()
+        }
     }
 
     #[test]
@@ -452,19 +467,11 @@ mod tests {
             })
             .collect();
         demand.extend(std::iter::repeat_n(0.0, 60));
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.fleet.max_instances = 10;
         policy.fleet.max_queue_per_instance = 500.0;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: 200.0,
-        };
-        let options = RunOptions {
-            record_timeline: true,
-            ..RunOptions::default()
-        };
+        let workload = per_minute(&demand, 200.0);
+        let options = recorded(None);
         let result = run(&workload, &policy, &capacity, &table, options);
         let served: f64 = result.timeline.iter().map(|r| r.served_rps * 60.0).sum();
         let total = result.totals.total_requests;
@@ -487,19 +494,11 @@ mod tests {
     fn fluid_backlog_drains_and_drops_beyond_the_limit() {
         // One worker, mu = 20 rps. 30 rps for one minute: +600 queued, 200 over a limit of 400.
         let demand = [30.0, 10.0, 0.0];
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.fleet.max_instances = 1;
         policy.fleet.max_queue_per_instance = 400.0;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: 10.0,
-        };
-        let options = RunOptions {
-            record_timeline: true,
-            ..RunOptions::default()
-        };
+        let workload = per_minute(&demand, 10.0);
+        let options = recorded(None);
         let result = run(&workload, &policy, &capacity, &table, options);
         let t = &result.timeline;
         assert!((t[0].dropped - 200.0).abs() < 1e-9);
@@ -518,27 +517,18 @@ mod tests {
         let demand: Vec<f64> = (0..40)
             .map(|m| if (10..20).contains(&m) { 100.0 } else { 5.0 })
             .collect();
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.fleet.boot_seconds = 60.0;
         policy.fleet.warmup_seconds = 0.0;
         policy.scale_up.step_percent = 100.0;
         policy.limits.safety_cap_multiple = 100.0;
         policy.limits.freeze_p95_ms = 1e12;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: normal_peak_rps(&demand),
-        };
+        let workload = per_minute(&demand, normal_peak_rps(&demand));
         let db = DbLimit {
             max_connections: 40,
             pool_per_worker: 10,
         };
-        let options = RunOptions {
-            record_timeline: true,
-            db_limit: Some(db),
-            ..RunOptions::default()
-        };
+        let options = recorded(Some(db));
         let capped = run(&workload, &policy, &capacity, &table, options);
         // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 12:00, 4 -> 8 wanted at 13:00 and
         // held at 4 (logged once for the whole spike).
@@ -566,10 +556,7 @@ mod tests {
         // 4 x 20 = 80 rps served against 100: every spike minute breaches.
         assert!(capped.timeline[10..20].iter().all(|r| r.p95_ms > 300.0));
 
-        let options = RunOptions {
-            record_timeline: true,
-            ..RunOptions::default()
-        };
+        let options = recorded(None);
         let free = run(&workload, &policy, &capacity, &table, options);
         assert!(free.totals.peak_instances > 4);
         assert_eq!(free.totals.db_capped, 0);
@@ -580,23 +567,14 @@ mod tests {
     fn initial_fleet_starts_at_the_database_limit() {
         // 100 rps from the start needs 14 instances at 75 %; the database allows 4.
         let demand = vec![100.0; 5];
-        let (mut policy, capacity, table) = setup(&demand);
+        let (mut policy, capacity, table) = setup();
         policy.limits.safety_cap_multiple = 100.0;
         policy.limits.freeze_p95_ms = 1e12;
-        let workload = Workload {
-            demand: &demand,
-            prewarm_rps: None,
-            step_seconds: 60.0,
-            normal_peak_rps: 100.0,
-        };
-        let options = RunOptions {
-            record_timeline: true,
-            db_limit: Some(DbLimit {
-                max_connections: 45,
-                pool_per_worker: 10,
-            }),
-            ..RunOptions::default()
-        };
+        let workload = per_minute(&demand, 100.0);
+        let options = recorded(Some(DbLimit {
+            max_connections: 45,
+            pool_per_worker: 10,
+        }));
         let result = run(&workload, &policy, &capacity, &table, options);
         assert_eq!(result.timeline[0].instances, 4);
         assert_eq!(result.events.len(), 1);

@@ -159,14 +159,20 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
         recommend: 0.0,
     };
 
+    // One pass over each series: the app's figures also size the recommend grid,
+    // and without a lever all demand is the app's.
+    let app_demand = DemandFigures::of(&demand, step);
+    let all_demand = total_demand
+        .as_deref()
+        .map_or(app_demand, |total| DemandFigures::of(total, step));
+
     let search = if args.recommend {
         let clock = Instant::now();
-        let peak = demand.iter().copied().fold(0.0, f64::max);
-        let found = recommend::search_with_db_limit(
+        let found = recommend::search(
             &workload,
             &policy,
             &capacity,
-            peak,
+            app_demand.peak_rps,
             args.cores,
             args.instance_cost.unwrap_or(0.0),
             db_limit,
@@ -181,8 +187,8 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
         cdn_offload: levers.cdn_offload,
         cache_hit: levers.cache_hit,
         app_share: levers.app_share(),
-        demand: DemandFigures::of(total_demand.as_deref().unwrap_or(&demand), step),
-        app_demand: DemandFigures::of(&demand, step),
+        demand: all_demand,
+        app_demand,
         db_connections: db_limit.map(|db| {
             DbReport::new(
                 db,

@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::engine::{self, Capacity, RunOptions, Totals, Workload};
 use super::policy::Policy;
 use super::queueing::MmcTable;
-use super::whatif::DbLimit;
+use super::whatif::{fleet_cap, DbLimit};
 
 /// The chosen policy and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -93,7 +93,7 @@ fn candidates(
     let mut out = Vec::new();
     let mut excluded = 0;
     for workers in 2 * cores..=4 * cores {
-        let db_cap = db_limit.map_or(u32::MAX, |db| db.max_instances(workers));
+        let db_cap = fleet_cap(db_limit, workers);
         let per_instance = f64::from(workers) * capacity.rps_per_worker;
         let peak = ((peak_rps / per_instance).ceil() as u32).max(1);
         let mut mins: Vec<u32> = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0]
@@ -109,8 +109,9 @@ fn candidates(
         if (1..*maxes.last().unwrap_or(&0)).contains(&db_cap) {
             maxes.push(db_cap);
             maxes.sort_unstable();
-            maxes.dedup();
         }
+        // Small peaks round several factors to the same max: one candidate each.
+        maxes.dedup();
         for &min in &mins {
             for &max in maxes.iter().filter(|&&m| m >= min) {
                 if max > db_cap {
@@ -135,29 +136,9 @@ fn candidates(
 }
 
 /// Search the grid. `peak_rps` is the highest demand (sizes the grid);
-/// `instance_cost` per instance-hour (0 when unknown: cheapest = fewest instance-hours).
+/// `instance_cost` per instance-hour (0 when unknown: cheapest = fewest instance-hours);
+/// with `db_limit`, no candidate whose largest fleet would exceed it is run or picked.
 pub fn search(
-    workload: &Workload,
-    base: &Policy,
-    capacity: &Capacity,
-    peak_rps: f64,
-    cores: u32,
-    instance_cost: f64,
-) -> Search {
-    search_with_db_limit(
-        workload,
-        base,
-        capacity,
-        peak_rps,
-        cores,
-        instance_cost,
-        None,
-    )
-}
-
-/// [`search`] under a database connection limit: no candidate whose largest
-/// fleet would exceed it is run or picked.
-pub fn search_with_db_limit(
     workload: &Workload,
     base: &Policy,
     capacity: &Capacity,
@@ -333,7 +314,7 @@ mod tests {
             normal_peak_rps: engine::normal_peak_rps(&demand),
         };
         let base = Policy::default();
-        let found = search_with_db_limit(&workload, &base, &capacity, 300.0, 1, 1.0, db_limit);
+        let found = search(&workload, &base, &capacity, 300.0, 1, 1.0, db_limit);
         assert!(found.simulated < found.candidates);
 
         let (grid, _) = candidates(&base, &capacity, 300.0, 1, db_limit);
@@ -427,6 +408,32 @@ mod tests {
     }
 
     #[test]
+    fn small_peaks_give_no_duplicate_candidates() {
+        // Peak 1 instance of 2 workers: max factors 1, 1.25, 1.5, 2, 3 round to 1, 2, 2, 2, 3.
+        let capacity = Capacity {
+            rps_per_worker: 10.0,
+            service_time_seconds: 0.05,
+        };
+        let (grid, _) = candidates(&Policy::default(), &capacity, 15.0, 1, None);
+        let mut keys: Vec<_> = grid
+            .iter()
+            .map(|c| {
+                (
+                    c.workers,
+                    c.min,
+                    c.max,
+                    c.step_percent.to_bits(),
+                    c.window.to_bits(),
+                )
+            })
+            .collect();
+        let all = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), all);
+    }
+
+    #[test]
     fn recommends_the_cheapest_passing_policy() {
         // Flat 100 rps, 10 rps per worker: 10 workers needed at 100 %.
         let demand = vec![100.0; 600];
@@ -440,7 +447,15 @@ mod tests {
             step_seconds: 60.0,
             normal_peak_rps: 100.0,
         };
-        let found = search(&workload, &Policy::default(), &capacity, 100.0, 1, 2.0);
+        let found = search(
+            &workload,
+            &Policy::default(),
+            &capacity,
+            100.0,
+            1,
+            2.0,
+            None,
+        );
         let best = found.best.expect("a flat load has a passing policy");
         assert_eq!(best.breach_minutes, 0.0);
         assert_eq!(best.dropped_requests, 0.0);

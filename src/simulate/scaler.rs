@@ -127,6 +127,16 @@ impl ScalerConfig {
             db_cap: u32::MAX,
         }
     }
+
+    /// The largest fleet allowed and the reason that names it: the tighter of
+    /// `max_instances` and the database cap (at a tie, the policy's max).
+    fn ceiling(&self) -> (u32, Reason) {
+        if self.db_cap < self.max_instances {
+            (self.db_cap, Reason::CappedDbConnections)
+        } else {
+            (self.max_instances, Reason::CappedMax)
+        }
+    }
 }
 
 /// What monitoring saw during the step just ended.
@@ -224,21 +234,25 @@ impl Scaler {
         self.window
     }
 
-    /// The initial fleet wanted `wanted` but starts with `initial`: when the
-    /// database limit is what cut it, log that at time 0 (one episode, like a capped decision).
-    pub fn cap_initial(&mut self, wanted: u32, initial: u32, events: &mut Vec<Event>) {
-        let cfg = &self.cfg;
-        if wanted > initial && initial == cfg.db_cap && cfg.db_cap < cfg.max_instances {
-            self.capped = Some(Reason::CappedDbConnections);
-            self.counts.count_refusal(Reason::CappedDbConnections);
+    /// The fleet to start with when the first step wants `wanted`: within
+    /// `min_instances` and the ceiling. A start cut by the database limit is logged
+    /// at time 0 and opens a capped episode (like a capped decision).
+    pub fn initial_fleet(&mut self, wanted: u32, events: &mut Vec<Event>) -> u32 {
+        let (ceiling, capped_by) = self.cfg.ceiling();
+        let min = self.cfg.min_instances;
+        let initial = wanted.clamp(min, ceiling.max(min));
+        if wanted > initial && initial == ceiling && capped_by == Reason::CappedDbConnections {
+            self.capped = Some(capped_by);
+            self.counts.count_refusal(capped_by);
             events.push(Event {
                 at_seconds: 0.0,
                 action: Action::Hold,
                 from: initial,
                 to: initial,
-                reason: Reason::CappedDbConnections,
+                reason: capped_by,
             });
         }
+        initial
     }
 
     /// Decide at time `now` (end of a step). `prewarm` is the instance count the
@@ -274,7 +288,7 @@ impl Scaler {
         if obs.p95_ms > cfg.freeze_p95_ms {
             if !self.frozen {
                 self.frozen = true;
-                self.counts.refused += 1;
+                self.counts.count_refusal(Reason::FrozenPanic);
                 log(Action::Hold, desired, desired, Reason::FrozenPanic);
             }
             self.low_since = None;
@@ -305,16 +319,11 @@ impl Scaler {
         self.counts.max_target = self.counts.max_target.max(target);
         if target > desired {
             let safety_binds = cfg.safety_cap < cfg.max_instances;
+            let (ceiling, capped_by) = cfg.ceiling();
             let (to, why) = if safety_binds && target > cfg.safety_cap {
                 (desired, Reason::CappedSafety)
-            } else if target > cfg.max_instances.min(cfg.db_cap) {
-                // The tighter limit names the cap; at a tie it is the policy's max.
-                let (limit, why) = if cfg.db_cap < cfg.max_instances {
-                    (cfg.db_cap, Reason::CappedDbConnections)
-                } else {
-                    (cfg.max_instances, Reason::CappedMax)
-                };
-                (limit.max(desired), why)
+            } else if target > ceiling {
+                (ceiling.max(desired), capped_by)
             } else {
                 (target, reason)
             };
@@ -569,9 +578,9 @@ mod tests {
         cfg.db_cap = 6;
         let mut s = Scaler::new(cfg);
         let mut ev = Vec::new();
-        s.cap_initial(5, 5, &mut ev); // fits: nothing
+        assert_eq!(s.initial_fleet(5, &mut ev), 5); // fits: nothing
         assert!(ev.is_empty());
-        s.cap_initial(9, 6, &mut ev);
+        assert_eq!(s.initial_fleet(9, &mut ev), 6);
         assert_eq!(
             (ev[0].at_seconds, ev[0].action, ev[0].to, ev[0].reason),
             (0.0, Action::Hold, 6, Reason::CappedDbConnections)

@@ -64,6 +64,12 @@ impl DbLimit {
     }
 }
 
+/// Largest fleet of `workers`-worker instances that `limit` allows (`u32::MAX`
+/// without a limit), instances.
+pub fn fleet_cap(limit: Option<DbLimit>, workers: u32) -> u32 {
+    limit.map_or(u32::MAX, |db| db.max_instances(workers))
+}
+
 /// Requests and peak rate of one demand series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DemandFigures {
@@ -117,6 +123,16 @@ pub struct WhatIfReport {
     pub db_connections: Option<DbReport>,
 }
 
+impl WhatIfReport {
+    /// The demand levers this report is about.
+    pub fn levers(&self) -> DemandLevers {
+        DemandLevers {
+            cdn_offload: self.cdn_offload,
+            cache_hit: self.cache_hit,
+        }
+    }
+}
+
 impl DbReport {
     /// The check for a fleet of `workers` workers per instance that peaked at
     /// `peak_instances` and had `capped_decisions` decisions capped by it.
@@ -129,6 +145,11 @@ impl DbReport {
             peak_connections: limit.connections(peak_instances, workers),
             capped_decisions,
         }
+    }
+
+    /// Connections held by a fleet of `instances`, connections.
+    pub fn connections(&self, instances: u32) -> u64 {
+        u64::from(instances) * self.connections_per_instance
     }
 }
 
