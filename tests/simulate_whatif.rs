@@ -189,12 +189,15 @@ fn database_limit_caps_each_spike_and_the_breach_is_reported() {
     );
     let events = dir.path().join("events.csv");
     let json = dir.path().join("summary.json");
+    let html = dir.path().join("report.html");
     let out = simulate(&traffic, &policy)
         .args(["--db-max-connections", "40", "--pool-per-worker", "10"])
         .args(["--fail-on-breach", "--events"])
         .arg(&events)
         .arg("--json")
         .arg(&json)
+        .arg("--html")
+        .arg(&html)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -206,6 +209,9 @@ fn database_limit_caps_each_spike_and_the_breach_is_reported() {
         "{stderr}"
     );
     assert!(stdout.contains("peak DB connections (of 40)"), "{stdout}");
+    // The HTML report's summary has the same rows as the terminal's.
+    let page = fs::read_to_string(&html).unwrap();
+    assert!(page.contains("peak DB connections (of 40)"), "{page}");
 
     let events = fs::read_to_string(events).unwrap();
     let capped: Vec<&str> = events

@@ -12,8 +12,16 @@ fn time_at(start: DateTime<Utc>, seconds: f64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The summary table (SLO, cost, scaling; the recommendation beside the user's policy).
-pub fn summary(out: &SimulateOutput) -> String {
+/// One row of the summary: the user's policy and, after `--recommend`, the
+/// recommended one (`None`: not applicable, shown as "-").
+pub struct SummaryRow {
+    pub name: String,
+    pub mine: String,
+    pub recommended: Option<String>,
+}
+
+/// The summary rows (SLO, cost, scaling), shared by the terminal table and the HTML report.
+pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
     let t = &out.result.totals;
     let p = &out.policy;
     let cost = |hours: f64| {
@@ -21,6 +29,85 @@ pub fn summary(out: &SimulateOutput) -> String {
             .map_or("-".to_string(), |c| format!("{:.2}", hours * c))
     };
     let rec = out.search.as_ref().and_then(|s| s.best.as_ref());
+    let row = |name: &str, mine: String, recommended: Option<String>| SummaryRow {
+        name: name.to_string(),
+        mine,
+        recommended,
+    };
+    let mut rows = vec![
+        row(
+            "min / max instances",
+            format!("{} / {}", p.fleet.min_instances, p.fleet.max_instances),
+            rec.map(|r| format!("{} / {}", r.min_instances, r.max_instances)),
+        ),
+        row(
+            "workers per instance",
+            p.fleet.workers_per_instance.to_string(),
+            rec.map(|r| r.workers_per_instance.to_string()),
+        ),
+        row(
+            "step % / window",
+            format!(
+                "{} / {}s",
+                p.scale_up.step_percent, p.scale_down.window_seconds
+            ),
+            rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
+        ),
+        row(
+            &format!("SLO p95 > {} ms", p.slo.p95_ms),
+            format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
+            rec.map(|r| format!("{:.1} min", r.breach_minutes)),
+        ),
+        row(
+            "worst p95",
+            crate::units::format_ms(t.max_p95_ms),
+            rec.map(|r| crate::units::format_ms(r.max_p95_ms)),
+        ),
+        row(
+            "requests dropped",
+            format!("{:.0}", t.dropped_requests),
+            rec.map(|r| format!("{:.0}", r.dropped_requests)),
+        ),
+        row("max queue depth", format!("{:.0}", t.max_queue_depth), None),
+        row(
+            "instance-hours",
+            format!("{:.1}", t.instance_hours),
+            rec.map(|r| format!("{:.1}", r.instance_hours)),
+        ),
+        row(
+            "cost",
+            cost(t.instance_hours),
+            rec.map(|r| cost(r.instance_hours)),
+        ),
+        row(
+            "peak instances (safety cap)",
+            format!("{} ({})", t.peak_instances, out.result.safety_cap),
+            None,
+        ),
+        row(
+            "scale-ups / downs",
+            format!("{} / {}", t.scale_ups, t.scale_downs),
+            None,
+        ),
+        row(
+            "flaps / refused",
+            format!("{} / {}", t.flaps, t.refused),
+            None,
+        ),
+    ];
+    if let Some(db) = &out.what_if.db_connections {
+        rows.push(row(
+            &format!("peak DB connections (of {})", db.max_connections),
+            format!("{}", db.peak_connections),
+            rec.map(|r| r.peak_connections.map_or("-".into(), |c| c.to_string())),
+        ));
+    }
+    rows
+}
+
+/// The summary table (SLO, cost, scaling; the recommendation beside the user's policy).
+pub fn summary(out: &SimulateOutput) -> String {
+    let t = &out.result.totals;
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     let mut header = vec!["".to_string(), "your policy".to_string()];
@@ -28,78 +115,17 @@ pub fn summary(out: &SimulateOutput) -> String {
         header.push("recommended".to_string());
     }
     table.set_header(header);
-    let mut row = |name: &str, mine: String, theirs: Option<String>| {
-        let mut cells = vec![name.to_string(), mine];
+    for SummaryRow {
+        name,
+        mine,
+        recommended,
+    } in summary_rows(out)
+    {
+        let mut cells = vec![name, mine];
         if out.search.is_some() {
-            cells.push(theirs.unwrap_or_else(|| "-".to_string()));
+            cells.push(recommended.unwrap_or_else(|| "-".to_string()));
         }
         table.add_row(cells);
-    };
-    row(
-        "min / max instances",
-        format!("{} / {}", p.fleet.min_instances, p.fleet.max_instances),
-        rec.map(|r| format!("{} / {}", r.min_instances, r.max_instances)),
-    );
-    row(
-        "workers per instance",
-        p.fleet.workers_per_instance.to_string(),
-        rec.map(|r| r.workers_per_instance.to_string()),
-    );
-    row(
-        "step % / window",
-        format!(
-            "{} / {}s",
-            p.scale_up.step_percent, p.scale_down.window_seconds
-        ),
-        rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
-    );
-    row(
-        &format!("SLO p95 > {} ms", p.slo.p95_ms),
-        format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
-        rec.map(|r| format!("{:.1} min", r.breach_minutes)),
-    );
-    row(
-        "worst p95",
-        crate::units::format_ms(t.max_p95_ms),
-        rec.map(|r| crate::units::format_ms(r.max_p95_ms)),
-    );
-    row(
-        "requests dropped",
-        format!("{:.0}", t.dropped_requests),
-        rec.map(|r| format!("{:.0}", r.dropped_requests)),
-    );
-    row("max queue depth", format!("{:.0}", t.max_queue_depth), None);
-    row(
-        "instance-hours",
-        format!("{:.1}", t.instance_hours),
-        rec.map(|r| format!("{:.1}", r.instance_hours)),
-    );
-    row(
-        "cost",
-        cost(t.instance_hours),
-        rec.map(|r| cost(r.instance_hours)),
-    );
-    row(
-        "peak instances (safety cap)",
-        format!("{} ({})", t.peak_instances, out.result.safety_cap),
-        None,
-    );
-    row(
-        "scale-ups / downs",
-        format!("{} / {}", t.scale_ups, t.scale_downs),
-        None,
-    );
-    row(
-        "flaps / refused",
-        format!("{} / {}", t.flaps, t.refused),
-        None,
-    );
-    if let Some(db) = &out.what_if.db_connections {
-        row(
-            &format!("peak DB connections (of {})", db.max_connections),
-            format!("{}", db.peak_connections),
-            rec.map(|r| r.peak_connections.map_or("-".into(), |c| c.to_string())),
-        );
     }
 
     let mut text = format!(

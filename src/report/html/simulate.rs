@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::downsample::{band, envelope};
 use super::svg::{colors, Chart, Layer, Mark, Rule, XAxis};
 use super::{notes, table, verdict, verdict_line, Cell, DISPLAY_BUCKETS};
+use crate::report::simulate::summary_rows;
 use crate::simulate::engine::StepRecord;
 use crate::simulate::scaler::{Action, Event};
 use crate::simulate::{failures, SimulateOutput};
@@ -55,88 +56,19 @@ pub fn section(out: &SimulateOutput) -> String {
 
 /// The user's policy and, with `--recommend`, the recommended one, side by side.
 fn summary_table(out: &SimulateOutput, slo_met: bool) -> String {
-    let t = &out.result.totals;
-    let p = &out.policy;
-    let rec = out.search.as_ref().and_then(|s| s.best.as_ref());
-    let cost = |hours: f64| {
-        out.instance_cost
-            .map_or("-".to_string(), |c| format!("{:.2}", hours * c))
-    };
     let with_rec = out.search.is_some();
-    let row = |name: &str, mine: Cell, theirs: Option<String>| {
+    let row = |name: String, mine: Cell, recommended: Option<String>| {
         let mut cells = vec![Cell::from(name), mine];
         if with_rec {
-            cells.push(theirs.unwrap_or_else(|| "-".into()).into());
+            cells.push(recommended.unwrap_or_else(|| "-".into()).into());
         }
         cells
     };
-    let rows = vec![
-        row(
-            "min / max instances",
-            format!("{} / {}", p.fleet.min_instances, p.fleet.max_instances).into(),
-            rec.map(|r| format!("{} / {}", r.min_instances, r.max_instances)),
-        ),
-        row(
-            "workers per instance",
-            p.fleet.workers_per_instance.to_string().into(),
-            rec.map(|r| r.workers_per_instance.to_string()),
-        ),
-        row(
-            "step % / window",
-            format!(
-                "{} / {}s",
-                p.scale_up.step_percent, p.scale_down.window_seconds
-            )
-            .into(),
-            rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
-        ),
-        row(
-            &format!("time with p95 > {} ms", p.slo.p95_ms),
-            format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent).into(),
-            rec.map(|r| format!("{:.1} min", r.breach_minutes)),
-        ),
-        row(
-            "worst p95",
-            format_ms(t.max_p95_ms).into(),
-            rec.map(|r| format_ms(r.max_p95_ms)),
-        ),
-        row(
-            "requests dropped",
-            format!("{:.0}", t.dropped_requests).into(),
-            rec.map(|r| format!("{:.0}", r.dropped_requests)),
-        ),
-        row(
-            "max queue depth",
-            format!("{:.0}", t.max_queue_depth).into(),
-            None,
-        ),
-        row(
-            "instance-hours",
-            format!("{:.1}", t.instance_hours).into(),
-            rec.map(|r| format!("{:.1}", r.instance_hours)),
-        ),
-        row(
-            "cost",
-            cost(t.instance_hours).into(),
-            rec.map(|r| cost(r.instance_hours)),
-        ),
-        row(
-            "peak instances (safety cap)",
-            format!("{} ({})", t.peak_instances, out.result.safety_cap).into(),
-            None,
-        ),
-        row(
-            "scale-ups / downs",
-            format!("{} / {}", t.scale_ups, t.scale_downs).into(),
-            None,
-        ),
-        row(
-            "flaps / refused",
-            format!("{} / {}", t.flaps, t.refused).into(),
-            None,
-        ),
-        row("SLO", verdict(slo_met), None),
-    ];
+    let mut rows: Vec<Vec<Cell>> = summary_rows(out)
+        .into_iter()
+        .map(|r| row(r.name, r.mine.into(), r.recommended))
+        .collect();
+    rows.push(row("SLO".into(), verdict(slo_met), None));
     let mut head = vec!["", "your policy"];
     if with_rec {
         head.push("recommended");
