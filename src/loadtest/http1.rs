@@ -6,6 +6,8 @@
 //! lives in `client.rs`. A general client (hyper) costs a channel, a callback and
 //! a header-map clone per request; at 100k+ requests a second on one core that is
 //! a fifth of the generator's time (docs/BENCHMARKS.md, "Load engine").
+use std::mem::MaybeUninit;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, CONNECTION, CONTENT_LENGTH, COOKIE, TRANSFER_ENCODING};
 use hyper::Method;
@@ -47,10 +49,7 @@ impl RequestTemplate {
         let mut closes = false;
         for (name, value) in headers {
             if name == CONNECTION {
-                closes |= value
-                    .as_bytes()
-                    .split(|&b| b == b',')
-                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+                closes |= has_token(value.as_bytes(), b"close");
             }
             if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
                 continue;
@@ -109,6 +108,13 @@ fn assemble(head: &[u8], cookie: Option<&str>, body: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// Whether a comma-separated header value (`Connection: keep-alive, Upgrade`) lists `token`.
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
+}
+
 /// How the body after a response head is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -148,9 +154,16 @@ pub fn parse_head(
     buf: &[u8],
     request_is_head: bool,
 ) -> Result<Option<ResponseHead>, ProtocolError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
+    // Left uninitialized: httparse writes the entries it fills, so nothing zeroes
+    // 100 of them per response.
+    let mut headers = [MaybeUninit::<httparse::Header>::uninit(); MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(ProtocolError(format!(
@@ -179,11 +192,8 @@ pub fn parse_head(
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encoding = Some(header.value);
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in header.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                said_close |= token.eq_ignore_ascii_case(b"close");
-                said_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
+            said_close |= has_token(header.value, b"close");
+            said_keep_alive |= has_token(header.value, b"keep-alive");
         } else if name.eq_ignore_ascii_case("set-cookie") {
             if let Ok(value) = std::str::from_utf8(header.value) {
                 set_cookies.push(value.to_string());
@@ -596,6 +606,14 @@ mod tests {
             let err = parse_head(format!("{text}\r\n").as_bytes(), false).unwrap_err();
             assert!(err.0.contains(why), "{text}: {err}");
         }
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "x: 1\r\n".repeat(MAX_HEADERS + 1)
+        );
+        let err = parse_head(many.as_bytes(), false).unwrap_err();
+        assert!(err.0.contains("too many headers"), "{err}");
+        let enough = format!("HTTP/1.1 200 OK\r\n{}\r\n", "x: 1\r\n".repeat(MAX_HEADERS));
+        assert_eq!(head(&enough, false).head_len, enough.len());
         // One header line longer than the limit, never complete.
         let mut huge = b"HTTP/1.1 200 OK\r\nx-filler: ".to_vec();
         huge.resize(MAX_HEAD_BYTES + 1, b'a');
