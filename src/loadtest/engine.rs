@@ -144,22 +144,28 @@ struct ThreadCtx {
 }
 
 impl ThreadCtx {
-    /// Send one request and record it (latency from `started`); returns when it ended.
+    /// Send one request and record it. Latency counts from `intended` when the open
+    /// model scheduled the send (its service time from `sent` is recorded too), else
+    /// from `sent`.
     async fn exchange(
         &self,
         session: &mut Session,
         request_index: usize,
-        started: Instant,
-    ) -> Instant {
+        sent: Instant,
+        intended: Option<Instant>,
+    ) {
         let request = &self.shared.requests[request_index];
         let outcome = session.send(request, self.shared.timeout).await;
         let done = Instant::now();
-        self.interval.borrow_mut().record(
+        let mut interval = self.interval.borrow_mut();
+        interval.record(
             request.stats_id,
-            done - started,
+            done - intended.unwrap_or(sent),
             outcome.map(|reply| reply.body_bytes),
         );
-        done
+        if intended.is_some() {
+            interval.record_service(request.stats_id, done - sent);
+        }
     }
 }
 
@@ -286,12 +292,13 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
         return;
     };
     for &request in &shared.on_start {
-        ctx.exchange(&mut session, request, Instant::now()).await;
+        ctx.exchange(&mut session, request, Instant::now(), None)
+            .await;
     }
     loop {
         let began = Instant::now();
         let request = shared.pick(&mut rng);
-        ctx.exchange(&mut session, request, began).await;
+        ctx.exchange(&mut session, request, began, None).await;
         match shared.wait_time {
             WaitTime::None => {}
             WaitTime::Constant(pause) => tokio::time::sleep(pause).await,
@@ -372,10 +379,7 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
             .borrow_mut()
             .record_send(sent.saturating_duration_since(intended), LATE_TOLERANCE);
         let request = shared.pick(&mut rng);
-        let done = ctx.exchange(&mut session, request, intended).await;
-        let stats_id = shared.requests[request].stats_id;
-        ctx.interval
-            .borrow_mut()
-            .record_service(stats_id, done - sent);
+        ctx.exchange(&mut session, request, sent, Some(intended))
+            .await;
     }
 }
