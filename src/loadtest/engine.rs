@@ -23,6 +23,13 @@ use crate::loadtest::scenario::WaitTime;
 /// A send leaving later than this after its intended time counts as late.
 pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
 
+/// `from` plus `seconds`, saturating at 30 years (beyond any run, see
+/// `plan::MAX_DURATION`): the next send of `--rate 1e-300` is never, not a panic.
+fn after(from: Instant, seconds: f64) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    from + Duration::try_from_secs_f64(seconds).map_or(FAR, |d| d.min(FAR))
+}
+
 /// What generator threads tell the aggregator.
 pub enum Report {
     /// Second `second` (1-based, since the start) has ended on `thread`. The aggregator
@@ -220,7 +227,7 @@ async fn generator_thread(
             // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate.
             for user in (thread as u32..users).step_by(shared.threads) {
                 let ctx = Rc::clone(&ctx);
-                let at = start + Duration::from_secs_f64(user as f64 / spawn_rate);
+                let at = after(start, user as f64 / spawn_rate);
                 tasks.push(tokio::task::spawn_local(async move {
                     tokio::time::sleep_until(at).await;
                     ctx.shared.active_users.fetch_add(1, Ordering::Relaxed);
@@ -307,7 +314,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
                 tokio::time::sleep(Duration::from_secs_f64(pause)).await;
             }
             WaitTime::ConstantThroughput(per_second) => {
-                tokio::time::sleep_until(began + Duration::from_secs_f64(1.0 / per_second)).await;
+                tokio::time::sleep_until(after(began, 1.0 / per_second)).await;
             }
         }
     }
@@ -348,13 +355,13 @@ impl Schedule {
             None => {
                 let n = self.next_index.get();
                 self.next_index.set(n + 1);
-                self.start + Duration::from_secs_f64((n as f64 + self.phase) / self.rate)
+                after(self.start, (n as f64 + self.phase) / self.rate)
             }
             Some(state) => {
                 let mut state = state.borrow_mut();
                 let (next, rng, exp) = &mut *state;
                 let gap = exp.sample(rng);
-                *next += Duration::from_secs_f64(gap);
+                *next = after(*next, gap);
                 *next
             }
         }
@@ -381,5 +388,26 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
         let request = shared.pick(&mut rng);
         ctx.exchange(&mut session, request, sent, Some(intended))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_no_run_reaches_saturate_instead_of_panicking() {
+        let now = Instant::now();
+        let far = Duration::from_secs(30 * 365 * 86_400);
+        assert_eq!(after(now, 1.5), now + Duration::from_millis(1500));
+        assert_eq!(after(now, 1e300), now + far);
+        assert_eq!(after(now, f64::INFINITY), now + far);
+        // --rate 1e-300: the next send is never (uniform: the first is at the start).
+        let uniform = Schedule::new(now, 1e-300, 0.0, Arrivals::Uniform, 1);
+        assert_eq!(uniform.claim(), now);
+        assert_eq!(uniform.claim(), now + far);
+        let poisson = Schedule::new(now, 1e-300, 0.0, Arrivals::Poisson, 1);
+        assert_eq!(poisson.claim(), now + far);
+        assert!(poisson.claim() > now + far);
     }
 }
