@@ -457,10 +457,15 @@ fn refused_connection_is_exit_3_with_a_clear_message() {
 }
 
 #[test]
-fn out_of_range_flags_are_exit_2_naming_the_flag() {
+fn bad_flag_values_are_exit_2_naming_the_flag() {
     let url = ["--url", "http://127.0.0.1:1/"];
     let search = ["--url", "http://127.0.0.1:1/", "--find-capacity"];
-    let cases: [(&[&str], &[&str], &str); 6] = [
+    let cases: [(&[&str], &[&str], &str); 7] = [
+        (
+            &url,
+            &["--header", "Bad Name: x"],
+            "--header: 'Bad Name' is not a valid header name",
+        ),
         (&url, &["--rate", "1e300"], "--rate: must be at most"),
         (
             &url,

@@ -104,10 +104,7 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
                 HeaderValue::from_str(&authority).map_err(|e| bad(format!("host: {e}")))?,
             );
             for (name, value) in plan.default_headers.iter().chain(&def.headers) {
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| bad(format!("'{name}' is not a valid header name")))?;
-                let value = HeaderValue::from_str(value)
-                    .map_err(|_| bad(format!("header {name}: '{value}' is not a valid value")))?;
+                let (name, value) = header(name, value).map_err(bad)?;
                 headers.insert(name, value);
             }
             if let Some(content_type) = def.body.content_type {
@@ -133,6 +130,15 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
             })
         })
         .collect()
+}
+
+/// A header as it goes on the wire, or why it cannot.
+pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("header {name}: '{value}' is not a valid value"))?;
+    Ok((name, value))
 }
 
 /// How sessions talk to the target.

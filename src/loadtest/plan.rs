@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use crate::cli::{Arrivals, LoadtestArgs};
 use crate::error::InputError;
+use crate::loadtest::client;
 use crate::loadtest::scenario::{self, Body, RequestDef, Scenario, TaskDef, WaitTime};
 
 /// Highest `--rate` (and capacity-search rate): far beyond what one machine sends;
@@ -221,6 +222,9 @@ fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scen
         let (name, value) = h.split_once(':').ok_or_else(|| {
             InputError::flag("--header", format!("'{h}' must look like 'Name: value'"))
         })?;
+        // Checked here too, so the error names the flag rather than the request.
+        client::header(name.trim(), value.trim())
+            .map_err(|why| InputError::flag("--header", why))?;
         parsed_headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     Ok(Scenario {
