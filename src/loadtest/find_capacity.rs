@@ -75,15 +75,11 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         print!("{}", report::capacity::summary(&run.profile, &run.outcome));
     }
     if let Some(path) = &args.profile_out {
-        let mut bytes = serde_json::to_vec_pretty(&run.profile)?;
-        bytes.push(b'\n');
-        report::write_atomic(path, &bytes)?;
+        report::write_json(path, &run.profile)?;
     }
     if let Some(path) = &args.json {
         let body = serde_json::json!({ "profile": run.profile, "search": run.outcome });
-        let mut bytes = serde_json::to_vec_pretty(&body)?;
-        bytes.push(b'\n');
-        report::write_atomic(path, &bytes)?;
+        report::write_json(path, &body)?;
     }
     if run.outcome.sustainable_rps.is_none() {
         eprintln!(
