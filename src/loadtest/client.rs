@@ -442,11 +442,16 @@ impl Http1Connection {
 
 /// The `Cookie` value the jar holds for this URL, if any.
 fn cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url) -> Option<String> {
-    let value = jar
-        .get_request_values(url)
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    // One string, not one per cookie joined afterwards: this runs per request.
+    let mut value = String::new();
+    for (name, cookie) in jar.get_request_values(url) {
+        if !value.is_empty() {
+            value.push_str("; ");
+        }
+        value.push_str(name);
+        value.push('=');
+        value.push_str(cookie);
+    }
     (!value.is_empty()).then_some(value)
 }
 

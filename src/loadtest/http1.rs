@@ -68,7 +68,7 @@ impl RequestTemplate {
             head.put_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
         }
         let head = head.freeze();
-        let whole = assemble(&head, cookie.as_deref(), &body);
+        let whole = assemble(&head, cookie.as_deref().as_slice(), &body);
         RequestTemplate {
             head,
             cookie,
@@ -87,20 +87,26 @@ impl RequestTemplate {
 
     /// The bytes to send with the session's cookies (`name=value; ...`) added.
     pub fn bytes_with_cookies(&self, jar_cookies: &str) -> Bytes {
-        let merged = match &self.cookie {
-            Some(own) => format!("{own}; {jar_cookies}"),
-            None => jar_cookies.to_string(),
-        };
-        assemble(&self.head, Some(&merged), &self.body)
+        match &self.cookie {
+            Some(own) => assemble(&self.head, &[own, jar_cookies], &self.body),
+            None => assemble(&self.head, &[jar_cookies], &self.body),
+        }
     }
 }
 
-fn assemble(head: &[u8], cookie: Option<&str>, body: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(head.len() + body.len() + 64);
+/// Head, one `Cookie` line joining `cookies` (none when empty), blank line, body.
+fn assemble(head: &[u8], cookies: &[&str], body: &[u8]) -> Bytes {
+    let cookie_bytes: usize = cookies.iter().map(|c| c.len() + 2).sum();
+    let mut out = BytesMut::with_capacity(head.len() + cookie_bytes + body.len() + 64);
     out.put_slice(head);
-    if let Some(cookie) = cookie {
+    if !cookies.is_empty() {
         out.put_slice(b"cookie: ");
-        out.put_slice(cookie.as_bytes());
+        for (i, cookie) in cookies.iter().enumerate() {
+            if i > 0 {
+                out.put_slice(b"; ");
+            }
+            out.put_slice(cookie.as_bytes());
+        }
         out.put_slice(b"\r\n");
     }
     out.put_slice(b"\r\n");
