@@ -267,8 +267,16 @@ async fn generator_thread(
         _ = stop.wait_for(|stopped| *stopped) => true,
     };
     let stopped = Instant::now();
-    for task in &tasks {
-        task.abort();
+    for task in tasks {
+        if !task.is_finished() {
+            task.abort();
+        } else if let Err(e) = task.await {
+            // Users and connections loop until aborted: one that ended by a panic is
+            // a bug, which must fail the run rather than pass for fewer requests.
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
     }
     if interrupted {
         // Ctrl-C: what this second recorded so far is its (partial) last tick.
