@@ -249,7 +249,7 @@ impl Http1Session {
         };
         if !response.set_cookies.is_empty() {
             let jar = self.cookies.get_or_insert_with(Default::default);
-            store_cookies(jar, &request.url, response.set_cookies.iter());
+            store_cookies(jar, &request.url, response.set_cookies);
         }
         if response.status >= 400 {
             return Err(Failure::Status(response.status));
@@ -455,12 +455,15 @@ fn cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url) -> Option<
     (!value.is_empty()).then_some(value)
 }
 
-fn store_cookies<'a>(
+fn store_cookies(
     jar: &mut cookie_store::CookieStore,
     url: &reqwest::Url,
-    set_cookies: impl Iterator<Item = &'a String>,
+    set_cookies: Vec<String>,
 ) {
-    let parsed = set_cookies.filter_map(|s| cookie::Cookie::parse(s.clone()).ok());
+    // The response's own strings, moved into the jar rather than copied.
+    let parsed = set_cookies
+        .into_iter()
+        .filter_map(|s| cookie::Cookie::parse(s).ok());
     jar.store_response_cookies(parsed, url);
 }
 
