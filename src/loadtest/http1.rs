@@ -270,10 +270,10 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolError> {
 /// Where a chunked body's decoder stands between reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
-    /// Reading the hex size; `digits` seen so far.
+    /// Reading the hex size; `any_digit` once it has at least one.
     Size {
         size: u64,
-        digits: u8,
+        any_digit: bool,
     },
     /// Blanks after the size, before `;`, CR or LF.
     SizeBlank {
@@ -302,6 +302,14 @@ enum ChunkState {
     Done,
 }
 
+impl ChunkState {
+    /// The start of a chunk's size line.
+    const SIZE_START: ChunkState = ChunkState::Size {
+        size: 0,
+        any_digit: false,
+    };
+}
+
 /// Incremental decoder of a chunked body (RFC 9112 §7.1): counts the data, skips
 /// extensions and trailers, and reports exactly where the message ended.
 #[derive(Debug, Clone)]
@@ -321,7 +329,7 @@ pub struct Decoded {
 impl Default for ChunkedDecoder {
     fn default() -> Self {
         ChunkedDecoder {
-            state: ChunkState::Size { size: 0, digits: 0 },
+            state: ChunkState::SIZE_START,
         }
     }
 }
@@ -359,15 +367,15 @@ impl ChunkedDecoder {
                     };
                     continue;
                 }
-                ChunkState::Size { size, digits } => match (byte as char).to_digit(16) {
+                ChunkState::Size { size, any_digit } => match (byte as char).to_digit(16) {
                     Some(digit) => match size.checked_mul(16) {
                         Some(shifted) => ChunkState::Size {
                             size: shifted | u64::from(digit),
-                            digits: digits.saturating_add(1),
+                            any_digit: true,
                         },
                         None => return bad("chunk size too large"),
                     },
-                    None if digits == 0 => return bad("expected a hex chunk size"),
+                    None if !any_digit => return bad("expected a hex chunk size"),
                     None => match byte {
                         b'\r' => ChunkState::SizeLf { size },
                         // A bare LF ends a line too (RFC 9112 §2.2).
@@ -390,9 +398,9 @@ impl ChunkedDecoder {
                 ChunkState::SizeLf { size } if byte == b'\n' => Self::after_size_line(size),
                 ChunkState::SizeLf { .. } => return bad("expected LF after chunk size"),
                 ChunkState::DataCr if byte == b'\r' => ChunkState::DataLf,
-                ChunkState::DataCr if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
+                ChunkState::DataCr if byte == b'\n' => ChunkState::SIZE_START,
                 ChunkState::DataCr => return bad("chunk data longer than its size"),
-                ChunkState::DataLf if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
+                ChunkState::DataLf if byte == b'\n' => ChunkState::SIZE_START,
                 ChunkState::DataLf => return bad("expected LF after chunk data"),
                 ChunkState::TrailerStart if byte == b'\r' => ChunkState::EndLf,
                 ChunkState::TrailerStart if byte == b'\n' => ChunkState::Done,
