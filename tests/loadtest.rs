@@ -457,6 +457,52 @@ fn refused_connection_is_exit_3_with_a_clear_message() {
 }
 
 #[test]
+fn bad_flag_values_are_exit_2_naming_the_flag() {
+    let url = ["--url", "http://127.0.0.1:1/"];
+    let search = ["--url", "http://127.0.0.1:1/", "--find-capacity"];
+    let cases: [(&[&str], &[&str], &str); 7] = [
+        (
+            &url,
+            &["--header", "Bad Name: x"],
+            "--header: 'Bad Name' is not a valid header name",
+        ),
+        (&url, &["--rate", "1e300"], "--rate: must be at most"),
+        (
+            &url,
+            &["--duration", "400d"],
+            "--duration: must be at most 365d",
+        ),
+        (
+            &search,
+            &["--start-rate", "0"],
+            "--start-rate: must be a positive number",
+        ),
+        (
+            &search,
+            &["--start-rate", "NaN"],
+            "--start-rate: must be a positive number",
+        ),
+        (
+            &search,
+            &["--max-rate=-1"],
+            "--max-rate: must be a positive number",
+        ),
+        (
+            &search,
+            &["--step-duration", "400d"],
+            "--step-duration: must be whole seconds",
+        ),
+    ];
+    for (base, extra, why) in cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let out = loadtest(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\n{stderr}");
+        assert!(stderr.contains(why), "{args:?}\n{stderr}");
+    }
+}
+
+#[test]
 fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [

@@ -104,10 +104,7 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
                 HeaderValue::from_str(&authority).map_err(|e| bad(format!("host: {e}")))?,
             );
             for (name, value) in plan.default_headers.iter().chain(&def.headers) {
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| bad(format!("'{name}' is not a valid header name")))?;
-                let value = HeaderValue::from_str(value)
-                    .map_err(|_| bad(format!("header {name}: '{value}' is not a valid value")))?;
+                let (name, value) = header(name, value).map_err(bad)?;
                 headers.insert(name, value);
             }
             if let Some(content_type) = def.body.content_type {
@@ -135,6 +132,15 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
         .collect()
 }
 
+/// A header as it goes on the wire, or why it cannot.
+pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("header {name}: '{value}' is not a valid value"))?;
+    Ok((name, value))
+}
+
 /// How sessions talk to the target.
 #[derive(Clone)]
 pub enum Transport {
@@ -146,22 +152,18 @@ pub enum Transport {
 
 /// One user's (or one open-model connection's) session: a connection and a cookie jar.
 pub enum Session {
-    Http1 {
-        addr: SocketAddr,
-        connection: Option<Http1Connection>,
-        cookies: Option<Box<cookie_store::CookieStore>>,
-    },
+    Http1(Http1Session),
     Reqwest(reqwest::Client),
 }
 
 impl Session {
     pub fn new(transport: &Transport, timeout: Duration) -> Result<Session, String> {
         match transport {
-            Transport::Http1 { addr } => Ok(Session::Http1 {
+            Transport::Http1 { addr } => Ok(Session::Http1(Http1Session {
                 addr: *addr,
                 connection: None,
                 cookies: None,
-            }),
+            })),
             Transport::Reqwest { http2, insecure } => {
                 let mut builder = reqwest::Client::builder()
                     .cookie_store(true)
@@ -186,93 +188,98 @@ impl Session {
         request: &PreparedRequest,
         timeout: Duration,
     ) -> Result<Reply, Failure> {
-        match tokio::time::timeout(timeout, self.exchange(request, false)).await {
-            Ok(result) => result,
-            // An HTTP/1.1 connection mid-exchange went with the dropped future: the next
-            // request opens a new one.
-            Err(_) => Err(Failure::Timeout),
-        }
+        let exchange = async {
+            match self {
+                Session::Http1(session) => session.send(request).await,
+                Session::Reqwest(client) => send_reqwest(client, request).await,
+            }
+        };
+        // An HTTP/1.1 connection mid-exchange goes with the dropped future: the next
+        // request opens a new one.
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(Failure::Timeout))
     }
+}
 
-    async fn exchange(
-        &mut self,
-        request: &PreparedRequest,
-        retried: bool,
-    ) -> Result<Reply, Failure> {
-        match self {
-            Session::Http1 {
-                addr,
-                connection,
-                cookies,
-            } => {
-                // A kept-alive connection the server has closed (or written to) while
-                // idle is replaced before sending, as urllib3 does for Locust.
-                let idle = connection.take().filter(Http1Connection::idle_and_open);
-                let reused = idle.is_some();
-                let mut live = match idle {
-                    Some(live) => live,
-                    None => Http1Connection::connect(*addr).await?,
-                };
-                let with_cookies;
-                let bytes = match cookies
-                    .as_deref()
-                    .and_then(|jar| cookie_header(jar, &request.url))
-                {
-                    Some(value) => {
-                        with_cookies = request.http1.bytes_with_cookies(&value);
-                        &with_cookies
+/// A plain HTTP/1.1 session: at most one kept-alive connection, and the cookies
+/// the target has set.
+pub struct Http1Session {
+    addr: SocketAddr,
+    connection: Option<Http1Connection>,
+    cookies: Option<Box<cookie_store::CookieStore>>,
+}
+
+impl Http1Session {
+    async fn send(&mut self, request: &PreparedRequest) -> Result<Reply, Failure> {
+        let template = &request.http1;
+        let with_cookies = self
+            .cookies
+            .as_deref()
+            .and_then(|jar| cookie_header(jar, &request.url))
+            .map(|value| template.bytes_with_cookies(&value));
+        let bytes = with_cookies.as_ref().unwrap_or(template.bytes());
+        let response = loop {
+            // A kept-alive connection the server has closed (or written to) while
+            // idle is replaced before sending, as urllib3 does for Locust.
+            let idle = self
+                .connection
+                .take()
+                .filter(Http1Connection::idle_and_open);
+            let reused = idle.is_some();
+            let mut live = match idle {
+                Some(live) => live,
+                None => Http1Connection::connect(self.addr).await?,
+            };
+            match live.exchange(bytes, template.is_head).await {
+                Ok(response) => {
+                    if response.keep_alive && !template.closes {
+                        self.connection = Some(live);
                     }
-                    None => request.http1.bytes(),
-                };
-                match live.exchange(bytes, request.http1.is_head).await {
-                    Ok(response) => {
-                        if !response.set_cookies.is_empty() {
-                            let jar = cookies.get_or_insert_with(Default::default);
-                            store_cookies(jar, &request.url, response.set_cookies.iter());
-                        }
-                        if response.keep_alive && !request.http1.closes {
-                            *connection = Some(live);
-                        }
-                        if response.status >= 400 {
-                            return Err(Failure::Status(response.status));
-                        }
-                        Ok(Reply {
-                            body_bytes: response.body_bytes,
-                        })
-                    }
-                    // The server closed a kept-alive connection as the request went out
-                    // (its idle timeout raced ours) and answered nothing: an idempotent
-                    // request may be sent once more on a new connection (RFC 9112 §9.3.1).
-                    Err(ExchangeError::ClosedEarly(_))
-                        if reused && !retried && request.http1.idempotent =>
-                    {
-                        Box::pin(self.exchange(request, true)).await
-                    }
-                    Err(ExchangeError::ClosedEarly(why)) => Err(Failure::Connect(why)),
-                    Err(ExchangeError::Failed(failure)) => Err(failure),
+                    break response;
                 }
+                // The server closed a kept-alive connection as the request went out
+                // (its idle timeout raced ours) and answered nothing: an idempotent
+                // request may be sent once more on a new connection (RFC 9112 §9.3.1).
+                // Once: the second attempt is on a new connection, never `reused`.
+                Err(ExchangeError::ClosedEarly(_)) if reused && template.idempotent => {}
+                Err(ExchangeError::ClosedEarly(why)) => return Err(Failure::Connect(why)),
+                Err(ExchangeError::Failed(failure)) => return Err(failure),
             }
-            Session::Reqwest(client) => {
-                let response = client
-                    .request(request.method.clone(), request.url.clone())
-                    .headers(request.headers.clone())
-                    .body(request.body.clone())
-                    .send()
-                    .await
-                    .map_err(classify_reqwest)?;
-                let status = response.status().as_u16();
-                let mut response = response;
-                let mut body_bytes = 0u64;
-                while let Some(chunk) = response.chunk().await.map_err(classify_reqwest)? {
-                    body_bytes += chunk.len() as u64;
-                }
-                if status >= 400 {
-                    return Err(Failure::Status(status));
-                }
-                Ok(Reply { body_bytes })
-            }
+        };
+        if !response.set_cookies.is_empty() {
+            let jar = self.cookies.get_or_insert_with(Default::default);
+            store_cookies(jar, &request.url, response.set_cookies);
         }
+        if response.status >= 400 {
+            return Err(Failure::Status(response.status));
+        }
+        Ok(Reply {
+            body_bytes: response.body_bytes,
+        })
     }
+}
+
+async fn send_reqwest(
+    client: &reqwest::Client,
+    request: &PreparedRequest,
+) -> Result<Reply, Failure> {
+    let mut response = client
+        .request(request.method.clone(), request.url.clone())
+        .headers(request.headers.clone())
+        .body(request.body.clone())
+        .send()
+        .await
+        .map_err(classify_reqwest)?;
+    let status = response.status().as_u16();
+    let mut body_bytes = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(classify_reqwest)? {
+        body_bytes += chunk.len() as u64;
+    }
+    if status >= 400 {
+        return Err(Failure::Status(status));
+    }
+    Ok(Reply { body_bytes })
 }
 
 /// Why an HTTP/1.1 exchange did not produce a response.
@@ -435,20 +442,28 @@ impl Http1Connection {
 
 /// The `Cookie` value the jar holds for this URL, if any.
 fn cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url) -> Option<String> {
-    let value = jar
-        .get_request_values(url)
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    // One string, not one per cookie joined afterwards: this runs per request.
+    let mut value = String::new();
+    for (name, cookie) in jar.get_request_values(url) {
+        if !value.is_empty() {
+            value.push_str("; ");
+        }
+        value.push_str(name);
+        value.push('=');
+        value.push_str(cookie);
+    }
     (!value.is_empty()).then_some(value)
 }
 
-fn store_cookies<'a>(
+fn store_cookies(
     jar: &mut cookie_store::CookieStore,
     url: &reqwest::Url,
-    set_cookies: impl Iterator<Item = &'a String>,
+    set_cookies: Vec<String>,
 ) {
-    let parsed = set_cookies.filter_map(|s| cookie::Cookie::parse(s.clone()).ok());
+    // The response's own strings, moved into the jar rather than copied.
+    let parsed = set_cookies
+        .into_iter()
+        .filter_map(|s| cookie::Cookie::parse(s).ok());
     jar.store_response_cookies(parsed, url);
 }
 

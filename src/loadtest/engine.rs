@@ -23,6 +23,13 @@ use crate::loadtest::scenario::WaitTime;
 /// A send leaving later than this after its intended time counts as late.
 pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
 
+/// `from` plus `seconds`, saturating at 30 years (beyond any run, see
+/// `plan::MAX_DURATION`): the next send of `--rate 1e-300` is never, not a panic.
+fn after(from: Instant, seconds: f64) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    from + Duration::try_from_secs_f64(seconds).map_or(FAR, |d| d.min(FAR))
+}
+
 /// What generator threads tell the aggregator.
 pub enum Report {
     /// Second `second` (1-based, since the start) has ended on `thread`. The aggregator
@@ -144,22 +151,28 @@ struct ThreadCtx {
 }
 
 impl ThreadCtx {
-    /// Send one request and record it (latency from `started`); returns when it ended.
+    /// Send one request and record it. Latency counts from `intended` when the open
+    /// model scheduled the send (its service time from `sent` is recorded too), else
+    /// from `sent`.
     async fn exchange(
         &self,
         session: &mut Session,
         request_index: usize,
-        started: Instant,
-    ) -> Instant {
+        sent: Instant,
+        intended: Option<Instant>,
+    ) {
         let request = &self.shared.requests[request_index];
         let outcome = session.send(request, self.shared.timeout).await;
         let done = Instant::now();
-        self.interval.borrow_mut().record(
+        let mut interval = self.interval.borrow_mut();
+        interval.record(
             request.stats_id,
-            done - started,
+            done - intended.unwrap_or(sent),
             outcome.map(|reply| reply.body_bytes),
         );
-        done
+        if intended.is_some() {
+            interval.record_service(request.stats_id, done - sent);
+        }
     }
 }
 
@@ -214,7 +227,7 @@ async fn generator_thread(
             // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate.
             for user in (thread as u32..users).step_by(shared.threads) {
                 let ctx = Rc::clone(&ctx);
-                let at = start + Duration::from_secs_f64(user as f64 / spawn_rate);
+                let at = after(start, user as f64 / spawn_rate);
                 tasks.push(tokio::task::spawn_local(async move {
                     tokio::time::sleep_until(at).await;
                     ctx.shared.active_users.fetch_add(1, Ordering::Relaxed);
@@ -254,8 +267,16 @@ async fn generator_thread(
         _ = stop.wait_for(|stopped| *stopped) => true,
     };
     let stopped = Instant::now();
-    for task in &tasks {
-        task.abort();
+    for task in tasks {
+        if !task.is_finished() {
+            task.abort();
+        } else if let Err(e) = task.await {
+            // Users and connections loop until aborted: one that ended by a panic is
+            // a bug, which must fail the run rather than pass for fewer requests.
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
     }
     if interrupted {
         // Ctrl-C: what this second recorded so far is its (partial) last tick.
@@ -286,12 +307,13 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
         return;
     };
     for &request in &shared.on_start {
-        ctx.exchange(&mut session, request, Instant::now()).await;
+        ctx.exchange(&mut session, request, Instant::now(), None)
+            .await;
     }
     loop {
         let began = Instant::now();
         let request = shared.pick(&mut rng);
-        ctx.exchange(&mut session, request, began).await;
+        ctx.exchange(&mut session, request, began, None).await;
         match shared.wait_time {
             WaitTime::None => {}
             WaitTime::Constant(pause) => tokio::time::sleep(pause).await,
@@ -300,7 +322,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
                 tokio::time::sleep(Duration::from_secs_f64(pause)).await;
             }
             WaitTime::ConstantThroughput(per_second) => {
-                tokio::time::sleep_until(began + Duration::from_secs_f64(1.0 / per_second)).await;
+                tokio::time::sleep_until(after(began, 1.0 / per_second)).await;
             }
         }
     }
@@ -341,13 +363,13 @@ impl Schedule {
             None => {
                 let n = self.next_index.get();
                 self.next_index.set(n + 1);
-                self.start + Duration::from_secs_f64((n as f64 + self.phase) / self.rate)
+                after(self.start, (n as f64 + self.phase) / self.rate)
             }
             Some(state) => {
                 let mut state = state.borrow_mut();
                 let (next, rng, exp) = &mut *state;
                 let gap = exp.sample(rng);
-                *next += Duration::from_secs_f64(gap);
+                *next = after(*next, gap);
                 *next
             }
         }
@@ -372,10 +394,28 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
             .borrow_mut()
             .record_send(sent.saturating_duration_since(intended), LATE_TOLERANCE);
         let request = shared.pick(&mut rng);
-        let done = ctx.exchange(&mut session, request, intended).await;
-        let stats_id = shared.requests[request].stats_id;
-        ctx.interval
-            .borrow_mut()
-            .record_service(stats_id, done - sent);
+        ctx.exchange(&mut session, request, sent, Some(intended))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_no_run_reaches_saturate_instead_of_panicking() {
+        let now = Instant::now();
+        let far = Duration::from_secs(30 * 365 * 86_400);
+        assert_eq!(after(now, 1.5), now + Duration::from_millis(1500));
+        assert_eq!(after(now, 1e300), now + far);
+        assert_eq!(after(now, f64::INFINITY), now + far);
+        // --rate 1e-300: the next send is never (uniform: the first is at the start).
+        let uniform = Schedule::new(now, 1e-300, 0.0, Arrivals::Uniform, 1);
+        assert_eq!(uniform.claim(), now);
+        assert_eq!(uniform.claim(), now + far);
+        let poisson = Schedule::new(now, 1e-300, 0.0, Arrivals::Poisson, 1);
+        assert_eq!(poisson.claim(), now + far);
+        assert!(poisson.claim() > now + far);
     }
 }

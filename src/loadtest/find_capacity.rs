@@ -6,7 +6,7 @@ use crate::cli::{Arrivals, LoadtestArgs};
 use crate::error::{InputError, Outcome};
 use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
 use crate::loadtest::client::{self, PreparedRequest};
-use crate::loadtest::plan::{LoadModel, Plan};
+use crate::loadtest::plan::{self, LoadModel, Plan};
 use crate::loadtest::stats::LatencySummary;
 use crate::loadtest::threshold::Metric;
 use crate::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
@@ -44,10 +44,17 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
     if args.workers_measured == 0 {
         return Err(InputError::flag("--workers-measured", "must be at least 1").into());
     }
-    if args.step_duration < Duration::from_secs(2) || args.step_duration.subsec_nanos() != 0 {
+    if args.step_duration < Duration::from_secs(2)
+        || args.step_duration.subsec_nanos() != 0
+        || args.step_duration > plan::MAX_DURATION
+    {
         return Err(
-            InputError::flag("--step-duration", "must be whole seconds, at least 2s").into(),
+            InputError::flag("--step-duration", "must be whole seconds, from 2s to 365d").into(),
         );
+    }
+    plan::check_rate("--max-rate", args.max_rate)?;
+    if let Some(rate) = args.start_rate {
+        plan::check_rate("--start-rate", rate)?;
     }
     let plan = Plan::from_args(args)?;
     let requests = client::prepare(&plan)?;
@@ -68,15 +75,11 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         print!("{}", report::capacity::summary(&run.profile, &run.outcome));
     }
     if let Some(path) = &args.profile_out {
-        let mut bytes = serde_json::to_vec_pretty(&run.profile)?;
-        bytes.push(b'\n');
-        report::write_atomic(path, &bytes)?;
+        report::write_json(path, &run.profile)?;
     }
     if let Some(path) = &args.json {
         let body = serde_json::json!({ "profile": run.profile, "search": run.outcome });
-        let mut bytes = serde_json::to_vec_pretty(&body)?;
-        bytes.push(b'\n');
-        report::write_atomic(path, &bytes)?;
+        report::write_json(path, &body)?;
     }
     if run.outcome.sustainable_rps.is_none() {
         eprintln!(
@@ -152,7 +155,9 @@ pub fn measure_capacity(
             connections: ((rate * slo_seconds.max(0.05) * 4.0).ceil() as u32).clamp(50, 2000),
             arrivals: Arrivals::Poisson,
         };
-        let for_samples = Duration::from_secs(1 + (MIN_SAMPLES / rate).ceil() as u64);
+        // Saturating: a tiny --start-rate asks for more seconds than a u64 holds.
+        let for_samples =
+            Duration::from_secs(((MIN_SAMPLES / rate).ceil() as u64).saturating_add(1));
         step.duration = args.step_duration.max(for_samples.min(MAX_STEP));
         step.warmup = Duration::from_secs(1);
         step.seed = base.seed.wrapping_add(step_number);

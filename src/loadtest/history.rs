@@ -9,13 +9,13 @@ use crate::loadtest::stats::HistoryRow;
 /// Rows appended one a second; one JSON line each on disk.
 pub struct HistoryLog {
     file: Option<File>,
-    /// Set at the first failed write: later rows stay in memory.
-    file_failed: bool,
     /// Bytes of whole rows in the file: a write that failed halfway is ignored.
     good_bytes: u64,
-    /// Rows kept in memory after the file failed (or when none could be made).
+    /// Whole rows in the file.
+    file_rows: usize,
+    /// Rows kept in memory once a write failed (or when no file could be made).
+    /// Once it holds a row, the file takes no more: the rows stay in order.
     tail: Vec<HistoryRow>,
-    rows: usize,
     line: Vec<u8>,
 }
 
@@ -23,10 +23,9 @@ impl Default for HistoryLog {
     fn default() -> Self {
         HistoryLog {
             file: tempfile::tempfile().ok(),
-            file_failed: false,
             good_bytes: 0,
+            file_rows: 0,
             tail: Vec::new(),
-            rows: 0,
             line: Vec::with_capacity(1024),
         }
     }
@@ -34,34 +33,25 @@ impl Default for HistoryLog {
 
 impl HistoryLog {
     pub fn push(&mut self, row: HistoryRow) {
-        self.rows += 1;
-        if let Some(file) = self.file.as_mut().filter(|_| !self.file_failed) {
+        if let Some(file) = self.file.as_mut().filter(|_| self.tail.is_empty()) {
             self.line.clear();
             // Every field is finite by construction, so the line reads back exactly.
             if serde_json::to_writer(&mut self.line, &row).is_ok() {
                 self.line.push(b'\n');
                 if file.write_all(&self.line).is_ok() {
                     self.good_bytes += self.line.len() as u64;
+                    self.file_rows += 1;
                     return;
                 }
             }
             // Disk full, say: keep the rest in memory rather than lose the report.
-            self.file_failed = true;
         }
         self.tail.push(row);
     }
 
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
     /// Every row, in order.
     pub fn into_rows(self) -> io::Result<Vec<HistoryRow>> {
-        let mut rows = Vec::with_capacity(self.rows);
+        let mut rows = Vec::with_capacity(self.file_rows + self.tail.len());
         let unreadable =
             |e: serde_json::Error| io::Error::other(format!("the run's history file: {e}"));
         // The file stops being written at the first failure; whatever it holds comes first.
@@ -113,19 +103,23 @@ mod tests {
         for r in &rows {
             log.push(r.clone());
         }
-        assert_eq!(log.len(), 1000);
+        assert_eq!(log.file_rows, 1000);
         // Only the line buffer is in memory, not the rows.
         assert!(log.tail.is_empty());
         assert_eq!(log.into_rows().unwrap(), rows);
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn rows_after_a_failed_write_stay_in_memory() {
         let mut log = HistoryLog::default();
         log.push(row(1));
         log.push(row(2));
-        log.file_failed = true;
+        // The same file, reopened read-only: the next write fails as on a full disk.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(log.file.as_ref().unwrap());
+        log.file = Some(File::open(format!("/proc/self/fd/{fd}")).unwrap());
         log.push(row(3));
+        assert_eq!(log.tail, vec![row(3)]);
         assert_eq!(log.into_rows().unwrap(), vec![row(1), row(2), row(3)]);
         let mut no_file = HistoryLog {
             file: None,

@@ -6,6 +6,8 @@
 //! lives in `client.rs`. A general client (hyper) costs a channel, a callback and
 //! a header-map clone per request; at 100k+ requests a second on one core that is
 //! a fifth of the generator's time (docs/BENCHMARKS.md, "Load engine").
+use std::mem::MaybeUninit;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, CONNECTION, CONTENT_LENGTH, COOKIE, TRANSFER_ENCODING};
 use hyper::Method;
@@ -47,10 +49,7 @@ impl RequestTemplate {
         let mut closes = false;
         for (name, value) in headers {
             if name == CONNECTION {
-                closes |= value
-                    .as_bytes()
-                    .split(|&b| b == b',')
-                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
+                closes |= has_token(value.as_bytes(), b"close");
             }
             if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
                 continue;
@@ -69,7 +68,7 @@ impl RequestTemplate {
             head.put_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
         }
         let head = head.freeze();
-        let whole = assemble(&head, cookie.as_deref(), &body);
+        let whole = assemble(&head, cookie.as_deref().as_slice(), &body);
         RequestTemplate {
             head,
             cookie,
@@ -88,25 +87,38 @@ impl RequestTemplate {
 
     /// The bytes to send with the session's cookies (`name=value; ...`) added.
     pub fn bytes_with_cookies(&self, jar_cookies: &str) -> Bytes {
-        let merged = match &self.cookie {
-            Some(own) => format!("{own}; {jar_cookies}"),
-            None => jar_cookies.to_string(),
-        };
-        assemble(&self.head, Some(&merged), &self.body)
+        match &self.cookie {
+            Some(own) => assemble(&self.head, &[own, jar_cookies], &self.body),
+            None => assemble(&self.head, &[jar_cookies], &self.body),
+        }
     }
 }
 
-fn assemble(head: &[u8], cookie: Option<&str>, body: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(head.len() + body.len() + 64);
+/// Head, one `Cookie` line joining `cookies` (none when empty), blank line, body.
+fn assemble(head: &[u8], cookies: &[&str], body: &[u8]) -> Bytes {
+    let cookie_bytes: usize = cookies.iter().map(|c| c.len() + 2).sum();
+    let mut out = BytesMut::with_capacity(head.len() + cookie_bytes + body.len() + 64);
     out.put_slice(head);
-    if let Some(cookie) = cookie {
+    if !cookies.is_empty() {
         out.put_slice(b"cookie: ");
-        out.put_slice(cookie.as_bytes());
+        for (i, cookie) in cookies.iter().enumerate() {
+            if i > 0 {
+                out.put_slice(b"; ");
+            }
+            out.put_slice(cookie.as_bytes());
+        }
         out.put_slice(b"\r\n");
     }
     out.put_slice(b"\r\n");
     out.put_slice(body);
     out.freeze()
+}
+
+/// Whether a comma-separated header value (`Connection: keep-alive, Upgrade`) lists `token`.
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// How the body after a response head is delimited (RFC 9112 §6.3).
@@ -148,9 +160,16 @@ pub fn parse_head(
     buf: &[u8],
     request_is_head: bool,
 ) -> Result<Option<ResponseHead>, ProtocolError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
+    // Left uninitialized: httparse writes the entries it fills, so nothing zeroes
+    // 100 of them per response.
+    let mut headers = [MaybeUninit::<httparse::Header>::uninit(); MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(ProtocolError(format!(
@@ -179,11 +198,8 @@ pub fn parse_head(
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             transfer_encoding = Some(header.value);
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in header.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                said_close |= token.eq_ignore_ascii_case(b"close");
-                said_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
+            said_close |= has_token(header.value, b"close");
+            said_keep_alive |= has_token(header.value, b"keep-alive");
         } else if name.eq_ignore_ascii_case("set-cookie") {
             if let Ok(value) = std::str::from_utf8(header.value) {
                 set_cookies.push(value.to_string());
@@ -254,10 +270,10 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolError> {
 /// Where a chunked body's decoder stands between reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
-    /// Reading the hex size; `digits` seen so far.
+    /// Reading the hex size; `any_digit` once it has at least one.
     Size {
         size: u64,
-        digits: u8,
+        any_digit: bool,
     },
     /// Blanks after the size, before `;`, CR or LF.
     SizeBlank {
@@ -286,6 +302,14 @@ enum ChunkState {
     Done,
 }
 
+impl ChunkState {
+    /// The start of a chunk's size line.
+    const SIZE_START: ChunkState = ChunkState::Size {
+        size: 0,
+        any_digit: false,
+    };
+}
+
 /// Incremental decoder of a chunked body (RFC 9112 §7.1): counts the data, skips
 /// extensions and trailers, and reports exactly where the message ended.
 #[derive(Debug, Clone)]
@@ -305,7 +329,7 @@ pub struct Decoded {
 impl Default for ChunkedDecoder {
     fn default() -> Self {
         ChunkedDecoder {
-            state: ChunkState::Size { size: 0, digits: 0 },
+            state: ChunkState::SIZE_START,
         }
     }
 }
@@ -343,15 +367,15 @@ impl ChunkedDecoder {
                     };
                     continue;
                 }
-                ChunkState::Size { size, digits } => match (byte as char).to_digit(16) {
+                ChunkState::Size { size, any_digit } => match (byte as char).to_digit(16) {
                     Some(digit) => match size.checked_mul(16) {
                         Some(shifted) => ChunkState::Size {
                             size: shifted | u64::from(digit),
-                            digits: digits.saturating_add(1),
+                            any_digit: true,
                         },
                         None => return bad("chunk size too large"),
                     },
-                    None if digits == 0 => return bad("expected a hex chunk size"),
+                    None if !any_digit => return bad("expected a hex chunk size"),
                     None => match byte {
                         b'\r' => ChunkState::SizeLf { size },
                         // A bare LF ends a line too (RFC 9112 §2.2).
@@ -374,9 +398,9 @@ impl ChunkedDecoder {
                 ChunkState::SizeLf { size } if byte == b'\n' => Self::after_size_line(size),
                 ChunkState::SizeLf { .. } => return bad("expected LF after chunk size"),
                 ChunkState::DataCr if byte == b'\r' => ChunkState::DataLf,
-                ChunkState::DataCr if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
+                ChunkState::DataCr if byte == b'\n' => ChunkState::SIZE_START,
                 ChunkState::DataCr => return bad("chunk data longer than its size"),
-                ChunkState::DataLf if byte == b'\n' => ChunkState::Size { size: 0, digits: 0 },
+                ChunkState::DataLf if byte == b'\n' => ChunkState::SIZE_START,
                 ChunkState::DataLf => return bad("expected LF after chunk data"),
                 ChunkState::TrailerStart if byte == b'\r' => ChunkState::EndLf,
                 ChunkState::TrailerStart if byte == b'\n' => ChunkState::Done,
@@ -596,6 +620,14 @@ mod tests {
             let err = parse_head(format!("{text}\r\n").as_bytes(), false).unwrap_err();
             assert!(err.0.contains(why), "{text}: {err}");
         }
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "x: 1\r\n".repeat(MAX_HEADERS + 1)
+        );
+        let err = parse_head(many.as_bytes(), false).unwrap_err();
+        assert!(err.0.contains("too many headers"), "{err}");
+        let enough = format!("HTTP/1.1 200 OK\r\n{}\r\n", "x: 1\r\n".repeat(MAX_HEADERS));
+        assert_eq!(head(&enough, false).head_len, enough.len());
         // One header line longer than the limit, never complete.
         let mut huge = b"HTTP/1.1 200 OK\r\nx-filler: ".to_vec();
         huge.resize(MAX_HEAD_BYTES + 1, b'a');

@@ -221,7 +221,10 @@ pub(crate) async fn execute(
         }
     }
     for handle in handles {
-        let _ = handle.join();
+        // A generator thread that panicked (a bug) fails the run instead of exiting 0.
+        if let Err(panic) = handle.join() {
+            std::panic::resume_unwind(panic);
+        }
     }
     progress.finish();
     let stopped_at = stopped_at.unwrap_or_else(Instant::now);

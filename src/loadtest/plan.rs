@@ -3,7 +3,28 @@ use std::time::Duration;
 
 use crate::cli::{Arrivals, LoadtestArgs};
 use crate::error::InputError;
+use crate::loadtest::client;
 use crate::loadtest::scenario::{self, Body, RequestDef, Scenario, TaskDef, WaitTime};
+
+/// Highest `--rate` (and capacity-search rate): far beyond what one machine sends;
+/// above it the count of unsent requests at the end would not finish.
+pub const MAX_RATE: f64 = 10_000_000.0;
+/// Longest `--duration`: keeps every instant of a run far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// A rate flag's value, or why it is not one.
+pub fn check_rate(flag: &str, rate: f64) -> Result<f64, InputError> {
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(InputError::flag(flag, "must be a positive number"));
+    }
+    if rate > MAX_RATE {
+        return Err(InputError::flag(
+            flag,
+            format!("must be at most {MAX_RATE} requests a second"),
+        ));
+    }
+    Ok(rate)
+}
 
 /// Closed (users) or open (arrival rate) load.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,9 +94,7 @@ impl Plan {
                 LoadModel::Closed { users, spawn_rate }
             }
             (None, Some(rate)) => {
-                if !(rate.is_finite() && rate > 0.0) {
-                    return Err(InputError::flag("--rate", "must be a positive number"));
-                }
+                let rate = check_rate("--rate", rate)?;
                 let connections = args.connections.unwrap_or(100);
                 if connections == 0 {
                     return Err(InputError::flag("--connections", "must be at least 1"));
@@ -107,6 +126,9 @@ impl Plan {
         }
         if args.duration.is_zero() {
             return Err(InputError::flag("--duration", "must be longer than zero"));
+        }
+        if args.duration > MAX_DURATION {
+            return Err(InputError::flag("--duration", "must be at most 365d"));
         }
         if args.warmup.subsec_nanos() != 0 || args.warmup >= args.duration {
             return Err(InputError::flag(
@@ -200,6 +222,9 @@ fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scen
         let (name, value) = h.split_once(':').ok_or_else(|| {
             InputError::flag("--header", format!("'{h}' must look like 'Name: value'"))
         })?;
+        // Checked here too, so the error names the flag rather than the request.
+        client::header(name.trim(), value.trim())
+            .map_err(|why| InputError::flag("--header", why))?;
         parsed_headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     Ok(Scenario {
