@@ -26,11 +26,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    let seconds = value * seconds_per_unit;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("'{text}' is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    // try_from also refuses what does not fit a Duration (about 585 billion years).
+    Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| format!("'{text}' is not a valid duration"))
 }
 
 /// Parse a fraction given as `1%`, `0.5%` or a plain number in 0..=1 (`0.01`).
@@ -85,6 +83,11 @@ mod tests {
         assert!(parse_duration("ms").is_err());
         assert!(parse_duration("20 parsecs").is_err());
         assert!(parse_duration("-5s").is_err());
+        // Too long for a Duration: an error, not a panic.
+        assert_eq!(
+            parse_duration("18446744073709551615w"),
+            Err("'18446744073709551615w' is not a valid duration".to_string())
+        );
     }
 
     #[test]

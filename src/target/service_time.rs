@@ -8,6 +8,9 @@ use rand_distr::{Distribution, Exp, LogNormal};
 
 use crate::units::parse_duration;
 
+/// The longest mean service time accepted.
+const MAX_MEAN: Duration = Duration::from_secs(3600);
+
 /// How long one request occupies a worker.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ServiceTime {
@@ -85,6 +88,10 @@ impl FromStr for ServiceTime {
         if let Some(extra) = parts.next() {
             return Err(format!("unexpected ':{extra}' in service time '{text}'"));
         }
+        // Not a web request any more; and draws must stay far from Instant's range.
+        if parsed.mean() > MAX_MEAN {
+            return Err(format!("service time '{text}' is above the 1h maximum"));
+        }
         Ok(parsed)
     }
 }
@@ -127,6 +134,11 @@ mod tests {
         assert!("exp:20".parse::<ServiceTime>().is_err());
         assert!("lognormal:20ms:-1".parse::<ServiceTime>().is_err());
         assert!("20ms:junk".parse::<ServiceTime>().is_err());
+        assert!("1h".parse::<ServiceTime>().is_ok());
+        assert_eq!(
+            "exp:1000000000000w".parse::<ServiceTime>(),
+            Err("service time 'exp:1000000000000w' is above the 1h maximum".to_string())
+        );
     }
 
     #[test]
