@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::InputError;
+use crate::loadtest::client;
 use crate::units::parse_duration;
 
 /// Pause between two tasks of one virtual user (Locust `wait_time`).
@@ -68,7 +69,7 @@ pub struct Scenario {
 struct RawScenario {
     host: Spanned<String>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: RawHeaders,
     #[serde(default)]
     wait_time: Option<Spanned<RawWaitTime>>,
     #[serde(default)]
@@ -94,9 +95,29 @@ struct RawRequest {
     method: Spanned<String>,
     path: Spanned<String>,
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: RawHeaders,
     body: Option<String>,
     json: Option<toml::Value>,
+}
+
+/// Header values keep their place in the file, for errors about them.
+type RawHeaders = BTreeMap<String, Spanned<String>>;
+
+/// Check every header as HTTP will; `field` is where they sit (`headers`, `task[0].headers`).
+fn headers(
+    raw: RawHeaders,
+    field: &str,
+    err: &impl Fn(Range<usize>, &str, String) -> InputError,
+) -> Result<Vec<(String, String)>, InputError> {
+    raw.into_iter()
+        .map(|(name, value)| {
+            let span = value.span();
+            let value = value.into_inner();
+            client::header(&name, &value)
+                .map_err(|why| err(span, &format!("{field}.{name}"), why))?;
+            Ok((name, value))
+        })
+        .collect()
 }
 
 fn default_method() -> Spanned<String> {
@@ -187,7 +208,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
 
     Ok(Scenario {
         host,
-        headers: raw.headers.into_iter().collect(),
+        headers: headers(raw.headers, "headers", &err)?,
         tasks,
         on_start,
         wait_time,
@@ -299,7 +320,7 @@ fn request_def(
         name: raw.name.unwrap_or_else(|| path.clone()),
         method,
         path,
-        headers: raw.headers.into_iter().collect(),
+        headers: headers(raw.headers, &format!("{field}.headers"), err)?,
         body,
     })
 }
@@ -390,5 +411,23 @@ path = "/"
         assert!(e.contains("no [[task]]"), "{e}");
         let e = parse_err("[[task]]\npath = \"/\"\n");
         assert!(e.contains("host"), "{e}");
+        let e = parse_err(
+            "host = \"http://x\"\n[headers]\n\"bad name\" = \"1\"\n[[task]]\npath = \"/\"\n",
+        );
+        assert!(
+            e.contains("s.toml:3")
+                && e.contains("headers.bad name")
+                && e.contains("not a valid header name"),
+            "{e}"
+        );
+        let e = parse_err(
+            "host = \"http://x\"\n[[task]]\npath = \"/\"\nheaders = { X-Id = \"a\\nb\" }\n",
+        );
+        assert!(
+            e.contains("s.toml:4")
+                && e.contains("task[0].headers.X-Id")
+                && e.contains("not a valid value"),
+            "{e}"
+        );
     }
 }
