@@ -303,6 +303,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
     let shared = &ctx.shared;
     let mut rng =
         SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    // Checked once before the run started (loadtest::execute).
     let Ok(mut session) = Session::new(&shared.transport, shared.timeout) else {
         return;
     };
@@ -381,6 +382,7 @@ impl Schedule {
 async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
     let shared = &ctx.shared;
     let mut rng = SmallRng::seed_from_u64(seed);
+    // Checked once before the run started (loadtest::execute).
     let Ok(mut session) = Session::new(&shared.transport, shared.timeout) else {
         return;
     };

@@ -121,6 +121,9 @@ pub(crate) async fn execute(
             insecure: plan.insecure,
         }
     };
+    // A client that cannot be built here cannot be built in a user either: say so
+    // now rather than run with no users.
+    client::Session::new(&transport, plan.timeout).map_err(RunError)?;
     let shared = Arc::new(engine::shared_from_plan(plan, requests, transport));
 
     let mut hlog_file = hlog_path.map(AtomicFile::create).transpose()?;
