@@ -326,8 +326,9 @@ impl Http1Connection {
     /// before closing, say). Free in the common case: tokio answers from its
     /// readiness state, without a system call, unless the socket became readable
     /// since the last response. (A peek per request would also catch a close racing
-    /// the request by microseconds, for a measured 2-5 % of throughput; such a race
-    /// is left to the retry of idempotent requests below.)
+    /// the request by microseconds, at a system call per request: 1.00x wrk against
+    /// 1.02-1.08x without, in separate runs (docs/BENCHMARKS.md). Such a race is
+    /// left to the retry of idempotent requests.)
     fn idle_and_open(&self) -> bool {
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
