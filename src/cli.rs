@@ -103,9 +103,37 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub http2: bool,
 
+    /// HTTP/2: concurrent streams per connection, like h2load -m (users share connections, N each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000), requires = "http2")]
+    pub streams: u32,
+
     /// Do not verify TLS certificates.
-    #[arg(long)]
+    #[arg(long, short = 'k')]
     pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file instead of the built-in roots (a private CA).
+    #[arg(long, value_name = "FILE.pem")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate (PEM chain) for mutual TLS; needs --key.
+    #[arg(long, value_name = "FILE.pem", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE.pem", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Connect to ADDR for HOST:PORT, keeping the URL's name for SNI, Host and certificate checks (like curl) (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+
+    /// Give up on opening a connection (TCP and TLS handshake) after this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Open a new connection for every request (measures connect and handshake cost, like ab without -k).
+    #[arg(long, conflicts_with = "streams")]
+    pub new_connection_per_request: bool,
 
     /// Generator threads (default: the cores this process may use).
     #[arg(long)]

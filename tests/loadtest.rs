@@ -703,20 +703,14 @@ fn tls_is_verified_unless_insecure() {
         json.to_str().unwrap(),
     ];
 
-    // A self-signed certificate fails verification: every request is a connection failure.
+    // A self-signed certificate fails verification before the run starts, as curl's
+    // does: exit 3, naming the certificate problem and the fix.
     let out = loadtest(&args);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let run = read_json(&json);
-    assert!(run["requests"].as_u64().unwrap() > 0);
-    assert_eq!(run["failures"], run["requests"], "{run}");
-    assert!(
-        run["errors"][0]["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("ConnectionError"),
-        "{}",
-        run["errors"]
-    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("CertificateError"), "{stderr}");
+    assert!(stderr.contains("--cacert"), "{stderr}");
+    assert!(!json.exists(), "no report of a run that did not start");
 
     let out = loadtest(&[&args[..], &["--insecure"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -992,4 +986,101 @@ fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
         stdout.contains("Total") && !stdout.contains("rps  p95 "),
         "{stdout}"
     );
+}
+
+/// A certificate and key made by openssl in `dir`: (cert, key) paths.
+fn self_signed(dir: &std::path::Path, name: &str) -> (String, String) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed for the TLS tests");
+    assert!(status.success());
+    (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+#[test]
+fn bad_connection_flags_exit_2_naming_the_flag_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path(), "a");
+    let (_, other_key) = self_signed(dir.path(), "b");
+    let not_pem = dir.path().join("notes.txt");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let not_pem = not_pem.to_string_lossy().into_owned();
+    let missing = dir
+        .path()
+        .join("missing.pem")
+        .to_string_lossy()
+        .into_owned();
+    // Nothing listens on port 1: each of these must fail on its flags before connecting.
+    let url = "https://127.0.0.1:1/";
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--cacert", &missing], vec!["--cacert", &missing]),
+        (
+            vec!["--cacert", &not_pem],
+            vec!["--cacert", &not_pem, "no PEM certificate"],
+        ),
+        (
+            vec!["--cert", &cert, "--key", &other_key],
+            vec!["--key", &other_key, "does not go with", &cert],
+        ),
+        (
+            vec!["--cert", &cert, "--key", &not_pem],
+            vec!["--key", &not_pem],
+        ),
+        (vec!["--cert", &cert], vec!["--key"]),
+        (
+            vec!["--resolve", "example.com:443"],
+            vec!["--resolve", "HOST:PORT:ADDR"],
+        ),
+        (
+            vec!["--resolve", "example.com:1:127.0.0.1"],
+            vec!["--resolve", "127.0.0.1:1"],
+        ),
+        (vec!["--streams", "4"], vec!["--http2"]),
+        (vec!["--http2", "--streams", "0"], vec!["--streams"]),
+        (vec!["--connect-timeout", "0s"], vec!["--connect-timeout"]),
+    ];
+    for (flags, expected) in cases {
+        let out = loadtest(&[&["--url", url, "--duration", "1s", "--quiet"], &flags[..]].concat());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        for needle in expected {
+            assert!(
+                stderr.contains(needle),
+                "{flags:?}: '{needle}' not in: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // A good key pair passes the flag checks and reaches the connect: exit 3, refused.
+    let out = loadtest(&[
+        "--url",
+        url,
+        "--duration",
+        "1s",
+        "--quiet",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 }

@@ -1,63 +1,178 @@
-//! HTTP sessions of virtual users and open-model connections.
+//! Requests built once, and the sessions of virtual users and open-model connections.
 //!
-//! Plain HTTP/1.1 goes over one connection per session, its own `TcpStream`, with
-//! each request serialized once (`http1.rs`): no URL handling, pool lookup or header
-//! map per request (DESIGN.md, "Load engine hot path"). TLS and HTTP/2 go through a
-//! `reqwest` client per session. Both keep the session's cookies, as Locust's
-//! HttpUser does.
+//! Every protocol is spoken by capplan's own code on one design (DESIGN.md, "Load engine
+//! hot path"): each request is serialized once at start; a session owns its cookie jar
+//! and either one HTTP/1.1 connection (plain or TLS, `http1_conn.rs`) or a share of one
+//! HTTP/2 connection (`http2_conn.rs`, `--streams` sessions per connection). Sessions
+//! follow same-origin redirects and keep cookies, as Locust's HttpUser does.
 use std::fmt;
-use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::Method;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE,
+    TRANSFER_ENCODING, UPGRADE, USER_AGENT,
+};
+use http::Method;
+use url::Url;
 
 use crate::error::InputError;
-use crate::loadtest::http1::{parse_head, ChunkedDecoder, Framing, RequestTemplate};
+use crate::loadtest::connector::{Connector, OpenInfo};
+use crate::loadtest::http1::RequestTemplate;
+use crate::loadtest::http1_conn::{ExchangeError, Http1Connection};
+use crate::loadtest::http2_conn::SharedConnection;
 use crate::loadtest::plan::Plan;
+
+/// Redirects followed for one request before it fails (as Locust's requests and k6 do).
+pub const MAX_REDIRECTS: usize = 10;
 
 /// A request built once, sent many times.
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
     pub method: Method,
-    /// Absolute URL for reqwest and for cookie matching.
-    pub url: reqwest::Url,
+    /// Absolute URL, for cookie matching and redirects.
+    pub url: Url,
+    /// Every header as given, Host included.
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// The same request serialized for the HTTP/1.1 fast path.
+    /// The request serialized for HTTP/1.1.
     pub http1: RequestTemplate,
+    /// The request as an HTTP/2 stream opens it.
+    pub http2: Http2Template,
     pub stats_id: usize,
+}
+
+/// The parts of an HTTP/2 request: `:authority` comes from the URI, so Host and the
+/// connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2) are left out.
+#[derive(Debug, Clone)]
+pub struct Http2Template {
+    pub uri: http::Uri,
+    pub headers: HeaderMap,
+}
+
+impl PreparedRequest {
+    /// Build a request for `url` (its path and query are the target, sent verbatim).
+    fn build(
+        method: Method,
+        url: Url,
+        target: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        stats_id: usize,
+    ) -> Result<PreparedRequest, String> {
+        let authority = authority(&url);
+        let uri = format!("{}://{authority}{target}", url.scheme())
+            .parse::<http::Uri>()
+            .map_err(|e| format!("'{target}' is not a valid request target: {e}"))?;
+        let mut http2_headers = HeaderMap::with_capacity(headers.len());
+        for (name, value) in &headers {
+            let connection_specific =
+                [HOST, CONNECTION, TRANSFER_ENCODING, UPGRADE, CONTENT_LENGTH].contains(name)
+                    || name == "keep-alive"
+                    || name == "proxy-connection"
+                    || (name == TE && value != "trailers");
+            if !connection_specific {
+                http2_headers.append(name.clone(), value.clone());
+            }
+        }
+        if !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH) {
+            http2_headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        Ok(PreparedRequest {
+            http1: RequestTemplate::new(&method, target, &headers, body.clone()),
+            http2: Http2Template {
+                uri,
+                headers: http2_headers,
+            },
+            method,
+            url,
+            headers,
+            body,
+            stats_id,
+        })
+    }
+
+    /// The request a redirect to `location` asks for, or `None` when it leaves the
+    /// target's origin (the session's connection cannot follow it there).
+    fn redirected(&self, status: u16, location: &str) -> Option<PreparedRequest> {
+        let next = self.url.join(location).ok()?;
+        if next.origin() != self.url.origin() {
+            return None;
+        }
+        // 303, and 301/302 after a POST, are fetched with GET and no body, as browsers
+        // and Python's requests do (RFC 9110 §15.4); 307 and 308 repeat the request.
+        let to_get = status == 303 || (matches!(status, 301 | 302) && self.method == Method::POST);
+        let (method, body, mut headers) = if to_get {
+            let mut headers = self.headers.clone();
+            headers.remove(CONTENT_TYPE);
+            (Method::GET, Bytes::new(), headers)
+        } else {
+            (self.method.clone(), self.body.clone(), self.headers.clone())
+        };
+        headers.insert(HOST, HeaderValue::from_str(&authority(&next)).ok()?);
+        let target = match next.query() {
+            Some(query) => format!("{}?{query}", next.path()),
+            None => next.path().to_string(),
+        };
+        PreparedRequest::build(method, next, &target, headers, body, self.stats_id).ok()
+    }
+}
+
+/// `host[:port]` as the URL gives it (the port only when it is not the scheme's default).
+fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
 }
 
 /// Why a request failed, grouped the way the failures report groups them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Failure {
-    /// The TCP (or TLS) connection could not be made or broke.
+    /// The TCP connection could not be made or broke.
     Connect(String),
+    /// The TLS handshake failed for another reason than the certificate.
+    Tls(String),
+    /// The server's certificate was not accepted.
+    Certificate(String),
+    /// The server broke the HTTP/2 protocol, or chose another one.
+    Protocol(String),
+    /// The HTTP/2 connection was shut down by a GOAWAY.
+    GoAway(String),
+    /// The HTTP/2 stream was reset (RST_STREAM).
+    Reset(String),
     /// No complete response within `--timeout`.
     Timeout,
     /// The server answered with a 4xx or 5xx status.
     Status(u16),
     /// The response body could not be read.
     Body(String),
+    /// Too many redirects.
+    Redirect(String),
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Connect(why) => write!(f, "ConnectionError: {why}"),
+            Failure::Tls(why) => write!(f, "TLSError: {why}"),
+            Failure::Certificate(why) => write!(f, "CertificateError: {why}"),
+            Failure::Protocol(why) => write!(f, "ProtocolError: {why}"),
+            Failure::GoAway(why) => write!(f, "GoAway: {why}"),
+            Failure::Reset(why) => write!(f, "StreamReset: {why}"),
             Failure::Timeout => write!(f, "Timeout: no complete response in time"),
             Failure::Status(code) => write!(f, "HTTPError: {code} {}", reason(*code)),
             Failure::Body(why) => write!(f, "BodyError: {why}"),
+            Failure::Redirect(why) => write!(f, "RedirectError: {why}"),
         }
     }
 }
 
 fn reason(code: u16) -> &'static str {
-    hyper::StatusCode::from_u16(code)
+    http::StatusCode::from_u16(code)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("")
@@ -69,15 +184,22 @@ pub struct Reply {
     pub body_bytes: u64,
 }
 
+/// A response as either protocol delivers it.
+pub struct Response {
+    pub status: u16,
+    pub body_bytes: u64,
+    /// `Set-Cookie` values, in order.
+    pub set_cookies: Vec<String>,
+    /// `Location` of a redirect.
+    pub location: Option<String>,
+}
+
 /// Build every endpoint of the plan into a ready-to-send request.
 pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
-    let base = reqwest::Url::parse(&plan.host).map_err(|e| {
+    let base = Url::parse(&plan.host).map_err(|e| {
         InputError::flag("host", format!("'{}' is not a valid URL: {e}", plan.host))
     })?;
-    let authority = match base.port() {
-        Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
-        None => base.host_str().unwrap_or_default().to_string(),
-    };
+    let host = authority(&base);
     let prefix = base.path().trim_end_matches('/').to_string();
     plan.endpoints
         .iter()
@@ -87,7 +209,7 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
             // Sent verbatim on HTTP/1.1 (no dot-segment or `//` rewriting), once
             // checked to be a valid origin-form target.
             let path = format!("{prefix}{}", def.path);
-            path.parse::<hyper::Uri>()
+            path.parse::<http::uri::PathAndQuery>()
                 .map_err(|e| bad(format!("path '{path}' is not valid: {e}")))?;
             let mut url = base.clone();
             let (url_path, query) = match path.split_once('?') {
@@ -101,7 +223,7 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
             let mut headers = HeaderMap::new();
             headers.insert(
                 HOST,
-                HeaderValue::from_str(&authority).map_err(|e| bad(format!("host: {e}")))?,
+                HeaderValue::from_str(&host).map_err(|e| bad(format!("host: {e}")))?,
             );
             for (name, value) in plan.default_headers.iter().chain(&def.headers) {
                 let (name, value) = header(name, value).map_err(bad)?;
@@ -119,15 +241,13 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
                     "capplan/",
                     env!("CARGO_PKG_VERSION")
                 )));
+            if plan.connection.new_connection_per_request {
+                // The server closes after answering, as it does for ab without -k.
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             let body = Bytes::from(def.body.bytes.clone());
-            Ok(PreparedRequest {
-                http1: RequestTemplate::new(&method, &path, &headers, body.clone()),
-                method,
-                url,
-                headers,
-                body,
-                stats_id: endpoint.stats_id,
-            })
+            PreparedRequest::build(method, url, &path, headers, body, endpoint.stats_id)
+                .map_err(bad)
         })
         .collect()
 }
@@ -141,308 +261,213 @@ pub fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Stri
     Ok((name, value))
 }
 
-/// How sessions talk to the target.
-#[derive(Clone)]
-pub enum Transport {
-    /// Plain HTTP/1.1 over our own connection to this address.
-    Http1 { addr: SocketAddr },
-    /// reqwest (TLS and/or HTTP/2).
-    Reqwest { http2: bool, insecure: bool },
+/// The HTTP version a run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http1,
+    Http2,
 }
 
-/// One user's (or one open-model connection's) session: a connection and a cookie jar.
-pub enum Session {
-    Http1(Http1Session),
-    Reqwest(reqwest::Client),
+impl HttpVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpVersion::Http1 => "HTTP/1.1",
+            HttpVersion::Http2 => "HTTP/2",
+        }
+    }
 }
 
-impl Session {
-    pub fn new(transport: &Transport, timeout: Duration) -> Result<Session, String> {
-        match transport {
-            Transport::Http1 { addr } => Ok(Session::Http1(Http1Session {
-                addr: *addr,
-                connection: None,
-                cookies: None,
-            })),
-            Transport::Reqwest { http2, insecure } => {
-                let mut builder = reqwest::Client::builder()
-                    .cookie_store(true)
-                    .danger_accept_invalid_certs(*insecure)
-                    .timeout(timeout)
-                    .pool_max_idle_per_host(1)
-                    .redirect(reqwest::redirect::Policy::limited(10));
-                if *http2 {
-                    builder = builder.http2_prior_knowledge();
-                }
-                builder
-                    .build()
-                    .map(Session::Reqwest)
-                    .map_err(|e| format!("cannot build the HTTP client: {e}"))
-            }
+/// Hands out the sessions of one generator thread: HTTP/2 sessions are grouped
+/// `streams` to a connection, in the order they are made.
+pub struct SessionFactory {
+    connector: Arc<Connector>,
+    version: HttpVersion,
+    streams: u32,
+    per_request: bool,
+    group: Option<(Rc<SharedConnection>, u32)>,
+}
+
+impl SessionFactory {
+    pub fn new(
+        connector: Arc<Connector>,
+        version: HttpVersion,
+        streams: u32,
+        per_request: bool,
+    ) -> SessionFactory {
+        SessionFactory {
+            connector,
+            version,
+            streams: streams.max(1),
+            per_request,
+            group: None,
         }
     }
 
-    /// Send one request and read the whole response, within `timeout`.
+    pub fn session(&mut self) -> Session {
+        let connection = match self.version {
+            HttpVersion::Http1 => SessionConnection::Http1 {
+                connector: Arc::clone(&self.connector),
+                live: None,
+            },
+            HttpVersion::Http2 => {
+                let shared = match &mut self.group {
+                    Some((shared, members)) if *members < self.streams => {
+                        *members += 1;
+                        Rc::clone(shared)
+                    }
+                    _ => {
+                        let shared = Rc::new(SharedConnection::new(Arc::clone(&self.connector)));
+                        self.group = Some((Rc::clone(&shared), 1));
+                        shared
+                    }
+                };
+                SessionConnection::Http2 { shared }
+            }
+        };
+        Session {
+            connection,
+            per_request: self.per_request,
+            cookies: None,
+            opened: Vec::new(),
+        }
+    }
+}
+
+/// One user's (or one open-model connection's) session: its connection and its cookies.
+pub struct Session {
+    connection: SessionConnection,
+    /// `--new-connection-per-request`.
+    per_request: bool,
+    cookies: Option<Box<cookie_store::CookieStore>>,
+    /// Connections this session opened since the engine last took them.
+    pub opened: Vec<OpenInfo>,
+}
+
+enum SessionConnection {
+    /// At most one kept-alive connection.
+    Http1 {
+        connector: Arc<Connector>,
+        live: Option<Http1Connection>,
+    },
+    /// A share of a connection.
+    Http2 { shared: Rc<SharedConnection> },
+}
+
+impl Session {
+    /// Send one request (following redirects) and read the whole response, within `timeout`.
     pub async fn send(
         &mut self,
         request: &PreparedRequest,
         timeout: Duration,
     ) -> Result<Reply, Failure> {
-        let exchange = async {
-            match self {
-                Session::Http1(session) => session.send(request).await,
-                Session::Reqwest(client) => send_reqwest(client, request).await,
-            }
-        };
-        // An HTTP/1.1 connection mid-exchange goes with the dropped future: the next
-        // request opens a new one.
-        tokio::time::timeout(timeout, exchange)
+        // An HTTP/1.1 connection mid-exchange goes with the dropped future, an HTTP/2
+        // stream is reset: the next request starts afresh.
+        let outcome = tokio::time::timeout(timeout, self.follow(request))
             .await
-            .unwrap_or(Err(Failure::Timeout))
+            .unwrap_or(Err(Failure::Timeout));
+        if self.per_request {
+            if let SessionConnection::Http2 { shared } = &self.connection {
+                shared.close();
+            }
+        }
+        outcome
     }
-}
 
-/// A plain HTTP/1.1 session: at most one kept-alive connection, and the cookies
-/// the target has set.
-pub struct Http1Session {
-    addr: SocketAddr,
-    connection: Option<Http1Connection>,
-    cookies: Option<Box<cookie_store::CookieStore>>,
-}
-
-impl Http1Session {
-    async fn send(&mut self, request: &PreparedRequest) -> Result<Reply, Failure> {
-        let template = &request.http1;
-        let with_cookies = self
-            .cookies
-            .as_deref()
-            .and_then(|jar| cookie_header(jar, &request.url))
-            .map(|value| template.bytes_with_cookies(&value));
-        let bytes = with_cookies.as_ref().unwrap_or(template.bytes());
-        let response = loop {
-            // A kept-alive connection the server has closed (or written to) while
-            // idle is replaced before sending, as urllib3 does for Locust.
-            let idle = self
-                .connection
-                .take()
-                .filter(Http1Connection::idle_and_open);
-            let reused = idle.is_some();
-            let mut live = match idle {
-                Some(live) => live,
-                None => Http1Connection::connect(self.addr).await?,
+    async fn follow(&mut self, first: &PreparedRequest) -> Result<Reply, Failure> {
+        let mut redirected: Option<PreparedRequest> = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let request = redirected.as_ref().unwrap_or(first);
+            let cookie = self
+                .cookies
+                .as_deref()
+                .and_then(|jar| cookie_header(jar, &request.url));
+            let response = match &mut self.connection {
+                SessionConnection::Http1 { connector, live } => {
+                    send_http1(
+                        connector,
+                        live,
+                        request,
+                        cookie.as_deref(),
+                        &mut self.opened,
+                    )
+                    .await?
+                }
+                SessionConnection::Http2 { shared } => {
+                    shared
+                        .send(request, cookie.as_deref(), &mut self.opened)
+                        .await?
+                }
             };
-            match live.exchange(bytes, template.is_head).await {
-                Ok(response) => {
-                    if response.keep_alive && !template.closes {
-                        self.connection = Some(live);
-                    }
-                    break response;
-                }
-                // The server closed a kept-alive connection as the request went out
-                // (its idle timeout raced ours) and answered nothing: an idempotent
-                // request may be sent once more on a new connection (RFC 9112 §9.3.1).
-                // Once: the second attempt is on a new connection, never `reused`.
-                Err(ExchangeError::ClosedEarly(_)) if reused && template.idempotent => {}
-                Err(ExchangeError::ClosedEarly(why)) => return Err(Failure::Connect(why)),
-                Err(ExchangeError::Failed(failure)) => return Err(failure),
+            if !response.set_cookies.is_empty() {
+                let jar = self.cookies.get_or_insert_with(Default::default);
+                store_cookies(jar, &request.url, response.set_cookies);
             }
-        };
-        if !response.set_cookies.is_empty() {
-            let jar = self.cookies.get_or_insert_with(Default::default);
-            store_cookies(jar, &request.url, response.set_cookies);
+            let next = response
+                .location
+                .as_deref()
+                .and_then(|location| request.redirected(response.status, location));
+            match next {
+                Some(next) => redirected = Some(next),
+                None if response.status >= 400 => return Err(Failure::Status(response.status)),
+                None => {
+                    return Ok(Reply {
+                        body_bytes: response.body_bytes,
+                    })
+                }
+            }
         }
-        if response.status >= 400 {
-            return Err(Failure::Status(response.status));
-        }
-        Ok(Reply {
-            body_bytes: response.body_bytes,
-        })
+        Err(Failure::Redirect(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
     }
 }
 
-async fn send_reqwest(
-    client: &reqwest::Client,
+/// One request over the session's HTTP/1.1 connection, opening one when needed.
+async fn send_http1(
+    connector: &Connector,
+    live: &mut Option<Http1Connection>,
     request: &PreparedRequest,
-) -> Result<Reply, Failure> {
-    let mut response = client
-        .request(request.method.clone(), request.url.clone())
-        .headers(request.headers.clone())
-        .body(request.body.clone())
-        .send()
-        .await
-        .map_err(classify_reqwest)?;
-    let status = response.status().as_u16();
-    let mut body_bytes = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(classify_reqwest)? {
-        body_bytes += chunk.len() as u64;
-    }
-    if status >= 400 {
-        return Err(Failure::Status(status));
-    }
-    Ok(Reply { body_bytes })
-}
-
-/// Why an HTTP/1.1 exchange did not produce a response.
-enum ExchangeError {
-    /// The connection was closed or reset before any of the response arrived.
-    ClosedEarly(String),
-    Failed(Failure),
-}
-
-/// A response read off the wire.
-struct Http1Response {
-    status: u16,
-    body_bytes: u64,
-    keep_alive: bool,
-    set_cookies: Vec<String>,
-}
-
-/// One HTTP/1.1 connection and its read buffer; requests go one at a time (no pipelining).
-pub struct Http1Connection {
-    stream: TcpStream,
-    buffer: BytesMut,
-}
-
-/// Read buffer: room for a typical response head and a small body in one read.
-const READ_CHUNK: usize = 8 * 1024;
-
-impl Http1Connection {
-    async fn connect(addr: SocketAddr) -> Result<Http1Connection, Failure> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| Failure::Connect(e.kind().to_string()))?;
-        // Small requests must leave at once, not wait for Nagle.
-        stream
-            .set_nodelay(true)
-            .map_err(|e| Failure::Connect(e.kind().to_string()))?;
-        Ok(Http1Connection {
-            stream,
-            buffer: BytesMut::with_capacity(READ_CHUNK),
-        })
-    }
-
-    /// Whether an idle kept-alive connection can carry a request: the server has
-    /// neither closed it (its keep-alive timeout) nor sent anything unasked (a 408
-    /// before closing, say). Free in the common case: tokio answers from its
-    /// readiness state, without a system call, unless the socket became readable
-    /// since the last response. (A peek per request would also catch a close racing
-    /// the request by microseconds, at a system call per request: 1.00x wrk against
-    /// 1.02-1.08x without, in separate runs (docs/BENCHMARKS.md). Such a race is
-    /// left to the retry of idempotent requests.)
-    fn idle_and_open(&self) -> bool {
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-    }
-
-    /// Read more of the response; 0 means the server closed the connection.
-    async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 2 {
-            self.buffer.reserve(READ_CHUNK);
-        }
-        self.stream.read_buf(&mut self.buffer).await
-    }
-
-    /// Send one serialized request and read its whole response.
-    async fn exchange(
-        &mut self,
-        request: &[u8],
-        is_head: bool,
-    ) -> Result<Http1Response, ExchangeError> {
-        let failed = |failure| ExchangeError::Failed(failure);
-        if let Err(e) = self.stream.write_all(request).await {
-            return Err(ExchangeError::ClosedEarly(e.kind().to_string()));
-        }
-        // Any byte of a response (even a 1xx) means the server took the request.
-        let mut received_any = false;
-        let head = loop {
-            match parse_head(&self.buffer, is_head) {
-                Err(e) => return Err(failed(Failure::Body(e.0))),
-                // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one.
-                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
-                    self.buffer.advance(head.head_len);
-                }
-                Ok(Some(head)) => break head,
-                Ok(None) => match self.fill().await {
-                    Ok(0) if !received_any => {
-                        return Err(ExchangeError::ClosedEarly(
-                            "connection closed before the response".to_string(),
-                        ))
-                    }
-                    Err(e) if !received_any => {
-                        return Err(ExchangeError::ClosedEarly(e.kind().to_string()))
-                    }
-                    Ok(0) => {
-                        return Err(failed(Failure::Body(
-                            "connection closed inside the response head".to_string(),
-                        )))
-                    }
-                    Err(e) => return Err(failed(Failure::Body(e.kind().to_string()))),
-                    Ok(_) => received_any = true,
-                },
+    cookie: Option<&str>,
+    opened: &mut Vec<OpenInfo>,
+) -> Result<Response, Failure> {
+    let template = &request.http1;
+    let with_cookies = cookie.map(|value| template.bytes_with_cookies(value));
+    let bytes = with_cookies.as_ref().unwrap_or(template.bytes());
+    loop {
+        // A kept-alive connection the server has closed (or written to) while idle is
+        // replaced before sending, as urllib3 does for Locust.
+        let idle = live
+            .take()
+            .and_then(|mut connection| connection.idle_and_open().then_some(connection));
+        let reused = idle.is_some();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let open = connector.open().await?;
+                opened.push(open.info);
+                Http1Connection::new(open.stream)
             }
         };
-        if head.status == 101 {
-            return Err(failed(Failure::Body(
-                "unexpected 101 Switching Protocols".to_string(),
-            )));
-        }
-        self.buffer.advance(head.head_len);
-        let cut_short = || {
-            failed(Failure::Body(
-                "connection closed before the body was complete".to_string(),
-            ))
-        };
-        let io_error = |e: std::io::Error| failed(Failure::Body(e.kind().to_string()));
-        let mut body_bytes = 0u64;
-        match head.framing {
-            Framing::Empty => {}
-            Framing::Length(length) => loop {
-                let take = (length - body_bytes).min(self.buffer.len() as u64);
-                self.buffer.advance(take as usize);
-                body_bytes += take;
-                if body_bytes == length {
-                    break;
+        match connection.exchange(bytes, template.is_head).await {
+            Ok(done) => {
+                if done.keep_alive && !template.closes {
+                    *live = Some(connection);
                 }
-                if self.fill().await.map_err(io_error)? == 0 {
-                    return Err(cut_short());
-                }
-            },
-            Framing::Chunked => {
-                let mut decoder = ChunkedDecoder::default();
-                loop {
-                    let decoded = decoder
-                        .decode(&self.buffer)
-                        .map_err(|e| failed(Failure::Body(e.0)))?;
-                    self.buffer.advance(decoded.consumed);
-                    body_bytes += decoded.data;
-                    if decoder.is_done() {
-                        break;
-                    }
-                    if self.fill().await.map_err(io_error)? == 0 {
-                        return Err(cut_short());
-                    }
-                }
+                return Ok(done.response);
             }
-            Framing::UntilClose => loop {
-                body_bytes += self.buffer.len() as u64;
-                self.buffer.clear();
-                if self.fill().await.map_err(io_error)? == 0 {
-                    break;
-                }
-            },
+            // The server closed a kept-alive connection as the request went out (its
+            // idle timeout raced ours) and answered nothing: an idempotent request may
+            // be sent once more on a new connection (RFC 9112 §9.3.1). Once: the second
+            // attempt is on a new connection, never `reused`.
+            Err(ExchangeError::ClosedEarly(_)) if reused && template.idempotent => {}
+            Err(ExchangeError::ClosedEarly(why)) => return Err(Failure::Connect(why)),
+            Err(ExchangeError::Failed(failure)) => return Err(failure),
         }
-        Ok(Http1Response {
-            status: head.status,
-            body_bytes,
-            // Bytes beyond the response mean the framing is not what it said: start afresh.
-            keep_alive: head.keep_alive && self.buffer.is_empty(),
-            set_cookies: head.set_cookies,
-        })
     }
 }
 
 /// The `Cookie` value the jar holds for this URL, if any.
-fn cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url) -> Option<String> {
+fn cookie_header(jar: &cookie_store::CookieStore, url: &Url) -> Option<String> {
     // One string, not one per cookie joined afterwards: this runs per request.
     let mut value = String::new();
     for (name, cookie) in jar.get_request_values(url) {
@@ -456,11 +481,7 @@ fn cookie_header(jar: &cookie_store::CookieStore, url: &reqwest::Url) -> Option<
     (!value.is_empty()).then_some(value)
 }
 
-fn store_cookies(
-    jar: &mut cookie_store::CookieStore,
-    url: &reqwest::Url,
-    set_cookies: Vec<String>,
-) {
+fn store_cookies(jar: &mut cookie_store::CookieStore, url: &Url, set_cookies: Vec<String>) {
     // The response's own strings, moved into the jar rather than copied.
     let parsed = set_cookies
         .into_iter()
@@ -468,21 +489,99 @@ fn store_cookies(
     jar.store_response_cookies(parsed, url);
 }
 
-fn classify_reqwest(e: reqwest::Error) -> Failure {
-    if e.is_timeout() {
-        Failure::Timeout
-    } else if e.is_body() || e.is_decode() {
-        Failure::Body(short_error(&e))
-    } else {
-        Failure::Connect(short_error(&e))
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The innermost cause: stable across requests, so failures group well.
-fn short_error(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
+    fn request(method: Method, url: &str, body: &str) -> PreparedRequest {
+        let url = Url::parse(url).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_str(&authority(&url)).unwrap());
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("x-trace", HeaderValue::from_static("1"));
+        let target = url.path().to_string();
+        PreparedRequest::build(
+            method,
+            url,
+            &target,
+            headers,
+            Bytes::from(body.to_string()),
+            3,
+        )
+        .unwrap()
     }
-    cause.to_string()
+
+    #[test]
+    fn http2_requests_carry_authority_and_no_connection_headers() {
+        let r = request(Method::POST, "https://example.com:8443/api", "{}");
+        assert_eq!(r.http2.uri.to_string(), "https://example.com:8443/api");
+        let names: Vec<_> = r.http2.headers.keys().map(|k| k.as_str()).collect();
+        assert!(
+            !names.contains(&"host") && !names.contains(&"connection"),
+            "{names:?}"
+        );
+        assert!(names.contains(&"x-trace") && names.contains(&"content-type"));
+        assert_eq!(r.http2.headers[CONTENT_LENGTH], "2");
+        // HTTP/1.1 keeps Host, once, and the request's own Connection: close.
+        let head = String::from_utf8_lossy(r.http1.bytes()).to_lowercase();
+        assert_eq!(
+            head.matches("host: example.com:8443\r\n").count(),
+            1,
+            "{head}"
+        );
+        assert!(r.http1.closes);
+    }
+
+    #[test]
+    fn redirects_are_followed_within_the_origin_only() {
+        let post = request(Method::POST, "http://127.0.0.1:8080/login", "{\"a\":1}");
+        // 302 after a POST: GET, no body, no Content-Type; relative locations resolve.
+        let next = post.redirected(302, "home?tab=1").unwrap();
+        assert_eq!(next.method, Method::GET);
+        assert_eq!(next.url.as_str(), "http://127.0.0.1:8080/home?tab=1");
+        assert!(next.body.is_empty() && !next.headers.contains_key(CONTENT_TYPE));
+        assert_eq!(next.stats_id, 3);
+        let head = String::from_utf8_lossy(next.http1.bytes()).into_owned();
+        assert!(head.starts_with("GET /home?tab=1 HTTP/1.1\r\n"), "{head}");
+        // 307 and 308 repeat the method and body.
+        let again = post.redirected(307, "/login2").unwrap();
+        assert_eq!((again.method.clone(), again.body.len()), (Method::POST, 7));
+        // Another port, host or scheme is another origin.
+        assert!(post.redirected(302, "http://127.0.0.1:9090/").is_none());
+        assert!(post.redirected(302, "https://127.0.0.1:8080/").is_none());
+        assert!(post.redirected(301, "http://example.com/").is_none());
+        // Same origin spelled absolutely, with the default port left out.
+        let get = request(Method::GET, "https://example.com/a", "");
+        let next = get.redirected(301, "https://example.com:443/b").unwrap();
+        assert_eq!(next.headers[HOST], "example.com");
+    }
+
+    #[test]
+    fn failure_kinds_read_like_the_report_says() {
+        let shown: Vec<String> = [
+            Failure::Tls("alert".into()),
+            Failure::Certificate("expired".into()),
+            Failure::Protocol("PROTOCOL_ERROR".into()),
+            Failure::GoAway("NO_ERROR".into()),
+            Failure::Reset("CANCEL".into()),
+            Failure::Redirect("more than 10 redirects".into()),
+            Failure::Status(404),
+        ]
+        .iter()
+        .map(Failure::to_string)
+        .collect();
+        assert_eq!(
+            shown,
+            [
+                "TLSError: alert",
+                "CertificateError: expired",
+                "ProtocolError: PROTOCOL_ERROR",
+                "GoAway: NO_ERROR",
+                "StreamReset: CANCEL",
+                "RedirectError: more than 10 redirects",
+                "HTTPError: 404 Not Found"
+            ]
+        );
+    }
 }

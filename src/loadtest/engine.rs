@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cli::Arrivals;
-use crate::loadtest::client::{PreparedRequest, Session, Transport};
+use crate::loadtest::client::{HttpVersion, PreparedRequest, Session, SessionFactory};
+use crate::loadtest::connector::Connector;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
 use crate::loadtest::scenario::WaitTime;
@@ -31,6 +32,7 @@ fn after(from: Instant, seconds: f64) -> Instant {
 }
 
 /// What generator threads tell the aggregator.
+#[allow(clippy::large_enum_variant)] // one Tick a second per thread: boxing buys nothing
 pub enum Report {
     /// Second `second` (1-based, since the start) has ended on `thread`. The aggregator
     /// hands `interval` back, emptied, through the thread's recycle channel.
@@ -53,7 +55,11 @@ pub struct RunShared {
     pub wait_time: WaitTime,
     pub load: LoadModel,
     pub timeout: Duration,
-    pub transport: Transport,
+    pub connector: Arc<Connector>,
+    pub version: HttpVersion,
+    /// HTTP/2 sessions per connection.
+    pub streams: u32,
+    pub new_connection_per_request: bool,
     pub stats_slots: usize,
     pub threads: usize,
     pub seed: u64,
@@ -79,7 +85,8 @@ impl RunShared {
 pub fn shared_from_plan(
     plan: &Plan,
     requests: Vec<PreparedRequest>,
-    transport: Transport,
+    connector: Arc<Connector>,
+    version: HttpVersion,
 ) -> RunShared {
     let mut running = 0u64;
     let cumulative_weights = plan
@@ -97,7 +104,13 @@ pub fn shared_from_plan(
         wait_time: plan.wait_time,
         load: plan.load.clone(),
         timeout: plan.timeout,
-        transport,
+        connector,
+        version,
+        streams: match version {
+            HttpVersion::Http1 => 1,
+            HttpVersion::Http2 => plan.connection.streams,
+        },
+        new_connection_per_request: plan.connection.new_connection_per_request,
         stats_slots: plan.stats_names.len(),
         threads: plan.threads,
         seed: plan.seed,
@@ -148,6 +161,7 @@ pub fn start(
 struct ThreadCtx {
     shared: Arc<RunShared>,
     interval: RefCell<Interval>,
+    sessions: RefCell<SessionFactory>,
 }
 
 impl ThreadCtx {
@@ -165,6 +179,9 @@ impl ThreadCtx {
         let outcome = session.send(request, self.shared.timeout).await;
         let done = Instant::now();
         let mut interval = self.interval.borrow_mut();
+        for open in session.opened.drain(..) {
+            interval.connections.record(&open);
+        }
         interval.record(
             request.stats_id,
             done - intended.unwrap_or(sent),
@@ -187,6 +204,12 @@ async fn generator_thread(
 ) {
     let ctx = Rc::new(ThreadCtx {
         interval: RefCell::new(Interval::new(shared.stats_slots)),
+        sessions: RefCell::new(SessionFactory::new(
+            Arc::clone(&shared.connector),
+            shared.version,
+            shared.streams,
+            shared.new_connection_per_request,
+        )),
         shared: Arc::clone(&shared),
     });
 
@@ -251,7 +274,8 @@ async fn generator_thread(
                 shared.seed.wrapping_add(thread as u64 * 7919),
             ));
             schedule = Some(Rc::clone(&thread_schedule));
-            for connection in 0..my_connections.max(1) {
+            // Each connection carries `streams` requests at once (HTTP/2), one otherwise.
+            for connection in 0..my_connections.max(1) * shared.streams {
                 let ctx = Rc::clone(&ctx);
                 let schedule = Rc::clone(&thread_schedule);
                 let seed = shared.seed ^ ((thread as u64) << 32 | connection as u64);
@@ -303,10 +327,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
     let shared = &ctx.shared;
     let mut rng =
         SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    // Checked once before the run started (loadtest::execute).
-    let Ok(mut session) = Session::new(&shared.transport, shared.timeout) else {
-        return;
-    };
+    let mut session: Session = ctx.sessions.borrow_mut().session();
     for &request in &shared.on_start {
         ctx.exchange(&mut session, request, Instant::now(), None)
             .await;
@@ -382,10 +403,7 @@ impl Schedule {
 async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
     let shared = &ctx.shared;
     let mut rng = SmallRng::seed_from_u64(seed);
-    // Checked once before the run started (loadtest::execute).
-    let Ok(mut session) = Session::new(&shared.transport, shared.timeout) else {
-        return;
-    };
+    let mut session: Session = ctx.sessions.borrow_mut().session();
     loop {
         let intended = schedule.claim();
         if intended > Instant::now() {

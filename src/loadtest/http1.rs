@@ -143,6 +143,8 @@ pub struct ResponseHead {
     pub keep_alive: bool,
     /// `Set-Cookie` values, in order (empty, without allocating, when there are none).
     pub set_cookies: Vec<String>,
+    /// `Location` of a redirect (301, 302, 303, 307, 308); read for nothing else.
+    pub location: Option<String>,
 }
 
 /// A response the client cannot make sense of.
@@ -186,6 +188,8 @@ pub fn parse_head(
     let mut content_lengths: Option<&[u8]> = None;
     let mut transfer_encoding: Option<&[u8]> = None;
     let mut set_cookies = Vec::new();
+    let mut location = None;
+    let redirect = is_redirect(status);
     for header in response.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -204,6 +208,8 @@ pub fn parse_head(
             if let Ok(value) = std::str::from_utf8(header.value) {
                 set_cookies.push(value.to_string());
             }
+        } else if redirect && name.eq_ignore_ascii_case("location") {
+            location = std::str::from_utf8(header.value).ok().map(str::to_string);
         }
     }
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
@@ -238,7 +244,13 @@ pub fn parse_head(
         framing,
         keep_alive,
         set_cookies,
+        location,
     }))
+}
+
+/// Statuses whose `Location` a client follows (RFC 9110 §15.4; 300 and 305 are not).
+pub fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 /// A Content-Length value; a list of equal values (`5, 5`) counts as one (RFC 9110 §8.6).

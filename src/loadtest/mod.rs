@@ -1,17 +1,21 @@
 //! `capplan loadtest`: scenario, engine (closed/open), recorder, thresholds.
 pub mod capacity;
 pub mod client;
+pub mod connector;
 pub mod cpu;
 pub mod engine;
 pub mod find_capacity;
 pub mod history;
 pub mod http1;
+pub mod http1_conn;
+pub mod http2_conn;
 pub mod plan;
 pub mod recorder;
 pub mod result;
 pub mod scenario;
 pub mod stats;
 pub mod threshold;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,12 +29,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cli::LoadtestArgs;
-use crate::error::{Outcome, RunError};
+use crate::error::{InputError, Outcome, RunError};
 use crate::report::{self, AtomicFile};
-use client::Transport;
+use client::{Failure, HttpVersion};
+use connector::{Connector, TlsTarget};
 use engine::Report;
 use plan::{LoadModel, Plan};
-use result::{GeneratorReport, RateReport, RunResult};
+use result::{GeneratorReport, ProtocolReport, RateReport, RunResult};
 use stats::Aggregator;
 
 /// Run a load test as the command line asks.
@@ -80,28 +85,94 @@ pub fn report_run(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<Out
     }
 }
 
-/// Resolve the target and make sure something listens there: a refused target is exit 3.
-async fn probe(plan: &Plan) -> anyhow::Result<SocketAddr> {
-    let url = reqwest::Url::parse(&plan.host)?;
+/// How the run reaches the target, found out before any traffic: the connector, the
+/// HTTP version, and a warning when the server would not speak the one asked for.
+struct Reach {
+    connector: Connector,
+    version: HttpVersion,
+    warning: Option<String>,
+}
+
+/// Build the connector (bad TLS files are exit 2) and open one connection the way the
+/// run will: a target that refuses it, or whose certificate fails, is exit 3.
+async fn reach(plan: &Plan) -> anyhow::Result<Reach> {
+    let url = url::Url::parse(&plan.host)?;
     let host = url.host_str().unwrap_or_default().to_string();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| RunError(format!("cannot resolve the target host '{host}'")))?;
-    let connect = tokio::net::TcpStream::connect(addr);
-    match tokio::time::timeout(plan.timeout.min(Duration::from_secs(5)), connect).await {
-        Ok(Ok(_)) => Ok(addr),
-        Ok(Err(e)) => Err(RunError(format!(
-            "cannot connect to {host}:{port} ({e}): is the target running and listening there?"
+    let https = url.scheme() == "https";
+    let options = &plan.connection;
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved = options
+        .resolve
+        .iter()
+        .find(|r| r.host.eq_ignore_ascii_case(bare_host) && r.port == port);
+    let addr = match resolved {
+        Some(r) => SocketAddr::new(r.addr, port),
+        None if !options.resolve.is_empty() => {
+            return Err(InputError::flag(
+                "--resolve",
+                format!("no entry is for the target {host}:{port}"),
+            )
+            .into())
+        }
+        None => tokio::net::lookup_host((bare_host, port))
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| RunError(format!("cannot resolve the target host '{host}'")))?,
+    };
+    let tls = if https {
+        let alpn: &[&[u8]] = if options.http2 {
+            &[b"h2", b"http/1.1"]
+        } else {
+            &[b"http/1.1"]
+        };
+        Some(TlsTarget {
+            connector: tokio_rustls::TlsConnector::from(tls::client_config(&options.tls, alpn)?),
+            server_name: tls::server_name(&host)?,
+        })
+    } else {
+        None
+    };
+    let connector = Connector {
+        addr,
+        tls,
+        connect_timeout: options.connect_timeout,
+    };
+    let probe = connector.open().await.map_err(|failure| {
+        let hint = match failure {
+            Failure::Connect(_) => ": is the target running and listening there?",
+            _ => "",
+        };
+        RunError(format!(
+            "cannot connect to {host}:{port} ({addr}): {failure}{hint}"
         ))
-        .into()),
-        Err(_) => Err(RunError(format!(
-            "cannot connect to {host}:{port}: no answer within 5s"
-        ))
-        .into()),
+    })?;
+    let alpn = probe.info.negotiated.alpn;
+    let (version, warning) = match (options.http2, https) {
+        (false, _) => (HttpVersion::Http1, None),
+        (true, false) => (HttpVersion::Http2, None),
+        (true, true) if alpn == Some("h2") => (HttpVersion::Http2, None),
+        (true, true) => (
+            HttpVersion::Http1,
+            Some(format!(
+                "--http2: the server did not choose h2 by ALPN (it chose {}): the run spoke HTTP/1.1",
+                alpn.unwrap_or("nothing")
+            )),
+        ),
+    };
+    if version == HttpVersion::Http2 && options.new_connection_per_request && options.streams > 1 {
+        return Err(InputError::flag(
+            "--new-connection-per-request",
+            "a connection per request carries one stream: drop --streams",
+        )
+        .into());
     }
+    Ok(Reach {
+        connector,
+        version,
+        warning,
+    })
 }
 
 /// Drive the generator threads and aggregate what they record until the duration
@@ -112,19 +183,13 @@ pub(crate) async fn execute(
     hlog_path: Option<&Path>,
     quiet: bool,
 ) -> anyhow::Result<RunResult> {
-    let addr = probe(plan).await?;
-    let transport = if plan.host.starts_with("http://") && !plan.http2 {
-        Transport::Http1 { addr }
-    } else {
-        Transport::Reqwest {
-            http2: plan.http2,
-            insecure: plan.insecure,
-        }
-    };
-    // A client that cannot be built here cannot be built in a user either: say so
-    // now rather than run with no users.
-    client::Session::new(&transport, plan.timeout).map_err(RunError)?;
-    let shared = Arc::new(engine::shared_from_plan(plan, requests, transport));
+    let reach = reach(plan).await?;
+    let shared = Arc::new(engine::shared_from_plan(
+        plan,
+        requests,
+        Arc::new(reach.connector),
+        reach.version,
+    ));
 
     let mut hlog_file = hlog_path.map(AtomicFile::create).transpose()?;
     let mut serializer = V2DeflateSerializer::new();
@@ -248,7 +313,7 @@ pub(crate) async fn execute(
     let requests_done = aggregate.requests;
     let failures = aggregate.failures;
     let rps = requests_done as f64 / duration_s.max(1e-9);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = reach.warning.into_iter().collect();
     if interrupted {
         warnings.push(format!(
             "interrupted by Ctrl-C after {duration_s:.1}s: the results cover what was measured until then"
@@ -324,6 +389,7 @@ pub(crate) async fn execute(
         service_time_ms: service_time,
         rate_achieved,
         rate: rate_report,
+        protocol: ProtocolReport::new(shared.version, &totals.connections),
         generator: GeneratorReport {
             threads: plan.threads,
             max_cpu_percent: max_cpu,

@@ -5,6 +5,7 @@ use crate::cli::{Arrivals, LoadtestArgs};
 use crate::error::InputError;
 use crate::loadtest::client;
 use crate::loadtest::scenario::{self, Body, RequestDef, Scenario, TaskDef, WaitTime};
+use crate::loadtest::tls::TlsOptions;
 
 /// Highest `--rate` (and capacity-search rate): far beyond what one machine sends;
 /// above it the count of unsent requests at the end would not finish.
@@ -65,8 +66,7 @@ pub struct Plan {
     /// Leading whole seconds kept out of the statistics (still in the history).
     pub warmup: Duration,
     pub timeout: Duration,
-    pub http2: bool,
-    pub insecure: bool,
+    pub connection: ConnectionPlan,
     pub threads: usize,
     pub seed: u64,
 }
@@ -144,10 +144,17 @@ impl Plan {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        Ok(Plan::assemble(scenario, load, args, threads))
+        let connection = ConnectionPlan::from_args(args)?;
+        Ok(Plan::assemble(scenario, load, args, connection, threads))
     }
 
-    fn assemble(scenario: Scenario, load: LoadModel, args: &LoadtestArgs, threads: usize) -> Plan {
+    fn assemble(
+        scenario: Scenario,
+        load: LoadModel,
+        args: &LoadtestArgs,
+        connection: ConnectionPlan,
+        threads: usize,
+    ) -> Plan {
         let mut endpoints: Vec<Endpoint> = Vec::new();
         let mut stats_names: Vec<(String, String)> = Vec::new();
         let mut add = |def: RequestDef| -> usize {
@@ -180,17 +187,108 @@ impl Plan {
             duration: args.duration,
             warmup: args.warmup,
             timeout: args.timeout,
-            http2: args.http2,
-            insecure: args.insecure,
+            connection,
             threads,
             seed: args.seed,
         }
     }
 }
 
+/// How connections to the target are made and what they speak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionPlan {
+    /// `--http2`: by ALPN over TLS, with prior knowledge over plain http.
+    pub http2: bool,
+    /// HTTP/2 streams per connection (sessions sharing one connection).
+    pub streams: u32,
+    pub tls: TlsOptions,
+    /// `--resolve`: addresses to use instead of DNS.
+    pub resolve: Vec<Resolve>,
+    pub connect_timeout: Duration,
+    pub new_connection_per_request: bool,
+}
+
+impl ConnectionPlan {
+    fn from_args(args: &LoadtestArgs) -> Result<ConnectionPlan, InputError> {
+        if args.connect_timeout.is_zero() {
+            return Err(InputError::flag(
+                "--connect-timeout",
+                "must be longer than zero",
+            ));
+        }
+        if args.connect_timeout > MAX_DURATION {
+            return Err(InputError::flag(
+                "--connect-timeout",
+                "must be at most 365d",
+            ));
+        }
+        let resolve = args
+            .resolve
+            .iter()
+            .map(|text| text.parse())
+            .collect::<Result<Vec<Resolve>, String>>()
+            .map_err(|why| InputError::flag("--resolve", why))?;
+        Ok(ConnectionPlan {
+            http2: args.http2,
+            streams: args.streams,
+            tls: TlsOptions {
+                insecure: args.insecure,
+                cacert: args.cacert.clone(),
+                client_cert: args.cert.clone().zip(args.key.clone()),
+            },
+            resolve,
+            connect_timeout: args.connect_timeout,
+            new_connection_per_request: args.new_connection_per_request,
+        })
+    }
+}
+
+/// `--resolve HOST:PORT:ADDR`: connect to ADDR when the target is HOST:PORT (curl's form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub host: String,
+    pub port: u16,
+    pub addr: std::net::IpAddr,
+}
+
+impl std::str::FromStr for Resolve {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Resolve, String> {
+        let bad = || {
+            format!(
+                "'{text}' must look like HOST:PORT:ADDR, e.g. staging.example.com:443:127.0.0.1"
+            )
+        };
+        let (host, rest) = match text.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, rest) = bracketed.split_once(']').ok_or_else(bad)?;
+                (host, rest.strip_prefix(':').ok_or_else(bad)?)
+            }
+            None => text.split_once(':').ok_or_else(bad)?,
+        };
+        let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("'{text}': '{port}' is not a port number"))?;
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        let addr = addr
+            .parse()
+            .map_err(|_| format!("'{text}': '{addr}' is not an IP address"))?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Resolve {
+            host: host.to_ascii_lowercase(),
+            port,
+            addr,
+        })
+    }
+}
+
 /// A one-task scenario for `--url`.
 fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scenario, InputError> {
-    let parsed = reqwest::Url::parse(url)
+    let parsed = url::Url::parse(url)
         .map_err(|e| InputError::flag("--url", format!("'{url}' is not a valid URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(InputError::flag(
@@ -243,4 +341,39 @@ fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scen
         on_start: Vec::new(),
         wait_time: WaitTime::None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_entries_parse_like_curls() {
+        let r: Resolve = "Staging.Example.com:443:10.0.0.7".parse().unwrap();
+        assert_eq!(
+            r,
+            Resolve {
+                host: "staging.example.com".into(),
+                port: 443,
+                addr: "10.0.0.7".parse().unwrap(),
+            }
+        );
+        let v6: Resolve = "example.com:8443:[::1]".parse().unwrap();
+        assert_eq!(v6.addr, "::1".parse::<std::net::IpAddr>().unwrap());
+        let bare_v6: Resolve = "example.com:80:::1".parse().unwrap();
+        assert_eq!(bare_v6.addr, v6.addr);
+        let bracketed_host: Resolve = "[::1]:443:127.0.0.1".parse().unwrap();
+        assert_eq!(bracketed_host.host, "::1");
+        for bad in [
+            "example.com",
+            "example.com:443",
+            "example.com:http:127.0.0.1",
+            "example.com:443:nowhere",
+            ":443:127.0.0.1",
+            "example.com:70000:127.0.0.1",
+        ] {
+            let err = bad.parse::<Resolve>().unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+    }
 }

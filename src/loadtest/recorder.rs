@@ -6,6 +6,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::loadtest::client::Failure;
+use crate::loadtest::connector::{Negotiated, OpenInfo};
 
 /// Latencies are recorded in microseconds, 1 µs .. 60 s, 3 significant digits.
 pub const LOWEST_US: u64 = 1;
@@ -110,6 +111,81 @@ impl Pacing {
     }
 }
 
+/// The connections opened in an interval: what opening them cost and what they spoke.
+#[derive(Debug, Clone)]
+pub struct ConnectionStats {
+    pub opened: u64,
+    /// TLS sessions resumed (abbreviated handshakes).
+    pub resumed: u64,
+    /// TCP connect time, µs.
+    pub connect: Histogram<u64>,
+    /// TLS handshake time after the connect, µs.
+    pub tls_handshake: Histogram<u64>,
+    /// Connections by what they negotiated; almost always one entry, so a list.
+    pub negotiated: Vec<(Negotiated, u64)>,
+}
+
+impl ConnectionStats {
+    pub fn new() -> Self {
+        ConnectionStats {
+            opened: 0,
+            resumed: 0,
+            connect: new_histogram(),
+            tls_handshake: new_histogram(),
+            negotiated: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, open: &OpenInfo) {
+        self.opened += 1;
+        self.resumed += u64::from(open.resumed);
+        self.connect.saturating_record(micros(open.connect));
+        if let Some(handshake) = open.tls_handshake {
+            self.tls_handshake.saturating_record(micros(handshake));
+        }
+        self.count(open.negotiated, 1);
+    }
+
+    fn count(&mut self, negotiated: Negotiated, n: u64) {
+        match self
+            .negotiated
+            .iter_mut()
+            .find(|(seen, _)| *seen == negotiated)
+        {
+            Some((_, count)) => *count += n,
+            None => self.negotiated.push((negotiated, n)),
+        }
+    }
+
+    pub fn merge(&mut self, other: &ConnectionStats) {
+        self.opened += other.opened;
+        self.resumed += other.resumed;
+        self.connect
+            .add(&other.connect)
+            .expect("histograms share bounds");
+        self.tls_handshake
+            .add(&other.tls_handshake)
+            .expect("histograms share bounds");
+        for (negotiated, n) in &other.negotiated {
+            self.count(*negotiated, *n);
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.opened = 0;
+        self.resumed = 0;
+        self.connect.reset();
+        self.tls_handshake.reset();
+        self.negotiated.clear();
+    }
+}
+
+impl Default for ConnectionStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Everything one thread recorded in one interval.
 #[derive(Debug, Clone)]
 pub struct Interval {
@@ -117,6 +193,7 @@ pub struct Interval {
     /// Failures by (stats slot, kind).
     pub failures: HashMap<(usize, Failure), u64>,
     pub pacing: Pacing,
+    pub connections: ConnectionStats,
 }
 
 impl Interval {
@@ -125,6 +202,7 @@ impl Interval {
             endpoints: (0..endpoints).map(|_| EndpointInterval::new()).collect(),
             failures: HashMap::new(),
             pacing: Pacing::default(),
+            connections: ConnectionStats::new(),
         }
     }
 
@@ -136,12 +214,14 @@ impl Interval {
             *self.failures.entry(key.clone()).or_default() += count;
         }
         self.pacing.merge(&other.pacing);
+        self.connections.merge(&other.connections);
     }
 
     pub fn reset(&mut self) {
         self.endpoints.iter_mut().for_each(EndpointInterval::reset);
         self.failures.clear();
         self.pacing = Pacing::default();
+        self.connections.reset();
     }
 
     pub fn requests(&self) -> u64 {

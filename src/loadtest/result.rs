@@ -1,6 +1,8 @@
 //! The result of a load test: what the JSON summary holds and every renderer reads.
 use serde::Serialize;
 
+use crate::loadtest::client::HttpVersion;
+use crate::loadtest::recorder::ConnectionStats;
 use crate::loadtest::stats::{EndpointSummary, FailureRow, HistoryRow, LatencySummary};
 use crate::loadtest::threshold::{Metric, Threshold};
 
@@ -32,6 +34,67 @@ pub struct GeneratorReport {
     pub max_cpu_percent: f64,
     /// Seconds in which the generator's CPU was saturated.
     pub saturated_seconds: u64,
+}
+
+/// What the run's connections spoke and what opening them cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolReport {
+    /// HTTP version spoken: `HTTP/1.1` or `HTTP/2`.
+    pub http: String,
+    /// Protocol the server chose by ALPN (TLS only), on most connections.
+    pub alpn: Option<String>,
+    /// TLS version (`TLSv1.3`, `TLSv1.2`) on most connections; none over plain TCP.
+    pub tls_version: Option<String>,
+    /// Connections opened during the run (warm-up included).
+    pub connections_opened: u64,
+    /// TLS sessions resumed among them (abbreviated handshakes).
+    pub tls_resumed: u64,
+    /// TCP connect time, ms (none when no connection was opened).
+    pub connect_ms: Option<LatencySummary>,
+    /// TLS handshake time after the connect, ms (TLS only).
+    pub tls_handshake_ms: Option<LatencySummary>,
+    /// Connections by what they negotiated: more than one entry when servers differ.
+    pub negotiated: Vec<NegotiatedCount>,
+}
+
+/// Connections that negotiated the same protocol and TLS version.
+#[derive(Debug, Clone, Serialize)]
+pub struct NegotiatedCount {
+    /// ALPN protocol, if any.
+    pub alpn: Option<String>,
+    /// TLS version, if any.
+    pub tls_version: Option<String>,
+    /// Connections.
+    pub connections: u64,
+}
+
+impl ProtocolReport {
+    pub fn new(version: HttpVersion, stats: &ConnectionStats) -> ProtocolReport {
+        let mut negotiated: Vec<NegotiatedCount> = stats
+            .negotiated
+            .iter()
+            .map(|(n, connections)| NegotiatedCount {
+                alpn: n.alpn.map(str::to_string),
+                tls_version: n.tls_version.map(str::to_string),
+                connections: *connections,
+            })
+            .collect();
+        negotiated.sort_by_key(|n| std::cmp::Reverse(n.connections));
+        let most = negotiated.first();
+        let summary = |h: &hdrhistogram::Histogram<u64>| {
+            (!h.is_empty()).then(|| LatencySummary::from_histogram(h))
+        };
+        ProtocolReport {
+            http: version.name().to_string(),
+            alpn: most.and_then(|n| n.alpn.clone()),
+            tls_version: most.and_then(|n| n.tls_version.clone()),
+            connections_opened: stats.opened,
+            tls_resumed: stats.resumed,
+            connect_ms: summary(&stats.connect),
+            tls_handshake_ms: summary(&stats.tls_handshake),
+            negotiated,
+        }
+    }
 }
 
 /// The verdict on one threshold.
@@ -82,6 +145,8 @@ pub struct RunResult {
     pub rate: Option<RateReport>,
     /// The generator's own load.
     pub generator: GeneratorReport,
+    /// What was spoken: HTTP version, ALPN, TLS version, connections and their cost.
+    pub protocol: ProtocolReport,
     /// Warnings the reader must see (generator saturated, rate not kept).
     pub warnings: Vec<String>,
     /// Per endpoint.

@@ -153,7 +153,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
             format!("'{host}' must start with http:// or https://"),
         ));
     }
-    if reqwest::Url::parse(&host).is_err() {
+    if url::Url::parse(&host).is_err() {
         return Err(err(
             raw.host.span(),
             "host",

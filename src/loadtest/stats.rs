@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::loadtest::client::Failure;
 use crate::loadtest::history::HistoryLog;
-use crate::loadtest::recorder::{new_histogram, EndpointInterval, Interval, Pacing};
+use crate::loadtest::recorder::{
+    new_histogram, ConnectionStats, EndpointInterval, Interval, Pacing,
+};
 
 /// Latency percentiles of a set of requests, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -223,7 +225,10 @@ impl Aggregator {
         if second > self.warmup_seconds {
             self.cumulative.merge(&merged);
         } else {
+            // Pacing and connections cover the whole run: most connections open in
+            // its first second.
             self.cumulative.pacing.merge(&merged.pacing);
+            self.cumulative.connections.merge(&merged.connections);
         }
         let requests = merged.requests();
         let failures = merged.failures();
@@ -305,6 +310,7 @@ impl Aggregator {
             failure_kinds: self.cumulative.failures,
             history: self.history.into_rows()?,
             pacing: self.cumulative.pacing,
+            connections: self.cumulative.connections,
         })
     }
 }
@@ -317,6 +323,7 @@ pub struct Totals {
     pub failure_kinds: HashMap<(usize, Failure), u64>,
     pub history: Vec<HistoryRow>,
     pub pacing: Pacing,
+    pub connections: ConnectionStats,
 }
 
 fn summarize(

@@ -116,6 +116,7 @@ fn parameters(r: &RunResult) -> Vec<(&'static str, String)> {
             format_ms(r.latency_ms.max)
         ),
     ));
+    p.push(("protocol", crate::report::table::protocol_line(&r.protocol)));
     p.push((
         "generator",
         format!(

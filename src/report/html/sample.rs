@@ -7,9 +7,9 @@ use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::ingest::IngestReport;
 use crate::forecast::result::ForecastResult;
 use crate::forecast::series::HourlySeries;
-use crate::loadtest::client::Failure;
+use crate::loadtest::client::{Failure, HttpVersion};
 use crate::loadtest::recorder::Interval;
-use crate::loadtest::result::{GeneratorReport, RunResult, ThresholdResult};
+use crate::loadtest::result::{GeneratorReport, ProtocolReport, RunResult, ThresholdResult};
 use crate::loadtest::stats::Aggregator;
 use crate::simulate::engine::{self, Capacity, RunOptions, Workload};
 use crate::simulate::policy::Policy;
@@ -54,6 +54,7 @@ pub fn load_result() -> RunResult {
         service_time_ms: None,
         rate_achieved: None,
         rate: None,
+        protocol: ProtocolReport::new(HttpVersion::Http1, &totals.connections),
         generator: GeneratorReport {
             threads: 1,
             max_cpu_percent: 12.0,

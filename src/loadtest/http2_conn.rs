@@ -1,0 +1,250 @@
+//! HTTP/2 with the `h2` crate: one connection shared by up to `--streams` sessions,
+//! each exchange one stream (like `h2load -m`). The connection is driven by its own
+//! task on the generator thread; when it closes (GOAWAY, an error, the server's idle
+//! timeout) the next exchange opens a new one.
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use h2::Reason;
+use http::header::{COOKIE, LOCATION, SET_COOKIE};
+use http::HeaderValue;
+
+use crate::loadtest::client::{Failure, PreparedRequest, Response};
+use crate::loadtest::connector::{Connector, OpenInfo};
+
+/// Receive windows: large, as h2load's defaults are, so a big body streams at the
+/// speed of the link rather than of window updates. The data is read as it arrives,
+/// so this bounds nothing that is held.
+const STREAM_WINDOW: u32 = (1 << 30) - 1;
+const CONNECTION_WINDOW: u32 = (1 << 30) - 1;
+
+/// The live connection of a slot.
+struct Live {
+    generation: u64,
+    sender: SendRequest<Bytes>,
+    /// Set by the connection's task when it ends.
+    closed: Rc<Cell<bool>>,
+}
+
+/// One HTTP/2 connection shared by the sessions of a group.
+pub struct SharedConnection {
+    connector: Arc<Connector>,
+    live: RefCell<Option<Live>>,
+    /// Only one session opens a connection at a time; the others wait for it.
+    opening: tokio::sync::Mutex<()>,
+    generations: Cell<u64>,
+}
+
+/// Why an HTTP/2 exchange failed, and whether it may go again on a new connection.
+pub enum Http2Error {
+    /// The server did not process the request (it was never sent, refused with
+    /// REFUSED_STREAM, or above a GOAWAY's last stream id): safe to send again, even a
+    /// POST (RFC 9113 §8.7).
+    Unprocessed(Failure),
+    Failed(Failure),
+}
+
+impl SharedConnection {
+    pub fn new(connector: Arc<Connector>) -> SharedConnection {
+        SharedConnection {
+            connector,
+            live: RefCell::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            generations: Cell::new(0),
+        }
+    }
+
+    /// The current connection's sender, opening a connection if there is none.
+    async fn sender(
+        &self,
+        opened: &mut Vec<OpenInfo>,
+    ) -> Result<(u64, SendRequest<Bytes>), Failure> {
+        if let Some(current) = self.current() {
+            return Ok(current);
+        }
+        let _opening = self.opening.lock().await;
+        // Another session may have opened one while this one waited.
+        if let Some(current) = self.current() {
+            return Ok(current);
+        }
+        let open = self.connector.open().await?;
+        if open.info.negotiated.alpn.is_some_and(|alpn| alpn != "h2") {
+            return Err(Failure::Protocol(format!(
+                "the server chose {} by ALPN on a connection of an HTTP/2 run",
+                open.info.negotiated.alpn.unwrap_or_default()
+            )));
+        }
+        opened.push(open.info);
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .handshake::<_, Bytes>(open.stream)
+            .await
+            .map_err(classify)?;
+        let closed = Rc::new(Cell::new(false));
+        let closed_by_task = Rc::clone(&closed);
+        // Dropped with the generator thread's task set when the run ends.
+        tokio::task::spawn_local(async move {
+            let _ = connection.await;
+            closed_by_task.set(true);
+        });
+        let generation = self.generations.get() + 1;
+        self.generations.set(generation);
+        *self.live.borrow_mut() = Some(Live {
+            generation,
+            sender: sender.clone(),
+            closed,
+        });
+        Ok((generation, sender))
+    }
+
+    fn current(&self) -> Option<(u64, SendRequest<Bytes>)> {
+        let live = self.live.borrow();
+        let live = live.as_ref()?;
+        (!live.closed.get()).then(|| (live.generation, live.sender.clone()))
+    }
+
+    /// Stop using connection `generation` (a newer one is kept).
+    fn forget(&self, generation: u64) {
+        let mut live = self.live.borrow_mut();
+        if live.as_ref().is_some_and(|l| l.generation == generation) {
+            *live = None;
+        }
+    }
+
+    /// Close the current connection once its streams are done: `--new-connection-per-request`.
+    pub fn close(&self) {
+        *self.live.borrow_mut() = None;
+    }
+
+    /// One request on the shared connection; an unprocessed one goes once more on a new
+    /// connection.
+    pub async fn send(
+        &self,
+        request: &PreparedRequest,
+        cookie: Option<&str>,
+        opened: &mut Vec<OpenInfo>,
+    ) -> Result<Response, Failure> {
+        let mut retried = false;
+        loop {
+            let (generation, sender) = self.sender(opened).await?;
+            match exchange(sender, request, cookie).await {
+                Ok(response) => return Ok(response),
+                Err(Http2Error::Unprocessed(failure)) => {
+                    self.forget(generation);
+                    if retried {
+                        return Err(failure);
+                    }
+                    retried = true;
+                }
+                Err(Http2Error::Failed(failure)) => {
+                    // A connection-level failure ends the connection for every session.
+                    if matches!(
+                        failure,
+                        Failure::Connect(_) | Failure::Protocol(_) | Failure::GoAway(_)
+                    ) {
+                        self.forget(generation);
+                    }
+                    return Err(failure);
+                }
+            }
+        }
+    }
+}
+
+/// Send one request as a stream and read its whole response.
+async fn exchange(
+    sender: SendRequest<Bytes>,
+    prepared: &PreparedRequest,
+    cookie: Option<&str>,
+) -> Result<Response, Http2Error> {
+    let unprocessed = |e: h2::Error| Http2Error::Unprocessed(classify(e));
+    // Waits while the server's stream limit is reached; fails if the connection is gone.
+    let mut sender = sender.ready().await.map_err(unprocessed)?;
+    let mut request = http::Request::new(());
+    *request.method_mut() = prepared.method.clone();
+    *request.uri_mut() = prepared.http2.uri.clone();
+    *request.headers_mut() = prepared.http2.headers.clone();
+    if let Some(jar) = cookie {
+        let value = match prepared.http2.headers.get(COOKIE) {
+            Some(own) => format!("{}; {jar}", String::from_utf8_lossy(own.as_bytes())),
+            None => jar.to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            request.headers_mut().insert(COOKIE, value);
+        }
+    }
+    let body = &prepared.body;
+    let (response, mut send) = sender
+        .send_request(request, body.is_empty())
+        .map_err(unprocessed)?;
+    if !body.is_empty() {
+        // Sent as the server's flow-control windows allow.
+        send.send_data(body.clone(), true)
+            .map_err(|e| stream_error(e, false))?;
+    }
+    let response = response.await.map_err(|e| stream_error(e, false))?;
+    let status = response.status().as_u16();
+    let headers = response.headers();
+    let set_cookies = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let location = if crate::loadtest::http1::is_redirect(status) {
+        headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    } else {
+        None
+    };
+    let mut body = response.into_body();
+    let mut body_bytes = 0u64;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| stream_error(e, true))?;
+        body_bytes += chunk.len() as u64;
+        // Reopen the window as the data is consumed.
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    Ok(Response {
+        status,
+        body_bytes,
+        set_cookies,
+        location,
+    })
+}
+
+/// An error on a stream that was sent.
+fn stream_error(e: h2::Error, in_body: bool) -> Http2Error {
+    let refused = e.reason() == Some(Reason::REFUSED_STREAM);
+    // h2 gives a stream the GOAWAY's error only when its id is above the last one
+    // the server says it processed.
+    let above_goaway = e.is_go_away() && e.is_remote();
+    if !in_body && (refused || above_goaway) {
+        return Http2Error::Unprocessed(classify(e));
+    }
+    match classify(e) {
+        Failure::Connect(why) if in_body => Http2Error::Failed(Failure::Body(why)),
+        failure => Http2Error::Failed(failure),
+    }
+}
+
+/// An `h2` error as a failure kind.
+fn classify(e: h2::Error) -> Failure {
+    let reason = e.reason().map(|r| format!("{r:?}")).unwrap_or_default();
+    if e.is_go_away() {
+        Failure::GoAway(reason)
+    } else if e.is_reset() {
+        Failure::Reset(reason)
+    } else if let Some(io) = e.get_io() {
+        Failure::Connect(io.kind().to_string())
+    } else if !reason.is_empty() {
+        Failure::Protocol(reason)
+    } else {
+        Failure::Protocol(e.to_string())
+    }
+}
