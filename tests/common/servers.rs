@@ -997,6 +997,9 @@ pub fn check_nginx_side(
                 "Content-Length of {:?}: {line:?}",
                 task.name
             );
+            // nginx read the whole body ($request_length: request line, headers, body).
+            let read: usize = line.request_length.parse().unwrap();
+            assert!(read > task.body_length(), "request length: {line:?}");
         }
     }
     let seen: Vec<Seen> = log.iter().map(Seen::from).collect();
