@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a part of it
 
 pub mod browser;
+pub mod servers;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -29,6 +30,17 @@ pub struct Stopped {
     pub status: ExitStatus,
     /// Everything it wrote to stderr (the summary line at the end).
     pub stderr: String,
+}
+
+/// A test whose outside component (a server, a tool, a Python package) is missing
+/// calls this and returns: outside CI it prints "skipped: WHY"; with `CI=true` it
+/// panics instead, since CI must install everything (`.ci/run` does).
+pub fn skip(why: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI must provide this (.ci/run installs it): {why}"
+    );
+    eprintln!("skipped: {why}");
 }
 
 /// Path of the `capplan` binary built for these tests.
