@@ -6,7 +6,7 @@
 # ROUNDS rounds each. Prints requests/s, generator CPU per request (user+sys from
 # /usr/bin/time divided by requests) and p99 for both, and the median ratios.
 #
-# Installs nothing: needs wrk, nginx (Debian: wrk, nginx-light), taskset, /usr/bin/time.
+# Installs nothing: needs wrk, nginx (Debian: wrk, nginx-light), taskset, /usr/bin/time, python3.
 # Usage: scripts/bench_loadtest.sh [DURATION_S] [ROUNDS]
 set -euo pipefail
 
@@ -17,60 +17,33 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # CAPPLAN_BIN: another build to measure (e.g. the previous commit), against the same wrk peer.
 BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
 
-for tool in wrk nginx taskset /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install wrk nginx-light time util-linux)" >&2; exit 2; }
-done
+# shellcheck source=scripts/lib/bench_http.sh
+source "$ROOT/scripts/lib/bench_http.sh"
+
+need_tools "apt-get install wrk nginx-light time util-linux" wrk nginx taskset timeout /usr/bin/time python3
 [ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
 
 WORK=$(mktemp -d)
-trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; rm -rf "$WORK"' EXIT
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { return 200 "ok\n"; }
-  }
-}
-CONF
-taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf"
-sleep 0.5
+trap 'nginx_stop "$WORK"; rm -rf "$WORK"' EXIT
+nginx_start "$WORK" "127.0.0.1:$PORT"
 URL="http://127.0.0.1:$PORT/"
 
-# Prints: rps cpu_us_per_request p99_ms
+# Print: rps cpu_us_per_request p99_ms requests failed
 run_wrk() {
-  /usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" --latency "$URL" > "$WORK/wrk.out"
-  python3 - "$WORK/wrk.out" "$WORK/time" <<'PY'
-import re, sys
-out = open(sys.argv[1]).read()
-user, sys_ = map(float, open(sys.argv[2]).read().split()[-2:])
-requests = int(re.search(r"(\d+) requests in", out).group(1))
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-p99 = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-print(f"{rps:.0f} {1e6 * (user + sys_) / requests:.2f} {p99:.3f}")
-PY
+  rm -f "$WORK/wrk.out"
+  pinned_timed "$WORK/time" "$WORK/wrk.out" wrk -t1 -c50 -d"${DURATION}s" --latency "$URL" || true
+  bench_parse wrk "$WORK/wrk.out" "$WORK/time"
 }
 
 run_capplan() {
-  /usr/bin/time -f "%U %S" -o "$WORK/time" taskset -c 1 "$BIN" loadtest --url "$URL" --users 50 \
-    --duration "${DURATION}s" --quiet --json "$WORK/capplan.json"
-  python3 - "$WORK/capplan.json" "$WORK/time" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-user, sys_ = map(float, open(sys.argv[2]).read().split()[-2:])
-print(f"{r['rps']:.0f} {1e6 * (user + sys_) / r['requests']:.2f} {r['latency_ms']['p99']:.3f}")
-PY
+  rm -f "$WORK/capplan.json"
+  pinned_timed "$WORK/time" "$WORK/capplan.out" "$BIN" loadtest --url "$URL" --users 50 \
+    --duration "${DURATION}s" --quiet --json "$WORK/capplan.json" || cat "$WORK/capplan.out" >&2
+  bench_parse capplan "$WORK/capplan.json" "$WORK/time"
 }
 
-echo "round tool rps cpu_us_per_req p99_ms"
+echo "round tool rps cpu_us_per_req p99_ms requests failed"
 for round in $(seq 1 "$ROUNDS"); do
   echo "$round wrk $(run_wrk)" | tee -a "$WORK/results"
   echo "$round capplan $(run_capplan)" | tee -a "$WORK/results"

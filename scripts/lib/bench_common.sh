@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (source it): the synthetic year and small helpers.
 
 # year_of_traffic FILE: a year of 1-minute traffic (525,600 rows, `timestamp,rps`) with
