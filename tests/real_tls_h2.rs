@@ -64,14 +64,14 @@ fn nginx_h2_by_alpn_over_tls() {
     });
     let dir = tempfile::tempdir().unwrap();
     let tasks = route_tasks("");
-    // No --http2: over TLS, ALPN chooses (capplan offers h2 and http/1.1).
+    // --http2 over TLS: capplan offers h2 and http/1.1 by ALPN, nginx chooses h2.
     let run = run_scenario(
         dir.path(),
         &nginx.base(),
         PACED,
         &tasks,
         "2s",
-        &["--insecure"],
+        &["--insecure", "--http2"],
     );
     let log = check_nginx_side(
         &nginx,
@@ -304,10 +304,13 @@ fn https_with_cacert() {
     let run = url_run(dir.path(), &url, &["--cacert", own.cert.to_str().unwrap()]);
     assert!(run.requests() > 0);
     assert_eq!(run.failures(), 0, "{}", run.json["errors"]);
-    // Not trusted without it (and without --insecure).
+    // Not trusted without it (and without --insecure): refused before any traffic.
     let dir = tempfile::tempdir().unwrap();
-    let untrusted = url_run(dir.path(), &url, &[]);
-    assert_all_fail_with(&untrusted, "CertificateError");
+    let stderr = capplan_refused(dir.path(), &["--url", &url]);
+    assert!(
+        stderr.contains("CertificateError: UnknownIssuer"),
+        "{stderr}"
+    );
 
     // A certificate signed by a CA, trusted through the CA's certificate.
     let pki_dir = tempfile::tempdir().unwrap();
@@ -324,8 +327,11 @@ fn https_with_cacert() {
     assert_eq!(run.failures(), 0, "{}", run.json["errors"]);
     // Another CA's certificate does not vouch for it.
     let dir = tempfile::tempdir().unwrap();
-    let wrong = url_run(dir.path(), &url, &["--cacert", own.cert.to_str().unwrap()]);
-    assert_all_fail_with(&wrong, "CertificateError");
+    let stderr = capplan_refused(
+        dir.path(),
+        &["--url", &url, "--cacert", own.cert.to_str().unwrap()],
+    );
+    assert!(stderr.contains("CertificateError"), "{stderr}");
 }
 
 #[test]
@@ -336,8 +342,12 @@ fn tls_to_a_plain_http_port_is_a_tls_error() {
     let nginx = Nginx::start(NginxConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("https://127.0.0.1:{}/ok", nginx.port);
-    let run = url_run(dir.path(), &url, &["--insecure"]);
-    assert_all_fail_with(&run, "TLSError");
+    // The start-up connection finds it: exit 3 before any traffic, naming the kind.
+    let stderr = capplan_refused(dir.path(), &["--url", &url, "--insecure"]);
+    assert!(
+        stderr.contains("TLSError") && stderr.contains("plain http"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -514,6 +524,8 @@ fn http2_streams_share_connections() {
     for streams in [1u64, 10] {
         let nginx = Nginx::start(NginxConfig {
             listen: " http2",
+            // No GOAWAY during the run: each connection lasts it.
+            keepalive_requests: 1_000_000,
             ..NginxConfig::default()
         });
         let dir = tempfile::tempdir().unwrap();
@@ -570,12 +582,15 @@ fn protocol_fields_in_json() {
     }
     let certs = tempfile::tempdir().unwrap();
     let cert = self_signed(certs.path(), "localhost");
-    // (listen, TLS, extra flags, http, alpn)
-    let cases: [(&'static str, bool, &[&str], &str, Value); 4] = [
+    // (listen, TLS, extra flags, http, alpn): without --http2 capplan offers only
+    // http/1.1; with it, h2 first, and HTTP/1.1 when the server does not take h2.
+    let cases: [(&'static str, bool, &[&str], &str, Value); 6] = [
         ("", false, &[], "HTTP/1.1", Value::Null),
         (" http2", false, &["--http2"], "HTTP/2", Value::Null),
         (" ssl", true, &[], "HTTP/1.1", "http/1.1".into()),
-        (" ssl http2", true, &[], "HTTP/2", "h2".into()),
+        (" ssl", true, &["--http2"], "HTTP/1.1", "http/1.1".into()),
+        (" ssl http2", true, &[], "HTTP/1.1", "http/1.1".into()),
+        (" ssl http2", true, &["--http2"], "HTTP/2", "h2".into()),
     ];
     for (listen, tls, flags, http, alpn) in cases {
         let nginx = Nginx::start(NginxConfig {

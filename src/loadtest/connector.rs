@@ -219,6 +219,9 @@ fn classify_tls(e: io::Error) -> Failure {
                 "{what} (a private CA needs --cacert FILE; --insecure skips the check)"
             ))
         }
+        Some(rustls::Error::InvalidMessage(why)) => Failure::Tls(format!(
+            "the server's reply is not TLS ({why:?}): is this port plain http?"
+        )),
         Some(other) => Failure::Tls(other.to_string()),
         None if e.kind() == io::ErrorKind::UnexpectedEof => {
             Failure::Tls("the server closed the connection during the handshake".to_string())

@@ -236,9 +236,10 @@ fn stream_error(e: h2::Error, in_body: bool) -> Http2Error {
 /// An `h2` error as a failure kind.
 fn classify(e: h2::Error) -> Failure {
     let reason = e.reason().map(|r| format!("{r:?}")).unwrap_or_default();
-    if e.is_go_away() {
+    // A GOAWAY or reset h2 itself sent is its verdict on what the server sent.
+    if e.is_go_away() && e.is_remote() {
         Failure::GoAway(reason)
-    } else if e.is_reset() {
+    } else if e.is_reset() && e.is_remote() {
         Failure::Reset(reason)
     } else if let Some(io) = e.get_io() {
         Failure::Connect(io.kind().to_string())

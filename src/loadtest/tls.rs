@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_name, WebPkiServerVerifier};
 use rustls::crypto::{ring, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::InputError;
@@ -39,8 +41,28 @@ pub fn client_config(
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
                 algorithms: provider.signature_verification_algorithms,
             }))
+    } else if let Some(path) = &options.cacert {
+        let listed = read_certificates("--cacert", path)?;
+        let mut store = RootCertStore::empty();
+        for cert in &listed {
+            store.add(cert.clone()).map_err(|e| {
+                InputError::flag(
+                    "--cacert",
+                    format!("{}: a certificate is not a usable CA: {e}", path.display()),
+                )
+            })?;
+        }
+        let webpki =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(&provider))
+                .build()
+                .map_err(|e| InputError::flag("--cacert", format!("{}: {e}", path.display())))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(CaFileVerifier { webpki, listed }))
     } else {
-        builder.with_root_certificates(roots(options.cacert.as_deref())?)
+        let mut store = RootCertStore::empty();
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        builder.with_root_certificates(store)
     };
     let mut config = match &options.client_cert {
         None => builder.with_no_client_auth(),
@@ -66,24 +88,6 @@ pub fn client_config(
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
-}
-
-fn roots(cacert: Option<&Path>) -> Result<RootCertStore, InputError> {
-    let mut store = RootCertStore::empty();
-    match cacert {
-        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Some(path) => {
-            for cert in read_certificates("--cacert", path)? {
-                store.add(cert).map_err(|e| {
-                    InputError::flag(
-                        "--cacert",
-                        format!("{}: a certificate is not a usable CA: {e}", path.display()),
-                    )
-                })?;
-            }
-        }
-    }
-    Ok(store)
 }
 
 /// Every certificate of a PEM file; a missing, unreadable or empty file is an error.
@@ -115,6 +119,69 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, InputError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(bare.to_string())
         .map_err(|_| InputError::flag("--url", format!("'{host}' is not a valid TLS server name")))
+}
+
+/// `--cacert FILE`: chains to the file's CAs, as webpki checks them; and, as curl
+/// does, a self-signed server certificate listed in the file itself (webpki never
+/// takes an end-entity certificate as its own anchor), checked for the host name.
+#[derive(Debug)]
+struct CaFileVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    listed: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for CaFileVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chained = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        match chained {
+            Err(_)
+                if self
+                    .listed
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `--insecure`: any certificate is accepted, but the handshake's signatures are still
