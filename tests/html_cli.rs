@@ -84,6 +84,11 @@ fn loadtest_writes_report_and_png_plot() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("Latency by percentile") && page.contains("PASS"));
     assert!(page.contains(&target.url));
+    // What was spoken, on the page as in the table.
+    assert!(
+        page.contains("HTTP/1.1, 2 connections, connect p50"),
+        "protocol line missing"
+    );
     assert_eq!(png_size(&std::fs::read(&png).unwrap()), (1920, 600));
 }
 

@@ -351,18 +351,30 @@ fn weighted_tasks_share_the_load_by_weight() {
 fn http2_works_against_the_target() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
-    let (run, _) = run_json(&[
+    let (run, stdout) = run_json(&[
         "--url",
         &target.url_for("/api/items"),
         "--http2",
-        "--users",
+        "--streams",
         "2",
+        "--users",
+        "4",
         "--duration",
         "1s",
-        "--quiet",
     ]);
     assert_eq!(run["failures"], 0, "{}", run["errors"]);
     assert!(run["requests"].as_u64().unwrap() > 50);
+    // Four users, two streams to a connection: two connections (one per generator
+    // thread's pair), said in the JSON and on the table's protocol line.
+    let protocol = &run["protocol"];
+    assert_eq!(protocol["http"], "HTTP/2", "{protocol}");
+    assert_eq!(protocol["alpn"], Value::Null, "h2c has no ALPN: {protocol}");
+    let opened = protocol["connections_opened"].as_u64().unwrap();
+    assert!((1..=2).contains(&opened), "{protocol}");
+    assert!(
+        stdout.contains(&format!("HTTP/2, {opened} connections, connect p50")),
+        "{stdout}"
+    );
 }
 
 #[test]
