@@ -667,28 +667,8 @@ struct TlsServer {
 impl TlsServer {
     fn start() -> TlsServer {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let status = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-            ])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl is needed for the TLS tests");
-        assert!(status.success());
+        let made = common::servers::self_signed(dir.path(), "localhost");
+        let (cert, key) = (made.cert, made.key);
         TlsServer {
             server: PythonServer::start("tls_server.py", &[&cert, &key]),
             _dir: dir,
@@ -1000,39 +980,13 @@ fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
     );
 }
 
-/// A certificate and key made by openssl in `dir`: (cert, key) paths.
-fn self_signed(dir: &std::path::Path, name: &str) -> (String, String) {
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed for the TLS tests");
-    assert!(status.success());
-    (
-        cert.to_string_lossy().into_owned(),
-        key.to_string_lossy().into_owned(),
-    )
-}
-
 #[test]
 fn bad_connection_flags_exit_2_naming_the_flag_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed(dir.path(), "a");
-    let (_, other_key) = self_signed(dir.path(), "b");
+    let own = common::servers::self_signed(dir.path(), "localhost");
+    let (cert, key) = (own.cert.to_string_lossy(), own.key.to_string_lossy());
+    let other = common::servers::self_signed(dir.path(), "other");
+    let other_key = other.key.to_string_lossy();
     let not_pem = dir.path().join("notes.txt");
     std::fs::write(&not_pem, "hello\n").unwrap();
     let not_pem = not_pem.to_string_lossy().into_owned();
