@@ -161,13 +161,6 @@ async fn reach(plan: &Plan) -> anyhow::Result<Reach> {
             )),
         ),
     };
-    if version == HttpVersion::Http2 && options.new_connection_per_request && options.streams > 1 {
-        return Err(InputError::flag(
-            "--new-connection-per-request",
-            "a connection per request carries one stream: drop --streams",
-        )
-        .into());
-    }
     Ok(Reach {
         connector,
         version,
