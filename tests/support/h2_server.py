@@ -4,6 +4,7 @@ the third-party `h2` package (hyper-h2). Plain h2c with prior knowledge on 127.0
 Paths (any method; a request body is read whole and logged with its SHA-256):
 
   /ok                  200 with a small body ("ok\\n")
+  /slow                200 with the same body, 20 ms after the request is complete
   /reset               RST_STREAM(INTERNAL_ERROR) once the request is complete
   /refuse-every-other  RST_STREAM(REFUSED_STREAM) for every second stream of a
                        connection (the 2nd, 4th, ...), 200 for the others
@@ -12,9 +13,11 @@ Paths (any method; a request body is read whole and logged with its SHA-256):
 
 Flags (faults of the whole connection):
 
-  --goaway-after N         after the Nth stream of a connection: GOAWAY(NO_ERROR,
-                           last_stream_id = that stream); the streams up to it are
-                           answered, later ones ignored, then the connection closes
+  --goaway-after N         when a stream comes after the Nth of a connection:
+                           GOAWAY(NO_ERROR, last_stream_id = the Nth); the streams up
+                           to it are answered, that one and later ones ignored (never
+                           processed: the client must send them again), then the
+                           connection closes
   --goaway-error-after N   on the Nth stream of a connection: GOAWAY(ENHANCE_YOUR_CALM,
                            last_stream_id = that stream) and close at once, leaving
                            every unanswered stream unanswered
@@ -36,7 +39,7 @@ Log (--log FILE): one JSON object per line, with "event":
                max_data_frame}  the request complete (END_STREAM)
   response     {conn, stream, path, status, body_length, data_frames}  answered whole
   reset        {conn, stream, path, error, why}  RST_STREAM sent
-  ignored      {conn, stream, path}             above the last_stream_id of our GOAWAY
+  ignored      {conn, stream, method, path}     not processed: above our GOAWAY's last_stream_id
   goaway       {conn, error, last_stream_id, unanswered}  GOAWAY sent; unanswered =
                streams up to last_stream_id open at that moment
   client_reset {conn, stream, error}            the client reset a stream
@@ -98,6 +101,7 @@ class Connection:
         self.streams = {}  # open streams we will answer: sid -> Stream
         self.count = 0  # streams received
         self.max_concurrent = 0
+        self.last_processed = None  # the Nth stream, with --goaway-after N
         self.goaway_last = None  # last_stream_id of the NO_ERROR GOAWAY we sent
         self.closing = False
         self.lingering = False
@@ -201,7 +205,14 @@ class Connection:
         headers = dict(event.headers)
         method, path = headers.get(":method"), headers.get(":path")
         if self.goaway_last is not None and sid > self.goaway_last:
-            log("ignored", conn=self.id, stream=sid, path=path)
+            log("ignored", conn=self.id, stream=sid, method=method, path=path)
+            return
+        if self.last_processed is not None:
+            # The first stream after the Nth: left unprocessed, and the GOAWAY says so.
+            log("ignored", conn=self.id, stream=sid, method=method, path=path)
+            self.goaway_last = self.last_processed
+            self.goaway(h2.errors.ErrorCodes.NO_ERROR, self.last_processed)
+            self.done(None)
             return
         self.count += 1
         limit = ARGS.max_concurrent_streams
@@ -223,8 +234,7 @@ class Connection:
             self.reset(sid, path, h2.errors.ErrorCodes.REFUSED_STREAM, "every other")
             return
         if ARGS.goaway_after is not None and self.count == ARGS.goaway_after:
-            self.goaway_last = sid
-            self.goaway(h2.errors.ErrorCodes.NO_ERROR, sid)
+            self.last_processed = sid
 
     def reset(self, sid, path, code, why):
         self.h2.reset_stream(sid, error_code=code)
@@ -268,15 +278,23 @@ class Connection:
             task = asyncio.get_running_loop().create_task(self.send_big(stream))
             self.senders.add(task)
             task.add_done_callback(self.senders.discard)
+        elif route == "/slow":
+            asyncio.get_running_loop().call_later(0.02, self.answer_ok, stream)
         else:
-            body = b"ok\n"
-            self.h2.send_headers(stream.sid, [
-                (":status", "200"), ("content-length", str(len(body))),
-                ("content-type", "text/plain")])
-            self.h2.send_data(stream.sid, body, end_stream=True)
-            log("response", conn=self.id, stream=stream.sid, path=stream.path, status=200,
-                body_length=len(body), data_frames=1)
-            self.done(stream.sid)
+            self.answer_ok(stream)
+
+    def answer_ok(self, stream):
+        if self.closing or stream.sid not in self.streams:
+            return
+        body = b"ok\n"
+        self.h2.send_headers(stream.sid, [
+            (":status", "200"), ("content-length", str(len(body))),
+            ("content-type", "text/plain")])
+        self.h2.send_data(stream.sid, body, end_stream=True)
+        log("response", conn=self.id, stream=stream.sid, path=stream.path, status=200,
+            body_length=len(body), data_frames=1)
+        self.done(stream.sid)
+        self.flush()
 
     async def send_big(self, stream):
         body = BIG
