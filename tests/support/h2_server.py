@@ -25,6 +25,8 @@ Flags (faults of the whole connection):
                            client may open some before it reads the SETTINGS) is
                            refused with REFUSED_STREAM and logged
   --initial-window N       SETTINGS_INITIAL_WINDOW_SIZE (the request bodies' window)
+  --settings-delay MS      hold the server preface (our SETTINGS) back this long after
+                           accepting, reading nothing meanwhile
 
 GOAWAY frames are written as raw frames (hyperframe), since hyper-h2 closes its
 state machine on sending one and could not answer the streams it keeps.
@@ -135,6 +137,9 @@ class Connection:
         if settings:
             # Applied by hyper-h2 once the client acknowledges them, as RFC 9113 has it.
             self.h2.update_settings(settings)
+        if ARGS.settings_delay:
+            # The client sends its first streams before it can know our SETTINGS.
+            await asyncio.sleep(ARGS.settings_delay / 1000)
         self.flush()
         try:
             while not self.closing:
@@ -346,6 +351,7 @@ if __name__ == "__main__":
     parser.add_argument("--goaway-error-after", type=int)
     parser.add_argument("--max-concurrent-streams", type=int)
     parser.add_argument("--initial-window", type=int)
+    parser.add_argument("--settings-delay", type=int, default=0, help="ms")
     parser.add_argument("--big-size", type=int, default=1_000_000)
     parser.add_argument("--frame-size", type=int, default=16384)
     ARGS = parser.parse_args()
