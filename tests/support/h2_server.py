@@ -161,8 +161,8 @@ class Connection:
                     await self.writer.drain()
             if self.lingering:
                 await self.linger()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the client is gone
         finally:
             self.closing = True
             for task in self.senders:
@@ -260,8 +260,11 @@ class Connection:
         self.flush()
         self.closing = True
         self.lingering = True
-        if self.writer.can_write_eof():
-            self.writer.write_eof()
+        try:
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+        except OSError:
+            pass  # the client is gone already
 
     async def linger(self):
         async def drain():
@@ -269,7 +272,7 @@ class Connection:
                 pass
         try:
             await asyncio.wait_for(drain(), timeout=2)
-        except (asyncio.TimeoutError, ConnectionError):
+        except (asyncio.TimeoutError, OSError):
             pass
 
     def on_complete(self, stream):
@@ -324,7 +327,7 @@ class Connection:
                 frames += 1
                 self.flush()
                 await self.writer.drain()
-        except (h2.exceptions.StreamClosedError, ConnectionError):
+        except (h2.exceptions.StreamClosedError, OSError):
             return
         log("response", conn=self.id, stream=sid, path=stream.path, status=200,
             body_length=sent, data_frames=frames)
