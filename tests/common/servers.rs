@@ -1,5 +1,6 @@
-//! Real third-party servers for tests/real_servers.rs and tests/real_tls_h2.rs: nginx,
-//! Gunicorn and uvicorn, started on free ports of 127.0.0.1 with the config and app
+//! Real third-party servers for tests/real_servers.rs, tests/real_tls_h2.rs and
+//! tests/h2_faults.rs: nginx, Gunicorn, uvicorn and a fault-injecting HTTP/2 server on
+//! the Python `h2` package (tests/support/h2_server.py), started on free ports of 127.0.0.1 with the config and app
 //! files under tests/servers/; what they logged about each request; certificates made
 //! with openssl; and capplan runs read back from their JSON and Locust CSV reports.
 //!
@@ -33,6 +34,8 @@ pub enum Component {
     Gunicorn,
     Uvicorn,
     Openssl,
+    /// The Python `h2` package (hyper-h2), for tests/support/h2_server.py.
+    PythonH2,
 }
 
 impl Component {
@@ -48,6 +51,7 @@ impl Component {
             Component::Gunicorn => quiet(Command::new("python3").args(["-c", "import gunicorn"])),
             Component::Uvicorn => quiet(Command::new("python3").args(["-c", "import uvicorn"])),
             Component::Openssl => quiet(Command::new("openssl").arg("version")),
+            Component::PythonH2 => quiet(Command::new("python3").args(["-c", "import h2"])),
         }
     }
 
@@ -57,6 +61,7 @@ impl Component {
             Component::Gunicorn => "python3 cannot import gunicorn (pip install gunicorn)",
             Component::Uvicorn => "python3 cannot import uvicorn (pip install uvicorn)",
             Component::Openssl => "openssl is not installed (apt-get install openssl)",
+            Component::PythonH2 => "python3 cannot import h2 (pip install h2)",
         }
     }
 }
@@ -1165,4 +1170,73 @@ pub fn client_ports(records: &[AppRecord]) -> BTreeSet<u16> {
         .iter()
         .map(|r| r.client_port.expect("the server tells the client port"))
         .collect()
+}
+
+/// tests/support/h2_server.py: plain h2c on a port of 127.0.0.1 it chose itself, with
+/// the faults of `args` (see its docstring and tests/servers/README.md).
+pub struct H2FaultServer {
+    process: Process,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl H2FaultServer {
+    pub fn start(args: &[&str]) -> H2FaultServer {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("output.log");
+        let log = std::fs::File::create(&output).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/h2_server.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg("--log")
+            .arg(dir.path().join("events.jsonl"))
+            .args(args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("starting python3 h2_server.py");
+        let mut process = Process { child, output };
+        // It prints "listening on PORT" once bound (port 0: no probe connection, which
+        // would show in its log).
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let port = loop {
+            let printed = process.output();
+            if let Some(port) = printed
+                .lines()
+                .find_map(|l| l.strip_prefix("listening on "))
+                .and_then(|p| p.trim().parse().ok())
+            {
+                break port;
+            }
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("h2_server.py exited ({status}): {printed}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "h2_server.py did not listen within {STARTUP_TIMEOUT:?}: {printed}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        H2FaultServer { process, dir, port }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every event it logged, in order, once the log stopped growing.
+    pub fn events(&self) -> Vec<Value> {
+        settled(&self.dir.path().join("events.jsonl"))
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+            .collect()
+    }
+
+    /// What it printed (a traceback, if it broke).
+    pub fn output(&self) -> String {
+        self.process.output()
+    }
 }
