@@ -316,7 +316,10 @@ impl SessionFactory {
                         Rc::clone(shared)
                     }
                     _ => {
-                        let shared = Rc::new(SharedConnection::new(Arc::clone(&self.connector)));
+                        let shared = Rc::new(SharedConnection::new(
+                            Arc::clone(&self.connector),
+                            self.streams,
+                        ));
                         self.group = Some((Rc::clone(&shared), 1));
                         shared
                     }

@@ -25,8 +25,23 @@ const CONNECTION_WINDOW: u32 = (1 << 30) - 1;
 struct Live {
     generation: u64,
     sender: SendRequest<Bytes>,
-    /// Set by the connection's task when it ends.
-    closed: Rc<Cell<bool>>,
+    ended: Rc<Ended>,
+}
+
+/// How a connection ended, as its task saw it.
+#[derive(Default)]
+struct Ended {
+    closed: Cell<bool>,
+    /// The server's GOAWAY error, when it sent one with an error code: the streams it
+    /// cut by closing see only a broken pipe.
+    go_away: RefCell<Option<String>>,
+}
+
+/// A connection as the sessions use it.
+struct Current {
+    generation: u64,
+    sender: SendRequest<Bytes>,
+    ended: Rc<Ended>,
 }
 
 /// One HTTP/2 connection shared by the sessions of a group.
@@ -36,6 +51,9 @@ pub struct SharedConnection {
     /// Only one session opens a connection at a time; the others wait for it.
     opening: tokio::sync::Mutex<()>,
     generations: Cell<u64>,
+    /// More than one session shares the connection: wait for the server's SETTINGS
+    /// (its stream limit) before the first streams go out.
+    shared: bool,
 }
 
 /// Why an HTTP/2 exchange failed, and whether it may go again on a new connection.
@@ -48,20 +66,18 @@ pub enum Http2Error {
 }
 
 impl SharedConnection {
-    pub fn new(connector: Arc<Connector>) -> SharedConnection {
+    pub fn new(connector: Arc<Connector>, sessions: u32) -> SharedConnection {
         SharedConnection {
             connector,
             live: RefCell::new(None),
             opening: tokio::sync::Mutex::new(()),
             generations: Cell::new(0),
+            shared: sessions > 1,
         }
     }
 
     /// The current connection's sender, opening a connection if there is none.
-    async fn sender(
-        &self,
-        opened: &mut Vec<OpenInfo>,
-    ) -> Result<(u64, SendRequest<Bytes>), Failure> {
+    async fn sender(&self, opened: &mut Vec<OpenInfo>) -> Result<Current, Failure> {
         if let Some(current) = self.current() {
             return Ok(current);
         }
@@ -78,33 +94,56 @@ impl SharedConnection {
             )));
         }
         opened.push(open.info);
-        let (sender, connection) = h2::client::Builder::new()
+        let (sender, mut connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .handshake::<_, Bytes>(open.stream)
             .await
             .map_err(classify)?;
-        let closed = Rc::new(Cell::new(false));
-        let closed_by_task = Rc::clone(&closed);
+        let ping = if self.shared {
+            connection.ping_pong()
+        } else {
+            None
+        };
+        let ended = Rc::new(Ended::default());
+        let ended_by_task = Rc::clone(&ended);
         // Dropped with the generator thread's task set when the run ends.
         tokio::task::spawn_local(async move {
-            let _ = connection.await;
-            closed_by_task.set(true);
+            if let Err(e) = connection.await {
+                if e.is_go_away() && e.is_remote() && e.reason() != Some(Reason::NO_ERROR) {
+                    *ended_by_task.go_away.borrow_mut() = e.reason().map(|r| format!("{r:?}"));
+                }
+            }
+            ended_by_task.closed.set(true);
         });
+        if let Some(mut ping) = ping {
+            // Until the server's SETTINGS arrive its stream limit is unknown, and h2
+            // would open every session's stream at once; a server sends its SETTINGS
+            // first, so they are in by the time it answers a PING.
+            ping.ping(h2::Ping::opaque()).await.map_err(classify)?;
+        }
         let generation = self.generations.get() + 1;
         self.generations.set(generation);
         *self.live.borrow_mut() = Some(Live {
             generation,
             sender: sender.clone(),
-            closed,
+            ended: Rc::clone(&ended),
         });
-        Ok((generation, sender))
+        Ok(Current {
+            generation,
+            sender,
+            ended,
+        })
     }
 
-    fn current(&self) -> Option<(u64, SendRequest<Bytes>)> {
+    fn current(&self) -> Option<Current> {
         let live = self.live.borrow();
         let live = live.as_ref()?;
-        (!live.closed.get()).then(|| (live.generation, live.sender.clone()))
+        (!live.ended.closed.get()).then(|| Current {
+            generation: live.generation,
+            sender: live.sender.clone(),
+            ended: Rc::clone(&live.ended),
+        })
     }
 
     /// Stop using connection `generation` (a newer one is kept).
@@ -130,11 +169,15 @@ impl SharedConnection {
     ) -> Result<Response, Failure> {
         let mut retried = false;
         loop {
-            let (generation, sender) = self.sender(opened).await?;
-            match exchange(sender, request, cookie).await {
+            let current = self.sender(opened).await?;
+            match exchange(current.sender, request, cookie).await {
                 Ok(response) => return Ok(response),
                 Err(Http2Error::Unprocessed(failure)) => {
-                    self.forget(generation);
+                    // A refused stream leaves the connection usable; anything else
+                    // unprocessed (a GOAWAY, a connection gone) does not.
+                    if failure != Failure::Reset("REFUSED_STREAM".to_string()) {
+                        self.forget(current.generation);
+                    }
                     if retried {
                         return Err(failure);
                     }
@@ -146,9 +189,17 @@ impl SharedConnection {
                         failure,
                         Failure::Connect(_) | Failure::Protocol(_) | Failure::GoAway(_)
                     ) {
-                        self.forget(generation);
+                        self.forget(current.generation);
                     }
-                    return Err(failure);
+                    // Streams cut when the server closed after a GOAWAY with an error
+                    // see a broken pipe: the GOAWAY is the cause.
+                    let go_away = current.ended.go_away.borrow().clone();
+                    return Err(match (failure, go_away) {
+                        (Failure::Connect(_) | Failure::Body(_), Some(reason)) => {
+                            Failure::GoAway(reason)
+                        }
+                        (failure, _) => failure,
+                    });
                 }
             }
         }
