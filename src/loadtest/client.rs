@@ -5,6 +5,7 @@
 //! and either one HTTP/1.1 connection (plain or TLS, `http1_conn.rs`) or a share of one
 //! HTTP/2 connection (`http2_conn.rs`, `--streams` sessions per connection). Sessions
 //! follow same-origin redirects and keep cookies, as Locust's HttpUser does.
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -277,6 +278,11 @@ impl HttpVersion {
     }
 }
 
+/// Connections opened on a generator thread, as they open; the engine moves them
+/// into the thread's interval at each tick, so one opened by a request the end of the
+/// run cuts off still counts.
+pub type OpenLog = Rc<RefCell<Vec<OpenInfo>>>;
+
 /// Hands out the sessions of one generator thread: HTTP/2 sessions are grouped
 /// `streams` to a connection, in the order they are made.
 pub struct SessionFactory {
@@ -284,6 +290,7 @@ pub struct SessionFactory {
     version: HttpVersion,
     streams: u32,
     per_request: bool,
+    opened: OpenLog,
     group: Option<(Rc<SharedConnection>, u32)>,
 }
 
@@ -293,12 +300,14 @@ impl SessionFactory {
         version: HttpVersion,
         streams: u32,
         per_request: bool,
+        opened: OpenLog,
     ) -> SessionFactory {
         SessionFactory {
             connector,
             version,
             streams: streams.max(1),
             per_request,
+            opened,
             group: None,
         }
     }
@@ -331,7 +340,7 @@ impl SessionFactory {
             connection,
             per_request: self.per_request,
             cookies: None,
-            opened: Vec::new(),
+            opened: Rc::clone(&self.opened),
         }
     }
 }
@@ -342,8 +351,7 @@ pub struct Session {
     /// `--new-connection-per-request`.
     per_request: bool,
     cookies: Option<Box<cookie_store::CookieStore>>,
-    /// Connections this session opened since the engine last took them.
-    pub opened: Vec<OpenInfo>,
+    opened: OpenLog,
 }
 
 enum SessionConnection {
@@ -386,18 +394,11 @@ impl Session {
                 .and_then(|jar| cookie_header(jar, &request.url));
             let response = match &mut self.connection {
                 SessionConnection::Http1 { connector, live } => {
-                    send_http1(
-                        connector,
-                        live,
-                        request,
-                        cookie.as_deref(),
-                        &mut self.opened,
-                    )
-                    .await?
+                    send_http1(connector, live, request, cookie.as_deref(), &self.opened).await?
                 }
                 SessionConnection::Http2 { shared } => {
                     shared
-                        .send(request, cookie.as_deref(), &mut self.opened)
+                        .send(request, cookie.as_deref(), &self.opened)
                         .await?
                 }
             };
@@ -431,7 +432,7 @@ async fn send_http1(
     live: &mut Option<Http1Connection>,
     request: &PreparedRequest,
     cookie: Option<&str>,
-    opened: &mut Vec<OpenInfo>,
+    opened: &OpenLog,
 ) -> Result<Response, Failure> {
     let template = &request.http1;
     let with_cookies = cookie.map(|value| template.bytes_with_cookies(value));
@@ -447,7 +448,7 @@ async fn send_http1(
             Some(connection) => connection,
             None => {
                 let open = connector.open().await?;
-                opened.push(open.info);
+                opened.borrow_mut().push(open.info);
                 Http1Connection::new(open.stream)
             }
         };

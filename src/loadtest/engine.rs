@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cli::Arrivals;
-use crate::loadtest::client::{HttpVersion, PreparedRequest, Session, SessionFactory};
+use crate::loadtest::client::{HttpVersion, OpenLog, PreparedRequest, Session, SessionFactory};
 use crate::loadtest::connector::Connector;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
@@ -162,6 +162,17 @@ struct ThreadCtx {
     shared: Arc<RunShared>,
     interval: RefCell<Interval>,
     sessions: RefCell<SessionFactory>,
+    opened: OpenLog,
+}
+
+impl ThreadCtx {
+    /// Move the connections opened so far into the interval.
+    fn record_opened(&self) {
+        let mut interval = self.interval.borrow_mut();
+        for open in self.opened.borrow_mut().drain(..) {
+            interval.connections.record(&open);
+        }
+    }
 }
 
 impl ThreadCtx {
@@ -179,9 +190,6 @@ impl ThreadCtx {
         let outcome = session.send(request, self.shared.timeout).await;
         let done = Instant::now();
         let mut interval = self.interval.borrow_mut();
-        for open in session.opened.drain(..) {
-            interval.connections.record(&open);
-        }
         interval.record(
             request.stats_id,
             done - intended.unwrap_or(sent),
@@ -202,6 +210,7 @@ async fn generator_thread(
     reports: mpsc::UnboundedSender<Report>,
     recycled: std::sync::mpsc::Receiver<Interval>,
 ) {
+    let opened = OpenLog::default();
     let ctx = Rc::new(ThreadCtx {
         interval: RefCell::new(Interval::new(shared.stats_slots)),
         sessions: RefCell::new(SessionFactory::new(
@@ -209,7 +218,9 @@ async fn generator_thread(
             shared.version,
             shared.streams,
             shared.new_connection_per_request,
+            Rc::clone(&opened),
         )),
+        opened,
         shared: Arc::clone(&shared),
     });
 
@@ -225,6 +236,7 @@ async fn generator_thread(
                 let second = current_second.get();
                 let boundary = (start + Duration::from_secs(second)).min(deadline);
                 tokio::time::sleep_until(boundary).await;
+                ctx.record_opened();
                 // Reuse an interval the aggregator has emptied: memory stays flat.
                 let fresh = recycled
                     .try_recv()
@@ -304,6 +316,7 @@ async fn generator_thread(
     }
     if interrupted {
         // Ctrl-C: what this second recorded so far is its (partial) last tick.
+        ctx.record_opened();
         let interval = std::mem::replace(&mut *ctx.interval.borrow_mut(), Interval::new(0));
         let second = current_second.get();
         let _ = reports.send(Report::Tick {

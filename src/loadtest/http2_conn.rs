@@ -12,8 +12,8 @@ use h2::Reason;
 use http::header::{COOKIE, LOCATION, SET_COOKIE};
 use http::HeaderValue;
 
-use crate::loadtest::client::{Failure, PreparedRequest, Response};
-use crate::loadtest::connector::{Connector, OpenInfo};
+use crate::loadtest::client::{Failure, OpenLog, PreparedRequest, Response};
+use crate::loadtest::connector::Connector;
 
 /// Receive windows: large, as h2load's defaults are, so a big body streams at the
 /// speed of the link rather than of window updates. The data is read as it arrives,
@@ -77,7 +77,7 @@ impl SharedConnection {
     }
 
     /// The current connection's sender, opening a connection if there is none.
-    async fn sender(&self, opened: &mut Vec<OpenInfo>) -> Result<Current, Failure> {
+    async fn sender(&self, opened: &OpenLog) -> Result<Current, Failure> {
         if let Some(current) = self.current() {
             return Ok(current);
         }
@@ -93,7 +93,7 @@ impl SharedConnection {
                 open.info.negotiated.alpn.unwrap_or_default()
             )));
         }
-        opened.push(open.info);
+        opened.borrow_mut().push(open.info);
         let (sender, mut connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
@@ -165,7 +165,7 @@ impl SharedConnection {
         &self,
         request: &PreparedRequest,
         cookie: Option<&str>,
-        opened: &mut Vec<OpenInfo>,
+        opened: &OpenLog,
     ) -> Result<Response, Failure> {
         let mut retried = false;
         loop {
