@@ -21,7 +21,8 @@ use crate::loadtest::connector::Connector;
 const STREAM_WINDOW: u32 = (1 << 30) - 1;
 const CONNECTION_WINDOW: u32 = (1 << 30) - 1;
 
-/// The live connection of a slot.
+/// The live connection of a slot, as the sessions use it.
+#[derive(Clone)]
 struct Live {
     generation: u64,
     sender: SendRequest<Bytes>,
@@ -37,12 +38,6 @@ struct Ended {
     go_away: RefCell<Option<String>>,
 }
 
-/// A connection as the sessions use it.
-struct Current {
-    generation: u64,
-    sender: SendRequest<Bytes>,
-    ended: Rc<Ended>,
-}
 
 /// One HTTP/2 connection shared by the sessions of a group.
 pub struct SharedConnection {
@@ -77,7 +72,7 @@ impl SharedConnection {
     }
 
     /// The current connection's sender, opening a connection if there is none.
-    async fn sender(&self, opened: &OpenLog) -> Result<Current, Failure> {
+    async fn sender(&self, opened: &OpenLog) -> Result<Live, Failure> {
         if let Some(current) = self.current() {
             return Ok(current);
         }
@@ -124,26 +119,18 @@ impl SharedConnection {
         }
         let generation = self.generations.get() + 1;
         self.generations.set(generation);
-        *self.live.borrow_mut() = Some(Live {
-            generation,
-            sender: sender.clone(),
-            ended: Rc::clone(&ended),
-        });
-        Ok(Current {
+        let live = Live {
             generation,
             sender,
             ended,
-        })
+        };
+        *self.live.borrow_mut() = Some(live.clone());
+        Ok(live)
     }
 
-    fn current(&self) -> Option<Current> {
+    fn current(&self) -> Option<Live> {
         let live = self.live.borrow();
-        let live = live.as_ref()?;
-        (!live.ended.closed.get()).then(|| Current {
-            generation: live.generation,
-            sender: live.sender.clone(),
-            ended: Rc::clone(&live.ended),
-        })
+        live.as_ref().filter(|l| !l.ended.closed.get()).cloned()
     }
 
     /// Stop using connection `generation` (a newer one is kept).
