@@ -22,30 +22,94 @@ pub struct StepMeasurement {
     pub error_rate: f64,
     /// Fraction of intended sends that left on time, 0..1.
     pub rate_achieved: f64,
-    /// Per-second median latency, second half of the step minus first half, ms
-    /// (see [`queue_growth`]); large and positive when the queue keeps growing.
-    pub latency_growth_ms: f64,
-    /// The first half's mean per-second median, ms (the growth is judged against it).
-    pub early_p50_ms: f64,
+    /// Trend of the per-second median latency through the measured window (see [`trend`]).
+    pub trend: Trend,
 }
 
-/// Split per-second medians into halves: (mean of the first half, second half minus first).
-/// A rate above capacity can look fine for a few seconds while its queue builds; the
-/// growth of the median within the step shows it.
-pub fn queue_growth(per_second_p50_ms: &[f64]) -> (f64, f64) {
-    let n = per_second_p50_ms.len();
-    if n < 2 {
-        return (per_second_p50_ms.first().copied().unwrap_or(0.0), 0.0);
+/// Least-squares trend of a per-second latency series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Trend {
+    /// Slope, ms per second.
+    pub slope_ms_per_s: f64,
+    /// The slope over its standard error (Student's t; 0 with fewer than 3 seconds).
+    pub t: f64,
+    /// Seconds the series covers.
+    pub seconds: f64,
+}
+
+/// Largest |t| reported: a perfectly straight series has no scatter to divide by.
+const T_CAP: f64 = 1e3;
+
+/// Fit a line through the per-second medians of a step's measured window. In a stable
+/// queue they scatter around a level; above capacity they climb, every percentile by
+/// the same amount, at (offered - served) / served seconds per second.
+pub fn trend(per_second_ms: &[f64]) -> Trend {
+    let n = per_second_ms.len();
+    let seconds = n as f64;
+    if n < 3 {
+        return Trend {
+            seconds,
+            ..Trend::default()
+        };
     }
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
-    let (first, second) = per_second_p50_ms.split_at(n / 2);
-    let early = mean(first);
-    (early, mean(second) - early)
+    let x_mean = (seconds - 1.0) / 2.0;
+    let y_mean = per_second_ms.iter().sum::<f64>() / seconds;
+    let (mut sxx, mut sxy) = (0.0, 0.0);
+    for (i, y) in per_second_ms.iter().enumerate() {
+        let dx = i as f64 - x_mean;
+        sxx += dx * dx;
+        sxy += dx * (y - y_mean);
+    }
+    let slope = sxy / sxx;
+    let residual: f64 = per_second_ms
+        .iter()
+        .enumerate()
+        .map(|(i, y)| {
+            let r = y - y_mean - slope * (i as f64 - x_mean);
+            r * r
+        })
+        .sum();
+    let standard_error = (residual / (seconds - 2.0) / sxx).sqrt();
+    let t = if standard_error > 0.0 {
+        (slope / standard_error).clamp(-T_CAP, T_CAP)
+    } else if slope > 0.0 {
+        T_CAP
+    } else if slope < 0.0 {
+        -T_CAP
+    } else {
+        0.0
+    };
+    Trend {
+        slope_ms_per_s: slope,
+        t,
+        seconds,
+    }
 }
 
-/// Growth beyond this (25 % of the early median, at least 5 ms) means the queue is not stable.
-pub fn growing(early_p50_ms: f64, growth_ms: f64) -> bool {
-    growth_ms > (0.25 * early_p50_ms).max(5.0)
+/// One-sided 95 % critical value of Student's t with `dof` degrees of freedom.
+pub fn t_critical(dof: usize) -> f64 {
+    const TABLE: [f64; 10] = [6.31, 2.92, 2.35, 2.13, 2.02, 1.94, 1.89, 1.86, 1.83, 1.81];
+    match dof {
+        0 => f64::INFINITY,
+        1..=10 => TABLE[dof - 1],
+        11..=20 => 1.75,
+        21..=40 => 1.70,
+        _ => 1.645,
+    }
+}
+
+/// The queue is still growing, and by enough to matter: the trend is significantly
+/// positive, and continued for as long again as the window was measured it would take
+/// the SLO's latency (`slo_value_ms`, measured over the whole window, so about its
+/// middle) past the objective. A queue that is still filling towards a level under
+/// the SLO, or noise in a stable one, does not fail the step.
+pub fn growing_past(trend: &Trend, slo_value_ms: f64, slo: &Threshold) -> bool {
+    if trend.seconds < 3.0 || trend.slope_ms_per_s <= 0.0 {
+        return false;
+    }
+    let significant = trend.t >= t_critical(trend.seconds as usize - 2);
+    let projected = slo_value_ms + trend.slope_ms_per_s * 1.5 * trend.seconds;
+    significant && !slo.holds(projected)
 }
 
 /// The pass/fail rule of a step.
@@ -77,7 +141,7 @@ impl SloRule {
         } else if step.rate_achieved < 0.95 {
             // Sends not leaving on time means the offered load was not applied.
             Verdict::RateNotKept
-        } else if growing(step.early_p50_ms, step.latency_growth_ms) {
+        } else if growing_past(&step.trend, step.slo_value_ms, &self.slo) {
             Verdict::QueueGrowing
         } else {
             Verdict::Holds
@@ -214,8 +278,7 @@ mod tests {
                 slo_value_ms: p95,
                 error_rate: 0.0,
                 rate_achieved: 1.0,
-                latency_growth_ms: 0.0,
-                early_p50_ms: 20.0,
+                trend: Trend::default(),
             })
         }
     }
@@ -257,14 +320,50 @@ mod tests {
     }
 
     #[test]
-    fn a_growing_queue_fails_a_step_that_looks_fine_on_average() {
-        let (early, growth) = queue_growth(&[80.0, 85.0, 120.0, 160.0]);
-        assert_eq!(early, 82.5);
-        assert_eq!(growth, 57.5);
-        assert!(growing(early, growth));
-        let (early, growth) = queue_growth(&[80.0, 95.0, 70.0, 90.0]);
-        assert!(!growing(early, growth), "{early} {growth}");
-        assert_eq!(queue_growth(&[3.0]), (3.0, 0.0));
+    fn the_trend_is_a_least_squares_line_with_its_t() {
+        let line = trend(&[10.0, 12.0, 14.0, 16.0]);
+        assert!((line.slope_ms_per_s - 2.0).abs() < 1e-12);
+        assert_eq!((line.t, line.seconds), (T_CAP, 4.0));
+        let flat = trend(&[5.0, 5.0, 5.0]);
+        assert_eq!((flat.slope_ms_per_s, flat.t), (0.0, 0.0));
+        // y = 1, 3, 2, 4: slope 0.8, residuals -0.3, 0.9, -0.9, 0.3 (sum of squares 1.8),
+        // standard error sqrt(1.8 / 2 / 5), t = 0.8 / 0.424 = 1.89.
+        let noisy = trend(&[1.0, 3.0, 2.0, 4.0]);
+        assert!((noisy.slope_ms_per_s - 0.8).abs() < 1e-12);
+        assert!((noisy.t - 0.8 / 0.18f64.sqrt()).abs() < 1e-9, "{noisy:?}");
+        assert_eq!(trend(&[3.0, 9.0]).t, 0.0);
+    }
+
+    #[test]
+    fn a_queue_growing_past_the_slo_fails_a_step_that_looks_fine_on_average() {
+        let rule = rule();
+        // Above capacity: p95 of the window 150 ms, median climbing 25 ms/s for 5 s.
+        let climbing = trend(&[40.0, 66.0, 88.0, 117.0, 139.0]);
+        let mut step = server(1e9)(400.0, "bisect").unwrap();
+        step.slo_value_ms = 150.0;
+        step.trend = climbing;
+        assert!(growing_past(&climbing, 150.0, &rule.slo));
+        assert_eq!(rule.judge(&step), Verdict::QueueGrowing);
+        // A queue still filling towards a level under the SLO: 60 ms + 4 ms/s * 7.5 s.
+        let filling = trend(&[30.0, 35.0, 37.0, 42.0, 45.0]);
+        assert!(filling.t > 5.0);
+        assert!(!growing_past(&filling, 60.0, &rule.slo));
+        // Noise: a steep but insignificant slope does not fail the step.
+        let noise = trend(&[40.0, 90.0, 30.0, 100.0, 60.0]);
+        assert!(noise.t < t_critical(3), "{noise:?}");
+        assert!(!growing_past(&noise, 180.0, &rule.slo));
+        // Falling or too short: never growing.
+        assert!(!growing_past(&trend(&[90.0, 60.0, 30.0]), 199.0, &rule.slo));
+        assert!(!growing_past(&trend(&[10.0, 190.0]), 199.0, &rule.slo));
+    }
+
+    #[test]
+    fn t_critical_values_fall_towards_the_normal() {
+        assert_eq!(t_critical(3), 2.35);
+        assert!(t_critical(0).is_infinite());
+        let values: Vec<f64> = (1..60).map(t_critical).collect();
+        assert!(values.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(t_critical(100), 1.645);
     }
 
     #[test]
@@ -279,8 +378,7 @@ mod tests {
                 slo_value_ms: 900.0,
                 error_rate: 0.0,
                 rate_achieved: 1.0,
-                latency_growth_ms: 0.0,
-                early_p50_ms: 500.0,
+                trend: Trend::default(),
             })
         })
         .unwrap();
