@@ -7,6 +7,7 @@
 #           p95<500ms, step 4s (as tests/flask_capacity.rs), against workers / the
 #           low-load service time the search measured, and against workers / 50 ms.
 # Usage: scripts/bench_capacity.sh [ROUNDS] [target|gunicorn|all]
+#   SLOS="200 100" picks the target's SLOs in ms (default 200),
 #   CAPPLAN=path picks the binary (default target/release/capplan, built if missing),
 #   so a build from before a change can be measured the same way.
 set -euo pipefail
@@ -72,7 +73,7 @@ PY
 echo "capacity search benchmark: $bin, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 
 if [[ $which == target || $which == all ]]; then
-    for slo_ms in 200 100; do
+    for slo_ms in ${SLOS:-200}; do
         theory=$(mmc_knee 8 50 "$(awk -v s=$slo_ms 'BEGIN{print s/1000}')")
         : >"$tmp/knees"; : >"$tmp/walls"; : >"$tmp/errors"
         for round in $(seq "$rounds"); do

@@ -125,27 +125,40 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
     let two = find_capacity(2);
     let four = find_capacity(4);
     for profile in [&two, &four] {
+        let workers = profile["workers_measured"].as_f64().unwrap();
         // Low-load service time: the endpoint's work plus a few ms of Gunicorn/Flask and a
-        // new TCP connection per request (sync workers close it).
+        // new TCP connection per request (sync workers close it); more on a busy machine.
         let mean = profile["service_time_ms"]["mean"].as_f64().unwrap();
         assert!(
-            (known_ms..=known_ms * 1.2).contains(&mean),
+            (known_ms..=known_ms * 1.3).contains(&mean),
             "service time {mean}ms, endpoint does {known_ms}ms of work"
         );
-        // A worker serves one request at a time: at most 1000/known rps, and with an SLO far
-        // above the service time the knee sits close to that (a step of a few seconds just
-        // above capacity can still pass before its queue shows, hence the 5 % margin).
-        let per_worker = profile["rps_per_worker"].as_f64().unwrap();
-        let ceiling = 1000.0 / known_ms;
-        assert!(
-            (0.75 * ceiling..=1.05 * ceiling).contains(&per_worker),
-            "rps per worker {per_worker}, a worker's ceiling is {ceiling}"
+        // A sync worker serves one request at a time: the workers can serve at most
+        // workers / service time. Under Poisson arrivals the p95 of an M/D/c queue reaches
+        // 500 ms (10 service times) at 92 % of that with 2 workers and 96 % with 4, so a
+        // sound search finds at least 90 %. It may find a little more than the ceiling
+        // when the machine was slower during the low-load phase than during the search.
+        let found = profile["sustainable_rps"].as_f64().unwrap();
+        let ceiling = workers * 1000.0 / mean;
+        eprintln!(
+            "{workers} workers: knee {found:.1} rps, service {mean:.1}ms, {:.1}% of workers / service time, {:.1}% of workers / {known_ms}ms",
+            100.0 * found / ceiling,
+            100.0 * found * known_ms / 1000.0 / workers,
         );
+        assert!(
+            (0.90 * ceiling..=1.10 * ceiling).contains(&found),
+            "knee {found:.1} rps with {workers} workers, which can serve {ceiling:.1} rps"
+        );
+        let per_worker = profile["rps_per_worker"].as_f64().unwrap();
+        assert!((per_worker - found / workers).abs() < 1e-9);
     }
+    // Twice the workers serve twice the rate, and the knee sits a little closer to it
+    // (96 % against 92 %): 2.08x in theory; the band allows for the machine's noise.
     let ratio =
         four["sustainable_rps"].as_f64().unwrap() / two["sustainable_rps"].as_f64().unwrap();
+    eprintln!("4 workers / 2 workers: {ratio:.2}x");
     assert!(
-        (1.6..=2.4).contains(&ratio),
-        "4 workers / 2 workers = {ratio}, expected 2 ±20%"
+        (1.7..=2.4).contains(&ratio),
+        "4 workers / 2 workers = {ratio}, expected about 2"
     );
 }
