@@ -169,7 +169,7 @@ pub struct SearchSettings {
 pub struct Step {
     pub measurement: StepMeasurement,
     pub verdict: Verdict,
-    /// `coarse` or `bisect`.
+    /// `coarse`, `bisect` or `confirm`.
     pub phase: &'static str,
 }
 
@@ -183,7 +183,15 @@ pub struct SearchOutcome {
     pub steps: Vec<Step>,
 }
 
-/// Ramp, then bisect. `measure` runs one step at the given rate.
+/// Ramp, bisect, then confirm. `measure` runs one step at the given rate.
+///
+/// One step is one noisy sample near the knee, so the boundary is measured twice:
+/// - when every bisection step held, the one failure bounding them may have been a
+///   stall of the machine rather than the target's limit: it is measured again, and if
+///   it holds now the ramp goes on from there (once per search);
+/// - the knee itself is measured again (`confirm`); if it fails this time, the knee is
+///   the next lower rate that held. A rate just above the knee can pass one short step
+///   that starts with an empty queue; passing two is much less likely.
 pub fn search<E>(
     settings: &SearchSettings,
     rule: &SloRule,
@@ -203,38 +211,77 @@ pub fn search<E>(
         });
         Ok(verdict == Verdict::Holds)
     };
+    let mut failure_remeasured = false;
 
-    // Coarse: up by `growth` while it holds; down by halves if the first step fails.
-    while steps.len() < settings.max_steps {
-        let held = run(rate, "coarse", &mut steps)?;
-        if held {
-            pass = Some(rate);
-            if fail.is_some() || rate >= settings.max_rps {
-                break;
-            }
-            rate = (rate * settings.growth).min(settings.max_rps);
-        } else {
-            fail = Some(rate);
-            if pass.is_some() {
-                break;
-            }
-            rate /= 2.0;
-            if rate < 0.5 {
-                break;
+    loop {
+        // Coarse: up by `growth` while it holds; down by halves if the first step fails.
+        while steps.len() < settings.max_steps {
+            let held = run(rate, "coarse", &mut steps)?;
+            if held {
+                pass = Some(rate);
+                if fail.is_some() || rate >= settings.max_rps {
+                    break;
+                }
+                rate = (rate * settings.growth).min(settings.max_rps);
+            } else {
+                fail = Some(rate);
+                if pass.is_some() {
+                    break;
+                }
+                rate /= 2.0;
+                if rate < 0.5 {
+                    break;
+                }
             }
         }
+
+        // Bisect between the highest pass and the lowest fail.
+        let mut bisection_failed = false;
+        while let (Some(low), Some(high)) = (pass, fail) {
+            if steps.len() >= settings.max_steps || (high - low) / low <= settings.tolerance {
+                break;
+            }
+            let mid = (low + high) / 2.0;
+            if run(mid, "bisect", &mut steps)? {
+                pass = Some(mid);
+            } else {
+                fail = Some(mid);
+                bisection_failed = true;
+            }
+        }
+
+        // Every bisection step held: was the failure above them real?
+        match (pass, fail) {
+            (Some(_), Some(high))
+                if !bisection_failed
+                    && !failure_remeasured
+                    && steps.len() + 1 < settings.max_steps =>
+            {
+                failure_remeasured = true;
+                if run(high, "confirm", &mut steps)? {
+                    pass = Some(high);
+                    fail = None;
+                    if high >= settings.max_rps {
+                        break;
+                    }
+                    rate = (high * settings.growth).min(settings.max_rps);
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        break;
     }
 
-    // Bisect between the highest pass and the lowest fail.
-    while let (Some(low), Some(high)) = (pass, fail) {
-        if steps.len() >= settings.max_steps || (high - low) / low <= settings.tolerance {
-            break;
-        }
-        let mid = (low + high) / 2.0;
-        if run(mid, "bisect", &mut steps)? {
-            pass = Some(mid);
-        } else {
-            fail = Some(mid);
+    // Measure the knee once more.
+    if let Some(knee) = pass {
+        if steps.len() < settings.max_steps && !run(knee, "confirm", &mut steps)? {
+            fail = Some(knee);
+            pass = steps
+                .iter()
+                .filter(|s| s.verdict == Verdict::Holds && s.measurement.offered_rps < knee)
+                .map(|s| s.measurement.offered_rps)
+                .reduce(f64::max);
         }
     }
     Ok(SearchOutcome {
@@ -291,6 +338,12 @@ mod tests {
         assert!(knee <= 380.0 && broke > 380.0);
         assert!((broke - knee) / knee <= 0.02, "{knee} {broke}");
         assert!(out.steps.iter().any(|s| s.phase == "bisect"));
+        // The knee is measured twice.
+        let last = out.steps.last().unwrap();
+        assert_eq!(
+            (last.phase, last.measurement.offered_rps),
+            ("confirm", knee)
+        );
         // Coarse steps grow by 1.5: 50, 75, 112.5, ...
         assert_eq!(out.steps[1].measurement.offered_rps, 75.0);
     }
@@ -317,6 +370,51 @@ mod tests {
             .steps
             .iter()
             .any(|s| s.verdict == Verdict::ErrorsOverBudget));
+    }
+
+    #[test]
+    fn a_failure_no_bisection_step_agrees_with_is_measured_again() {
+        // The machine stalls during the second step (75 rps); the real knee is 380.
+        let mut real = server(380.0);
+        let mut calls = 0;
+        let out = search(&settings(), &rule(), |rate, phase| {
+            calls += 1;
+            let mut m = real(rate, phase)?;
+            if calls == 2 {
+                m.slo_value_ms = 900.0;
+            }
+            Ok::<_, ()>(m)
+        })
+        .unwrap();
+        let knee = out.sustainable_rps.unwrap();
+        assert!(knee <= 380.0 && knee > 380.0 * 0.97, "{knee}");
+        let again = out
+            .steps
+            .iter()
+            .filter(|s| s.measurement.offered_rps == 75.0);
+        assert_eq!(again.count(), 2);
+    }
+
+    #[test]
+    fn a_knee_that_fails_its_confirmation_falls_to_the_next_rate_that_held() {
+        // Just above 380 a step passes the first time it is tried at that rate.
+        let mut real = server(380.0);
+        let mut tried = Vec::new();
+        let out = search(&settings(), &rule(), |rate, phase| {
+            let lucky = rate > 380.0 && rate < 395.0 && !tried.contains(&rate.to_bits());
+            tried.push(rate.to_bits());
+            let mut m = real(rate, phase)?;
+            if lucky {
+                m.slo_value_ms = 150.0;
+            }
+            Ok::<_, ()>(m)
+        })
+        .unwrap();
+        let knee = out.sustainable_rps.unwrap();
+        assert!(knee <= 380.0, "{knee} {:?}", out.breaking_rps);
+        let last = out.steps.last().unwrap();
+        assert!(last.phase == "confirm" && last.verdict != Verdict::Holds);
+        assert_eq!(out.breaking_rps, Some(last.measurement.offered_rps));
     }
 
     #[test]
