@@ -159,7 +159,11 @@ fn theoretical_knee(slo_ms: f64) -> f64 {
 /// within 2 % (the knee reported is the highest rate that held, so it sits up to 2 %
 /// under the boundary); a step's p95 over its 5 measured seconds scatters (near the
 /// knee the queue's own time constant is seconds); the search is allowed to err a step
-/// either way. Measured spread (docs/BENCHMARKS.md, "Capacity search"): within ±3 %.
+/// either way. At p95<200ms the knee is sharp (96 % utilisation: 5 % under it the p95
+/// is half the SLO), so a step's p95 scattering by 20 % moves the knee by about 1 %;
+/// at p95<100ms (90 %) the same scatter moves it by 3-4 %, too close to 5 % for CI
+/// (docs/loadtest.md, "What limits the precision"). Measured spread: docs/BENCHMARKS.md,
+/// "Capacity search".
 fn knee_within_five_percent(slo_ms: f64, seed: &str) {
     let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
     let target = start_target(seed);
@@ -210,10 +214,4 @@ fn knee_within_five_percent(slo_ms: f64, seed: &str) {
 fn find_capacity_finds_the_theoretical_knee() {
     // Theory: 383.7 rps, 96 % of the 400 rps the workers can serve at most.
     knee_within_five_percent(200.0, "11");
-}
-
-#[test]
-fn find_capacity_finds_the_theoretical_knee_for_a_tighter_slo() {
-    // Theory: 360.9 rps (90 % utilisation), where the queue settles faster.
-    knee_within_five_percent(100.0, "13");
 }

@@ -86,20 +86,15 @@ pub fn trend(per_second_ms: &[f64]) -> Trend {
     }
 }
 
-/// One-sided 95 % critical value of Student's t with `dof` degrees of freedom.
-pub fn t_critical(dof: usize) -> f64 {
-    const TABLE: [f64; 10] = [6.31, 2.92, 2.35, 2.13, 2.02, 1.94, 1.89, 1.86, 1.83, 1.81];
-    match dof {
-        0 => f64::INFINITY,
-        1..=10 => TABLE[dof - 1],
-        11..=20 => 1.75,
-        21..=40 => 1.70,
-        _ => 1.645,
-    }
-}
+/// A trend counts when its slope is at least this many standard errors above zero.
+/// Low on purpose: with 4 or 5 seconds and correlated seconds a strict test misses the
+/// queue that is still filling towards a level over the SLO (just above the knee, where
+/// a step starting with an empty queue looks better than the rate is); the projection
+/// past the SLO is what keeps noise in a stable queue from failing a step.
+pub const TREND_T: f64 = 1.0;
 
-/// The queue is still growing, and by enough to matter: the trend is significantly
-/// positive, and continued for as long again as the window was measured it would take
+/// The queue is still growing, and by enough to matter: the trend is positive by at
+/// least [`TREND_T`] standard errors, and continued for as long again as the window was measured it would take
 /// the SLO's latency (`slo_value_ms`, measured over the whole window, so about its
 /// middle) past the objective. A queue that is still filling towards a level under
 /// the SLO, or noise in a stable one, does not fail the step.
@@ -107,7 +102,7 @@ pub fn growing_past(trend: &Trend, slo_value_ms: f64, slo: &Threshold) -> bool {
     if trend.seconds < 3.0 || trend.slope_ms_per_s <= 0.0 {
         return false;
     }
-    let significant = trend.t >= t_critical(trend.seconds as usize - 2);
+    let significant = trend.t >= TREND_T;
     let projected = slo_value_ms + trend.slope_ms_per_s * 1.5 * trend.seconds;
     significant && !slo.holds(projected)
 }
@@ -446,22 +441,13 @@ mod tests {
         let filling = trend(&[30.0, 35.0, 37.0, 42.0, 45.0]);
         assert!(filling.t > 5.0);
         assert!(!growing_past(&filling, 60.0, &rule.slo));
-        // Noise: a steep but insignificant slope does not fail the step.
+        // Noise: a steep slope within its standard error does not fail the step.
         let noise = trend(&[40.0, 90.0, 30.0, 100.0, 60.0]);
-        assert!(noise.t < t_critical(3), "{noise:?}");
+        assert!(noise.t < TREND_T, "{noise:?}");
         assert!(!growing_past(&noise, 180.0, &rule.slo));
         // Falling or too short: never growing.
         assert!(!growing_past(&trend(&[90.0, 60.0, 30.0]), 199.0, &rule.slo));
         assert!(!growing_past(&trend(&[10.0, 190.0]), 199.0, &rule.slo));
-    }
-
-    #[test]
-    fn t_critical_values_fall_towards_the_normal() {
-        assert_eq!(t_critical(3), 2.35);
-        assert!(t_critical(0).is_infinite());
-        let values: Vec<f64> = (1..60).map(t_critical).collect();
-        assert!(values.windows(2).all(|w| w[0] >= w[1]));
-        assert_eq!(t_critical(100), 1.645);
     }
 
     #[test]
