@@ -78,10 +78,11 @@ fn gunicorn_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The search's JSON: `profile` and every step (`search`).
 fn find_capacity(workers: u32) -> Value {
     let server = Gunicorn::start(workers);
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("profile.json");
+    let json = dir.path().join("search.json");
     let out = assert_cmd::Command::cargo_bin("capplan")
         .unwrap()
         .args([
@@ -98,8 +99,8 @@ fn find_capacity(workers: u32) -> Value {
             "--quiet",
         ])
         .args(["--workers-measured", &workers.to_string()])
-        .arg("--profile-out")
-        .arg(&profile)
+        .arg("--json")
+        .arg(&json)
         .timeout(Duration::from_secs(400))
         .output()
         .unwrap();
@@ -108,7 +109,7 @@ fn find_capacity(workers: u32) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
 }
 
 #[test]
@@ -120,28 +121,77 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
     let known_ms = WAIT_MS + CPU_MS;
     let two = find_capacity(2);
     let four = find_capacity(4);
-    for profile in [&two, &four] {
+    let mut capacities = Vec::new();
+    for run in [&two, &four] {
+        let profile = &run["profile"];
+        let workers = profile["workers_measured"].as_f64().unwrap();
         // Low-load service time: the endpoint's work plus a few ms of Gunicorn/Flask and a
-        // new TCP connection per request (sync workers close it).
+        // new TCP connection per request (sync workers close it); more on a busy machine.
         let mean = profile["service_time_ms"]["mean"].as_f64().unwrap();
         assert!(
-            (known_ms..=known_ms * 1.2).contains(&mean),
+            (known_ms..=known_ms * 1.3).contains(&mean),
             "service time {mean}ms, endpoint does {known_ms}ms of work"
         );
-        // A worker serves one request at a time: at most 1000/known rps, and with an SLO far
-        // above the service time the knee sits close to that (a step of a few seconds just
-        // above capacity can still pass before its queue shows, hence the 5 % margin).
-        let per_worker = profile["rps_per_worker"].as_f64().unwrap();
-        let ceiling = 1000.0 / known_ms;
+        // A sync worker serves one request at a time: the workers can serve at most
+        // workers / service time. Under Poisson arrivals the p95 of an M/D/c queue reaches
+        // 500 ms (10 service times) at 92 % of that with 2 workers and 96 % with 4, so a
+        // sound search finds at least 90 %. On a busy machine the workers may serve less
+        // than that while the search runs (they share 2 cores with everything else); the
+        // rate they served in the steps they could not keep up with measures it.
+        let nominal = workers * 1000.0 / mean;
+        let served = run["search"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["measurement"])
+            .filter(|m| {
+                m["achieved_rps"].as_f64() < Some(0.97 * m["offered_rps"].as_f64().unwrap())
+            })
+            .filter_map(|m| m["achieved_rps"].as_f64())
+            .fold(f64::NAN, f64::max);
+        let ceiling = nominal.min(served);
+        let found = profile["sustainable_rps"].as_f64().unwrap();
+        eprintln!(
+            "{workers} workers: knee {found:.1} rps, service {mean:.1}ms, {:.1}% of workers / service time, \
+             {:.1}% of workers / {known_ms}ms, {:.1}% of the {served:.1} rps served when overloaded",
+            100.0 * found / nominal,
+            100.0 * found * known_ms / 1000.0 / workers,
+            100.0 * found / served,
+        );
         assert!(
-            (0.75 * ceiling..=1.05 * ceiling).contains(&per_worker),
-            "rps per worker {per_worker}, a worker's ceiling is {ceiling}"
+            found >= 0.90 * ceiling,
+            "knee {found:.1} rps with {workers} workers, which can serve {ceiling:.1} rps"
+        );
+        // Nor more than the endpoint's own work allows (connection set-up overlaps with
+        // another request's service, so the low-load time is not a hard ceiling).
+        assert!(
+            found <= 1.05 * workers * 1000.0 / known_ms,
+            "knee {found:.1} rps with {workers} workers of {known_ms}ms each"
+        );
+        let per_worker = profile["rps_per_worker"].as_f64().unwrap();
+        assert!((per_worker - found / workers).abs() < 1e-9);
+        capacities.push(ceiling);
+    }
+    // Twice the workers serve twice the rate, and the knee sits a little closer to it
+    // (96 % against 92 %): 2.08x in theory. On a machine busy enough that the 4 workers
+    // could serve less than 1.8x what the 2 did (other jobs took the cores the CPU part
+    // needs), the raw ratio measures the machine: then compare each knee with what its
+    // workers could serve, which must again agree within the band.
+    let knee = |run: &Value| run["profile"]["sustainable_rps"].as_f64().unwrap();
+    let ratio = knee(&four) / knee(&two);
+    let capacity_ratio = capacities[1] / capacities[0];
+    eprintln!("4 workers / 2 workers: knee {ratio:.2}x, capacity {capacity_ratio:.2}x");
+    if capacity_ratio >= 1.8 {
+        assert!(
+            (1.7..=2.4).contains(&ratio),
+            "4 workers / 2 workers = {ratio}, expected about 2"
+        );
+    } else {
+        eprintln!("the machine was too busy for 4 workers to serve 2x of 2: comparing shares");
+        let shares = ratio / capacity_ratio;
+        assert!(
+            (0.85..=1.2).contains(&shares),
+            "knee / capacity with 4 workers over that with 2 = {shares}, expected about 1.04"
         );
     }
-    let ratio =
-        four["sustainable_rps"].as_f64().unwrap() / two["sustainable_rps"].as_f64().unwrap();
-    assert!(
-        (1.6..=2.4).contains(&ratio),
-        "4 workers / 2 workers = {ratio}, expected 2 ±20%"
-    );
 }

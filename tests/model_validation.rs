@@ -10,7 +10,7 @@ use assert_cmd::Command;
 use common::Target;
 use serde_json::Value;
 
-/// The two tests measure latency: they must not share the 2 cores with each other.
+/// The tests measure latency: they must not share the 2 cores with each other.
 static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const WORKERS: u32 = 8;
@@ -139,10 +139,34 @@ fn simulate_predicts_the_p95_that_loadtest_measures() {
     }
 }
 
-#[test]
-fn find_capacity_finds_the_theoretical_knee() {
+/// The highest rate at which the M/M/8 p95 sojourn time stays under `slo_ms`.
+fn theoretical_knee(slo_ms: f64) -> f64 {
+    let mu = 1000.0 / SERVICE_MS;
+    let (mut low, mut high) = (1.0, WORKERS as f64 * mu - 1e-6);
+    for _ in 0..60 {
+        let mid = (low + high) / 2.0;
+        if capplan::simulate::queueing::p95_response(WORKERS, mid, mu) * 1e3 <= slo_ms {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+/// `--find-capacity` at `p95<{slo_ms}ms` against a fresh M/M/8 target: the knee it
+/// finds must be within 5 % of the theoretical one. Why 5 % holds: the bisection stops
+/// within 2 % (the knee reported is the highest rate that held, so it sits up to 2 %
+/// under the boundary); a step's p95 over its 5 measured seconds scatters (near the
+/// knee the queue's own time constant is seconds); the search is allowed to err a step
+/// either way. At p95<200ms the knee is sharp (96 % utilisation: 5 % under it the p95
+/// is half the SLO), so a step's p95 scattering by 20 % moves the knee by about 1 %;
+/// at p95<100ms (90 %) the same scatter moves it by 3-4 %, too close to 5 % for CI
+/// (docs/loadtest.md, "What limits the precision"). Measured spread: docs/BENCHMARKS.md,
+/// "Capacity search".
+fn knee_within_five_percent(slo_ms: f64, seed: &str) {
     let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
-    let target = start_target("11");
+    let target = start_target(seed);
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
     let out = capplan(&[
@@ -151,11 +175,11 @@ fn find_capacity_finds_the_theoretical_knee() {
         &target.url_for("/"),
         "--find-capacity",
         "--slo",
-        "p95<100ms",
+        &format!("p95<{slo_ms}ms"),
         "--workers-measured",
         &WORKERS.to_string(),
         "--step-duration",
-        "5s",
+        "6s",
         "--quiet",
         "--profile-out",
         profile.to_str().unwrap(),
@@ -167,21 +191,15 @@ fn find_capacity_finds_the_theoretical_knee() {
     );
     let profile: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
     let found = profile["sustainable_rps"].as_f64().unwrap();
-    // Theory: the highest rate at which the M/M/8 p95 stays under 100 ms.
-    let mu = 1000.0 / SERVICE_MS;
-    let (mut low, mut high) = (1.0, WORKERS as f64 * mu - 1e-6);
-    for _ in 0..60 {
-        let mid = (low + high) / 2.0;
-        if capplan::simulate::queueing::p95_response(WORKERS, mid, mu) < 0.1 {
-            low = mid;
-        } else {
-            high = mid;
-        }
-    }
-    eprintln!("knee: found {found:.1} rps, theory {low:.1} rps");
+    let theory = theoretical_knee(slo_ms);
+    let error = (found - theory) / theory;
+    eprintln!(
+        "knee for p95<{slo_ms}ms: found {found:.1} rps, theory {theory:.1} rps ({:+.1}%)",
+        100.0 * error
+    );
     assert!(
-        (found - low).abs() / low <= 0.10,
-        "knee found at {found:.1} rps, theory says {low:.1} rps"
+        error.abs() <= 0.05,
+        "knee found at {found:.1} rps, theory says {theory:.1} rps"
     );
     let per_worker = profile["rps_per_worker"].as_f64().unwrap();
     assert!((per_worker - found / f64::from(WORKERS)).abs() < 1e-9);
@@ -190,4 +208,10 @@ fn find_capacity_finds_the_theoretical_knee() {
         (18.0..=24.0).contains(&service),
         "low-load service time {service}ms"
     );
+}
+
+#[test]
+fn find_capacity_finds_the_theoretical_knee() {
+    // Theory: 383.7 rps, 96 % of the 400 rps the workers can serve at most.
+    knee_within_five_percent(200.0, "11");
 }

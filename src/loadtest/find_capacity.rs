@@ -18,8 +18,12 @@ const LOW_LOAD: Duration = Duration::from_secs(3);
 const MIN_SAMPLES: f64 = 300.0;
 /// ... but no longer than this.
 const MAX_STEP: Duration = Duration::from_secs(20);
-/// Pause between steps so the target's queue drains.
-const PAUSE: Duration = Duration::from_millis(1500);
+/// After a step, at least this pause before probing whether the target's queue drained.
+const MIN_PAUSE: Duration = Duration::from_millis(200);
+/// One drain probe: a single user's requests for this long.
+const PROBE: Duration = Duration::from_millis(300);
+/// Give up waiting for the queue to drain after this long (and say so).
+const MAX_DRAIN: Duration = Duration::from_secs(15);
 
 /// The whole search: low-load service time, then ramp and bisection.
 pub struct CapacityRun {
@@ -64,7 +68,7 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
     let settings = |start_rps: f64| SearchSettings {
         start_rps,
         growth: 1.5,
-        tolerance: 0.03,
+        tolerance: 0.02,
         max_steps: 16,
         max_rps: args.max_rate,
     };
@@ -168,7 +172,6 @@ pub fn measure_capacity(
             .skip(step.warmup.as_secs() as usize)
             .map(|h| h.p50_ms)
             .collect();
-        let (early_p50_ms, latency_growth_ms) = capacity::queue_growth(&per_second_p50);
         let measurement = StepMeasurement {
             offered_rps: rate,
             achieved_rps: result.rps,
@@ -178,17 +181,24 @@ pub fn measure_capacity(
             slo_value_ms: slo_value(rule, &result.latency_ms, &result.aggregate.histogram),
             error_rate: result.error_rate,
             rate_achieved: result.rate_achieved.unwrap_or(1.0),
-            latency_growth_ms,
-            early_p50_ms,
+            trend: capacity::trend(&per_second_p50),
         };
         say(format!(
-            "capacity: step {step_number} ({phase}): {rate:.1} rps offered, {:.1} achieved, p95 {}, errors {:.2}%: {:?}",
+            "capacity: step {step_number} ({phase}): {rate:.1} rps offered, {:.1} achieved, p95 {}, median trend {:+.1}ms/s (t {:.1}), errors {:.2}%: {:?}",
             measurement.achieved_rps,
             crate::units::format_ms(measurement.p95_ms),
+            measurement.trend.slope_ms_per_s,
+            measurement.trend.t,
             100.0 * measurement.error_rate,
             rule.judge(&measurement),
         ));
-        std::thread::sleep(PAUSE);
+        let waited = drain(runtime, base, requests, &service)?;
+        if waited >= MAX_DRAIN {
+            say(format!(
+                "capacity: the target still answers slower than at low load {}s after the step; going on",
+                waited.as_secs()
+            ));
+        }
         Ok::<_, anyhow::Error>(measurement)
     })?;
 
@@ -220,6 +230,36 @@ pub fn measure_capacity(
         curve,
     };
     Ok(CapacityRun { profile, outcome })
+}
+
+/// Wait until the target's queue from the last step has drained: a lone user's requests
+/// are answered within twice the low-load p95 (plus 5 ms), as before the search. A fixed
+/// pause is too short after a step far above capacity (a sync server works through
+/// every queued request, even those whose client has gone) and wastes time after the
+/// others. Returns how long it waited.
+fn drain(
+    runtime: &tokio::runtime::Runtime,
+    base: &Plan,
+    requests: &[PreparedRequest],
+    service: &LatencySummary,
+) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    std::thread::sleep(MIN_PAUSE);
+    let limit_ms = 2.0 * service.p95.max(service.mean) + 5.0;
+    let mut probe = base.clone();
+    probe.load = LoadModel::Closed {
+        users: 1,
+        spawn_rate: 1.0,
+    };
+    probe.duration = PROBE;
+    probe.warmup = Duration::ZERO;
+    while started.elapsed() < MAX_DRAIN {
+        let result = runtime.block_on(super::execute(&probe, requests.to_vec(), None, true))?;
+        if result.requests > 0 && result.latency_ms.max <= limit_ms {
+            break;
+        }
+    }
+    Ok(started.elapsed())
 }
 
 /// The latency the SLO speaks of, ms.
