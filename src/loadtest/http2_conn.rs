@@ -38,7 +38,6 @@ struct Ended {
     go_away: RefCell<Option<String>>,
 }
 
-
 /// One HTTP/2 connection shared by the sessions of a group.
 pub struct SharedConnection {
     connector: Arc<Connector>,
