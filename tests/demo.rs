@@ -6,22 +6,45 @@ use std::time::Duration;
 use assert_cmd::Command;
 use serde_json::Value;
 
-#[test]
-fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
-    let dir = tempfile::tempdir().unwrap();
+/// The knee the demo's capacity search found, read from the profile it kept.
+fn knee(dir: &std::path::Path) -> f64 {
+    let profile: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("profile.json")).unwrap()).unwrap();
+    profile["sustainable_rps"].as_f64().unwrap()
+}
+
+/// Run the demo into `dir`: (stdout, stderr), after checking it succeeded.
+fn demo(dir: &std::path::Path) -> (String, String) {
     let out = Command::cargo_bin("capplan")
         .unwrap()
         .args(["demo", "--out-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .arg("--html")
-        .arg(dir.path().join("demo.html"))
+        .arg(dir.join("demo.html"))
         // A guard against a hang, not a speed check (docs/BENCHMARKS.md has the timing).
         .timeout(Duration::from_secs(300))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
+    // 8 workers of 20 ms: 400 rps at most; the p95 < 100 ms knee is about 360. The
+    // search measures a live target on a shared 2-core machine, where a stall during
+    // one of its 2 s steps can throw it far off: a knee outside the band is measured
+    // once more (a new demo) and the test fails only when that one misses too.
+    let mut dir = tempfile::tempdir().unwrap();
+    let (mut stdout, mut stderr) = demo(dir.path());
+    let first = knee(dir.path());
+    if !(300.0..=420.0).contains(&first) {
+        eprintln!("knee {first} rps, outside 300-420: running the demo once more\n{stderr}");
+        dir = tempfile::tempdir().unwrap();
+        (stdout, stderr) = demo(dir.path());
+    }
     for step in [
         "[1/6",
         "[2/6",
@@ -40,10 +63,11 @@ fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
     let read = |name: &str| -> Value {
         serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
     };
-    let profile = read("profile.json");
-    let knee = profile["sustainable_rps"].as_f64().unwrap();
-    // 8 workers of 20 ms: 400 rps at most; the p95 < 100 ms knee is about 360.
-    assert!((300.0..=420.0).contains(&knee), "knee {knee}");
+    let knee = knee(dir.path());
+    assert!(
+        (300.0..=420.0).contains(&knee),
+        "knee {knee}, first {first}"
+    );
     let forecast = std::fs::read_to_string(dir.path().join("forecast.csv")).unwrap();
     assert!(forecast.starts_with("timestamp,rps,lower,upper"));
     assert_eq!(

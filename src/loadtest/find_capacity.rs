@@ -115,13 +115,7 @@ pub fn measure_capacity(
             eprintln!("{line}");
         }
     };
-    let mut low = base.clone();
-    low.load = LoadModel::Closed {
-        users: 1,
-        spawn_rate: 1.0,
-    };
-    low.duration = LOW_LOAD;
-    low.warmup = Duration::ZERO;
+    let low = one_user(base, LOW_LOAD);
     let low_run = runtime.block_on(super::execute(&low, requests.to_vec(), None, true))?;
     let service = low_run.latency_ms;
     say(format!(
@@ -246,13 +240,7 @@ fn drain(
     let started = std::time::Instant::now();
     std::thread::sleep(MIN_PAUSE);
     let limit_ms = 2.0 * service.p95.max(service.mean) + 5.0;
-    let mut probe = base.clone();
-    probe.load = LoadModel::Closed {
-        users: 1,
-        spawn_rate: 1.0,
-    };
-    probe.duration = PROBE;
-    probe.warmup = Duration::ZERO;
+    let probe = one_user(base, PROBE);
     while started.elapsed() < MAX_DRAIN {
         let result = runtime.block_on(super::execute(&probe, requests.to_vec(), None, true))?;
         if result.requests > 0 && result.latency_ms.max <= limit_ms {
@@ -260,6 +248,18 @@ fn drain(
         }
     }
     Ok(started.elapsed())
+}
+
+/// The plan with one user for `duration`: the low-load and drain measurements.
+fn one_user(base: &Plan, duration: Duration) -> Plan {
+    let mut plan = base.clone();
+    plan.load = LoadModel::Closed {
+        users: 1,
+        spawn_rate: 1.0,
+    };
+    plan.duration = duration;
+    plan.warmup = Duration::ZERO;
+    plan
 }
 
 /// The latency the SLO speaks of, ms.
