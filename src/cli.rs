@@ -143,36 +143,19 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<String>,
 
-    /// Write the JSON summary to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-
-    /// Write an HdrHistogram V2 interval log (one interval per second).
+    /// Write an HdrHistogram V2 interval log (one interval per second; `-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
 
-    /// Write a self-contained HTML report (charts over time, HDR percentile plot, tasks, failures, thresholds); it needs no network to view.
-    #[arg(long, value_name = "FILE.html", conflicts_with = "find_capacity")]
-    pub html: Option<PathBuf>,
-
-    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
-    #[arg(
-        long,
-        value_name = "FILE.svg|FILE.png",
-        conflicts_with = "find_capacity"
-    )]
-    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
 
     /// Fail (exit 1) unless this holds, e.g. "p95<300ms", "error_rate<1%", "rps>200" (repeatable).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Threshold>,
 
-    /// No progress bar and no table, only errors and threshold verdicts.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-
     /// Find the highest open-model rate that holds --slo: coarse steps, then bisection.
-    #[arg(long, conflicts_with_all = ["users", "rate", "thresholds"])]
+    #[arg(long, conflicts_with_all = ["users", "rate", "thresholds", "html", "plot"])]
     pub find_capacity: bool,
 
     /// Capacity search: the latency objective each step must hold.
@@ -293,21 +276,8 @@ pub struct ForecastArgs {
     #[arg(long, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
 
-    /// Write the JSON summary to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-
-    /// Write a self-contained HTML report (history and forecast band, holidays, backtest, peaks, pre-warm); it needs no network to view.
-    #[arg(long, value_name = "FILE.html")]
-    pub html: Option<PathBuf>,
-
-    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
-    #[arg(long, value_name = "FILE.svg|FILE.png")]
-    pub plot: Option<PathBuf>,
-
-    /// Print no tables and no chart (warnings and errors still go to stderr).
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Args)]
@@ -360,17 +330,8 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
-    /// Write the JSON summary to FILE (`-` for stdout).
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-
-    /// Write a self-contained HTML report (demand vs capacity, instances, p95 vs SLO, queue, scale events, summary); it needs no network to view.
-    #[arg(long, value_name = "FILE.html")]
-    pub html: Option<PathBuf>,
-
-    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
-    #[arg(long, value_name = "FILE.svg|FILE.png")]
-    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArgs,
 
     /// Search min/max instances, workers per instance, step and window for the cheapest policy meeting the SLO.
     #[arg(long)]
@@ -409,10 +370,34 @@ pub struct SimulateArgs {
     /// Exit 1 when the SLO is missed or requests are dropped, printing why.
     #[arg(long)]
     pub fail_on_breach: bool,
+}
 
-    /// No summary table, only errors and the verdict of --fail-on-breach.
+/// The report flags every analysing command shares (loadtest, forecast, simulate).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportArgs {
+    /// Write the JSON summary to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (every chart and table of the run); it needs no network to view.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+
+    /// Write the main chart as FILE.svg or FILE.png (chosen by the extension).
+    #[arg(long, value_name = "FILE.svg|FILE.png", value_parser = parse_plot_path)]
+    pub plot: Option<PathBuf>,
+
+    /// Print no progress bar and no tables: only warnings, errors and verdicts (on stderr).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `--plot`'s format is its extension: checked when the flags are parsed, before any work.
+fn parse_plot_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    crate::report::html::plot::PlotFormat::from_path(&path)
+        .map(|_| path)
+        .map_err(|_| "the file name must end in .svg or .png".to_string())
 }
 
 #[derive(Debug, Args)]

@@ -338,7 +338,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.html {
         let page =
             crate::report::html::demo_page(&load, &series, &calendar, &forecast, &recommended);
-        crate::report::write_atomic(path, page.as_bytes()).context("writing --html")?;
+        crate::output::write_bytes(path, page.as_bytes()).context("writing --html")?;
         eprintln!("\nreport: {}", path.display());
     }
     eprintln!(

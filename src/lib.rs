@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod forecast;
 pub mod loadtest;
+pub mod output;
 pub mod profile;
 pub mod report;
 pub mod simulate;

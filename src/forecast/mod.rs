@@ -61,9 +61,12 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
 pub fn compute(
     args: &ForecastArgs,
 ) -> anyhow::Result<(HourlySeries, HolidayCalendar, ForecastResult)> {
-    if let Some(path) = &args.plot {
-        crate::report::html::plot::PlotFormat::from_path(path)?;
-    }
+    crate::output::check_outputs(&[
+        ("--out", args.out.as_deref()),
+        ("--json", args.report.json.as_deref()),
+        ("--html", args.report.html.as_deref()),
+        ("--plot", args.report.plot.as_deref()),
+    ])?;
     let settings = settings_from(args)?;
     let tz_offset = match &args.tz {
         Some(text) => {

@@ -419,13 +419,16 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
     let mut session: Session = ctx.sessions.borrow_mut().session();
     loop {
         let intended = schedule.claim();
-        if intended > Instant::now() {
+        let claimed = Instant::now();
+        if intended > claimed {
             tokio::time::sleep_until(intended).await;
         }
         let sent = Instant::now();
-        ctx.interval
-            .borrow_mut()
-            .record_send(sent.saturating_duration_since(intended), LATE_TOLERANCE);
+        ctx.interval.borrow_mut().record_send(
+            sent.saturating_duration_since(intended),
+            LATE_TOLERANCE,
+            claimed.saturating_duration_since(intended) > LATE_TOLERANCE,
+        );
         let request = shared.pick(&mut rng);
         ctx.exchange(&mut session, request, sent, Some(intended))
             .await;

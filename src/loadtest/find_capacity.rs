@@ -73,17 +73,23 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         max_rps: args.max_rate,
     };
     let run = measure_capacity(
-        &runtime, &plan, &requests, &rule, args, settings, args.quiet,
+        &runtime,
+        &plan,
+        &requests,
+        &rule,
+        args,
+        settings,
+        args.report.quiet,
     )?;
-    if !args.quiet {
+    if !args.report.quiet {
         print!("{}", report::capacity::summary(&run.profile, &run.outcome));
     }
     if let Some(path) = &args.profile_out {
-        report::write_json(path, &run.profile)?;
+        crate::output::write_json(path, &run.profile)?;
     }
-    if let Some(path) = &args.json {
+    if let Some(path) = &args.report.json {
         let body = serde_json::json!({ "profile": run.profile, "search": run.outcome });
-        report::write_json(path, &body)?;
+        crate::output::write_json(path, &body)?;
     }
     if run.outcome.sustainable_rps.is_none() {
         eprintln!(

@@ -18,7 +18,7 @@ pub mod threshold;
 pub mod tls;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -30,7 +30,8 @@ use tokio::time::Instant;
 
 use crate::cli::LoadtestArgs;
 use crate::error::{InputError, Outcome, RunError};
-use crate::report::{self, AtomicFile};
+use crate::output::OutputFile;
+use crate::report;
 use client::{Failure, HttpVersion};
 use connector::{Connector, TlsTarget};
 use engine::Report;
@@ -40,9 +41,22 @@ use stats::Aggregator;
 
 /// Run a load test as the command line asks.
 pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
-    if let Some(path) = &args.plot {
-        report::html::plot::PlotFormat::from_path(path)?;
-    }
+    let csv_files: Vec<PathBuf> = match &args.csv {
+        Some(prefix) => LOCUST_CSV_SUFFIXES
+            .iter()
+            .map(|suffix| PathBuf::from(format!("{prefix}{suffix}")))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut outputs = vec![
+        ("--json", args.report.json.as_deref()),
+        ("--html", args.report.html.as_deref()),
+        ("--plot", args.report.plot.as_deref()),
+        ("--hdr-log", args.hdr_log.as_deref()),
+        ("--profile-out", args.profile_out.as_deref()),
+    ];
+    outputs.extend(csv_files.iter().map(|p| ("--csv", Some(p.as_path()))));
+    crate::output::check_outputs(&outputs)?;
     if args.find_capacity {
         return find_capacity::run(&args);
     }
@@ -61,7 +75,7 @@ pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
         &plan,
         requests,
         args.hdr_log.as_deref(),
-        args.quiet,
+        args.report.quiet,
     ))?;
     result.thresholds = result.evaluate(&args.thresholds);
     Ok(result)
@@ -184,15 +198,11 @@ pub(crate) async fn execute(
         reach.version,
     ));
 
-    let mut hlog_file = hlog_path.map(AtomicFile::create).transpose()?;
+    let mut hlog_file = hlog_path.map(OutputFile::create).transpose()?;
     let mut serializer = V2DeflateSerializer::new();
     let started_wall = SystemTime::now();
     let mut hlog = match hlog_file.as_mut() {
-        Some(file) => Some(report::hlog::begin(
-            file.writer(),
-            &mut serializer,
-            started_wall,
-        )?),
+        Some(file) => Some(report::hlog::begin(file, &mut serializer, started_wall)?),
         None => None,
     };
 
@@ -327,11 +337,16 @@ pub(crate) async fn execute(
             if achieved < 0.99 {
                 let cause = if saturated_seconds > 0 {
                     "the generator's CPU was saturated".to_string()
-                } else {
+                } else if pacing.backlog > 0 || 2 * pacing.late_connection_busy >= pacing.late {
                     format!(
                         "all {connections} connections were busy: the target is slower than the rate, \
                          or --connections is too low"
                     )
+                } else {
+                    // Connections were free and waiting: the thread woke late.
+                    "the generator's threads woke late though connections were free: \
+                     the machine is busy (other processes, too few cores)"
+                        .to_string()
                 };
                 warnings.push(format!(
                     "the rate was not kept: {:.1}% of the {} sends due left on time \
@@ -397,43 +412,43 @@ pub(crate) async fn execute(
     })
 }
 
-/// Print the summary and write every requested file.
+/// The files `--csv PREFIX` writes, Locust's names.
+const LOCUST_CSV_SUFFIXES: [&str; 3] = ["_stats.csv", "_stats_history.csv", "_failures.csv"];
+
+/// Write every requested file, then print the summary: a closed pipe on the
+/// table must not cost the files. One output that fails does not stop the others.
 fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> {
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
-    if !args.quiet {
-        let summary = report::table::loadtest_summary(result);
-        if json_to_stdout {
-            eprint!("{summary}");
-        } else {
-            print!("{summary}");
+    let mut written = crate::output::Outcomes::default();
+    if let Some(prefix) = &args.csv {
+        let renderers: [fn(&RunResult) -> Vec<u8>; 3] = [
+            report::locust_csv::stats,
+            report::locust_csv::stats_history,
+            report::locust_csv::failures,
+        ];
+        for (suffix, render) in LOCUST_CSV_SUFFIXES.iter().zip(renderers) {
+            let path = PathBuf::from(format!("{prefix}{suffix}"));
+            written.note(crate::output::write_bytes(&path, &render(result)));
         }
+    }
+    if let Some(path) = &args.report.json {
+        written.note(crate::output::write_json(path, result));
+    }
+    if let Some(path) = &args.report.html {
+        let page = report::html::loadtest_page(result);
+        written.note(crate::output::write_bytes(path, page.as_bytes()));
+    }
+    if let Some(path) = &args.report.plot {
+        let chart = report::html::loadtest::latency_chart(&result.history);
+        written.note(report::html::plot::write(path, &chart.render()));
+    }
+    let stdout_taken =
+        crate::output::any_stdout([args.report.json.as_deref(), args.hdr_log.as_deref()]);
+    if !args.report.quiet {
+        crate::output::print_text(&report::table::loadtest_summary(result), stdout_taken)?;
     } else {
         for w in &result.warnings {
             eprintln!("warning: {w}");
         }
     }
-    if let Some(prefix) = &args.csv {
-        let files = [
-            ("_stats.csv", report::locust_csv::stats(result)),
-            (
-                "_stats_history.csv",
-                report::locust_csv::stats_history(result),
-            ),
-            ("_failures.csv", report::locust_csv::failures(result)),
-        ];
-        for (suffix, bytes) in files {
-            report::write_atomic(Path::new(&format!("{prefix}{suffix}")), &bytes)?;
-        }
-    }
-    if let Some(path) = &args.json {
-        report::write_json(path, result)?;
-    }
-    if let Some(path) = &args.html {
-        report::write_atomic(path, report::html::loadtest_page(result).as_bytes())?;
-    }
-    if let Some(path) = &args.plot {
-        let chart = report::html::loadtest::latency_chart(&result.history);
-        report::html::plot::write(path, &chart.render())?;
-    }
-    Ok(())
+    written.finish()
 }

@@ -83,6 +83,9 @@ pub struct Pacing {
     pub sent: u64,
     /// Sends that left more than the tolerance after their intended time.
     pub late: u64,
+    /// Late sends whose connection was still busy when they fell due; the others
+    /// had an idle connection waiting and left late because the thread woke late.
+    pub late_connection_busy: u64,
     /// Largest lateness seen, µs.
     pub max_late_us: u64,
     /// Intended sends that were due before the stop but never left (all connections busy).
@@ -93,6 +96,7 @@ impl Pacing {
     pub fn merge(&mut self, other: &Pacing) {
         self.sent += other.sent;
         self.late += other.late;
+        self.late_connection_busy += other.late_connection_busy;
         self.max_late_us = self.max_late_us.max(other.max_late_us);
         self.backlog += other.backlog;
     }
@@ -246,11 +250,18 @@ impl Interval {
         }
     }
 
-    /// Open model: a send left `lateness` after its intended time.
-    pub fn record_send(&mut self, lateness: Duration, tolerance: Duration) {
+    /// Open model: a send left `lateness` after its intended time;
+    /// `connection_was_busy`: it was already due when its connection came free.
+    pub fn record_send(
+        &mut self,
+        lateness: Duration,
+        tolerance: Duration,
+        connection_was_busy: bool,
+    ) {
         self.pacing.sent += 1;
         if lateness > tolerance {
             self.pacing.late += 1;
+            self.pacing.late_connection_busy += u64::from(connection_was_busy);
         }
         self.pacing.max_late_us = self.pacing.max_late_us.max(lateness.as_micros() as u64);
     }

@@ -1,7 +1,5 @@
 //! Presentation of `capplan forecast`: summary tables, forecast CSV, JSON, terminal chart.
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
@@ -9,7 +7,7 @@ use crate::cli::ForecastArgs;
 use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
 use crate::forecast::series::{hour_of_day, HourlySeries};
-use crate::report::write_atomic;
+use crate::output::write_bytes;
 
 /// Print and write everything the flags ask for.
 pub fn emit(
@@ -18,41 +16,34 @@ pub fn emit(
     calendar: &HolidayCalendar,
     result: &ForecastResult,
 ) -> anyhow::Result<()> {
-    let stdout = Some(Path::new("-"));
-    let data_to_stdout = args.json.as_deref() == stdout || args.out.as_deref() == stdout;
-    if !args.quiet && !data_to_stdout {
-        let text = render_summary(result) + &render_chart(series, result, 96, 10);
-        print_stdout(&text)?;
-    }
     for note in &result.notes {
         eprintln!("note: {note}");
     }
-    // `-` is standard output (write_atomic's convention).
+    // Files first: a closed pipe on the tables must not cost them.
+    let mut written = crate::output::Outcomes::default();
     if let Some(path) = &args.out {
-        write_atomic(path, render_csv(result).as_bytes())?;
+        written.note(write_bytes(path, render_csv(result).as_bytes()));
     }
-    if let Some(path) = &args.json {
-        write_atomic(path, (render_json(result)? + "\n").as_bytes())?;
+    if let Some(path) = &args.report.json {
+        written
+            .note(render_json(result).and_then(|json| write_bytes(path, (json + "\n").as_bytes())));
     }
-    if let Some(path) = &args.html {
-        write_atomic(
-            path,
-            super::html::forecast_page(series, calendar, result).as_bytes(),
-        )?;
+    if let Some(path) = &args.report.html {
+        let page = super::html::forecast_page(series, calendar, result);
+        written.note(write_bytes(path, page.as_bytes()));
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.report.plot {
         let chart = super::html::forecast::main_chart(series, calendar, result);
-        super::html::plot::write(path, &chart.render())?;
+        written.note(super::html::plot::write(path, &chart.render()));
     }
-    Ok(())
-}
-
-/// Print to stdout; a closed pipe (`| head`) is not an error.
-fn print_stdout(text: &str) -> anyhow::Result<()> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
-        _ => Ok(()),
+    // The CSV or the JSON on stdout keeps it: the tables then go to stderr.
+    let stdout_taken =
+        crate::output::any_stdout([args.out.as_deref(), args.report.json.as_deref()]);
+    if !args.report.quiet {
+        let text = render_summary(result) + &render_chart(series, result, 96, 10);
+        crate::output::print_text(&text, stdout_taken)?;
     }
+    written.finish()
 }
 
 /// The forecast CSV: `timestamp,rps,lower,upper`, itself a valid traffic CSV.

@@ -69,9 +69,13 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
 
 /// Read the inputs and simulate (and search, with `--recommend`): no output.
 pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
-    if let Some(path) = &args.plot {
-        crate::report::html::plot::PlotFormat::from_path(path)?;
-    }
+    crate::output::check_outputs(&[
+        ("--timeline", args.timeline.as_deref()),
+        ("--events", args.events.as_deref()),
+        ("--json", args.report.json.as_deref()),
+        ("--html", args.report.html.as_deref()),
+        ("--plot", args.report.plot.as_deref()),
+    ])?;
     let mut policy = match &args.policy {
         Some(path) => Policy::read(path)?,
         None => Policy::default(),
@@ -149,7 +153,9 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     let table = MmcTable::new(policy.fleet.workers_per_instance);
     let options = RunOptions {
         // The HTML report and the plot draw the timeline too.
-        record_timeline: args.timeline.is_some() || args.html.is_some() || args.plot.is_some(),
+        record_timeline: args.timeline.is_some()
+            || args.report.html.is_some()
+            || args.report.plot.is_some(),
         db_limit,
         ..RunOptions::default()
     };
@@ -216,33 +222,50 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
 /// Print and write every output the arguments ask for; exit 1 on a breach with
 /// `--fail-on-breach`.
 pub fn emit(args: &SimulateArgs, output: &SimulateOutput) -> anyhow::Result<Outcome> {
-    let json_to_stdout = args.json.as_deref() == Some(Path::new("-"));
-    if !args.quiet && !json_to_stdout {
-        println!("{}", render::summary(output));
-    }
+    // Files first: a closed pipe on the table must not cost them.
+    let mut written = crate::output::Outcomes::default();
     if let Some(path) = &args.timeline {
-        crate::report::write_atomic(path, &render::timeline_csv(output)?)
-            .context("writing --timeline")?;
+        written.note(
+            render::timeline_csv(output)
+                .and_then(|csv| crate::output::write_bytes(path, &csv))
+                .context("writing --timeline"),
+        );
     }
     if let Some(path) = &args.events {
-        crate::report::write_atomic(path, &render::events_csv(output)?)
-            .context("writing --events")?;
+        written.note(
+            render::events_csv(output)
+                .and_then(|csv| crate::output::write_bytes(path, &csv))
+                .context("writing --events"),
+        );
     }
-    if let Some(path) = &args.json {
-        crate::report::write_atomic(path, render::json(output)?.as_bytes())
-            .context("writing --json")?;
+    if let Some(path) = &args.report.json {
+        written.note(
+            render::json(output)
+                .and_then(|json| crate::output::write_bytes(path, json.as_bytes()))
+                .context("writing --json"),
+        );
     }
-    if let Some(path) = &args.html {
+    if let Some(path) = &args.report.html {
         let page = crate::report::html::simulate_page(output);
-        crate::report::write_atomic(path, page.as_bytes()).context("writing --html")?;
+        written.note(crate::output::write_bytes(path, page.as_bytes()).context("writing --html"));
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = &args.report.plot {
         let svg = crate::report::html::plot::stack(&[
             crate::report::html::simulate::demand_chart(output),
             crate::report::html::simulate::instances_chart(output),
         ]);
-        crate::report::html::plot::write(path, &svg).context("writing --plot")?;
+        written.note(crate::report::html::plot::write(path, &svg).context("writing --plot"));
     }
+    // A CSV or the JSON on stdout keeps it: the table then goes to stderr.
+    let stdout_taken = crate::output::any_stdout([
+        args.timeline.as_deref(),
+        args.events.as_deref(),
+        args.report.json.as_deref(),
+    ]);
+    if !args.report.quiet {
+        crate::output::print_text(&format!("{}\n", render::summary(output)), stdout_taken)?;
+    }
+    written.finish()?;
 
     let failures = failures(output);
     if args.fail_on_breach && !failures.is_empty() {

@@ -95,7 +95,7 @@ pub fn png(svg: &str) -> anyhow::Result<Vec<u8>> {
 /// Write the plot to `path` (atomically), in the format its extension names.
 pub fn write(path: &Path, svg: &str) -> anyhow::Result<()> {
     let format = PlotFormat::from_path(path)?;
-    crate::report::write_atomic(path, &encode(svg, format)?)
+    crate::output::write_bytes(path, &encode(svg, format)?)
 }
 
 #[cfg(test)]
