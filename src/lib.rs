@@ -11,6 +11,7 @@ pub mod output;
 pub mod profile;
 pub mod report;
 pub mod simulate;
+pub mod stop_signal;
 pub mod target;
 pub mod timestamp;
 pub mod units;

@@ -427,45 +427,74 @@ fn hdr_log_has_one_interval_per_second() {
 }
 
 #[test]
-fn ctrl_c_still_writes_every_report() {
+fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "4", "--service-time", "2ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("run.json");
-    let prefix = dir.path().join("run");
-    let mut child = std::process::Command::new(common::capplan_bin())
-        .args([
-            "loadtest",
-            "--url",
-            &target.url_for("/"),
-            "--users",
-            "2",
-            "--duration",
-            "60s",
-            "--quiet",
-        ])
-        .args([
-            "--json",
-            json.to_str().unwrap(),
-            "--csv",
-            prefix.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    // SAFETY: kill(2) on our own, still running child.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    for (signal, name) in [
+        (libc::SIGINT, "Ctrl-C"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("run.json");
+        let prefix = dir.path().join("run");
+        let hlog = dir.path().join("run.hlog");
+        let mut child = std::process::Command::new(common::capplan_bin())
+            .args([
+                "loadtest",
+                "--url",
+                &target.url_for("/"),
+                "--users",
+                "2",
+                "--duration",
+                "60s",
+                "--quiet",
+            ])
+            .arg("--json")
+            .arg(&json)
+            .arg("--csv")
+            .arg(&prefix)
+            .arg("--hdr-log")
+            .arg(&hlog)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: kill(2) on our own, still running child.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, signal);
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{name}");
+        let run = read_json(&json);
+        assert_eq!(run["interrupted"], true, "{name}");
+        assert!(
+            run["warnings"].to_string().contains(name),
+            "{name}: {}",
+            run["warnings"]
+        );
+        let duration = run["duration_s"].as_f64().unwrap();
+        assert!(
+            (1.0..4.0).contains(&duration),
+            "{name}: duration {duration}"
+        );
+        assert!(run["requests"].as_u64().unwrap() > 50, "{name}");
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "run.hlog",
+                "run.json",
+                "run_failures.csv",
+                "run_stats.csv",
+                "run_stats_history.csv"
+            ],
+            "{name}: every report and no temporary file"
+        );
     }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let run = read_json(&json);
-    assert_eq!(run["interrupted"], true);
-    let duration = run["duration_s"].as_f64().unwrap();
-    assert!((2.0..5.0).contains(&duration), "duration {duration}");
-    assert!(run["requests"].as_u64().unwrap() > 100);
-    assert!(dir.path().join("run_stats.csv").exists());
-    assert!(dir.path().join("run_stats_history.csv").exists());
 }
 
 #[test]

@@ -241,8 +241,9 @@ pub(crate) async fn execute(
         LoadModel::Open { connections, .. } => connections,
     };
 
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let stop_signal = crate::stop_signal::stop_requested();
+    tokio::pin!(stop_signal);
+    let mut stopped_by: Option<&'static str> = None;
     let mut stopped_at: Option<Instant> = None;
     let mut interrupted = false;
     let mut threads_done = 0usize;
@@ -254,8 +255,9 @@ pub(crate) async fn execute(
                 // The threads stop by themselves at the deadline.
                 stopped_at = Some(deadline);
             }
-            _ = &mut ctrl_c, if stopped_at.is_none() => {
+            signal = &mut stop_signal, if stopped_at.is_none() => {
                 interrupted = true;
+                stopped_by = Some(signal);
                 stopped_at = Some(Instant::now());
                 let _ = stop_tx.send(true);
             }
@@ -319,7 +321,8 @@ pub(crate) async fn execute(
     let mut warnings: Vec<String> = reach.warning.into_iter().collect();
     if interrupted {
         warnings.push(format!(
-            "interrupted by Ctrl-C after {duration_s:.1}s: the results cover what was measured until then"
+            "interrupted by {} after {duration_s:.1}s: the results cover what was measured until then",
+            stopped_by.unwrap_or("a signal")
         ));
     }
     warnings.extend(cpu::saturation_warning(

@@ -126,7 +126,7 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Resolves on Ctrl-C, SIGTERM (unix) or after `duration`.
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (unix), or after `duration`.
 async fn stop_signal(duration: Option<Duration>) {
     let timeout = async {
         match duration {
@@ -135,31 +135,7 @@ async fn stop_signal(duration: Option<Duration>) {
         }
     };
     tokio::select! {
-        _ = interrupt() => {}
-        _ = terminate() => {}
+        _ = crate::stop_signal::stop_requested() => {}
         _ = timeout => {}
     }
-}
-
-async fn interrupt() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        // No handler could be installed: only --duration or SIGTERM stop us.
-        std::future::pending::<()>().await
-    }
-}
-
-#[cfg(unix)]
-async fn terminate() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut sigterm) => {
-            sigterm.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending().await
 }
