@@ -217,6 +217,26 @@ impl OutputFile {
     }
 }
 
+/// Standard output whose reader may stop early (`| head`): once the pipe is
+/// closed the rest is dropped without an error, as `print_text` does.
+struct QuietPipe<W>(W);
+
+impl<W: Write> Write for QuietPipe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
 impl Write for OutputFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.inner().write(buf)
@@ -234,7 +254,9 @@ impl Write for OutputFile {
 
 fn open(path: &Path) -> anyhow::Result<Sink> {
     if is_stdout(path) {
-        return Ok(Sink::InPlace(BufWriter::new(Box::new(std::io::stdout()))));
+        return Ok(Sink::InPlace(BufWriter::new(Box::new(QuietPipe(
+            std::io::stdout(),
+        )))));
     }
     let cannot = || format!("cannot write {}", path.display());
     // Follow symlinks: what matters is what the write would land on.

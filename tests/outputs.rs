@@ -232,3 +232,39 @@ fn output_paths_are_checked_before_any_traffic() {
     assert!(!json.exists() && !events.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error_and_the_files_are_written() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    // The timeline (~100 kB) outgrows the pipe's buffer, so closing the read end
+    // after one line makes the writer meet a closed pipe (`| head -1`).
+    let mut child = std::process::Command::new(common::capplan_bin())
+        .arg("simulate")
+        .arg("--traffic")
+        .arg(fixture("simulate/traffic_day.csv"))
+        .arg("--capacity")
+        .arg(fixture("simulate/capacity.json"))
+        .args(["--timeline", "-", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("time,"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(summary.is_object());
+}
