@@ -1103,3 +1103,38 @@ fn bad_connection_flags_exit_2_naming_the_flag_and_the_file() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 }
+
+#[cfg(unix)]
+#[test]
+fn the_open_file_limit_is_raised_or_the_run_refused_before_it_starts() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    let bin = common::capplan_bin();
+    let url = target.url_for("/");
+    let run = |limits: &str, users: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{limits} && exec \"$0\" loadtest --url {url} --users {users} --duration 1s --quiet --json -"
+            ))
+            .arg(&bin)
+            .output()
+            .unwrap()
+    };
+    // A hard limit too low: exit 2 at once, naming the flag and `ulimit -n`.
+    let out = run("ulimit -n 256", "1000");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--users") && stderr.contains("ulimit -n"),
+        "{stderr}"
+    );
+    // A soft limit below what the run needs but a hard one above: raised, and
+    // every user runs without a single EMFILE failure.
+    let out = run("ulimit -Sn 256 && ulimit -Hn 4096", "400");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["failures"], 0, "{}", json["errors"]);
+    assert!(json["requests"].as_u64().unwrap() >= 400, "{json}");
+}

@@ -189,17 +189,29 @@ impl ThreadCtx {
         let request = &self.shared.requests[request_index];
         let outcome = session.send(request, self.shared.timeout).await;
         let done = Instant::now();
-        let mut interval = self.interval.borrow_mut();
-        interval.record(
-            request.stats_id,
-            done - intended.unwrap_or(sent),
-            outcome.map(|reply| reply.body_bytes),
-        );
-        if intended.is_some() {
-            interval.record_service(request.stats_id, done - sent);
+        let failed_at_once = outcome.is_err() && done - sent < INSTANT_FAILURE;
+        {
+            let mut interval = self.interval.borrow_mut();
+            interval.record(
+                request.stats_id,
+                done - intended.unwrap_or(sent),
+                outcome.map(|reply| reply.body_bytes),
+            );
+            if intended.is_some() {
+                interval.record_service(request.stats_id, done - sent);
+            }
+        }
+        if failed_at_once {
+            // A failure that never waited (EMFILE, a refused connect) would let a
+            // user loop without an await point, starving the ticker, the deadline
+            // and the signals on this thread: pause before the next try.
+            tokio::time::sleep(INSTANT_FAILURE).await;
         }
     }
 }
+
+/// A request that failed faster than this never waited on the network.
+const INSTANT_FAILURE: Duration = Duration::from_millis(1);
 
 async fn generator_thread(
     thread: usize,

@@ -61,6 +61,7 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         plan::check_rate("--start-rate", rate)?;
     }
     let plan = Plan::from_args(args)?;
+    super::fd_limit::ensure(&plan)?;
     let requests = client::prepare(&plan)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,6 +4,7 @@ pub mod client;
 pub mod connector;
 pub mod cpu;
 pub mod engine;
+pub mod fd_limit;
 pub mod find_capacity;
 pub mod history;
 pub mod http1;
@@ -67,6 +68,7 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
 /// Run the load test the arguments describe and judge its thresholds (no output).
 pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
     let plan = Plan::from_args(args)?;
+    fd_limit::ensure(&plan)?;
     let requests = client::prepare(&plan)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

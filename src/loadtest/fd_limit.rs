@@ -1,0 +1,88 @@
+//! The open-file limit against the sockets a run needs, checked before it starts:
+//! past the limit every `socket()` fails at once (EMFILE), and a run of such
+//! users would spin without ever reaching an await point.
+use crate::error::InputError;
+
+use super::plan::{LoadModel, Plan};
+
+/// Descriptors kept for everything but sockets: stdio, output files, the
+/// runtime's own (epoll, eventfd), a spill file, the TLS roots.
+const RESERVED: u64 = 64;
+
+/// Sockets the plan keeps open at once: one per user or open-model connection,
+/// divided among HTTP/2 streams that share a connection.
+pub fn sockets_needed(plan: &Plan) -> u64 {
+    let sessions = match plan.load {
+        LoadModel::Closed { users, .. } => u64::from(users),
+        LoadModel::Open { connections, .. } => u64::from(connections),
+    };
+    let streams = if plan.connection.http2 {
+        u64::from(plan.connection.streams.max(1))
+    } else {
+        1
+    };
+    sessions.div_ceil(streams)
+}
+
+/// Raise the soft limit towards the hard one as far as the run needs; refuse
+/// (exit 2) a run the hard limit cannot hold, saying how to raise it.
+pub fn ensure(plan: &Plan) -> Result<(), InputError> {
+    let needed = sockets_needed(plan) + RESERVED;
+    let Some((soft, hard)) = current() else {
+        return Ok(());
+    };
+    if needed <= soft {
+        return Ok(());
+    }
+    if needed <= hard && raise(needed.max(soft)) {
+        return Ok(());
+    }
+    let flag = match plan.load {
+        LoadModel::Closed { .. } => "--users",
+        LoadModel::Open { .. } => "--connections",
+    };
+    Err(InputError::flag(
+        flag,
+        format!(
+            "the run needs about {needed} open files (one socket per connection, plus {RESERVED}) \
+             but this process may open only {soft} (`ulimit -n`, hard limit {hard}); raise it with \
+             `ulimit -n {needed}` or use fewer users or connections"
+        ),
+    ))
+}
+
+#[cfg(unix)]
+fn current() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every unix
+    (rc == 0).then_some((limit.rlim_cur as u64, limit.rlim_max as u64))
+}
+
+#[cfg(unix)]
+fn raise(to: u64) -> bool {
+    let Some((_, hard)) = current() else {
+        return false;
+    };
+    let limit = libc::rlimit {
+        rlim_cur: to.min(hard) as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we own; raising the soft limit up to
+    // the hard one needs no privilege.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}
+
+#[cfg(not(unix))]
+fn current() -> Option<(u64, u64)> {
+    None
+}
+
+#[cfg(not(unix))]
+fn raise(_: u64) -> bool {
+    false
+}
