@@ -1,7 +1,8 @@
 //! Errors as a contract: every failure maps to one documented exit code.
 //!
 //! 0 success; 1 a threshold or SLO failed (the run itself was fine);
-//! 2 bad usage or bad input; 3 the run could not be carried out.
+//! 2 bad usage or bad input; 3 the run could not be carried out;
+//! 130 a signal stopped the run (its reports were written).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +55,12 @@ impl InputError {
     }
 }
 
+/// A signal stopped a command whose result would be meaningless if cut short
+/// (a capacity search in the middle of a step): exit 130, nothing half-judged written.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// The run could not be carried out (target unreachable at start, I/O error).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -66,13 +73,19 @@ pub enum Outcome {
     Success,
     /// The run was fine but a threshold or SLO failed; the reasons were printed.
     Failed,
+    /// A signal cut the run short; every report of what was measured was written.
+    Interrupted,
 }
+
+/// The exit code of a run stopped by a signal (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 impl Outcome {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Outcome::Success => ExitCode::SUCCESS,
             Outcome::Failed => ExitCode::from(1),
+            Outcome::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
         }
     }
 }
@@ -81,6 +94,8 @@ impl Outcome {
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     if err.chain().any(|cause| cause.is::<InputError>()) {
         ExitCode::from(2)
+    } else if err.chain().any(|cause| cause.is::<Interrupted>()) {
+        ExitCode::from(EXIT_INTERRUPTED)
     } else {
         ExitCode::from(3)
     }

@@ -464,7 +464,11 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
             libc::kill(child.id() as libc::pid_t, signal);
         }
         let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "{name}");
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "{name}: exit 130 after the reports"
+        );
         let run = read_json(&json);
         assert_eq!(run["interrupted"], true, "{name}");
         assert!(
@@ -1137,4 +1141,44 @@ fn the_open_file_limit_is_raised_or_the_run_refused_before_it_starts() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["failures"], 0, "{}", json["errors"]);
     assert!(json["requests"].as_u64().unwrap() >= 400, "{json}");
+}
+
+#[test]
+fn a_signal_stops_find_capacity_without_writing_a_profile() {
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile.json");
+    let json = dir.path().join("search.json");
+    let mut child = std::process::Command::new(common::capplan_bin())
+        .args(["loadtest", "--url", &target.url_for("/"), "--find-capacity"])
+        .args(["--step-duration", "10s", "--workers-measured", "4"])
+        .arg("--profile-out")
+        .arg(&profile)
+        .arg("--json")
+        .arg(&json)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Into the low-load measurement or the first step, well before the search ends.
+    std::thread::sleep(Duration::from_millis(3500));
+    let signalled = std::time::Instant::now();
+    // SAFETY: kill(2) on our own, still running child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(3),
+        "stopped {:?} after the signal",
+        signalled.elapsed()
+    );
+    assert!(stderr.contains("no profile is written"), "{stderr}");
+    assert!(
+        !profile.exists() && !json.exists(),
+        "an unfinished search wrote a profile"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -7,6 +7,7 @@ use crate::error::{InputError, Outcome};
 use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
 use crate::loadtest::client::{self, PreparedRequest};
 use crate::loadtest::plan::{self, LoadModel, Plan};
+use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::LatencySummary;
 use crate::loadtest::threshold::Metric;
 use crate::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
@@ -124,6 +125,7 @@ pub fn measure_capacity(
     };
     let low = one_user(base, LOW_LOAD);
     let low_run = runtime.block_on(super::execute(&low, requests.to_vec(), None, true))?;
+    stop_if_interrupted(&low_run, "the low-load measurement")?;
     let service = low_run.latency_ms;
     say(format!(
         "capacity: service time at low load: mean {:.2}ms, p95 {:.2}ms ({} requests)",
@@ -167,6 +169,7 @@ pub fn measure_capacity(
         step.warmup = Duration::from_secs(1);
         step.seed = base.seed.wrapping_add(step_number);
         let result = runtime.block_on(super::execute(&step, requests.to_vec(), None, true))?;
+        stop_if_interrupted(&result, &format!("step {step_number} ({rate:.1} rps)"))?;
         let per_second_p50: Vec<f64> = result
             .history
             .iter()
@@ -250,11 +253,25 @@ fn drain(
     let probe = one_user(base, PROBE);
     while started.elapsed() < MAX_DRAIN {
         let result = runtime.block_on(super::execute(&probe, requests.to_vec(), None, true))?;
+        stop_if_interrupted(&result, "the pause between steps")?;
         if result.requests > 0 && result.latency_ms.max <= limit_ms {
             break;
         }
     }
     Ok(started.elapsed())
+}
+
+/// A signal during a measurement ends the search: an emptied step would be
+/// judged "holds" and corrupt the knee, so no profile is written.
+fn stop_if_interrupted(result: &RunResult, during: &str) -> anyhow::Result<()> {
+    if result.interrupted {
+        return Err(crate::error::Interrupted(format!(
+            "capacity: stopped by a signal during {during}; no profile is written from an \
+             unfinished search (the steps so far are above)"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The plan with one user for `duration`: the low-load and drain measurements.

@@ -87,18 +87,21 @@ pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
 pub fn report_run(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<Outcome> {
     write_outputs(args, result)?;
     let failed: Vec<_> = result.thresholds.iter().filter(|t| !t.passed).collect();
-    if failed.is_empty() {
-        Ok(Outcome::Success)
-    } else {
-        for t in failed {
-            eprintln!(
-                "threshold failed: {} (measured {})",
-                t.expr,
-                report::table::format_value(&t.expr, t.value)
-            );
-        }
-        Ok(Outcome::Failed)
+    for t in &failed {
+        eprintln!(
+            "threshold failed: {} (measured {})",
+            t.expr,
+            report::table::format_value(&t.expr, t.value)
+        );
     }
+    // A run cut short is not a pass, whatever its thresholds say.
+    Ok(if result.interrupted {
+        Outcome::Interrupted
+    } else if failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
 }
 
 /// How the run reaches the target, found out before any traffic: the connector, the
