@@ -1150,7 +1150,7 @@ fn a_signal_stops_find_capacity_without_writing_a_profile() {
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
     let json = dir.path().join("search.json");
-    let mut child = std::process::Command::new(common::capplan_bin())
+    let child = std::process::Command::new(common::capplan_bin())
         .args(["loadtest", "--url", &target.url_for("/"), "--find-capacity"])
         .args(["--step-duration", "10s", "--workers-measured", "4"])
         .arg("--profile-out")
