@@ -529,7 +529,20 @@ fn refused_connection_is_exit_3_with_a_clear_message() {
 fn bad_flag_values_are_exit_2_naming_the_flag() {
     let url = ["--url", "http://127.0.0.1:1/"];
     let search = ["--url", "http://127.0.0.1:1/", "--find-capacity"];
-    let cases: [(&[&str], &[&str], &str); 7] = [
+    let cases: [(&[&str], &[&str], &str); 11] = [
+        // Gates that can never fail or never pass.
+        (&url, &["--threshold", "error_rate<150%"], "at most 100%"),
+        (
+            &url,
+            &["--threshold", "error_rate<-1%"],
+            "must not be negative",
+        ),
+        (&url, &["--threshold", "rps>1e400"], "finite number"),
+        (
+            &search,
+            &["--slo", "p95>1ms"],
+            "--slo: 'p95>1ms': must be an upper bound",
+        ),
         (
             &url,
             &["--header", "Bad Name: x"],

@@ -9,7 +9,7 @@ use crate::loadtest::client::{self, PreparedRequest};
 use crate::loadtest::plan::{self, LoadModel, Plan};
 use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::LatencySummary;
-use crate::loadtest::threshold::Metric;
+use crate::loadtest::threshold::{Comparison, Metric};
 use crate::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
 use crate::report;
 
@@ -38,13 +38,22 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         slo: args.slo.clone(),
         max_error_rate: args.max_error_rate,
     };
+    // An objective is an upper bound on latency: `p95>1ms` would search inverted.
     if !matches!(
         rule.slo.metric,
         Metric::Percentile(_) | Metric::Mean | Metric::Max
+    ) || !matches!(
+        rule.slo.comparison,
+        Comparison::Less | Comparison::LessOrEqual
     ) {
-        return Err(
-            InputError::flag("--slo", "must be a latency objective such as p95<200ms").into(),
-        );
+        return Err(InputError::flag(
+            "--slo",
+            format!(
+                "'{}': must be an upper bound on latency such as p95<200ms",
+                rule.slo
+            ),
+        )
+        .into());
     }
     if args.workers_measured == 0 {
         return Err(InputError::flag("--workers-measured", "must be at least 1").into());

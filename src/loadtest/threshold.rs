@@ -121,6 +121,7 @@ impl FromStr for Threshold {
                 .parse::<f64>()
                 .map_err(|_| format!("threshold '{text}': '{rhs}' is not a number"))?,
         };
+        check_possible(text, metric, comparison, value)?;
         Ok(Threshold {
             expr,
             metric,
@@ -128,6 +129,50 @@ impl FromStr for Threshold {
             value,
         })
     }
+}
+
+/// Refuse a gate that can never fail or never pass: it would pass or fail CI for
+/// a reason that has nothing to do with the service.
+fn check_possible(
+    text: &str,
+    metric: Metric,
+    comparison: Comparison,
+    value: f64,
+) -> Result<(), String> {
+    if !value.is_finite() {
+        return Err(format!(
+            "threshold '{text}': the value must be a finite number"
+        ));
+    }
+    if value < 0.0 {
+        return Err(format!(
+            "threshold '{text}': the value must not be negative"
+        ));
+    }
+    if metric == Metric::ErrorRate && value > 1.0 {
+        return Err(format!(
+            "threshold '{text}': an error rate is at most 100% (write 1% or 0.01)"
+        ));
+    }
+    let never_fails = match comparison {
+        // `x >= 0` holds for every measurement; so does `error_rate <= 100%`.
+        Comparison::GreaterOrEqual => value == 0.0,
+        Comparison::LessOrEqual => metric == Metric::ErrorRate && value == 1.0,
+        _ => false,
+    };
+    let never_passes = match comparison {
+        // Nothing measured is below zero, and no error rate is above 100%.
+        Comparison::Less => value == 0.0,
+        Comparison::Greater => metric == Metric::ErrorRate && value == 1.0,
+        _ => false,
+    };
+    if never_fails || never_passes {
+        return Err(format!(
+            "threshold '{text}' {} whatever is measured",
+            if never_fails { "holds" } else { "fails" }
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -159,6 +204,13 @@ mod tests {
             "latency<1s",
             "rps>lots",
             "error_rate<x%",
+            "error_rate<150%",
+            "error_rate<-1%",
+            "rps>1e400",
+            "p95<-5ms",
+            "rps>=0",
+            "error_rate<=100%",
+            "p99<0ms",
         ] {
             assert!(
                 bad.parse::<Threshold>().is_err(),
