@@ -327,7 +327,7 @@ fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
     let profile = args
         .capacity
         .as_deref()
-        .map(crate::profile::read)
+        .map(crate::formats::profile::read)
         .transpose()?;
     let rps = args
         .rps_per_worker

@@ -1,0 +1,4 @@
+//! One reader per documented input format, shared by every command that reads it,
+//! and the one "file:line:field" error helper they all use ([`located::Source`]).
+pub mod located;
+pub mod profile;
