@@ -2,3 +2,4 @@
 //! and the one "file:line:field" error helper they all use ([`located::Source`]).
 pub mod located;
 pub mod profile;
+pub mod traffic;
