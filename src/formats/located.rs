@@ -130,7 +130,9 @@ impl<'a> Source<'a> {
 /// serde message quotes ("unknown field `foo`", "missing field `bar`").
 fn field_name(path: &str, message: &str) -> Option<String> {
     let quoted = message.split('`').nth(1).filter(|name| !name.is_empty());
-    let path = (path != ".").then_some(path);
+    // `toml::Spanned` wraps a value in a private table; its key is no field of the file.
+    let path = path.split(".$__").next().unwrap_or(path);
+    let path = (path != "." && !path.is_empty()).then_some(path);
     match (path, quoted) {
         // serde reports a missing key at its table, not at the key itself.
         (Some(path), Some(name)) if message.starts_with("missing field") => {
