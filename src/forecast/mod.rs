@@ -137,7 +137,7 @@ fn build_calendar(
     let last = local_date(series.local_hour(series.len() + horizon_hours)).year();
     let mut calendar = HolidayCalendar::us_federal(first..=last);
     if let Some(path) = &args.holidays {
-        for (date, name) in holidays::read_holidays_file(path)? {
+        for (date, name) in crate::formats::holidays::read_holidays_file(path)? {
             calendar.add(date, name, true);
         }
     }
