@@ -1,7 +1,7 @@
 //! `capplan forecast`: hourly history -> backtested forecast, daily peaks, pre-warm schedule.
 //!
-//! Pure core: [`ingest::read_history`] (and the holidays/capacity readers) are the only
-//! I/O; [`forecast`] takes data and returns a [`result::ForecastResult`]; printing and
+//! Pure core: [`ingest::read_history`] and the `crate::formats` readers (holidays,
+//! capacity profile) are the only I/O; [`forecast`] takes data and returns a [`result::ForecastResult`]; printing and
 //! writing live in `report::forecast`.
 pub mod backtest;
 pub mod capacity;

@@ -1,5 +1,5 @@
-//! Traffic CSV (`timestamp,rps` or `timestamp,requests`, optionally `lower,upper`)
-//! read at any regular interval, and resampled to the simulation step.
+//! Demand for the simulation: a traffic or forecast CSV read by the shared reader
+//! (`crate::formats::traffic`), as rates, and resampled to the simulation step.
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
