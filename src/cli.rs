@@ -282,7 +282,7 @@ pub struct ForecastArgs {
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Traffic CSV: `timestamp,rps` or `timestamp,requests` (a forecast CSV works too), any regular interval.
+    /// Traffic CSV: `timestamp,rps` or `timestamp,requests` (alias `value`; a forecast CSV works too), any regular interval, naive stamps in UTC.
     #[arg(long, value_name = "FILE.csv")]
     pub traffic: PathBuf,
 
@@ -309,6 +309,10 @@ pub struct SimulateArgs {
     /// How to fill steps between input rows.
     #[arg(long, value_enum, default_value_t = Interpolate::Hold)]
     pub interpolate: Interpolate,
+
+    /// Fill missing intervals (and empty values) of the traffic and forecast CSVs by linear interpolation instead of failing.
+    #[arg(long)]
+    pub fill_gaps: bool,
 
     /// Forecast CSV (`timestamp,rps,lower,upper`): pre-warm for its upper bound.
     #[arg(long, value_name = "FILE.csv")]

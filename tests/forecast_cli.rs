@@ -210,11 +210,7 @@ fn outputs_json_keys_and_a_csv_that_is_itself_a_traffic_csv() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("forecast.csv");
     let json_path = dir.path().join("summary.json");
-    let profile = write(
-        &dir,
-        "profile.json",
-        r#"{"version":1,"target":"http://x","workers_measured":4,"rps_per_worker":10.0,"sustainable_rps":40.0}"#,
-    );
+    let profile = write(&dir, "profile.json", FULL_PROFILE);
     let output = capplan()
         .args([
             "forecast",
@@ -418,19 +414,30 @@ fn a_thirty_minute_count_file_with_value_column_aggregates_to_hourly_rps() {
 #[test]
 fn bad_flag_values_are_bad_usage() {
     let dir = TempDir::new().unwrap();
-    let empty_profile = write(
+    // The same strict reader as simulate: a partial profile or another version is refused.
+    let partial_profile = write(
         &dir,
         "profile.json",
         r#"{"version":1,"workers_measured":4}"#,
     );
-    let profile_arg = empty_profile.to_str().unwrap();
+    let partial_arg = partial_profile.to_str().unwrap();
+    let future_profile = write(
+        &dir,
+        "future.json",
+        &FULL_PROFILE.replace(r#""version":1"#, r#""version":2"#),
+    );
+    let future_arg = future_profile.to_str().unwrap();
     for (flags, expected) in [
         (vec!["--tz", "America/New_York"], "--tz"),
         (vec!["--horizon", "90m"], "--horizon"),
         (vec!["--backtest", "10d"], "--backtest"),
         (vec!["--interval", "1"], "--interval"),
         (vec!["--rps-per-instance", "0"], "--rps-per-instance"),
-        (vec!["--capacity", profile_arg], "sustainable_rps"),
+        (vec!["--capacity", partial_arg], "missing field `target`"),
+        (
+            vec!["--capacity", future_arg],
+            "future.json:1: version: unsupported version 2",
+        ),
     ] {
         let output = capplan()
             .args(["forecast", "--history"])
@@ -443,3 +450,6 @@ fn bad_flag_values_are_bad_usage() {
         assert!(stderr.contains(expected), "{flags:?}: {stderr}");
     }
 }
+
+/// A complete capacity profile (DESIGN.md), as `loadtest --find-capacity` writes it.
+const FULL_PROFILE: &str = r#"{"version":1,"target":"http://x","measured_at":"2026-11-25T02:00:00Z","slo":"p95<200ms","workers_measured":4,"sustainable_rps":40.0,"rps_per_worker":10.0,"service_time_ms":{"mean":20.0,"p95":60.0},"curve":[]}"#;

@@ -341,3 +341,29 @@ fn measured_profile_faster_than_its_latency_is_accepted_but_contradictory_flags_
         stderr_of(&out)
     );
 }
+
+#[test]
+fn an_error_inside_an_inline_table_names_its_own_line_and_quotes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    fs::write(
+        &policy,
+        "slo = { p95_ms = 200 }\nfleet = { min_instances = 5, max_instances = \"x\" }\n",
+    )
+    .unwrap();
+    let out = simulate_day()
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("p.toml:2: fleet.max_instances: invalid type"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  | fleet = { min_instances = 5, max_instances = \"x\" }"),
+        "{err}"
+    );
+}

@@ -1,10 +1,7 @@
 //! Holidays: the built-in US federal calendar (observed dates) plus a user file.
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::{Datelike, NaiveDate, Weekday};
-
-use crate::error::InputError;
 
 /// Dates the model treats as holidays, with a name for reports and whether most
 /// businesses close (major) or mostly stay open (minor: MLK, Washington's Birthday,
@@ -124,43 +121,6 @@ fn observed(date: NaiveDate) -> NaiveDate {
     }
 }
 
-/// Read a `--holidays` file: `date[,name]` per line, optional header, `#` comments.
-pub fn read_holidays_file(path: &Path) -> Result<Vec<(NaiveDate, String)>, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| InputError::file(path, format!("cannot read holidays file: {err}")))?;
-    parse_holidays(&text, path)
-}
-
-/// Parse the text of a holidays file (see [`read_holidays_file`]).
-pub fn parse_holidays(text: &str, path: &Path) -> Result<Vec<(NaiveDate, String)>, InputError> {
-    let mut dates = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line_number = index + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (date_text, name) = match line.split_once(',') {
-            Some((date, name)) => (date.trim(), name.trim().trim_matches('"')),
-            None => (line, ""),
-        };
-        if line_number == 1 && date_text.eq_ignore_ascii_case("date") {
-            continue;
-        }
-        let date = NaiveDate::parse_from_str(date_text, "%Y-%m-%d").map_err(|_| {
-            InputError::at_line(
-                path,
-                line_number,
-                "date",
-                format!("'{date_text}' is not a date (expected YYYY-MM-DD)"),
-            )
-        })?;
-        let name = if name.is_empty() { "holiday" } else { name };
-        dates.push((date, name.to_string()));
-    }
-    Ok(dates)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,19 +172,5 @@ mod tests {
             calendar.contains(date(2022, 6, 20)),
             "Juneteenth 2022 observed Monday"
         );
-    }
-
-    #[test]
-    fn holidays_file_with_header_names_and_errors() {
-        let path = Path::new("h.csv");
-        let parsed = parse_holidays(
-            "date,name\n2024-11-29,Black Friday\n# x\n2024-12-24\n",
-            path,
-        )
-        .unwrap();
-        assert_eq!(parsed[0], (date(2024, 11, 29), "Black Friday".to_string()));
-        assert_eq!(parsed[1].1, "holiday");
-        let err = parse_holidays("2024-11-29\n29/11/2024\n", path).unwrap_err();
-        assert!(err.to_string().contains("h.csv:2: date"), "{err}");
     }
 }

@@ -3,8 +3,9 @@ use std::path::Path;
 
 use chrono::FixedOffset;
 
-use super::ingest::{fill_missing, finish, local_to_text, IngestOptions, Ingested, Row};
+use super::ingest::{finish, IngestOptions, Ingested};
 use crate::error::InputError;
+use crate::formats::traffic::{fill_missing, local_to_text, Row};
 
 /// Locust writes a row about every second, not on a strict grid: average the samples of each hour.
 pub(super) fn aggregate_samples(

@@ -1,7 +1,7 @@
 //! `capplan forecast`: hourly history -> backtested forecast, daily peaks, pre-warm schedule.
 //!
-//! Pure core: [`ingest::read_history`] (and the holidays/capacity readers) are the only
-//! I/O; [`forecast`] takes data and returns a [`result::ForecastResult`]; printing and
+//! Pure core: [`ingest::read_history`] and the `crate::formats` readers (holidays,
+//! capacity profile) are the only I/O; [`forecast`] takes data and returns a [`result::ForecastResult`]; printing and
 //! writing live in `report::forecast`.
 pub mod backtest;
 pub mod capacity;
@@ -140,7 +140,7 @@ fn build_calendar(
     let last = local_date(series.local_hour(series.len() + horizon_hours)).year();
     let mut calendar = HolidayCalendar::us_federal(first..=last);
     if let Some(path) = &args.holidays {
-        for (date, name) in holidays::read_holidays_file(path)? {
+        for (date, name) in crate::formats::holidays::read_holidays_file(path)? {
             calendar.add(date, name, true);
         }
     }

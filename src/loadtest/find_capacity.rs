@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use crate::cli::{Arrivals, LoadtestArgs};
 use crate::error::{InputError, Outcome};
+use crate::formats::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
 use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
 use crate::loadtest::client::{self, PreparedRequest};
 use crate::loadtest::plan::{self, LoadModel, Plan};
 use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::LatencySummary;
 use crate::loadtest::threshold::{Comparison, Metric};
-use crate::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
 use crate::report;
 
 /// How long the low-load (one user) phase lasts.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::InputError;
+use crate::formats::located::Source;
 use crate::loadtest::client;
 use crate::units::parse_duration;
 
@@ -135,14 +136,10 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
 
 /// Parse scenario text; `path` is only used in error messages.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, InputError> {
-    let raw: RawScenario = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-        let message = e.message().to_string();
-        let field = field_from_message(&message);
-        InputError::at_line(path, line, field, message)
-    })?;
+    let source = Source::new(path, text);
+    let raw: RawScenario = source.toml("scenario")?;
     let err = |span: Range<usize>, field: &str, message: String| {
-        InputError::at_line(path, line_of(text, span.start), field, message)
+        source.at_offset(span.start, field, message)
     };
 
     let host = raw.host.get_ref().trim_end_matches('/').to_string();
@@ -325,20 +322,6 @@ fn request_def(
     })
 }
 
-/// 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// Best guess of the field a serde message is about (`unknown field `x``, `missing field `y``).
-fn field_from_message(message: &str) -> String {
-    message
-        .split('`')
-        .nth(1)
-        .map(str::to_string)
-        .unwrap_or_else(|| "scenario".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +388,13 @@ path = "/"
         );
         assert!(
             e.contains("s.toml:3") && e.contains("wait_time.constant"),
+            "{e}"
+        );
+        // Inline tables: placed by the toml spans, the line quoted.
+        let e = parse_err("host = \"http://x\"\ntask = [{ path = \"/\", weight = \"two\" }]\n");
+        assert!(e.starts_with("s.toml:2: task[0].weight:"), "{e}");
+        assert!(
+            e.ends_with("\n  | task = [{ path = \"/\", weight = \"two\" }]"),
             "{e}"
         );
         let e = parse_err("host = \"http://x\"\n");

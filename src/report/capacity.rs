@@ -2,8 +2,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
+use crate::formats::profile::CapacityProfile;
 use crate::loadtest::capacity::{SearchOutcome, Verdict};
-use crate::profile::CapacityProfile;
 use crate::units::format_ms;
 
 fn verdict_text(v: Verdict) -> &'static str {

@@ -110,7 +110,7 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     };
     let db_limit = db_limit(args, &policy)?;
 
-    let series = traffic::read(&args.traffic)?;
+    let series = traffic::read(&args.traffic, args.fill_gaps)?;
     let steps = (series.span_seconds() / step).ceil() as usize;
     let mut demand = traffic::resample(
         &series.rps,
@@ -133,6 +133,7 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     let prewarm = match &args.forecast {
         Some(path) => Some(forecast_on_grid(
             path,
+            &traffic::read(path, args.fill_gaps)?,
             &series.start,
             step,
             steps,
@@ -350,7 +351,7 @@ fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
     let profile = args
         .capacity
         .as_deref()
-        .map(crate::profile::read)
+        .map(crate::formats::profile::read)
         .transpose()?;
     let rps = args
         .rps_per_worker
@@ -402,8 +403,10 @@ fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
 }
 
 /// The forecast's upper bound on the traffic grid, as the pre-warm lookahead.
+#[allow(clippy::too_many_arguments)] // the grid, the policy horizon and the demand share, each needed
 fn forecast_on_grid(
     path: &Path,
+    forecast: &traffic::Series,
     start: &DateTime<Utc>,
     step: f64,
     steps: usize,
@@ -411,7 +414,6 @@ fn forecast_on_grid(
     policy: &Policy,
     app_share: f64,
 ) -> Result<Vec<f64>, InputError> {
-    let forecast = traffic::read(path)?;
     let upper = forecast.upper.as_ref().ok_or_else(|| {
         InputError::at_line(
             path,

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
+use crate::formats::located::Source;
 
 /// Largest `fleet.max_instances` accepted (keeps instance arithmetic far from overflow).
 pub const MAX_INSTANCES: u32 = 1_000_000;
@@ -194,19 +195,10 @@ impl Default for Slo {
 impl Policy {
     /// Parse and validate policy text; `file` names the source in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Policy, InputError> {
-        let policy: Policy = toml::from_str(text).map_err(|err| {
-            let line = err
-                .span()
-                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1);
-            let message = err.message().to_string();
-            let field = dotted_key_at(text, line)
-                .or_else(|| field_in_message(&message))
-                .unwrap_or_else(|| "policy".to_string());
-            InputError::at_line(file, line, field, message)
-        })?;
+        let source = Source::new(file, text);
+        let policy: Policy = source.toml("policy")?;
         policy.validate().map_err(|(field, message)| {
-            InputError::at_line(file, line_of(text, field), field, message)
+            source.at_line(source.toml_key_line(field), field, message)
         })?;
         Ok(policy)
     }
@@ -364,49 +356,6 @@ fn non_negative(x: f64) -> bool {
     x.is_finite() && x >= 0.0
 }
 
-/// Pull the offending key out of a serde message ("unknown field `foo`" / "missing field `bar`").
-fn field_in_message(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_string())
-}
-
-/// `table.key` of the `key = value` on 1-based `line`, if that line is one.
-fn dotted_key_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let (key, _) = lines.get(line.checked_sub(1)?)?.split_once('=')?;
-    let table = lines[..line - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    let key = key.trim();
-    Some(match table {
-        Some(table) => format!("{table}.{key}"),
-        None => key.to_string(),
-    })
-}
-
-/// Line of `table.key` in the text (the key line inside its table), 1 when absent.
-fn line_of(text: &str, dotted: &str) -> usize {
-    let (table, key) = dotted.split_once('.').unwrap_or(("", dotted));
-    let mut in_table = table.is_empty();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            in_table = trimmed.trim_matches(|c| c == '[' || c == ']').trim() == table;
-        } else if in_table
-            && trimmed
-                .split_once('=')
-                .is_some_and(|(k, _)| k.trim() == key)
-        {
-            return i + 1;
-        }
-    }
-    1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +403,28 @@ mod tests {
         assert!(err.contains("scale_down.threshold"), "{err}");
         let err = parse("[slo]\nmax_drop_rate = 2.0\n").unwrap_err();
         assert!(err.contains("slo.max_drop_rate"), "{err}");
+    }
+
+    #[test]
+    fn inline_tables_are_placed_by_the_toml_spans() {
+        // A type error inside an inline table: the key's own line, its dotted path, the line quoted.
+        let err = parse("fleet = { min_instances = 2, max_instances = \"ten\" }\n").unwrap_err();
+        assert!(err.starts_with("p.toml:1: fleet.max_instances:"), "{err}");
+        assert!(
+            err.ends_with("\n  | fleet = { min_instances = 2, max_instances = \"ten\" }"),
+            "{err}"
+        );
+        // A validation error inside an inline table below other keys.
+        let text =
+            "# sizes\nslo = { p95_ms = 200 }\nfleet = { min_instances = 5, max_instances = 3 }\n";
+        let err = parse(text).unwrap_err();
+        assert!(err.starts_with("p.toml:3: fleet.max_instances:"), "{err}");
+        assert!(
+            err.ends_with("\n  | fleet = { min_instances = 5, max_instances = 3 }"),
+            "{err}"
+        );
+        // An unknown key inside an inline table.
+        let err = parse("scale_up = { metric = \"utilization\", treshold = 0.8 }\n").unwrap_err();
+        assert!(err.starts_with("p.toml:1: scale_up.treshold:"), "{err}");
     }
 }

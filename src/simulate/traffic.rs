@@ -1,10 +1,14 @@
-//! Traffic CSV (`timestamp,rps` or `timestamp,requests`, optionally `lower,upper`)
-//! read at any regular interval, and resampled to the simulation step.
+//! Demand for the simulation: a traffic or forecast CSV read by the shared reader
+//! (`crate::formats::traffic`), as rates, and resampled to the simulation step.
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::InputError;
+use crate::formats::{
+    self,
+    traffic::{Column, Traffic, TrafficOptions},
+};
 
 /// How to fill a step that falls between two rows of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,131 +39,46 @@ impl Series {
     }
 }
 
-/// Parse `YYYY-MM-DD HH:MM[:SS]` (UTC) or RFC 3339, with the parser forecast uses.
-pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    let stamp = crate::timestamp::parse_stamp(text.trim()).ok()?;
-    DateTime::from_timestamp(stamp.utc_seconds(0), 0)
-}
-
-/// Read a traffic CSV. Errors name the file, the line and the column.
-pub fn read(path: &Path) -> Result<Series, InputError> {
-    let text = std::fs::read_to_string(path)
+/// Read a traffic or forecast CSV with the shared reader ([`crate::formats::traffic`]):
+/// naive stamps are UTC, Locust files are not accepted (they are not on a grid).
+pub fn read(path: &Path, fill_gaps: bool) -> Result<Series, InputError> {
+    let options = TrafficOptions {
+        tz_offset: Some(0),
+        fill_gaps,
+        accept_locust: false,
+        read_upper: true,
+    };
+    let bytes = std::fs::read(path)
         .map_err(|err| InputError::file(path, format!("cannot read traffic: {err}")))?;
-    parse(&text, path)
+    parse(&String::from_utf8_lossy(&bytes), path, options)
 }
 
 /// Parse traffic CSV text (see [`read`]).
-pub fn parse(text: &str, path: &Path) -> Result<Series, InputError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|err| InputError::file(path, format!("cannot read the header: {err}")))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let time_col = column("timestamp").ok_or_else(|| {
-        InputError::at_line(
-            path,
-            1,
-            "timestamp",
-            "header must start with timestamp,rps or timestamp,requests",
-        )
-    })?;
-    let (value_col, is_count) = match (column("rps"), column("requests")) {
-        (Some(c), _) => (c, false),
-        (None, Some(c)) => (c, true),
-        (None, None) => {
-            return Err(InputError::at_line(
+pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Series, InputError> {
+    let regular = match formats::traffic::parse(text, path, options)? {
+        Traffic::Regular(regular) => regular,
+        Traffic::Locust(_) => {
+            return Err(InputError::file(
                 path,
-                1,
-                "rps",
-                "header needs an rps or a requests column",
+                "a Locust stats history is not a traffic CSV for simulate",
             ))
         }
     };
-    let upper_col = column("upper");
-
-    let mut times = Vec::new();
-    let mut values = Vec::new();
-    let mut uppers = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let line = index + 2;
-        let record =
-            record.map_err(|err| InputError::at_line(path, line, "row", err.to_string()))?;
-        let field = |col: usize, name: &str| {
-            record
-                .get(col)
-                .ok_or_else(|| InputError::at_line(path, line, name, "missing value"))
-        };
-        let stamp = field(time_col, "timestamp")?;
-        let time = parse_timestamp(stamp).ok_or_else(|| {
-            InputError::at_line(
-                path,
-                line,
-                "timestamp",
-                format!("'{stamp}' is not RFC 3339 or YYYY-MM-DD HH:MM[:SS]"),
-            )
-        })?;
-        let name = if is_count { "requests" } else { "rps" };
-        let value = number(field(value_col, name)?, path, line, name)?;
-        if let Some(c) = upper_col {
-            uppers.push(number(field(c, "upper")?, path, line, "upper")?);
-        }
-        times.push((time, line));
-        values.push(value);
-    }
-    if times.len() < 2 {
-        return Err(InputError::file(
-            path,
-            "needs at least two rows (the interval is read from them)",
-        ));
-    }
-    let interval = (times[1].0 - times[0].0).num_milliseconds() as f64 / 1000.0;
-    if interval <= 0.0 {
-        return Err(InputError::at_line(
-            path,
-            3,
-            "timestamp",
-            "timestamps must increase",
-        ));
-    }
-    for pair in times.windows(2) {
-        let gap = (pair[1].0 - pair[0].0).num_milliseconds() as f64 / 1000.0;
-        if (gap - interval).abs() > 1e-3 {
-            return Err(InputError::at_line(
-                path,
-                pair[1].1,
-                "timestamp",
-                format!("rows must be evenly spaced: expected {interval}s after the previous row, found {gap}s"),
-            ));
-        }
-    }
-    if is_count {
+    let interval = regular.interval_seconds as f64;
+    let mut rps = regular.values.clone();
+    let mut upper = regular.upper.clone();
+    if regular.column == Column::Requests {
         // Counts per row become rates; a forecast's bounds are counts too.
-        values
-            .iter_mut()
-            .chain(uppers.iter_mut())
+        rps.iter_mut()
+            .chain(upper.iter_mut().flatten())
             .for_each(|v| *v /= interval);
     }
     Ok(Series {
-        start: times[0].0,
+        start: regular.start_utc(),
         interval_seconds: interval,
-        rps: values,
-        upper: upper_col.map(|_| uppers),
+        rps,
+        upper,
     })
-}
-
-fn number(text: &str, path: &Path, line: usize, name: &str) -> Result<f64, InputError> {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(InputError::at_line(
-            path,
-            line,
-            name,
-            format!("'{text}' is not a number >= 0"),
-        )),
-    }
 }
 
 /// Resample `values` (rows every `interval` seconds, the first at `offset` seconds
@@ -224,11 +143,20 @@ fn linear_at(values: &[f64], interval: f64, at: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn options() -> TrafficOptions {
+        TrafficOptions {
+            tz_offset: Some(0),
+            read_upper: true,
+            ..TrafficOptions::default()
+        }
+    }
+
     #[test]
     fn requests_become_rates_and_interval_is_read() {
         let s = parse(
             "timestamp,requests\n2026-01-01 00:00,6000\n2026-01-01 00:10,12000\n",
             Path::new("t.csv"),
+            options(),
         )
         .unwrap();
         assert_eq!(s.interval_seconds, 600.0);
@@ -241,6 +169,7 @@ mod tests {
         let s = parse(
             "timestamp,rps,lower,upper\n2026-01-01T00:00:00Z,10,8,12\n2026-01-01T01:00:00Z,20,15,25\n",
             Path::new("f.csv"),
+            options(),
         )
         .unwrap();
         assert_eq!(s.upper, Some(vec![12.0, 25.0]));
@@ -251,6 +180,7 @@ mod tests {
         let err = parse(
             "timestamp,rps\n2026-01-01 00:00,1\n2026-01-01 00:01,1\n2026-01-01 00:03,1\n",
             Path::new("t.csv"),
+            options(),
         )
         .unwrap_err()
         .to_string();
@@ -258,6 +188,7 @@ mod tests {
         let err = parse(
             "timestamp,rps\n2026-01-01 00:00,1\n2026-01-01 00:01,x\n",
             Path::new("t.csv"),
+            options(),
         )
         .unwrap_err()
         .to_string();

@@ -2,8 +2,10 @@
 //! `simulate --capacity` reads: what one worker sustains at the SLO.
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
+use super::located::Source;
 use crate::error::InputError;
 
 /// Current schema version.
@@ -14,6 +16,7 @@ pub const VERSION: u32 = 1;
 #[serde(deny_unknown_fields)]
 pub struct CapacityProfile {
     /// Schema version (1).
+    #[serde(deserialize_with = "supported_version")]
     pub version: u32,
     /// What was measured (URL or scenario name).
     pub target: String,
@@ -22,10 +25,12 @@ pub struct CapacityProfile {
     /// The SLO the capacity was found at, e.g. `p95<200ms`.
     pub slo: String,
     /// Workers of the measured target, workers.
+    #[serde(deserialize_with = "at_least_one")]
     pub workers_measured: u32,
     /// Highest rate that held the SLO for the whole target, rps.
     pub sustainable_rps: f64,
     /// `sustainable_rps / workers_measured`, rps per worker.
+    #[serde(deserialize_with = "positive")]
     pub rps_per_worker: f64,
     /// Service time of one request, ms.
     pub service_time_ms: ServiceTimeMs,
@@ -38,6 +43,7 @@ pub struct CapacityProfile {
 #[serde(deny_unknown_fields)]
 pub struct ServiceTimeMs {
     /// Mean, ms.
+    #[serde(deserialize_with = "positive")]
     pub mean: f64,
     /// 95th percentile, ms.
     pub p95: f64,
@@ -62,35 +68,8 @@ pub struct CurvePoint {
 impl CapacityProfile {
     /// Parse and check a profile; `file` names the source in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Self, InputError> {
-        let profile: CapacityProfile = serde_json::from_str(text).map_err(|err| {
-            let message = err.to_string();
-            let field = message.split('`').nth(1).unwrap_or("profile").to_string();
-            InputError::at_line(file, err.line().max(1), field, message)
-        })?;
-        profile.check().map_err(|(field, message)| {
-            InputError::at_line(file, line_of(text, field), field, message)
-        })?;
-        Ok(profile)
-    }
-
-    fn check(&self) -> Result<(), (&'static str, String)> {
-        let positive = |x: f64| x.is_finite() && x > 0.0;
-        if self.version != VERSION {
-            return Err((
-                "version",
-                format!("unsupported version {} (expected {VERSION})", self.version),
-            ));
-        }
-        if !positive(self.rps_per_worker) {
-            return Err(("rps_per_worker", "must be > 0".into()));
-        }
-        if !positive(self.service_time_ms.mean) {
-            return Err(("mean", "service_time_ms.mean must be > 0".into()));
-        }
-        if self.workers_measured == 0 {
-            return Err(("workers_measured", "must be at least 1".into()));
-        }
-        Ok(())
+        // The checks run inside deserialization, so serde_json places them on their line.
+        Source::new(file, text).json("profile")
     }
 }
 
@@ -101,12 +80,33 @@ pub fn read(path: &Path) -> Result<CapacityProfile, InputError> {
     CapacityProfile::parse(&text, path)
 }
 
-/// Line where `"key"` first appears, 1 when absent.
-fn line_of(text: &str, key: &str) -> usize {
-    let quoted = format!("\"{key}\"");
-    text.lines()
-        .position(|l| l.contains(&quoted))
-        .map_or(1, |i| i + 1)
+fn supported_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let version = u32::deserialize(deserializer)?;
+    if version == VERSION {
+        Ok(version)
+    } else {
+        Err(D::Error::custom(format!(
+            "unsupported version {version} (expected {VERSION})"
+        )))
+    }
+}
+
+fn positive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(D::Error::custom(format!("{value} must be > 0")))
+    }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = u32::deserialize(deserializer)?;
+    if value >= 1 {
+        Ok(value)
+    } else {
+        Err(D::Error::custom("must be at least 1"))
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +143,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("p.json:8: rps_per_worker"), "{err}");
+        assert!(err.ends_with("  |   \"rps_per_worker\": -1,"), "{err}");
+        let bad = GOOD.replace("\"version\": 1", "\"version\": 2");
+        let err = CapacityProfile::parse(&bad, Path::new("p.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("p.json:2: version: unsupported"), "{err}");
+        let bad = GOOD.replace("\"mean\": 20.0", "\"mean\": 0");
+        let err = CapacityProfile::parse(&bad, Path::new("p.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("p.json:9: service_time_ms.mean"), "{err}");
         let bad = GOOD.replace("\"slo\"", "\"sloo\"");
         let err = CapacityProfile::parse(&bad, Path::new("p.json"))
             .unwrap_err()

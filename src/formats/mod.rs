@@ -1,0 +1,6 @@
+//! One reader per documented input format, shared by every command that reads it,
+//! and the one "file:line:field" error helper they all use ([`located::Source`]).
+pub mod holidays;
+pub mod located;
+pub mod profile;
+pub mod traffic;

@@ -1,0 +1,188 @@
+//! One traffic-CSV reader for `forecast` and `simulate` (src/formats/traffic.rs): every
+//! case where their two former readers disagreed, through the real binary, both commands.
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn capplan() -> Command {
+    Command::cargo_bin("capplan").unwrap()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The bundled hourly history, its header and stamps rewritten by `edit`.
+fn history(dir: &TempDir, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = fs::read_to_string(fixture("history_hourly.csv")).unwrap();
+    let path = dir.path().join(name);
+    fs::write(&path, edit(&text)).unwrap();
+    path
+}
+
+/// The bundled day of simulate traffic (`timestamp,rps`, RFC 3339 `Z` stamps), rewritten by `edit`.
+fn traffic(dir: &TempDir, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = fs::read_to_string(fixture("simulate/traffic_day.csv")).unwrap();
+    let path = dir.path().join(name);
+    fs::write(&path, edit(&text)).unwrap();
+    path
+}
+
+fn forecast(history: &Path, extra: &[&str], out: &Path) -> Output {
+    capplan()
+        .args(["forecast", "--quiet", "--history"])
+        .arg(history)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn simulate(traffic: &Path, extra: &[&str], timeline: &Path) -> Output {
+    capplan()
+        .args(["simulate", "--traffic"])
+        .arg(traffic)
+        .arg("--capacity")
+        .arg(fixture("simulate/capacity.json"))
+        .arg("--timeline")
+        .arg(timeline)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn replace_header(text: &str, header: &str) -> String {
+    let (_, rows) = text.split_once('\n').unwrap();
+    format!("{header}\n{rows}")
+}
+
+/// Drop data row `index` (0 = the first after the header).
+fn without_row(text: &str, index: usize) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(index + 1);
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn value_alias_and_header_case_are_accepted_by_both_commands() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("f.csv");
+    for header in ["timestamp,value", "Timestamp,Requests"] {
+        let path = history(&dir, "h.csv", |t| replace_header(t, header));
+        let output = forecast(&path, &[], &out);
+        assert!(output.status.success(), "{header}: {}", stderr_of(&output));
+    }
+
+    let reference = dir.path().join("reference.csv");
+    let output = simulate(&fixture("simulate/traffic_day.csv"), &[], &reference);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let timeline = dir.path().join("timeline.csv");
+    let path = traffic(&dir, "t.csv", |t| replace_header(t, "Timestamp,RPS"));
+    let output = simulate(&path, &[], &timeline);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        fs::read_to_string(&timeline).unwrap(),
+        fs::read_to_string(&reference).unwrap()
+    );
+    // `value` is a count per interval (10 min here), as in forecast.
+    let path = traffic(&dir, "v.csv", |t| {
+        let mut lines = t.lines();
+        lines.next();
+        let rows: Vec<String> = lines
+            .map(|line| {
+                let (stamp, rps) = line.split_once(',').unwrap();
+                format!("{stamp},{}", rps.parse::<f64>().unwrap() * 600.0)
+            })
+            .collect();
+        format!("timestamp,value\n{}\n", rows.join("\n"))
+    });
+    let output = simulate(&path, &[], &timeline);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+}
+
+#[test]
+fn naive_stamps_are_utc_in_simulate_and_in_tz_in_forecast() {
+    let dir = TempDir::new().unwrap();
+    let reference = dir.path().join("reference.csv");
+    let output = simulate(&fixture("simulate/traffic_day.csv"), &[], &reference);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let naive = traffic(&dir, "naive.csv", |t| t.replace('T', " ").replace('Z', ""));
+    let timeline = dir.path().join("timeline.csv");
+    let output = simulate(&naive, &[], &timeline);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("from 2026-03-02T00:00:00Z"), "{stdout}");
+    assert_eq!(
+        fs::read_to_string(&timeline).unwrap(),
+        fs::read_to_string(&reference).unwrap()
+    );
+
+    // forecast: the bundled history is naive; `--tz` is the zone it was written in.
+    let out = dir.path().join("f.csv");
+    let output = forecast(&fixture("history_hourly.csv"), &["--tz", "+02:00"], &out);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let forecast_csv = fs::read_to_string(&out).unwrap();
+    let first = forecast_csv.lines().nth(1).unwrap();
+    assert!(first.contains("T00:00:00+02:00"), "{first}");
+}
+
+#[test]
+fn mixed_naive_and_zoned_stamps_are_refused_by_both_commands() {
+    let dir = TempDir::new().unwrap();
+    let path = history(&dir, "h.csv", |t| {
+        t.replacen(" 01:00:00,", "T01:00:00Z,", 1)
+    });
+    let output = forecast(&path, &[], &dir.path().join("f.csv"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("h.csv:3: timestamp: mixes"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    let path = traffic(&dir, "t.csv", |t| t.replacen("T00:10:00Z", " 00:10:00", 1));
+    let output = simulate(&path, &[], &dir.path().join("timeline.csv"));
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr_of(&output);
+    assert!(err.contains("t.csv:3: timestamp: mixes"), "{err}");
+    assert!(err.contains("  | 2026-03-02 00:10:00,"), "{err}");
+}
+
+#[test]
+fn gaps_fail_naming_the_line_or_fill_with_fill_gaps_in_both_commands() {
+    let dir = TempDir::new().unwrap();
+    let path = history(&dir, "h.csv", |t| without_row(t, 30));
+    let out = dir.path().join("f.csv");
+    let output = forecast(&path, &[], &out);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr_of(&output);
+    assert!(err.contains("h.csv:32: timestamp: gap: 1 missing"), "{err}");
+    let output = forecast(&path, &["--fill-gaps"], &out);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+
+    let path = traffic(&dir, "t.csv", |t| without_row(t, 30));
+    let timeline = dir.path().join("timeline.csv");
+    let output = simulate(&path, &[], &timeline);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr_of(&output);
+    assert!(
+        err.contains("t.csv:32: timestamp: gap: 1 missing 600 s"),
+        "{err}"
+    );
+    assert!(err.contains("--fill-gaps"), "{err}");
+    let output = simulate(&path, &["--fill-gaps"], &timeline);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    // The filled day covers the same 24 hours as the original.
+    let rows = fs::read_to_string(&timeline).unwrap().lines().count();
+    assert_eq!(rows, 1 + 1440);
+}
