@@ -3,7 +3,7 @@
 #
 # Targets: one year at 1-minute steps (525,600 steps) simulates in < 100 ms on one
 # core; --recommend over >= 1,000 candidate policies on that year in < 10 s on all cores.
-# The core's wall time is read from the `timing_ms` field of `--json` (file reading
+# The core's wall time is read from `runtime.timing_ms` in `--json` (file reading
 # and parsing excluded); end-to-end wall time is printed too.
 #
 # Usage: scripts/bench_simulate.sh [RUNS]   (default 5 runs; medians reported)

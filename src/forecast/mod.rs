@@ -348,6 +348,7 @@ pub fn forecast(
         .unwrap_or_default();
 
     Ok(ForecastResult {
+        version: result::JSON_VERSION,
         horizon_hours: settings.horizon_hours,
         interval: settings.interval,
         ingest,

@@ -8,9 +8,14 @@ use super::model::ModelConfig;
 use super::outliers::Outlier;
 use super::peaks::{Peak, PrewarmStep};
 
+/// Version of the `--json` document (schema/forecast.schema.json); bump on a breaking change.
+pub const JSON_VERSION: u32 = 1;
+
 /// Everything the forecast found (`--json` writes this).
 #[derive(Debug, Clone, Serialize)]
 pub struct ForecastResult {
+    /// [`JSON_VERSION`].
+    pub version: u32,
     /// Hours forecast (count).
     pub horizon_hours: usize,
     /// Coverage of the interval [lower, upper] (fraction).

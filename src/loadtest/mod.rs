@@ -385,6 +385,7 @@ pub(crate) async fn execute(
         LoadModel::Closed { .. } => (None, None, None),
     };
     Ok(RunResult {
+        version: result::JSON_VERSION,
         target: plan.host.clone(),
         started_at: chrono::DateTime::<chrono::Utc>::from(started_wall).to_rfc3339(),
         model: match plan.load {

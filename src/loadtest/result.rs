@@ -108,9 +108,14 @@ pub struct ThresholdResult {
     pub passed: bool,
 }
 
+/// Version of the `--json` document (schema/loadtest.schema.json); bump on a breaking change.
+pub const JSON_VERSION: u32 = 1;
+
 /// Everything a load test measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
+    /// [`JSON_VERSION`].
+    pub version: u32,
     /// Base URL of the target.
     pub target: String,
     /// Start of the run, RFC 3339.

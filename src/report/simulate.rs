@@ -270,9 +270,26 @@ struct SloJson {
     breach_percent: f64,
 }
 
+/// Version of the `--json` document (schema/simulate.schema.json); bump on a breaking change.
+pub const JSON_VERSION: u32 = 1;
+
+/// Values that differ between identical runs (wall time, thread scheduling):
+/// kept under one key so a snapshot can drop `runtime` and compare the rest.
+#[derive(Serialize)]
+struct RuntimeJson {
+    /// Wall time of the core, ms.
+    timing_ms: Timing,
+    /// With --recommend: simulations actually run (the rest reused; depends on
+    /// which thread finished first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulated: Option<usize>,
+}
+
 /// The `--json` document (keys per DESIGN.md, plus a few extras).
 #[derive(Serialize)]
 struct SummaryJson<'a> {
+    /// [`JSON_VERSION`].
+    version: u32,
     slo: SloJson,
     /// Requests dropped, requests.
     dropped_requests: f64,
@@ -308,22 +325,20 @@ struct SummaryJson<'a> {
     /// With --recommend: policies evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<usize>,
-    /// With --recommend: simulations actually run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    simulated: Option<usize>,
     /// With --recommend and --db-max-connections: policies excluded for holding too many connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     excluded_db_connections: Option<usize>,
     /// The what-if levers: demand before and after the CDN and cache, the database check.
     what_if: &'a WhatIfReport,
-    /// Wall time of the core (varies run to run), ms.
-    timing_ms: Timing,
+    /// Run-to-run varying values; snapshots filter this key.
+    runtime: RuntimeJson,
 }
 
 /// The `--json` summary.
 pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
     let t = &out.result.totals;
     let doc = SummaryJson {
+        version: JSON_VERSION,
         slo: SloJson {
             p95_ms: out.policy.slo.p95_ms,
             breach_minutes: t.breach_minutes,
@@ -345,14 +360,16 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
         failures: failures(out),
         recommendation: out.search.as_ref().map(|s| s.best.as_ref()),
         candidates: out.search.as_ref().map(|s| s.candidates),
-        simulated: out.search.as_ref().map(|s| s.simulated),
         excluded_db_connections: out
             .search
             .as_ref()
             .filter(|_| out.what_if.db_connections.is_some())
             .map(|s| s.excluded_db_connections),
         what_if: &out.what_if,
-        timing_ms: out.timing,
+        runtime: RuntimeJson {
+            timing_ms: out.timing,
+            simulated: out.search.as_ref().map(|s| s.simulated),
+        },
     };
     let mut text = serde_json::to_string_pretty(&doc)?;
     text.push('\n');

@@ -179,6 +179,13 @@ mod tests {
     #[tokio::test]
     async fn past_deadline_returns_at_once() {
         let timer = PreciseTimer::start().unwrap();
-        timer.sleep_until(Instant::now()).await;
+        let asked = Instant::now();
+        let deadline = asked - Duration::from_millis(5);
+        // A bound, so a timer that never wakes fails the test instead of hanging it.
+        tokio::time::timeout(Duration::from_secs(2), timer.sleep_until(deadline))
+            .await
+            .expect("sleep_until on a past deadline did not return within 2 s");
+        let took = asked.elapsed();
+        assert!(took < Duration::from_millis(50), "took {took:?}");
     }
 }

@@ -36,6 +36,8 @@ pub enum Component {
     Openssl,
     /// The Python `h2` package (hyper-h2), for tests/support/h2_server.py.
     PythonH2,
+    /// The Python `jsonschema` package, the validator of tests/json_schema.rs.
+    PythonJsonschema,
 }
 
 impl Component {
@@ -52,6 +54,9 @@ impl Component {
             Component::Uvicorn => quiet(Command::new("python3").args(["-c", "import uvicorn"])),
             Component::Openssl => quiet(Command::new("openssl").arg("version")),
             Component::PythonH2 => quiet(Command::new("python3").args(["-c", "import h2"])),
+            Component::PythonJsonschema => {
+                quiet(Command::new("python3").args(["-c", "import jsonschema"]))
+            }
         }
     }
 
@@ -62,6 +67,9 @@ impl Component {
             Component::Uvicorn => "python3 cannot import uvicorn (pip install uvicorn)",
             Component::Openssl => "openssl is not installed (apt-get install openssl)",
             Component::PythonH2 => "python3 cannot import h2 (pip install h2)",
+            Component::PythonJsonschema => {
+                "python3 cannot import jsonschema (pip install jsonschema)"
+            }
         }
     }
 }
