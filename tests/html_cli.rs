@@ -5,13 +5,8 @@ use assert_cmd::Command;
 use common::{capplan, fixture};
 
 fn simulate_day() -> Command {
-    let mut cmd = capplan();
-    cmd.arg("simulate")
-        .arg("--traffic")
-        .arg(fixture("simulate/traffic_day.csv"))
-        .arg("--capacity")
-        .arg(fixture("simulate/capacity.json"))
-        .arg("--quiet");
+    let mut cmd = common::simulate_day();
+    cmd.arg("--quiet");
     cmd
 }
 

@@ -4,17 +4,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{capplan, fixture};
-
-fn simulate_day() -> Command {
-    let mut cmd = capplan();
-    cmd.arg("simulate")
-        .arg("--traffic")
-        .arg(fixture("simulate/traffic_day.csv"))
-        .arg("--capacity")
-        .arg(fixture("simulate/capacity.json"));
-    cmd
-}
+use common::{capplan, fixture, simulate_day};
 
 fn forecast() -> Command {
     let mut cmd = capplan();

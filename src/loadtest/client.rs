@@ -147,6 +147,10 @@ pub enum Failure {
     Reset(String),
     /// No complete response within `--timeout`.
     Timeout,
+    /// Still in flight when the run ended and its grace period ran out.
+    CutOff,
+    /// Open model: due before the end, never sent (every connection was busy).
+    Unsent,
     /// The server answered with a 4xx or 5xx status.
     Status(u16),
     /// The response body could not be read.
@@ -165,6 +169,15 @@ impl fmt::Display for Failure {
             Failure::GoAway(why) => write!(f, "GoAway: {why}"),
             Failure::Reset(why) => write!(f, "StreamReset: {why}"),
             Failure::Timeout => write!(f, "Timeout: no complete response in time"),
+            Failure::CutOff => write!(
+                f,
+                "Timeout: still no response when the run ended (counted with its latency so far)"
+            ),
+            Failure::Unsent => write!(
+                f,
+                "Unsent: due before the end but never sent, every connection busy \
+                 (counted with its latency from the intended time)"
+            ),
             Failure::Status(code) => write!(f, "HTTPError: {code} {}", reason(*code)),
             Failure::Body(why) => write!(f, "BodyError: {why}"),
             Failure::Redirect(why) => write!(f, "RedirectError: {why}"),

@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cli::Arrivals;
-use crate::loadtest::client::{HttpVersion, OpenLog, PreparedRequest, Session, SessionFactory};
+use crate::loadtest::client::{
+    Failure, HttpVersion, OpenLog, PreparedRequest, Session, SessionFactory,
+};
 use crate::loadtest::connector::Connector;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
@@ -163,6 +165,14 @@ struct ThreadCtx {
     interval: RefCell<Interval>,
     sessions: RefCell<SessionFactory>,
     opened: OpenLog,
+    /// No request starts at or after the deadline.
+    deadline: Instant,
+    /// Requests in flight at the deadline get until here to finish (the grace).
+    hard_end: Instant,
+    /// Requests being exchanged now, and a wake-up when the last one of the
+    /// grace period finishes.
+    in_flight: Cell<u32>,
+    drained: tokio::sync::Notify,
 }
 
 impl ThreadCtx {
@@ -185,10 +195,28 @@ impl ThreadCtx {
         request_index: usize,
         sent: Instant,
         intended: Option<Instant>,
-    ) {
+    ) -> bool {
+        if sent >= self.deadline {
+            return false;
+        }
         let request = &self.shared.requests[request_index];
-        let outcome = session.send(request, self.shared.timeout).await;
+        // A request still in flight when the grace period ends is cut off there
+        // and charged, so a stalled target cannot hide in the run's last seconds.
+        let budget = self
+            .shared
+            .timeout
+            .min(self.hard_end.saturating_duration_since(sent));
+        self.in_flight.set(self.in_flight.get() + 1);
+        let outcome = session.send(request, budget).await;
+        self.in_flight.set(self.in_flight.get() - 1);
         let done = Instant::now();
+        if done >= self.deadline && self.in_flight.get() == 0 {
+            self.drained.notify_one();
+        }
+        let outcome = match outcome {
+            Err(Failure::Timeout) if budget < self.shared.timeout => Err(Failure::CutOff),
+            other => other,
+        };
         let failed_at_once = outcome.is_err() && done - sent < INSTANT_FAILURE;
         {
             let mut interval = self.interval.borrow_mut();
@@ -207,8 +235,13 @@ impl ThreadCtx {
             // and the signals on this thread: pause before the next try.
             tokio::time::sleep(INSTANT_FAILURE).await;
         }
+        true
     }
 }
+
+/// How long requests in flight at the deadline may still finish: the smaller of
+/// `--timeout` and this.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// A request that failed faster than this never waited on the network.
 const INSTANT_FAILURE: Duration = Duration::from_millis(1);
@@ -233,8 +266,22 @@ async fn generator_thread(
             Rc::clone(&opened),
         )),
         opened,
+        deadline,
+        hard_end: deadline + shared.timeout.min(GRACE),
+        in_flight: Cell::new(0),
+        drained: tokio::sync::Notify::new(),
         shared: Arc::clone(&shared),
     });
+    let schedule: Option<Rc<Schedule>> = match shared.load {
+        LoadModel::Open { rate, arrivals, .. } => Some(Rc::new(Schedule::new(
+            start,
+            rate / shared.threads as f64,
+            thread as f64 / shared.threads as f64,
+            arrivals,
+            shared.seed.wrapping_add(thread as u64 * 7919),
+        ))),
+        LoadModel::Closed { .. } => None,
+    };
 
     // Seconds end at start + k s; the last one at the deadline, after which the thread
     // stops, so every request completed before the deadline is in a tick.
@@ -243,11 +290,17 @@ async fn generator_thread(
         let ctx = Rc::clone(&ctx);
         let reports = reports.clone();
         let current_second = Rc::clone(&current_second);
+        let schedule = schedule.clone();
         tokio::task::spawn_local(async move {
             loop {
                 let second = current_second.get();
                 let boundary = (start + Duration::from_secs(second)).min(deadline);
                 tokio::time::sleep_until(boundary).await;
+                if boundary >= deadline {
+                    // The last second also holds what finishes in the grace
+                    // period, what is cut off at its end, and the unsent sends.
+                    finish_at_deadline(&ctx, schedule.as_deref()).await;
+                }
                 ctx.record_opened();
                 // Reuse an interval the aggregator has emptied: memory stays flat.
                 let fresh = recycled
@@ -268,7 +321,6 @@ async fn generator_thread(
     };
 
     let mut tasks = Vec::new();
-    let mut schedule: Option<Rc<Schedule>> = None;
     match shared.load.clone() {
         LoadModel::Closed { users, spawn_rate } => {
             // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate.
@@ -282,22 +334,11 @@ async fn generator_thread(
                 }));
             }
         }
-        LoadModel::Open {
-            rate,
-            connections,
-            arrivals,
-        } => {
+        LoadModel::Open { connections, .. } => {
             let threads = shared.threads as u32;
             let my_connections =
                 connections / threads + u32::from((thread as u32) < connections % threads);
-            let thread_schedule = Rc::new(Schedule::new(
-                start,
-                rate / shared.threads as f64,
-                thread as f64 / shared.threads as f64,
-                arrivals,
-                shared.seed.wrapping_add(thread as u64 * 7919),
-            ));
-            schedule = Some(Rc::clone(&thread_schedule));
+            let thread_schedule = Rc::clone(schedule.as_ref().expect("the open model has one"));
             // Each connection carries `streams` requests at once (HTTP/2), one otherwise.
             for connection in 0..my_connections.max(1) * shared.streams {
                 let ctx = Rc::clone(&ctx);
@@ -339,8 +380,9 @@ async fn generator_thread(
     }
     let mut backlog = 0;
     if let Some(schedule) = schedule {
-        // Intended sends that fell due but never left: the generator did not keep the rate.
-        while schedule.claim() < stopped {
+        // Stopped early (a signal): intended sends that fell due but never left.
+        // At the deadline they were charged in the last second already.
+        while schedule.claim() < stopped.min(deadline) {
             backlog += 1;
         }
     }
@@ -354,13 +396,19 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
         SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut session: Session = ctx.sessions.borrow_mut().session();
     for &request in &shared.on_start {
-        ctx.exchange(&mut session, request, Instant::now(), None)
-            .await;
+        if !ctx
+            .exchange(&mut session, request, Instant::now(), None)
+            .await
+        {
+            return;
+        }
     }
     loop {
         let began = Instant::now();
         let request = shared.pick(&mut rng);
-        ctx.exchange(&mut session, request, began, None).await;
+        if !ctx.exchange(&mut session, request, began, None).await {
+            return;
+        }
         match shared.wait_time {
             WaitTime::None => {}
             WaitTime::Constant(pause) => tokio::time::sleep(pause).await,
@@ -431,7 +479,19 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
     let mut session: Session = ctx.sessions.borrow_mut().session();
     loop {
         let intended = schedule.claim();
+        if intended >= ctx.deadline {
+            return;
+        }
+        let request = shared.pick(&mut rng);
         let claimed = Instant::now();
+        if claimed >= ctx.deadline {
+            // Due before the end, but this connection came free only in the grace.
+            let stats_id = shared.requests[request].stats_id;
+            ctx.interval
+                .borrow_mut()
+                .record_unsent(stats_id, ctx.deadline - intended);
+            return;
+        }
         if intended > claimed {
             tokio::time::sleep_until(intended).await;
         }
@@ -441,9 +501,38 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
             LATE_TOLERANCE,
             claimed.saturating_duration_since(intended) > LATE_TOLERANCE,
         );
-        let request = shared.pick(&mut rng);
-        ctx.exchange(&mut session, request, sent, Some(intended))
-            .await;
+        if !ctx
+            .exchange(&mut session, request, sent, Some(intended))
+            .await
+        {
+            return;
+        }
+    }
+}
+
+/// At the deadline: let the requests in flight finish until the grace ends
+/// (those still out are then cut off by their own budget), and charge the open
+/// model's sends that fell due but never left.
+async fn finish_at_deadline(ctx: &ThreadCtx, schedule: Option<&Schedule>) {
+    if ctx.in_flight.get() > 0 {
+        // The budget cuts every request at `hard_end`; the margin lets them record.
+        let bound = ctx.hard_end + Duration::from_millis(100);
+        tokio::select! {
+            _ = ctx.drained.notified() => {}
+            _ = tokio::time::sleep_until(bound) => {}
+        }
+    }
+    if let Some(schedule) = schedule {
+        let mut rng = SmallRng::seed_from_u64(ctx.shared.seed ^ 0x756e_7365_6e74);
+        let mut interval = ctx.interval.borrow_mut();
+        loop {
+            let intended = schedule.claim();
+            if intended >= ctx.deadline {
+                break;
+            }
+            let request = &ctx.shared.requests[ctx.shared.pick(&mut rng)];
+            interval.record_unsent(request.stats_id, ctx.deadline - intended);
+        }
     }
 }
 

@@ -322,12 +322,31 @@ pub(crate) async fn execute(
     let aggregate = totals.aggregate;
     let requests_done = aggregate.requests;
     let failures = aggregate.failures;
-    let rps = requests_done as f64 / duration_s.max(1e-9);
     let mut warnings: Vec<String> = reach.warning.into_iter().collect();
     if interrupted {
         warnings.push(format!(
             "interrupted by {} after {duration_s:.1}s: the results cover what was measured until then",
             stopped_by.unwrap_or("a signal")
+        ));
+    }
+    let count_kind = |kind: &Failure| -> u64 {
+        totals
+            .failure_kinds
+            .iter()
+            .filter(|((_, failure), _)| failure == kind)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // Unsent sends count as failed requests (the error rate sees them), but the
+    // throughput is what was sent.
+    let unsent = count_kind(&Failure::Unsent);
+    let rps = requests_done.saturating_sub(unsent) as f64 / duration_s.max(1e-9);
+    let cut_off = count_kind(&Failure::CutOff);
+    if cut_off > 0 {
+        warnings.push(format!(
+            "{cut_off} requests were still without a response {:.1}s after the end of the run; \
+             they count as failures (Timeout) with their latency so far",
+            plan.timeout.min(engine::GRACE).as_secs_f64()
         ));
     }
     warnings.extend(cpu::saturation_warning(

@@ -266,6 +266,13 @@ impl Interval {
         self.pacing.max_late_us = self.pacing.max_late_us.max(lateness.as_micros() as u64);
     }
 
+    /// Open model: a send due before the end that never left, charged as a failure
+    /// with its latency from the intended time to the end.
+    pub fn record_unsent(&mut self, stats_id: usize, latency: Duration) {
+        self.pacing.backlog += 1;
+        self.record(stats_id, latency, Err(Failure::Unsent));
+    }
+
     /// Open model: service time of a finished request, from its actual send.
     pub fn record_service(&mut self, stats_id: usize, service: Duration) {
         self.endpoints[stats_id]

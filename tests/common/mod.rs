@@ -54,6 +54,17 @@ pub fn capplan() -> assert_cmd::Command {
 }
 
 /// A file under `fixtures/`, e.g. `simulate/capacity.json`.
+/// `capplan simulate` on the one-day fixture and its capacity profile.
+pub fn simulate_day() -> assert_cmd::Command {
+    let mut cmd = capplan();
+    cmd.arg("simulate")
+        .arg("--traffic")
+        .arg(fixture("simulate/traffic_day.csv"))
+        .arg("--capacity")
+        .arg(fixture("simulate/capacity.json"));
+    cmd
+}
+
 pub fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
