@@ -81,7 +81,23 @@ fn simulated_p95(rate: f64, dir: &std::path::Path) -> f64 {
 }
 
 /// p95 (ms) that `capplan loadtest` measures at `rate` with Poisson arrivals.
+/// A run whose sends left late (a busy shared machine deschedules the generator,
+/// and lateness is latency) is measured again, up to three runs in all.
 fn measured_p95(target: &Target, rate: f64, dir: &std::path::Path) -> f64 {
+    let mut last_warnings = Value::Null;
+    for _attempt in 0..3 {
+        match measured_p95_once(target, rate, dir) {
+            Ok(p95) => return p95,
+            Err(warnings) => {
+                eprintln!("measuring once more: {warnings}");
+                last_warnings = warnings;
+            }
+        }
+    }
+    panic!("the rate was never kept at {rate} rps: {last_warnings}");
+}
+
+fn measured_p95_once(target: &Target, rate: f64, dir: &std::path::Path) -> Result<f64, Value> {
     let json = dir.join("run.json");
     let out = capplan(&[
         "loadtest",
@@ -107,12 +123,10 @@ fn measured_p95(target: &Target, rate: f64, dir: &std::path::Path) -> f64 {
         String::from_utf8_lossy(&out.stderr)
     );
     let run: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert!(
-        run["rate_achieved"].as_f64().unwrap() > 0.98,
-        "{}",
-        run["warnings"]
-    );
-    run["latency_ms"]["p95"].as_f64().unwrap()
+    if run["rate_achieved"].as_f64().unwrap() <= 0.98 {
+        return Err(run["warnings"].clone());
+    }
+    Ok(run["latency_ms"]["p95"].as_f64().unwrap())
 }
 
 #[test]
