@@ -182,6 +182,9 @@ fn comparison(reactive: &SimulateOutput, predictive: &SimulateOutput) -> String 
 /// Run the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    // A signal between steps, or during one that awaits none, ends the demo at the
+    // next step boundary (each step takes at most a few seconds).
+    crate::stop_signal::watch_in_background("the demo stops after this step");
     let keep = args.out_dir.is_some();
     let temp;
     let dir: PathBuf = match &args.out_dir {
@@ -195,18 +198,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             temp.path().to_path_buf()
         }
     };
-    let step = |n: u32, what: &str| {
+    let step = |n: u32, what: &str| -> anyhow::Result<()> {
+        if let Some(signal) = crate::stop_signal::requested() {
+            return Err(crate::error::Interrupted(format!(
+                "demo: stopped by {signal} before step {n} of {STEPS}"
+            ))
+            .into());
+        }
         eprintln!(
             "\n[{n}/{STEPS} {:>5.1}s] {what}",
             started.elapsed().as_secs_f64()
         );
+        Ok(())
     };
     let file = |name: &str| dir.join(name);
 
     step(
         1,
         "starting the demo app: capplan target --workers 8 --service-time exp:20ms",
-    );
+    )?;
     let target = DemoTarget::start()?;
     eprintln!("        {}", target.url);
     let url = format!("{}/api/items", target.url);
@@ -214,7 +224,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(
         2,
         "measuring its capacity: loadtest --find-capacity --slo \"p95<100ms\"",
-    );
+    )?;
     let profile = file("profile.json");
     let found = capplan(&owned(&[
         "loadtest",
@@ -241,7 +251,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(
         3,
         &format!("load-testing it at 80% of the knee: loadtest --rate {rate} --arrivals poisson"),
-    );
+    )?;
     let CliCommand::Loadtest(load_args) = parse(&owned(&[
         "loadtest",
         "--url",
@@ -261,13 +271,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         unreachable!("parsed a loadtest command")
     };
     let load = crate::loadtest::measure(&load_args)?;
-    crate::loadtest::report_run(&load_args, &load)?;
+    let loaded = crate::loadtest::report_run(&load_args, &load)?;
     drop(target);
+    if loaded == Outcome::Interrupted {
+        return Ok(loaded);
+    }
 
     step(
         4,
         &format!("forecasting the bundled history (11 weeks, hourly, x{TRAFFIC_SCALE}) 48 h ahead"),
-    );
+    )?;
     let (history, replay) = split_history()?;
     std::fs::write(file("history.csv"), history)?;
     std::fs::write(file("replay.csv"), replay)?;
@@ -294,7 +307,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(
         5,
         "replaying those 48 h (what happened) through the bundled policy: reactive vs predictive",
-    );
+    )?;
     let simulate_args = |json: &str, prewarm: bool, extra: &[&str]| -> Vec<String> {
         let mut a = owned(&[
             "simulate",
@@ -324,7 +337,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     step(
         6,
         "recommending min/max instances and workers for the predictive policy",
-    );
+    )?;
     let recommended = simulate(&simulate_args(
         "recommended.json",
         true,

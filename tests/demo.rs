@@ -106,3 +106,47 @@ fn demo_runs_the_whole_pipeline_and_keeps_its_files() {
         );
     }
 }
+
+#[test]
+fn a_signal_stops_the_demo_and_its_target() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::capplan_bin())
+        .args(["demo", "--out-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The demo names its target's URL, then starts the capacity search.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{said}");
+        said.push_str(&line);
+        if let Some(url) = line.trim().strip_prefix("http://") {
+            break url.to_string();
+        }
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    let signalled = std::time::Instant::now();
+    // SAFETY: kill(2) on our own, still running child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    said.push_str(&rest);
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert!(took < Duration::from_secs(3), "stopped {took:?} after SIGTERM\n{said}");
+    assert!(said.contains("no profile is written"), "{said}");
+    assert!(!dir.path().join("profile.json").exists());
+    // Its target went with it.
+    assert!(
+        std::net::TcpStream::connect(&url).is_err(),
+        "the demo's target at {url} still answers"
+    );
+}

@@ -502,6 +502,54 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
 }
 
 #[test]
+fn a_second_ctrl_c_stops_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let _guard = exclusive();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    // A FIFO nobody reads: after the first Ctrl-C the run blocks writing its JSON
+    // there, as a report on a hung network share would.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("run.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut child = std::process::Command::new(common::capplan_bin())
+        .args(["loadtest", "--url", &target.url_for("/"), "--users", "2"])
+        .args(["--duration", "60s", "--quiet", "--json"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let interrupt = |child: &std::process::Child| {
+        // SAFETY: kill(2) on our own, still running child.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run should still be writing its report into the FIFO"
+    );
+    // The second one ends the process as the default action does, at once.
+    interrupt(&child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a second Ctrl-C did not stop the run within 2 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+}
+
+#[test]
 fn refused_connection_is_exit_3_with_a_clear_message() {
     // Bind and drop a listener to find a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

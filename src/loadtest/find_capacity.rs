@@ -76,6 +76,8 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // Between measurements nothing awaits a signal: remember one for the next check.
+    crate::stop_signal::watch_in_background("the capacity search stops");
     let settings = |start_rps: f64| SearchSettings {
         start_rps,
         growth: 1.5,
@@ -273,7 +275,7 @@ fn drain(
 /// A signal during a measurement ends the search: an emptied step would be
 /// judged "holds" and corrupt the knee, so no profile is written.
 fn stop_if_interrupted(result: &RunResult, during: &str) -> anyhow::Result<()> {
-    if result.interrupted {
+    if result.interrupted || crate::stop_signal::requested().is_some() {
         return Err(crate::error::Interrupted(format!(
             "capacity: stopped by a signal during {during}; no profile is written from an \
              unfinished search (the steps so far are above)"
