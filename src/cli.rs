@@ -55,11 +55,12 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "FILE.toml")]
     pub scenario: Option<PathBuf>,
 
-    /// HTTP method used with --url.
-    #[arg(long, default_value = "GET", requires = "url")]
-    pub method: String,
+    /// HTTP method used with --url (default GET).
+    #[arg(long, requires = "url")]
+    pub method: Option<String>,
 
-    /// Extra request header with --url, `Name: value` (repeatable).
+    /// Extra request header, `Name: value` (repeatable); with --scenario it is added to every
+    /// request, replacing the scenario's header of that name (curl's -H, not Locust's --host).
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
 
@@ -79,9 +80,9 @@ pub struct LoadtestArgs {
     #[arg(long, requires = "rate")]
     pub connections: Option<u32>,
 
-    /// Open model: spacing of the intended sends.
-    #[arg(long, value_enum, default_value_t = Arrivals::Uniform, requires = "rate")]
-    pub arrivals: Arrivals,
+    /// Open model: spacing of the intended sends (default uniform).
+    #[arg(long, value_enum, requires = "rate")]
+    pub arrivals: Option<Arrivals>,
 
     /// Seed for random choices (task picks, wait times, Poisson arrivals).
     #[arg(long, default_value_t = 1)]
@@ -167,7 +168,7 @@ pub struct LoadtestArgs {
     pub max_error_rate: f64,
 
     /// Capacity search: workers of the measured target (for rps per worker in the profile).
-    #[arg(long, default_value_t = 1, requires = "find_capacity")]
+    #[arg(long, default_value_t = 1, requires = "find_capacity", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub workers_measured: u32,
 
     /// Capacity search: how long each step is held (its first second is a warm-up).
@@ -197,12 +198,12 @@ pub struct TargetArgs {
     #[arg(long, short = 'p', default_value_t = 8080)]
     pub port: u16,
 
-    /// Requests served at once, like Gunicorn sync workers.
-    #[arg(long, short = 'w', default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Requests served at once, like Gunicorn sync workers (1 to 10000).
+    #[arg(long, short = 'w', default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub workers: u32,
 
-    /// Requests allowed to wait for a worker; beyond that they get 503 at once (a full listen queue).
-    #[arg(long, default_value_t = 2048)]
+    /// Requests allowed to wait for a worker; beyond that they get 503 at once (a full listen queue; at most 1000000).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub backlog: u32,
 
     /// Service time of one request: `20ms` (constant), `exp:20ms`, `lognormal:20ms` or `lognormal:20ms:0.5` (sigma).

@@ -8,6 +8,7 @@ pub mod error;
 pub mod forecast;
 pub mod formats;
 pub mod loadtest;
+pub mod open_files;
 pub mod output;
 pub mod report;
 pub mod simulate;

@@ -141,7 +141,10 @@ fn a_signal_stops_the_demo_and_its_target() {
     let took = signalled.elapsed();
     said.push_str(&rest);
     assert_eq!(status.code(), Some(130), "{said}");
-    assert!(took < Duration::from_secs(3), "stopped {took:?} after SIGTERM\n{said}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped {took:?} after SIGTERM\n{said}"
+    );
     assert!(said.contains("no profile is written"), "{said}");
     assert!(!dir.path().join("profile.json").exists());
     // Its target went with it.

@@ -510,7 +510,10 @@ fn a_second_ctrl_c_stops_at_once() {
     // there, as a report on a hung network share would.
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("run.json");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let mut child = std::process::Command::new(common::capplan_bin())
         .args(["loadtest", "--url", &target.url_for("/"), "--users", "2"])
@@ -547,6 +550,80 @@ fn a_second_ctrl_c_stops_at_once() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+}
+
+/// A `capplan target` started under `ulimit` (`-n 64` sets both limits, `-Sn 64`
+/// only the soft one), killed when dropped; its URL.
+struct LimitedTarget(std::process::Child, String);
+
+impl LimitedTarget {
+    fn start(ulimit: &str) -> LimitedTarget {
+        use std::io::BufRead;
+        let bin = common::capplan_bin();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit {ulimit} && exec '{}' target --port 0 --workers 8 --service-time 1ms",
+                bin.display()
+            ))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string();
+        LimitedTarget(child, url)
+    }
+}
+
+impl Drop for LimitedTarget {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn users_the_target_never_answers_are_reported() {
+    let _guard = exclusive();
+    let warnings = |target: &LimitedTarget| {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("run.json");
+        let url = format!("{}/", target.1);
+        let out = loadtest(&["--url", &url, "--users", "150", "--duration", "2s"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = loadtest(&[
+            "--url",
+            &url,
+            "--users",
+            "150",
+            "--duration",
+            "2s",
+            "--quiet",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        read_json(&json)["warnings"].to_string()
+    };
+    // A target that may hold only 64 files serves about 55 connections; the other
+    // users wait in its listen queue for the whole run.
+    let starved = warnings(&LimitedTarget::start("-n 64"));
+    assert!(
+        starved.contains("of the 150 users started got no answer to their first request"),
+        "{starved}"
+    );
+    // With only the soft limit low, the target raises it to the hard one itself
+    // and answers everyone.
+    let served = warnings(&LimitedTarget::start("-Sn 64"));
+    assert!(!served.contains("got no answer"), "{served}");
 }
 
 #[test]

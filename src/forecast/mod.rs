@@ -116,7 +116,15 @@ fn settings_from(args: &ForecastArgs) -> Result<Settings, InputError> {
         ));
     }
     Ok(Settings {
-        horizon_hours: whole("--horizon", args.horizon, 3600, "hours (e.g. 48h, 7d)")?,
+        horizon_hours: match whole("--horizon", args.horizon, 3600, "hours (e.g. 48h, 7d)")? {
+            hours if hours > MAX_HORIZON_HOURS => {
+                return Err(InputError::flag(
+                    "--horizon",
+                    format!("must be at most 365d ({MAX_HORIZON_HOURS}h); got {hours}h"),
+                ))
+            }
+            hours => hours,
+        },
         backtest_weeks: whole("--backtest", args.backtest, 7 * 86_400, "weeks (e.g. 2w)")?,
         interval: args.interval,
         multiplicative: args.multiplicative,
@@ -125,6 +133,36 @@ fn settings_from(args: &ForecastArgs) -> Result<Settings, InputError> {
         lead: chrono::Duration::from_std(args.lead)
             .map_err(|_| InputError::flag("--lead", "is too long"))?,
     })
+}
+
+/// The longest forecast: a year of hours (the model has no yearly season to go further).
+const MAX_HORIZON_HOURS: usize = 365 * 24;
+
+/// Most instances a pre-warm schedule may ask for: more means the rps of one
+/// instance was given in the wrong unit (per fleet, per ms) or is absurdly low.
+const MAX_INSTANCES: f64 = 1_000_000.0;
+
+/// Refuse an rps per instance that would need an absurd fleet at the forecast peak.
+fn check_fleet_size(points: &[ForecastPoint], rps_per_instance: f64) -> Result<(), InputError> {
+    let peak = points.iter().map(|p| p.upper).fold(0.0, f64::max);
+    let instances = peak / rps_per_instance;
+    if instances > MAX_INSTANCES {
+        // 1e-300 would print as three hundred digits.
+        let rps_per_instance = if rps_per_instance < 1e-3 {
+            format!("{rps_per_instance:e}")
+        } else {
+            rps_per_instance.to_string()
+        };
+        return Err(InputError::flag(
+            "--rps-per-instance",
+            format!(
+                "{rps_per_instance} rps per instance would need {instances:.3e} instances for the \
+                 forecast's peak upper bound of {peak:.1} rps (more than {MAX_INSTANCES:.0}): give \
+                 the sustainable rps of one instance"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// US federal holidays over the history and horizon, plus the --holidays file.
@@ -342,10 +380,13 @@ pub fn forecast(
         })
         .collect();
     let peaks = peaks::daily_peaks(&points);
-    let prewarm = settings
-        .rps_per_instance
-        .map(|rps| peaks::prewarm_schedule(&points, &peaks, rps, settings.lead))
-        .unwrap_or_default();
+    let prewarm = match settings.rps_per_instance {
+        Some(rps) => {
+            check_fleet_size(&points, rps)?;
+            peaks::prewarm_schedule(&points, &peaks, rps, settings.lead)
+        }
+        None => Vec::new(),
+    };
 
     Ok(ForecastResult {
         version: result::JSON_VERSION,

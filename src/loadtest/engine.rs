@@ -67,6 +67,9 @@ pub struct RunShared {
     pub seed: u64,
     /// Users currently running (closed model).
     pub active_users: AtomicU32,
+    /// Users whose first request (or on_start) finished before the deadline: the
+    /// others never got an answer, which the report must say.
+    pub answered_users: AtomicU32,
 }
 
 impl RunShared {
@@ -117,6 +120,7 @@ pub fn shared_from_plan(
         threads: plan.threads,
         seed: plan.seed,
         active_users: AtomicU32::new(0),
+        answered_users: AtomicU32::new(0),
     }
 }
 
@@ -395,6 +399,13 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
     let mut rng =
         SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut session: Session = ctx.sessions.borrow_mut().session();
+    let mut answered = false;
+    let mut mark_answered = |ctx: &ThreadCtx| {
+        if !answered && Instant::now() < ctx.deadline {
+            answered = true;
+            ctx.shared.answered_users.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     for &request in &shared.on_start {
         if !ctx
             .exchange(&mut session, request, Instant::now(), None)
@@ -402,6 +413,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
         {
             return;
         }
+        mark_answered(&ctx);
     }
     loop {
         let began = Instant::now();
@@ -409,6 +421,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
         if !ctx.exchange(&mut session, request, began, None).await {
             return;
         }
+        mark_answered(&ctx);
         match shared.wait_time {
             WaitTime::None => {}
             WaitTime::Constant(pause) => tokio::time::sleep(pause).await,

@@ -28,13 +28,13 @@ pub fn sockets_needed(plan: &Plan) -> u64 {
 /// (exit 2) a run the hard limit cannot hold, saying how to raise it.
 pub fn ensure(plan: &Plan) -> Result<(), InputError> {
     let needed = sockets_needed(plan) + RESERVED;
-    let Some((soft, hard)) = current() else {
+    let Some((soft, hard)) = crate::open_files::limits() else {
         return Ok(());
     };
     if needed <= soft {
         return Ok(());
     }
-    if needed <= hard && raise(needed.max(soft)) {
+    if needed <= hard && crate::open_files::raise_soft(needed.max(soft)) {
         return Ok(());
     }
     let flag = match plan.load {
@@ -49,40 +49,4 @@ pub fn ensure(plan: &Plan) -> Result<(), InputError> {
              `ulimit -n {needed}` or use fewer users or connections"
         ),
     ))
-}
-
-#[cfg(unix)]
-fn current() -> Option<(u64, u64)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every unix
-    (rc == 0).then_some((limit.rlim_cur as u64, limit.rlim_max as u64))
-}
-
-#[cfg(unix)]
-fn raise(to: u64) -> bool {
-    let Some((_, hard)) = current() else {
-        return false;
-    };
-    let limit = libc::rlimit {
-        rlim_cur: to.min(hard) as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
-    // SAFETY: setrlimit reads the struct we own; raising the soft limit up to
-    // the hard one needs no privilege.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
-}
-
-#[cfg(not(unix))]
-fn current() -> Option<(u64, u64)> {
-    None
-}
-
-#[cfg(not(unix))]
-fn raise(_: u64) -> bool {
-    false
 }

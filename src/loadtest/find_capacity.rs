@@ -55,9 +55,6 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         )
         .into());
     }
-    if args.workers_measured == 0 {
-        return Err(InputError::flag("--workers-measured", "must be at least 1").into());
-    }
     if args.step_duration < Duration::from_secs(2)
         || args.step_duration.subsec_nanos() != 0
         || args.step_duration > plan::MAX_DURATION

@@ -349,6 +349,19 @@ pub(crate) async fn execute(
             plan.timeout.min(engine::GRACE).as_secs_f64()
         ));
     }
+    if let LoadModel::Closed { .. } = plan.load {
+        let started = shared.active_users.load(Ordering::Relaxed);
+        let answered = shared.answered_users.load(Ordering::Relaxed);
+        if answered < started && !interrupted {
+            warnings.push(format!(
+                "{} of the {started} users started got no answer to their first request \
+                 during the run: the target held them in its listen queue or never read \
+                 them (too few workers, a full backlog, or its own open-file limit); \
+                 the throughput is that of {answered} users",
+                started - answered
+            ));
+        }
+    }
     warnings.extend(cpu::saturation_warning(
         saturated_seconds,
         totals.history.len(),

@@ -12,6 +12,11 @@ use crate::loadtest::tls::TlsOptions;
 pub const MAX_RATE: f64 = 10_000_000.0;
 /// Longest `--duration`: keeps every instant of a run far from overflowing.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+/// Most users or open-model connections one process runs: each is a socket and
+/// a few KB of state; beyond this, shard the run over several generators.
+pub const MAX_SESSIONS: u32 = 1_000_000;
+/// Most generator threads: far more than any machine's cores, so a typo.
+pub const MAX_THREADS: usize = 1024;
 
 /// A rate flag's value, or why it is not one.
 pub fn check_rate(flag: &str, rate: f64) -> Result<f64, InputError> {
@@ -74,48 +79,75 @@ pub struct Plan {
 impl Plan {
     /// Build and validate the plan; every problem is an `InputError` (exit 2).
     pub fn from_args(args: &LoadtestArgs) -> Result<Plan, InputError> {
+        let headers = header_flags(&args.headers)?;
         let scenario = match (&args.url, &args.scenario) {
-            (_, Some(path)) => scenario::load(path)?,
-            (Some(url), None) => scenario_from_url(url, &args.method, &args.headers)?,
-            (None, None) => return Err(InputError::flag("--url", "give --url or --scenario")),
-        };
-        let load = match (args.users, args.rate) {
-            (Some(users), None) => {
-                if users == 0 {
-                    return Err(InputError::flag("--users", "must be at least 1"));
-                }
-                let spawn_rate = args.spawn_rate.unwrap_or(users as f64);
-                if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+            (_, Some(path)) => {
+                if args.method.is_some() {
                     return Err(InputError::flag(
-                        "--spawn-rate",
-                        "must be a positive number",
+                        "--method",
+                        "applies to --url only; a scenario gives each task's method",
                     ));
                 }
-                LoadModel::Closed { users, spawn_rate }
+                let mut scenario = scenario::load(path)?;
+                scenario.add_headers(headers);
+                scenario
             }
-            (None, Some(rate)) => {
-                let rate = check_rate("--rate", rate)?;
-                let connections = args.connections.unwrap_or(100);
-                if connections == 0 {
-                    return Err(InputError::flag("--connections", "must be at least 1"));
-                }
-                LoadModel::Open {
-                    rate,
-                    connections,
-                    arrivals: args.arrivals,
-                }
+            (Some(url), None) => {
+                scenario_from_url(url, args.method.as_deref().unwrap_or("GET"), headers)?
             }
-            (None, None) => LoadModel::Closed {
-                users: 1,
-                spawn_rate: 1.0,
-            },
-            (Some(_), Some(_)) => {
-                return Err(InputError::flag(
-                    "--users/--rate",
-                    "choose the closed model (--users) or the open model (--rate), not both",
-                ))
-            }
+            (None, None) => return Err(InputError::flag("--url", "give --url or --scenario")),
         };
+        let load =
+            match (args.users, args.rate) {
+                (Some(users), None) => {
+                    if !(1..=MAX_SESSIONS).contains(&users) {
+                        return Err(InputError::flag(
+                            "--users",
+                            format!("must be from 1 to {MAX_SESSIONS}; got {users}"),
+                        ));
+                    }
+                    let spawn_rate = args.spawn_rate.unwrap_or(users as f64);
+                    if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+                        return Err(InputError::flag(
+                            "--spawn-rate",
+                            "must be a positive number",
+                        ));
+                    }
+                    if args.connections.is_some() || args.arrivals.is_some() {
+                        return Err(InputError::flag(
+                        if args.connections.is_some() { "--connections" } else { "--arrivals" },
+                        "applies to the open model (--rate); with --users each user keeps its own \
+                         connection and sends when its last answer came",
+                    ));
+                    }
+                    LoadModel::Closed { users, spawn_rate }
+                }
+                (None, Some(rate)) => {
+                    let rate = check_rate("--rate", rate)?;
+                    let connections = args.connections.unwrap_or(100);
+                    if !(1..=MAX_SESSIONS).contains(&connections) {
+                        return Err(InputError::flag(
+                            "--connections",
+                            format!("must be from 1 to {MAX_SESSIONS}; got {connections}"),
+                        ));
+                    }
+                    LoadModel::Open {
+                        rate,
+                        connections,
+                        arrivals: args.arrivals.unwrap_or(Arrivals::Uniform),
+                    }
+                }
+                (None, None) => LoadModel::Closed {
+                    users: 1,
+                    spawn_rate: 1.0,
+                },
+                (Some(_), Some(_)) => {
+                    return Err(InputError::flag(
+                        "--users/--rate",
+                        "choose the closed model (--users) or the open model (--rate), not both",
+                    ))
+                }
+            };
         if let LoadModel::Open { .. } = load {
             if !scenario.on_start.is_empty() {
                 return Err(InputError::flag(
@@ -140,7 +172,12 @@ impl Plan {
             return Err(InputError::flag("--timeout", "must be longer than zero"));
         }
         let threads = match args.threads {
-            Some(0) => return Err(InputError::flag("--threads", "must be at least 1")),
+            Some(n) if !(1..=MAX_THREADS).contains(&n) => {
+                return Err(InputError::flag(
+                    "--threads",
+                    format!("must be from 1 to {MAX_THREADS}; got {n}"),
+                ))
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
@@ -287,7 +324,36 @@ impl std::str::FromStr for Resolve {
 }
 
 /// A one-task scenario for `--url`.
-fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scenario, InputError> {
+/// The `-H/--header` flags as (name, value) pairs, each checked so that an error
+/// names the flag rather than a request.
+fn header_flags(headers: &[String]) -> Result<Vec<(String, String)>, InputError> {
+    let mut parsed = Vec::new();
+    for h in headers {
+        // Locust's -H is the host: `-H http://host` would send a header `http: //host`.
+        if h.starts_with("http://") || h.starts_with("https://") {
+            return Err(InputError::flag(
+                "--header",
+                format!(
+                    "'{h}' is a URL: -H is a request header here, as in curl (`-H 'Name: value'`), \
+                     not Locust's --host; give the target with --url or the scenario's host"
+                ),
+            ));
+        }
+        let (name, value) = h.split_once(':').ok_or_else(|| {
+            InputError::flag("--header", format!("'{h}' must look like 'Name: value'"))
+        })?;
+        client::header(name.trim(), value.trim())
+            .map_err(|why| InputError::flag("--header", why))?;
+        parsed.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(parsed)
+}
+
+fn scenario_from_url(
+    url: &str,
+    method: &str,
+    headers: Vec<(String, String)>,
+) -> Result<Scenario, InputError> {
     let parsed = url::Url::parse(url)
         .map_err(|e| InputError::flag("--url", format!("'{url}' is not a valid URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -315,19 +381,9 @@ fn scenario_from_url(url: &str, method: &str, headers: &[String]) -> Result<Scen
             format!("'{method}' is not an HTTP method"),
         ));
     }
-    let mut parsed_headers = Vec::new();
-    for h in headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| {
-            InputError::flag("--header", format!("'{h}' must look like 'Name: value'"))
-        })?;
-        // Checked here too, so the error names the flag rather than the request.
-        client::header(name.trim(), value.trim())
-            .map_err(|why| InputError::flag("--header", why))?;
-        parsed_headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
     Ok(Scenario {
         host,
-        headers: parsed_headers,
+        headers,
         tasks: vec![TaskDef {
             request: RequestDef {
                 name: path.clone(),

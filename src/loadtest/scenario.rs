@@ -65,6 +65,18 @@ pub struct Scenario {
     pub wait_time: WaitTime,
 }
 
+impl Scenario {
+    /// Headers given on the command line: each replaces the scenario's header of
+    /// that name (names compare case-insensitively, as HTTP does), or is added.
+    pub fn add_headers(&mut self, extra: Vec<(String, String)>) {
+        for (name, value) in extra {
+            self.headers
+                .retain(|(have, _)| !have.eq_ignore_ascii_case(&name));
+            self.headers.push((name, value));
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {

@@ -18,6 +18,9 @@ use crate::error::Outcome;
 
 /// Serve until Ctrl-C, SIGTERM or `--duration`.
 pub fn run(args: TargetArgs) -> anyhow::Result<Outcome> {
+    // One descriptor per client connection: take all the hard limit allows, as a
+    // server tuned for load does (nginx's worker_rlimit_nofile).
+    crate::open_files::raise_soft_to_hard();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
