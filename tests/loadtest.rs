@@ -492,6 +492,7 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
             [
                 "run.hlog",
                 "run.json",
+                "run_exceptions.csv",
                 "run_failures.csv",
                 "run_stats.csv",
                 "run_stats_history.csv"
