@@ -140,7 +140,8 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub threads: Option<usize>,
 
-    /// Write Locust-compatible PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv.
+    /// Write Locust-compatible PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv,
+    /// PREFIX_exceptions.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<String>,
 

@@ -278,51 +278,6 @@ fn error_responses_are_failures_grouped_by_kind() {
 }
 
 #[test]
-fn locust_csv_headers_match_locust() {
-    let _guard = exclusive();
-    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
-    let dir = tempfile::tempdir().unwrap();
-    let prefix = dir.path().join("out");
-    let out = loadtest(&[
-        "--url",
-        &target.url_for("/api/items"),
-        "--users",
-        "2",
-        "--duration",
-        "2s",
-        "--quiet",
-        "--csv",
-        prefix.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let percentiles = "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
-    let read =
-        |suffix: &str| std::fs::read_to_string(dir.path().join(format!("out{suffix}"))).unwrap();
-    let stats = read("_stats.csv");
-    let mut lines = stats.lines();
-    assert_eq!(
-        lines.next().unwrap(),
-        format!("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,{percentiles}")
-    );
-    assert!(lines.next().unwrap().starts_with("GET,/api/items,"));
-    assert!(lines.next().unwrap().starts_with(",Aggregated,"));
-    let history = read("_stats_history.csv");
-    assert_eq!(
-        history.lines().next().unwrap(),
-        format!("Timestamp,User Count,Type,Name,Requests/s,Failures/s,{percentiles},Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size")
-    );
-    assert!(history.lines().count() >= 2, "{history}");
-    assert!(
-        history.lines().nth(1).unwrap().contains(",2,,Aggregated,"),
-        "{history}"
-    );
-    assert_eq!(
-        read("_failures.csv").lines().next().unwrap(),
-        "Method,Name,Error,Occurrences"
-    );
-}
-
-#[test]
 fn every_user_keeps_its_own_cookies_from_on_start() {
     let _guard = exclusive();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
@@ -492,6 +447,7 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
             [
                 "run.hlog",
                 "run.json",
+                "run_exceptions.csv",
                 "run_failures.csv",
                 "run_stats.csv",
                 "run_stats_history.csv"

@@ -226,6 +226,7 @@ impl ThreadCtx {
             let mut interval = self.interval.borrow_mut();
             interval.record(
                 request.stats_id,
+                done.into_std(),
                 done - intended.unwrap_or(sent),
                 outcome.map(|reply| reply.body_bytes),
             );
@@ -500,9 +501,11 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
         if claimed >= ctx.deadline {
             // Due before the end, but this connection came free only in the grace.
             let stats_id = shared.requests[request].stats_id;
-            ctx.interval
-                .borrow_mut()
-                .record_unsent(stats_id, ctx.deadline - intended);
+            ctx.interval.borrow_mut().record_unsent(
+                stats_id,
+                ctx.deadline.into_std(),
+                ctx.deadline - intended,
+            );
             return;
         }
         if intended > claimed {
@@ -544,7 +547,11 @@ async fn finish_at_deadline(ctx: &ThreadCtx, schedule: Option<&Schedule>) {
                 break;
             }
             let request = &ctx.shared.requests[ctx.shared.pick(&mut rng)];
-            interval.record_unsent(request.stats_id, ctx.deadline - intended);
+            interval.record_unsent(
+                request.stats_id,
+                ctx.deadline.into_std(),
+                ctx.deadline - intended,
+            );
         }
     }
 }

@@ -317,7 +317,13 @@ pub(crate) async fn execute(
     }
 
     let totals = aggregator
-        .finish(duration_s)
+        .finish(
+            duration_s,
+            &stats::WallClock {
+                start: start.into_std(),
+                wall: started_wall,
+            },
+        )
         .context("cannot read back the run's per-second history")?;
     let aggregate = totals.aggregate;
     let requests_done = aggregate.requests;
@@ -334,7 +340,7 @@ pub(crate) async fn execute(
             .failure_kinds
             .iter()
             .filter(|((_, failure), _)| failure == kind)
-            .map(|(_, n)| n)
+            .map(|(_, seen)| seen.count)
             .sum()
     };
     // Unsent sends count as failed requests (the error rate sees them), but the
@@ -454,17 +460,23 @@ pub(crate) async fn execute(
 }
 
 /// The files `--csv PREFIX` writes, Locust's names.
-const LOCUST_CSV_SUFFIXES: [&str; 3] = ["_stats.csv", "_stats_history.csv", "_failures.csv"];
+const LOCUST_CSV_SUFFIXES: [&str; 4] = [
+    "_stats.csv",
+    "_stats_history.csv",
+    "_failures.csv",
+    "_exceptions.csv",
+];
 
 /// Write every requested file, then print the summary: a closed pipe on the
 /// table must not cost the files. One output that fails does not stop the others.
 fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> {
     let mut written = crate::output::Outcomes::default();
     if let Some(prefix) = &args.csv {
-        let renderers: [fn(&RunResult) -> Vec<u8>; 3] = [
+        let renderers: [fn(&RunResult) -> Vec<u8>; 4] = [
             report::locust_csv::stats,
             report::locust_csv::stats_history,
             report::locust_csv::failures,
+            report::locust_csv::exceptions,
         ];
         for (suffix, render) in LOCUST_CSV_SUFFIXES.iter().zip(renderers) {
             let path = PathBuf::from(format!("{prefix}{suffix}"));

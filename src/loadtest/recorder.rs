@@ -1,7 +1,7 @@
 //! Recording on the hot path: one histogram set per generator thread, handed to the
 //! aggregator once a second. Memory is fixed by the number of endpoints, not the run length.
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -190,12 +190,38 @@ impl Default for ConnectionStats {
     }
 }
 
+/// How often one failure (endpoint and kind) happened, and when it first and last did:
+/// the moments the failed requests ended (monotonic; the aggregator's caller turns
+/// them into wall-clock time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureSeen {
+    pub count: u64,
+    pub first: Instant,
+    pub last: Instant,
+}
+
+impl FailureSeen {
+    fn once(at: Instant) -> FailureSeen {
+        FailureSeen {
+            count: 1,
+            first: at,
+            last: at,
+        }
+    }
+
+    fn merge(&mut self, other: &FailureSeen) {
+        self.count += other.count;
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+}
+
 /// Everything one thread recorded in one interval.
 #[derive(Debug, Clone)]
 pub struct Interval {
     pub endpoints: Vec<EndpointInterval>,
     /// Failures by (stats slot, kind).
-    pub failures: HashMap<(usize, Failure), u64>,
+    pub failures: HashMap<(usize, Failure), FailureSeen>,
     pub pacing: Pacing,
     pub connections: ConnectionStats,
 }
@@ -214,8 +240,13 @@ impl Interval {
         for (mine, theirs) in self.endpoints.iter_mut().zip(&other.endpoints) {
             mine.merge(theirs);
         }
-        for (key, count) in &other.failures {
-            *self.failures.entry(key.clone()).or_default() += count;
+        for (key, seen) in &other.failures {
+            match self.failures.get_mut(key) {
+                Some(mine) => mine.merge(seen),
+                None => {
+                    self.failures.insert(key.clone(), *seen);
+                }
+            }
         }
         self.pacing.merge(&other.pacing);
         self.connections.merge(&other.connections);
@@ -236,8 +267,14 @@ impl Interval {
         self.endpoints.iter().map(|e| e.failures).sum()
     }
 
-    /// Record one finished request.
-    pub fn record(&mut self, stats_id: usize, latency: Duration, outcome: Result<u64, Failure>) {
+    /// Record one finished request; `ended` is when it ended (only read for a failure).
+    pub fn record(
+        &mut self,
+        stats_id: usize,
+        ended: Instant,
+        latency: Duration,
+        outcome: Result<u64, Failure>,
+    ) {
         let slot = &mut self.endpoints[stats_id];
         slot.requests += 1;
         slot.latency.saturating_record(micros(latency));
@@ -245,7 +282,14 @@ impl Interval {
             Ok(bytes) => slot.content_bytes += bytes,
             Err(failure) => {
                 slot.failures += 1;
-                *self.failures.entry((stats_id, failure)).or_default() += 1;
+                self.failures
+                    .entry((stats_id, failure))
+                    .and_modify(|seen| {
+                        seen.count += 1;
+                        seen.first = seen.first.min(ended);
+                        seen.last = seen.last.max(ended);
+                    })
+                    .or_insert_with(|| FailureSeen::once(ended));
             }
         }
     }
@@ -267,10 +311,10 @@ impl Interval {
     }
 
     /// Open model: a send due before the end that never left, charged as a failure
-    /// with its latency from the intended time to the end.
-    pub fn record_unsent(&mut self, stats_id: usize, latency: Duration) {
+    /// at the end (`deadline`) with its latency from the intended time to the end.
+    pub fn record_unsent(&mut self, stats_id: usize, deadline: Instant, latency: Duration) {
         self.pacing.backlog += 1;
-        self.record(stats_id, latency, Err(Failure::Unsent));
+        self.record(stats_id, deadline, latency, Err(Failure::Unsent));
     }
 
     /// Open model: service time of a finished request, from its actual send.

@@ -1,14 +1,16 @@
 //! The aggregator: merges the generator threads' intervals into per-second history
 //! and cumulative per-endpoint statistics, and builds the run's result.
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Instant, SystemTime};
 
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::loadtest::client::Failure;
 use crate::loadtest::history::HistoryLog;
 use crate::loadtest::recorder::{
-    new_histogram, ConnectionStats, EndpointInterval, Interval, Pacing,
+    new_histogram, ConnectionStats, EndpointInterval, FailureSeen, Interval, Pacing,
 };
 
 /// Latency percentiles of a set of requests, in milliseconds.
@@ -102,6 +104,26 @@ pub struct FailureRow {
     pub error: String,
     /// How often it happened.
     pub occurrences: u64,
+    /// When the first of these failed requests ended (wall clock, UTC).
+    pub first_seen: DateTime<Utc>,
+    /// When the last of them ended (wall clock, UTC).
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Ties the run's monotonic clock to the wall clock: `start` (an [`Instant`]) was
+/// `wall` (a [`SystemTime`]). A moment of the run is `wall` plus the monotonic time
+/// since `start`, so a clock step during the run does not reorder failures.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    pub start: Instant,
+    pub wall: SystemTime,
+}
+
+impl WallClock {
+    /// The wall-clock time of `at`.
+    pub fn at(&self, at: Instant) -> DateTime<Utc> {
+        DateTime::<Utc>::from(self.wall + at.saturating_duration_since(self.start))
+    }
 }
 
 /// One second of the run, all endpoints together.
@@ -278,9 +300,9 @@ impl Aggregator {
         self.history.push(row);
     }
 
-    /// Build the result; `duration_s` is the measured run time. Fails only when the
-    /// history cannot be read back from its temporary file.
-    pub fn finish(self, duration_s: f64) -> std::io::Result<Totals> {
+    /// Build the result; `duration_s` is the measured run time, `clock` dates the
+    /// failures. Fails only when the history cannot be read back from its temporary file.
+    pub fn finish(self, duration_s: f64, clock: &WallClock) -> std::io::Result<Totals> {
         let duration_s = duration_s.max(1e-9);
         let open_model = self.cumulative.pacing.sent > 0;
         let endpoints: Vec<EndpointSummary> = self
@@ -295,11 +317,13 @@ impl Aggregator {
             .cumulative
             .failures
             .iter()
-            .map(|((slot, failure), count)| FailureRow {
+            .map(|((slot, failure), seen)| FailureRow {
                 method: self.names[*slot].0.clone(),
                 name: self.names[*slot].1.clone(),
                 error: failure.to_string(),
-                occurrences: *count,
+                occurrences: seen.count,
+                first_seen: clock.at(seen.first),
+                last_seen: clock.at(seen.last),
             })
             .collect();
         failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences).then(a.name.cmp(&b.name)));
@@ -320,7 +344,7 @@ pub struct Totals {
     pub endpoints: Vec<EndpointSummary>,
     pub aggregate: EndpointSummary,
     pub failures: Vec<FailureRow>,
-    pub failure_kinds: HashMap<(usize, Failure), u64>,
+    pub failure_kinds: HashMap<(usize, Failure), FailureSeen>,
     pub history: Vec<HistoryRow>,
     pub pacing: Pacing,
     pub connections: ConnectionStats,
@@ -380,25 +404,43 @@ mod tests {
     fn seconds_complete_when_every_thread_reported() {
         let names = vec![("GET".to_string(), "/".to_string())];
         let mut agg = Aggregator::new(names, 2, 1_000, 0);
+        let start = Instant::now();
+        let clock = WallClock {
+            start,
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+        };
         let mut a = Interval::new(1);
-        a.record(0, Duration::from_millis(10), Ok(5));
+        a.record(0, start, Duration::from_millis(10), Ok(5));
         let mut b = Interval::new(1);
-        b.record(0, Duration::from_millis(30), Err(Failure::Status(500)));
+        b.record(
+            0,
+            start + Duration::from_millis(2_500),
+            Duration::from_millis(30),
+            Err(Failure::Status(500)),
+        );
+        b.record(
+            0,
+            start + Duration::from_millis(700),
+            Duration::from_millis(5),
+            Err(Failure::Status(500)),
+        );
         assert!(agg.add_tick(1, &a, 2).is_none());
         let second = agg.add_tick(1, &b, 2).expect("both threads reported");
-        assert_eq!(second.row.rps, 2.0);
-        assert_eq!(second.row.failures_per_s, 1.0);
+        assert_eq!(second.row.rps, 3.0);
+        assert_eq!(second.row.failures_per_s, 2.0);
         assert_eq!(second.row.timestamp, 1_001);
         assert!((second.row.p50_ms - 10.0).abs() < 0.1);
         agg.push_history(second.row);
-        let totals = agg.finish(1.0).unwrap();
-        assert_eq!(totals.aggregate.requests, 2);
-        assert_eq!(totals.aggregate.failures, 1);
-        assert_eq!(
-            totals.failures[0].error,
-            "HTTPError: 500 Internal Server Error"
-        );
+        let totals = agg.finish(1.0, &clock).unwrap();
+        assert_eq!(totals.aggregate.requests, 3);
+        assert_eq!(totals.aggregate.failures, 2);
+        let failure = &totals.failures[0];
+        assert_eq!(failure.error, "HTTPError: 500 Internal Server Error");
+        assert_eq!(failure.occurrences, 2);
+        // In the order they ended, not the order they were recorded.
+        assert_eq!(failure.first_seen.timestamp_millis(), 1_000_700);
+        assert_eq!(failure.last_seen.timestamp_millis(), 1_002_500);
         assert!((totals.aggregate.latency_ms.max - 30.0).abs() < 0.1);
-        assert_eq!(totals.aggregate.avg_content_bytes, 2.5);
+        assert!((totals.aggregate.avg_content_bytes - 5.0 / 3.0).abs() < 1e-9);
     }
 }

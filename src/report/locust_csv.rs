@@ -1,5 +1,6 @@
 //! Locust-compatible CSV files, with Locust's exact column headers and meanings:
-//! `PREFIX_stats.csv`, `PREFIX_stats_history.csv`, `PREFIX_failures.csv`.
+//! `PREFIX_stats.csv`, `PREFIX_stats_history.csv`, `PREFIX_failures.csv`,
+//! `PREFIX_exceptions.csv`.
 //! Response times are in milliseconds; percentiles are whole milliseconds, "N/A" without requests.
 use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::{quantile_ms, EndpointSummary, LOCUST_PERCENTILES};
@@ -42,7 +43,20 @@ pub const HISTORY_COLUMNS_TAIL: [&str; 7] = [
     "Total Average Content Size",
 ];
 
-pub const FAILURES_COLUMNS: [&str; 4] = ["Method", "Name", "Error", "Occurrences"];
+pub const FAILURES_COLUMNS: [&str; 6] = [
+    "Method",
+    "Name",
+    "Error",
+    "Occurrences",
+    "First Seen",
+    "Last Seen",
+];
+
+pub const EXCEPTIONS_COLUMNS: [&str; 4] = ["Count", "Message", "Traceback", "Nodes"];
+
+/// Locust's timestamp format in the failures file (`locust.util.date.format_utc_timestamp`):
+/// UTC, whole seconds (truncated).
+const SEEN_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
 fn writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
@@ -144,7 +158,8 @@ pub fn stats_history(result: &RunResult) -> Vec<u8> {
     finish(w)
 }
 
-/// `PREFIX_failures.csv`: failures grouped by endpoint and kind.
+/// `PREFIX_failures.csv`: failures grouped by endpoint and kind, with when the first
+/// and the last of them ended.
 pub fn failures(result: &RunResult) -> Vec<u8> {
     let mut w = writer();
     w.write_record(FAILURES_COLUMNS).expect("in memory");
@@ -154,8 +169,19 @@ pub fn failures(result: &RunResult) -> Vec<u8> {
             f.name.as_str(),
             f.error.as_str(),
             &f.occurrences.to_string(),
+            &f.first_seen.format(SEEN_FORMAT).to_string(),
+            &f.last_seen.format(SEEN_FORMAT).to_string(),
         ])
         .expect("in memory");
     }
+    finish(w)
+}
+
+/// `PREFIX_exceptions.csv`: the header alone. Locust lists there the exceptions its
+/// users' Python code raised; capplan runs no user code, and everything that goes
+/// wrong in a run is a failed request, charged to its endpoint in the failures file.
+pub fn exceptions(_result: &RunResult) -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(EXCEPTIONS_COLUMNS).expect("in memory");
     finish(w)
 }

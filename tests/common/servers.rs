@@ -38,6 +38,8 @@ pub enum Component {
     PythonH2,
     /// The Python `jsonschema` package, the validator of tests/json_schema.rs.
     PythonJsonschema,
+    /// Locust itself (`locust.stats`), whose CSV columns tests/locust_csv.rs reads.
+    PythonLocust,
 }
 
 impl Component {
@@ -57,6 +59,9 @@ impl Component {
             Component::PythonJsonschema => {
                 quiet(Command::new("python3").args(["-c", "import jsonschema"]))
             }
+            Component::PythonLocust => {
+                quiet(Command::new("python3").args(["-c", "import locust.stats"]))
+            }
         }
     }
 
@@ -70,6 +75,7 @@ impl Component {
             Component::PythonJsonschema => {
                 "python3 cannot import jsonschema (pip install jsonschema)"
             }
+            Component::PythonLocust => "python3 cannot import locust.stats (pip install locust)",
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::forecast::series::HourlySeries;
 use crate::loadtest::client::{Failure, HttpVersion};
 use crate::loadtest::recorder::Interval;
 use crate::loadtest::result::{GeneratorReport, ProtocolReport, RunResult, ThresholdResult};
-use crate::loadtest::stats::Aggregator;
+use crate::loadtest::stats::{Aggregator, WallClock};
 use crate::simulate::engine::{self, Capacity, RunOptions, Workload};
 use crate::simulate::policy::Policy;
 use crate::simulate::queueing::MmcTable;
@@ -23,6 +23,10 @@ pub fn load_result() -> RunResult {
         ("POST".to_string(), "/api/order".to_string()),
     ];
     let mut agg = Aggregator::new(names, 1, 1_700_000_000, 0);
+    let clock = WallClock {
+        start: std::time::Instant::now(),
+        wall: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    };
     for second in 1..=20u64 {
         let mut interval = Interval::new(2);
         for i in 0..100u64 {
@@ -32,12 +36,13 @@ pub fn load_result() -> RunResult {
             } else {
                 Ok(512)
             };
-            interval.record((i % 2) as usize, Duration::from_millis(ms), outcome);
+            let ended = clock.start + Duration::from_millis(1_000 * second - 100 + i);
+            interval.record((i % 2) as usize, ended, Duration::from_millis(ms), outcome);
         }
         let done = agg.add_tick(second, &interval, 10).expect("one thread");
         agg.push_history(done.row);
     }
-    let totals = agg.finish(20.0).expect("the history reads back");
+    let totals = agg.finish(20.0, &clock).expect("the history reads back");
     let a = totals.aggregate;
     RunResult {
         version: crate::loadtest::result::JSON_VERSION,
