@@ -36,21 +36,21 @@ impl InputError {
             file: file.into(),
             line,
             field: field.into(),
-            message: message.into(),
+            message: tidy(message.into()),
         }
     }
 
     pub fn file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         InputError::File {
             file: file.into(),
-            message: message.into(),
+            message: tidy(message.into()),
         }
     }
 
     pub fn flag(flag: impl Into<String>, message: impl Into<String>) -> Self {
         InputError::Flag {
             flag: flag.into(),
-            message: message.into(),
+            message: tidy(message.into()),
         }
     }
 }
@@ -60,6 +60,45 @@ impl InputError {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Interrupted(pub String);
+
+/// Longest run of non-blank characters an error message shows: a value is quoted
+/// to say which one is wrong, and a 100 MB CSV field must not come back whole.
+const LONGEST_WORD: usize = 100;
+
+/// An error message fit for a terminal: control characters (a NUL in a path, an
+/// escape sequence) shown escaped, and any overlong word cut with `...`. Line
+/// breaks are kept: they separate the message from the quoted line.
+fn tidy(message: String) -> String {
+    let clean = |c: char| c.is_control() && c != '\n';
+    let overlong = message
+        .split(|c: char| c.is_whitespace())
+        .any(|word| word.chars().count() > LONGEST_WORD);
+    if !overlong && !message.chars().any(clean) {
+        return message;
+    }
+    let mut out = String::with_capacity(message.len().min(4096));
+    let mut word_chars = 0usize;
+    for c in message.chars() {
+        if c.is_whitespace() && !clean(c) || c == '\n' {
+            word_chars = 0;
+            out.push(c);
+            continue;
+        }
+        word_chars += 1;
+        if word_chars == LONGEST_WORD + 1 {
+            out.push_str("...");
+        }
+        if word_chars > LONGEST_WORD {
+            continue;
+        }
+        if clean(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// The run could not be carried out (target unreachable at start, I/O error).
 #[derive(Debug, thiserror::Error)]
@@ -98,5 +137,29 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {
         ExitCode::from(3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_escape_control_characters_and_cut_huge_values() {
+        let err = InputError::at_line("s.toml", 3, "path", "bad\n  | path=\"/a\0b\"");
+        assert_eq!(
+            err.to_string(),
+            "s.toml:3: path: bad\n  | path=\"/a\\u{0}b\""
+        );
+        let huge = "9".repeat(5_000_000);
+        let err = InputError::flag("--x", format!("'{huge}' is not a number"));
+        let text = err.to_string();
+        assert!(text.len() < 200, "{}", text.len());
+        assert!(text.ends_with("9... is not a number"), "{text}");
+        let plain = "--users: must be from 1 to 1000000; got 0";
+        assert_eq!(
+            InputError::flag("--users", "must be from 1 to 1000000; got 0").to_string(),
+            plain
+        );
     }
 }

@@ -236,3 +236,45 @@ fn header_flags_reach_every_request_of_a_scenario() {
         assert!(lower.contains("x-extra: 1"), "{head}");
     }
 }
+
+#[test]
+fn messages_quote_offending_values_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    // A row with a field more than the header is refused, not read by position.
+    let extra = write(
+        "extra.csv",
+        "timestamp,requests\n2024-04-15 00:00:00,5\n2024-04-15 01:00:00,6,7\n",
+    );
+    let stderr = refused(&["forecast", "--history", &extra]);
+    assert!(
+        stderr.contains("extra.csv:3: row: has 3 fields, the header has 2"),
+        "{stderr}"
+    );
+    // A 5 MB value is named, not echoed whole.
+    let huge = write(
+        "huge.csv",
+        &format!(
+            "timestamp,requests\n2024-04-15 00:00:00,{}\n",
+            "9".repeat(5_000_000)
+        ),
+    );
+    let stderr = refused(&["forecast", "--history", &huge]);
+    assert!(stderr.contains("huge.csv:2: requests:"), "{stderr:.300}");
+    assert!(stderr.len() < 1000, "{} bytes of error", stderr.len());
+    // A NUL in a scenario reaches the terminal escaped, with the file and line.
+    let nul = write(
+        "nul.toml",
+        "host = \"http://127.0.0.1:9\"\n[[task]]\npath = \"/a\0b\"\n",
+    );
+    let stderr = refused(&["loadtest", "--scenario", &nul]);
+    assert!(stderr.contains("nul.toml:3:"), "{stderr}");
+    assert!(
+        !stderr.contains('\0') && stderr.contains("\\u{0}"),
+        "{stderr:?}"
+    );
+}

@@ -168,6 +168,19 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
             }
         }
         let line = record.position().map_or(0, |p| p.line() as usize);
+        // A row with a field more or less than the header is a shifted or cut row
+        // (an unquoted comma, a truncated export): reading it by position would be a guess.
+        if record.len() != header.len() {
+            return Err(source.at_line(
+                line,
+                "row",
+                format!(
+                    "has {} fields, the header has {}",
+                    record.len(),
+                    header.len()
+                ),
+            ));
+        }
         if let Some(name_col) = name_col {
             if record.get(name_col) != Some("Aggregated") {
                 continue;
