@@ -222,6 +222,24 @@ pub struct TargetArgs {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+
+    /// Close a connection whose request head is not complete this long after it began (nginx client_header_timeout; 100ms to 1h).
+    #[arg(long, default_value = "10s", value_parser = parse_connection_timeout)]
+    pub header_timeout: Duration,
+
+    /// Close a keep-alive connection with no request for this long (nginx keepalive_timeout; 100ms to 1h).
+    #[arg(long, default_value = "75s", value_parser = parse_connection_timeout)]
+    pub idle_timeout: Duration,
+}
+
+/// A target connection timeout: long enough not to cut real clients, short
+/// enough to matter.
+fn parse_connection_timeout(text: &str) -> Result<Duration, String> {
+    let value = parse_duration(text)?;
+    if value < Duration::from_millis(100) || value > Duration::from_secs(3600) {
+        return Err(format!("must be between 100ms and 1h, got {text}"));
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Args)]

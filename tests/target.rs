@@ -419,6 +419,8 @@ fn bad_flags_exit_2() {
         (["--workers", "0"], "--workers"),
         (["--error-rate", "150%"], "--error-rate"),
         (["--host", "no such host!"], "--host"),
+        (["--header-timeout", "1ms"], "--header-timeout"),
+        (["--idle-timeout", "2h"], "--idle-timeout"),
     ] {
         let output = Command::cargo_bin("capplan")
             .unwrap()
@@ -449,5 +451,170 @@ fn port_in_use_exits_3() {
     assert!(
         output.stdout.is_empty(),
         "no listening line when the bind failed"
+    );
+}
+
+/// A raw connection to the target, with a read timeout so no test can hang.
+fn raw_connection(target: &Target) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", target.port)).expect("connecting");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Whether the server has closed `stream` (EOF or reset), waiting at most `within`.
+fn closed_by_server(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Raise this test process's open-file limit as far as allowed; the new soft limit.
+fn raise_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+#[test]
+fn a_half_closed_client_still_gets_its_answer() {
+    use std::io::{Read, Write};
+    let target = Target::start(&["--service-time", "50ms"]);
+    let mut stream = raw_connection(&target);
+    stream
+        .write_all(b"GET /api/items HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    // Like `curl -T -` or a client that sends and then shuts its write side.
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("reading the answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "answer: {answer:?}");
+    assert!(answer.contains("widget"), "answer: {answer:?}");
+    let stopped = target.stop();
+    assert!(
+        stopped.stderr.contains("served 1 requests"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[test]
+fn slowloris_connections_are_closed_after_the_header_timeout() {
+    use std::io::Write;
+    // 1000 connections, as the issue reproduced; fewer if this machine cannot.
+    let wanted = 1000usize;
+    let count = wanted.min(raise_open_files().saturating_sub(100) as usize);
+    assert!(
+        count >= 100,
+        "too few file descriptors for the test: {count}"
+    );
+    let target = Target::start(&["--header-timeout", "500ms", "--idle-timeout", "60s"]);
+    let started = Instant::now();
+    let mut slow: Vec<std::net::TcpStream> = (0..count)
+        .map(|i| {
+            let mut stream = raw_connection(&target);
+            // Half of them send part of a head, the others nothing at all.
+            if i % 2 == 0 {
+                stream
+                    .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    // A well-behaved client meanwhile is served.
+    let mut healthy = raw_connection(&target);
+    healthy
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = std::io::Read::read(&mut healthy, &mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let still_open = slow
+        .iter_mut()
+        .map(|stream| closed_by_server(stream, Duration::from_secs(5)))
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(still_open, 0, "of {count} slow connections");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "closed before the timeout"
+    );
+    let stopped = target.stop();
+    assert!(
+        stopped.stderr.contains(&format!(
+            "closed {count} connections for an incomplete request head"
+        )),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[test]
+fn a_head_sent_slowly_within_the_limit_is_served() {
+    use std::io::{Read, Write};
+    let target = Target::start(&["--header-timeout", "2s"]);
+    let mut stream = raw_connection(&target);
+    for byte in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".chunks(8) {
+        stream.write_all(byte).unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let mut buf = [0u8; 256];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed_after_the_idle_timeout_only() {
+    use std::io::{Read, Write};
+    // The header limit is shorter than the idle spells: an idle connection is
+    // held by the idle limit, not the header one.
+    let target = Target::start(&["--header-timeout", "300ms", "--idle-timeout", "2s"]);
+    let mut stream = raw_connection(&target);
+    let mut buf = [0u8; 1024];
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let n = stream.read(&mut buf).expect("the connection is still open");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let idle_from = Instant::now();
+    assert!(closed_by_server(&mut stream, Duration::from_secs(5)));
+    let idle = idle_from.elapsed() + Duration::from_millis(700);
+    assert!(
+        idle >= Duration::from_secs(2) && idle < Duration::from_secs(4),
+        "closed after {idle:?} idle"
+    );
+    let stopped = target.stop();
+    assert!(
+        stopped.stderr.contains("and 1 idle ones"),
+        "{}",
+        stopped.stderr
     );
 }

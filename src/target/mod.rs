@@ -1,5 +1,6 @@
 //! `capplan target`: the built-in demo app, a stand-in for a Python app under
 //! Gunicorn with sync workers (see docs/target.md).
+mod deadline;
 mod routes;
 mod server;
 mod service_time;

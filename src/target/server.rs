@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::net::{TcpListener, TcpSocket};
 
+use super::deadline::{self, Activity, Deadlines, Expired, Watched};
 use super::routes::{handle, App};
 use super::stats::Stats;
 use super::timer::PreciseTimer;
@@ -48,7 +49,14 @@ pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let stop = stop_signal(args.duration);
     tokio::pin!(stop);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let limits = Deadlines {
+        header: args.header_timeout,
+        idle: args.idle_timeout,
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client may send its request and shut its side (`shutdown(SHUT_WR)`, or
+    // `curl` reading a file from stdin): it still gets its answer.
+    builder.http1().half_close(true);
     let mut connections: u64 = 0;
     loop {
         let stream = tokio::select! {
@@ -72,11 +80,28 @@ pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
         let app = Arc::clone(&app);
         let builder = builder.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(Arc::clone(&app), Arc::clone(&rng), req));
-            // Client resets and the like end one connection, nothing more.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let activity = Activity::new();
+            let counters = Arc::clone(&app);
+            let in_service = Arc::clone(&activity);
+            let service = service_fn(move |req| {
+                let guard = in_service.serving();
+                let answer = handle(Arc::clone(&app), Arc::clone(&rng), req);
+                async move {
+                    let answer = answer.await;
+                    drop(guard);
+                    answer
+                }
+            });
+            let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity)));
+            tokio::select! {
+                // Client resets and the like end one connection, nothing more.
+                _ = builder.serve_connection(io, service) => {}
+                // Dropping the connection closes it, as nginx does on its timeouts.
+                kind = deadline::expired(activity, limits) => match kind {
+                    Expired::Header => Stats::add(&counters.stats.header_timeouts),
+                    Expired::Idle => Stats::add(&counters.stats.idle_closed),
+                },
+            }
         });
     }
     drop(listener);

@@ -13,6 +13,10 @@ pub struct Stats {
     pub rejected: AtomicU64,
     /// Answered without a worker: /health, 404, 405, 400, 413.
     pub immediate: AtomicU64,
+    /// Connections closed because no whole request head came within `--header-timeout`.
+    pub header_timeouts: AtomicU64,
+    /// Keep-alive connections closed after `--idle-timeout` without a request.
+    pub idle_closed: AtomicU64,
 }
 
 impl Stats {
@@ -26,11 +30,13 @@ impl fmt::Display for Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         write!(
             f,
-            "served {} requests ({} answered 500), rejected {} with 503 (backlog full), {} answered without a worker",
+            "served {} requests ({} answered 500), rejected {} with 503 (backlog full), {} answered without a worker; closed {} connections for an incomplete request head (--header-timeout) and {} idle ones (--idle-timeout)",
             get(&self.served),
             get(&self.errors),
             get(&self.rejected),
-            get(&self.immediate)
+            get(&self.immediate),
+            get(&self.header_timeouts),
+            get(&self.idle_closed)
         )
     }
 }
