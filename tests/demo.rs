@@ -131,10 +131,7 @@ fn a_signal_stops_the_demo_and_its_target() {
     };
     std::thread::sleep(Duration::from_secs(3));
     let signalled = std::time::Instant::now();
-    // SAFETY: kill(2) on our own, still running child.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
+    common::send_signal(&child, libc::SIGTERM);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = child.wait().unwrap();

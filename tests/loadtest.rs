@@ -414,10 +414,7 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(1500));
-        // SAFETY: kill(2) on our own, still running child.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, signal);
-        }
+        common::send_signal(&child, signal);
         let status = child.wait().unwrap();
         assert_eq!(
             status.code(),
@@ -480,10 +477,7 @@ fn a_second_ctrl_c_stops_at_once() {
         .spawn()
         .unwrap();
     let interrupt = |child: &std::process::Child| {
-        // SAFETY: kill(2) on our own, still running child.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-        }
+        common::send_signal(child, libc::SIGINT);
     };
     std::thread::sleep(Duration::from_millis(1500));
     interrupt(&child);
@@ -1255,10 +1249,7 @@ fn a_signal_stops_find_capacity_without_writing_a_profile() {
     // Into the low-load measurement or the first step, well before the search ends.
     std::thread::sleep(Duration::from_millis(3500));
     let signalled = std::time::Instant::now();
-    // SAFETY: kill(2) on our own, still running child.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
+    common::send_signal(&child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -1273,89 +1264,4 @@ fn a_signal_stops_find_capacity_without_writing_a_profile() {
         "an unfinished search wrote a profile"
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-}
-
-/// A server that accepts connections and never answers: the worst tail there is.
-fn stalling_server() -> (String, std::thread::JoinHandle<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        listener.set_nonblocking(true).unwrap();
-        let until = std::time::Instant::now() + Duration::from_secs(30);
-        let mut held = Vec::new();
-        while std::time::Instant::now() < until {
-            match listener.accept() {
-                Ok((stream, _)) => held.push(stream),
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    });
-    (url, handle)
-}
-
-#[test]
-fn a_target_that_never_answers_fails_the_run_instead_of_passing_it() {
-    let _guard = exclusive();
-    let (url, _server) = stalling_server();
-    // Closed model: every user's one request is cut off at the end (+2 s grace,
-    // the smaller of --timeout and 2 s) and charged with its latency so far.
-    let out = loadtest(&[
-        "--url",
-        &url,
-        "--users",
-        "5",
-        "--duration",
-        "2s",
-        "--timeout",
-        "10s",
-        "--quiet",
-        "--json",
-        "-",
-        "--threshold",
-        "error_rate<1%",
-        "--threshold",
-        "p99<100ms",
-    ]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "thresholds must fail\n{stderr}");
-    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(run["requests"], 5, "{run}");
-    assert_eq!(run["failures"], 5, "{run}");
-    let p50 = run["latency_ms"]["p50"].as_f64().unwrap();
-    assert!(p50 >= 3000.0, "latency so far, p50 {p50} ms");
-    assert!(
-        run["warnings"]
-            .to_string()
-            .contains("still without a response"),
-        "{run}"
-    );
-    // Open model: the sends that found every connection stalled are charged too.
-    let out = loadtest(&[
-        "--url",
-        &url,
-        "--rate",
-        "50",
-        "--connections",
-        "5",
-        "--duration",
-        "2s",
-        "--timeout",
-        "500ms",
-        "--quiet",
-        "--json",
-        "-",
-    ]);
-    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let requests = run["requests"].as_u64().unwrap();
-    assert!(
-        (90..=110).contains(&requests),
-        "every due send is counted: {run}"
-    );
-    assert_eq!(run["failures"].as_u64(), Some(requests), "{run}");
-    assert!(
-        run["rate"]["unsent"].as_u64().unwrap() >= 80,
-        "{}",
-        run["rate"]
-    );
-    assert!(run["rate_achieved"].as_f64().unwrap() < 0.2, "{run}");
 }

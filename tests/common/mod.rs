@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a part of it
 
 pub mod browser;
+pub mod faulty;
 pub mod servers;
 
 use std::io::{BufRead, BufReader, Read};
@@ -131,17 +132,21 @@ impl Target {
     #[cfg(unix)]
     pub fn stop(mut self) -> Stopped {
         let mut child = self.child.take().expect("target is running");
-        let pid = child.id() as libc::pid_t;
-        // SAFETY: plain kill(2) on our own child, which has not been reaped yet.
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
+        send_signal(&child, libc::SIGINT);
         let status = wait_timeout(&mut child, Duration::from_secs(10));
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             let _ = pipe.read_to_string(&mut stderr);
         }
         Stopped { status, stderr }
+    }
+}
+
+/// Send `signal` to a child that is still running (not yet waited for).
+pub fn send_signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child: not reaped, so its pid is still ours.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
     }
 }
 
