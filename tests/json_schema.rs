@@ -183,6 +183,7 @@ fn capacity_profile_matches_its_schema() {
     );
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");
+    let search = dir.path().join("search.json");
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
     // Capped far below the target's ~1,600 rps so the search ends after two steps,
     // each at a rate high enough for 300 samples in 2 s (so they are not lengthened).
@@ -203,10 +204,19 @@ fn capacity_profile_matches_its_schema() {
             "--quiet",
             "--profile-out",
             path_str(&profile),
+            "--json",
+            path_str(&search),
         ],
         &profile,
     );
     assert_valid("capacity-profile.schema.json", &profile);
+    assert_valid("find-capacity.schema.json", &search);
+    let search: Value = serde_json::from_slice(&std::fs::read(&search).unwrap()).unwrap();
+    let profile: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
+    assert_eq!(
+        search["profile"], profile,
+        "--json holds the profile written"
+    );
 }
 
 /// The schemas must catch drift: a real document, broken in the ways drift

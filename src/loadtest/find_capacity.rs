@@ -5,6 +5,9 @@ use std::time::Duration;
 use crate::cli::{Arrivals, LoadtestArgs};
 use crate::error::{InputError, Outcome};
 use crate::formats::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
+
+/// Version of the `--find-capacity --json` document (profile and search steps).
+const SEARCH_JSON_VERSION: u32 = 1;
 use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
 use crate::loadtest::client::{self, PreparedRequest};
 use crate::loadtest::plan::{self, LoadModel, Plan};
@@ -91,15 +94,25 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         settings,
         args.report.quiet,
     )?;
-    if !args.report.quiet {
-        print!("{}", report::capacity::summary(&run.profile, &run.outcome));
-    }
+    // Files first: a closed stdout (`| head`) must not lose them.
     if let Some(path) = &args.profile_out {
         crate::output::write_json(path, &run.profile)?;
     }
     if let Some(path) = &args.report.json {
-        let body = serde_json::json!({ "profile": run.profile, "search": run.outcome });
+        let body = serde_json::json!({
+            "version": SEARCH_JSON_VERSION,
+            "profile": run.profile,
+            "search": run.outcome,
+        });
         crate::output::write_json(path, &body)?;
+    }
+    if !args.report.quiet {
+        let stdout_taken =
+            crate::output::any_stdout([args.profile_out.as_deref(), args.report.json.as_deref()]);
+        crate::output::print_text(
+            &report::capacity::summary(&run.profile, &run.outcome),
+            stdout_taken,
+        )?;
     }
     if run.outcome.sustainable_rps.is_none() {
         eprintln!(
