@@ -90,32 +90,39 @@ async fn saturated_throughput_is_workers_over_service_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unloaded_p50_is_the_service_time() {
-    let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
+    // The round trip is the service time plus the client's and the kernel's
+    // overhead, which grows on a busy machine. A 0 ms target measured in
+    // the same loop gives that overhead, so the test holds the 20 ms target
+    // to the service time on top of what the machine costs right now.
+    let slow = Target::start(&["--workers", "8", "--service-time", "20ms"]);
+    let instant = Target::start(&["--workers", "8", "--service-time", "0ms"]);
     let client = client();
-    let url = target.url_for("/");
-    // The first request opens the connection; it is not measured.
-    client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let mut latencies = Vec::new();
-    for _ in 0..40 {
+    let (slow_url, instant_url) = (slow.url_for("/"), instant.url_for("/"));
+    async fn round_trip(client: &reqwest::Client, url: &str) -> Duration {
         let sent = Instant::now();
-        let resp = client.get(&url).send().await.unwrap();
+        let resp = client.get(url).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         resp.bytes().await.unwrap();
-        latencies.push(sent.elapsed());
+        sent.elapsed()
     }
-    latencies.sort();
-    let p50 = latencies[latencies.len() / 2].as_secs_f64() * 1e3;
-    eprintln!("unloaded p50: {p50:.2} ms");
+    // The first request to each opens the connection; it is not measured.
+    round_trip(&client, &slow_url).await;
+    round_trip(&client, &instant_url).await;
+    let (mut slow_times, mut overheads) = (Vec::new(), Vec::new());
+    for _ in 0..40 {
+        slow_times.push(round_trip(&client, &slow_url).await);
+        overheads.push(round_trip(&client, &instant_url).await);
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1e3
+    };
+    let (p50, overhead) = (median(slow_times), median(overheads));
+    eprintln!("unloaded p50: {p50:.2} ms; the same round trip at 0 ms: {overhead:.2} ms");
+    // The sleep itself may wake up to ~2 ms late when the machine is busy.
     assert!(
-        (20.0..=23.0).contains(&p50),
-        "p50 {p50:.2} ms, expected 20-23 ms"
+        p50 >= 20.0 && p50 <= 20.0 + overhead + 2.0,
+        "p50 {p50:.2} ms, expected 20 ms plus the {overhead:.2} ms overhead (+2 ms)"
     );
 }
 
