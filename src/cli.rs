@@ -2,8 +2,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+pub use crate::loadtest::plan::Arrivals;
 use crate::loadtest::threshold::Threshold;
 use crate::simulate::traffic::Interpolate;
 use crate::target::ServiceTime;
@@ -30,15 +31,6 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// The whole pipeline on built-in defaults: target, capacity, forecast, simulate, recommendation.
     Demo(DemoArgs),
-}
-
-/// Arrival process of the open model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Arrivals {
-    /// Evenly spaced sends (wrk2).
-    Uniform,
-    /// Exponential gaps between sends (a Poisson process, like independent users).
-    Poisson,
 }
 
 #[derive(Debug, Args)]

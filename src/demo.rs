@@ -270,8 +270,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     else {
         unreachable!("parsed a loadtest command")
     };
-    let load = crate::loadtest::measure(&load_args)?;
-    let loaded = crate::loadtest::report_run(&load_args, &load)?;
+    let load = crate::commands::loadtest::measure(&load_args)?;
+    let loaded = crate::commands::loadtest::report_run(&load_args, &load)?;
     drop(target);
     if loaded == Outcome::Interrupted {
         return Ok(loaded);

@@ -614,8 +614,10 @@ fn idle_keep_alive_connections_are_closed_after_the_idle_timeout_only() {
     let idle_from = Instant::now();
     assert!(closed_by_server(&mut stream, Duration::from_secs(5)));
     let idle = idle_from.elapsed() + Duration::from_millis(700);
+    // The server's idle clock starts when it has written the answer, a little
+    // before the read above returned: allow it that much earlier.
     assert!(
-        idle >= Duration::from_secs(2) && idle < Duration::from_secs(4),
+        idle >= Duration::from_millis(1_950) && idle < Duration::from_secs(4),
         "closed after {idle:?} idle"
     );
     let stopped = target.stop();

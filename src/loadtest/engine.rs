@@ -14,11 +14,11 @@ use rand_distr::{Distribution, Exp};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::cli::Arrivals;
 use crate::loadtest::client::{
     Failure, HttpVersion, OpenLog, PreparedRequest, Session, SessionFactory,
 };
 use crate::loadtest::connector::Connector;
+use crate::loadtest::plan::Arrivals;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
 use crate::loadtest::scenario::WaitTime;

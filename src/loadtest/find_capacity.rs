@@ -1,20 +1,14 @@
 //! `loadtest --find-capacity`: measure the service time at low load, run the capacity
-//! search against the real target, and build the capacity profile.
+//! search (`capacity.rs`) against the real target, and build the capacity profile.
 use std::time::Duration;
 
-use crate::cli::{Arrivals, LoadtestArgs};
-use crate::error::{InputError, Outcome};
 use crate::formats::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
-
-/// Version of the `--find-capacity --json` document (profile and search steps).
-const SEARCH_JSON_VERSION: u32 = 1;
 use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
-use crate::loadtest::client::{self, PreparedRequest};
-use crate::loadtest::plan::{self, LoadModel, Plan};
+use crate::loadtest::plan::{Arrivals, LoadModel, Plan};
 use crate::loadtest::result::RunResult;
+use crate::loadtest::run::{Run, Seconds};
 use crate::loadtest::stats::LatencySummary;
-use crate::loadtest::threshold::{Comparison, Metric};
-use crate::report;
+use crate::loadtest::threshold::Metric;
 
 /// How long the low-load (one user) phase lasts.
 const LOW_LOAD: Duration = Duration::from_secs(3);
@@ -29,123 +23,35 @@ const PROBE: Duration = Duration::from_millis(300);
 /// Give up waiting for the queue to drain after this long (and say so).
 const MAX_DRAIN: Duration = Duration::from_secs(15);
 
+/// A search as the command line sets it, validated.
+pub struct CapacitySearch {
+    pub rule: SloRule,
+    /// Shortest step (a step at a low rate lasts longer, for enough samples).
+    pub step_duration: Duration,
+    /// Workers of the target while measured: the profile's per-worker rate.
+    pub workers_measured: u32,
+    pub max_rps: f64,
+    /// First rate tried; by default half what the workers serve at the low-load
+    /// service time.
+    pub start_rps: Option<f64>,
+}
+
 /// The whole search: low-load service time, then ramp and bisection.
 pub struct CapacityRun {
     pub profile: CapacityProfile,
     pub outcome: SearchOutcome,
 }
 
-/// Run the search as the command line asks and report it.
-pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
-    let rule = SloRule {
-        slo: args.slo.clone(),
-        max_error_rate: args.max_error_rate,
-    };
-    // An objective is an upper bound on latency: `p95>1ms` would search inverted.
-    if !matches!(
-        rule.slo.metric,
-        Metric::Percentile(_) | Metric::Mean | Metric::Max
-    ) || !matches!(
-        rule.slo.comparison,
-        Comparison::Less | Comparison::LessOrEqual
-    ) {
-        return Err(InputError::flag(
-            "--slo",
-            format!(
-                "'{}': must be an upper bound on latency such as p95<200ms",
-                rule.slo
-            ),
-        )
-        .into());
-    }
-    if args.step_duration < Duration::from_secs(2)
-        || args.step_duration.subsec_nanos() != 0
-        || args.step_duration > plan::MAX_DURATION
-    {
-        return Err(
-            InputError::flag("--step-duration", "must be whole seconds, from 2s to 365d").into(),
-        );
-    }
-    plan::check_rate("--max-rate", args.max_rate)?;
-    if let Some(rate) = args.start_rate {
-        plan::check_rate("--start-rate", rate)?;
-    }
-    let plan = Plan::from_args(args)?;
-    super::fd_limit::ensure(&plan)?;
-    let requests = client::prepare(&plan)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // Between measurements nothing awaits a signal: remember one for the next check.
-    crate::stop_signal::watch_in_background("the capacity search stops");
-    let settings = |start_rps: f64| SearchSettings {
-        start_rps,
-        growth: 1.5,
-        tolerance: 0.02,
-        max_steps: 16,
-        max_rps: args.max_rate,
-    };
-    let run = measure_capacity(
-        &runtime,
-        &plan,
-        &requests,
-        &rule,
-        args,
-        settings,
-        args.report.quiet,
-    )?;
-    // Files first: a closed stdout (`| head`) must not lose them.
-    if let Some(path) = &args.profile_out {
-        crate::output::write_json(path, &run.profile)?;
-    }
-    if let Some(path) = &args.report.json {
-        let body = serde_json::json!({
-            "version": SEARCH_JSON_VERSION,
-            "profile": run.profile,
-            "search": run.outcome,
-        });
-        crate::output::write_json(path, &body)?;
-    }
-    if !args.report.quiet {
-        let stdout_taken =
-            crate::output::any_stdout([args.profile_out.as_deref(), args.report.json.as_deref()]);
-        crate::output::print_text(
-            &report::capacity::summary(&run.profile, &run.outcome),
-            stdout_taken,
-        )?;
-    }
-    if run.outcome.sustainable_rps.is_none() {
-        eprintln!(
-            "capacity: the SLO {} failed even at the lowest rate tried ({:.1} rps)",
-            rule.slo,
-            run.outcome
-                .steps
-                .iter()
-                .map(|s| s.measurement.offered_rps)
-                .fold(f64::INFINITY, f64::min)
-        );
-        return Ok(Outcome::Failed);
-    }
-    Ok(Outcome::Success)
-}
-
-/// Measure the low-load service time, then search; `settings` gets the start rate.
+/// Measure the low-load service time, then search; `say` hears a line per
+/// measurement (the command prints them as the search goes).
 pub fn measure_capacity(
-    runtime: &tokio::runtime::Runtime,
     base: &Plan,
-    requests: &[PreparedRequest],
-    rule: &SloRule,
-    args: &LoadtestArgs,
-    settings: impl Fn(f64) -> SearchSettings,
-    quiet: bool,
+    search: &CapacitySearch,
+    say: &dyn Fn(String),
 ) -> anyhow::Result<CapacityRun> {
-    let say = |line: String| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    };
+    let rule = &search.rule;
     let low = one_user(base, LOW_LOAD);
-    let low_run = runtime.block_on(super::execute(&low, requests.to_vec(), None, true))?;
+    let low_run = Run::new(low)?.drive(&mut [])?;
     stop_if_interrupted(&low_run, "the low-load measurement")?;
     let service = low_run.latency_ms;
     say(format!(
@@ -168,12 +74,19 @@ pub fn measure_capacity(
             crate::error::RunError("capacity: no request completed at low load".into()).into(),
         );
     }
-    let start_rps = args
-        .start_rate
-        .unwrap_or(0.5 * args.workers_measured as f64 / (service.mean / 1e3));
+    let start_rps = search
+        .start_rps
+        .unwrap_or(0.5 * search.workers_measured as f64 / (service.mean / 1e3));
+    let settings = SearchSettings {
+        start_rps,
+        growth: 1.5,
+        tolerance: 0.02,
+        max_steps: 16,
+        max_rps: search.max_rps,
+    };
 
     let mut step_number = 0;
-    let outcome = capacity::search(&settings(start_rps), rule, |rate, phase| {
+    let outcome = capacity::search(&settings, rule, |rate, phase| {
         step_number += 1;
         let mut step = base.clone();
         let slo_seconds = rule.slo.value / 1e3;
@@ -186,17 +99,14 @@ pub fn measure_capacity(
         // Saturating: a tiny --start-rate asks for more seconds than a u64 holds.
         let for_samples =
             Duration::from_secs(((MIN_SAMPLES / rate).ceil() as u64).saturating_add(1));
-        step.duration = args.step_duration.max(for_samples.min(MAX_STEP));
+        step.duration = search.step_duration.max(for_samples.min(MAX_STEP));
         step.warmup = Duration::from_secs(1);
         step.seed = base.seed.wrapping_add(step_number);
-        let result = runtime.block_on(super::execute(&step, requests.to_vec(), None, true))?;
+        let warmup = step.warmup.as_secs() as usize;
+        let mut seconds = Seconds::default();
+        let result = Run::new(step)?.drive(&mut [&mut seconds])?;
         stop_if_interrupted(&result, &format!("step {step_number} ({rate:.1} rps)"))?;
-        let per_second_p50: Vec<f64> = result
-            .history
-            .iter()
-            .skip(step.warmup.as_secs() as usize)
-            .map(|h| h.p50_ms)
-            .collect();
+        let per_second_p50: Vec<f64> = seconds.0.iter().skip(warmup).map(|h| h.p50_ms).collect();
         let measurement = StepMeasurement {
             offered_rps: rate,
             achieved_rps: result.rps,
@@ -217,7 +127,7 @@ pub fn measure_capacity(
             100.0 * measurement.error_rate,
             rule.judge(&measurement),
         ));
-        let waited = drain(runtime, base, requests, &service)?;
+        let waited = drain(base, &service)?;
         if waited >= MAX_DRAIN {
             say(format!(
                 "capacity: the target still answers slower than at low load {}s after the step; going on",
@@ -245,9 +155,9 @@ pub fn measure_capacity(
         target: base.host.clone(),
         measured_at: chrono::Utc::now().to_rfc3339(),
         slo: rule.slo.expr.clone(),
-        workers_measured: args.workers_measured,
+        workers_measured: search.workers_measured,
         sustainable_rps: sustainable,
-        rps_per_worker: sustainable / args.workers_measured as f64,
+        rps_per_worker: sustainable / search.workers_measured as f64,
         service_time_ms: ServiceTimeMs {
             mean: service.mean,
             p95: service.p95,
@@ -262,18 +172,13 @@ pub fn measure_capacity(
 /// pause is too short after a step far above capacity (a sync server works through
 /// every queued request, even those whose client has gone) and wastes time after the
 /// others. Returns how long it waited.
-fn drain(
-    runtime: &tokio::runtime::Runtime,
-    base: &Plan,
-    requests: &[PreparedRequest],
-    service: &LatencySummary,
-) -> anyhow::Result<Duration> {
+fn drain(base: &Plan, service: &LatencySummary) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
     std::thread::sleep(MIN_PAUSE);
     let limit_ms = 2.0 * service.p95.max(service.mean) + 5.0;
     let probe = one_user(base, PROBE);
     while started.elapsed() < MAX_DRAIN {
-        let result = runtime.block_on(super::execute(&probe, requests.to_vec(), None, true))?;
+        let result = Run::new(probe.clone())?.drive(&mut [])?;
         stop_if_interrupted(&result, "the pause between steps")?;
         if result.requests > 0 && result.latency_ms.max <= limit_ms {
             break;

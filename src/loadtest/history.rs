@@ -4,7 +4,8 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 
-use crate::loadtest::stats::HistoryRow;
+use crate::loadtest::run::Observer;
+use crate::loadtest::stats::{FinishedSecond, HistoryRow};
 
 /// Rows appended one a second; one JSON line each on disk.
 pub struct HistoryLog {
@@ -63,6 +64,14 @@ impl HistoryLog {
         }
         rows.extend(self.tail);
         Ok(rows)
+    }
+}
+
+/// The reports' per-second history is kept as the run goes.
+impl Observer for HistoryLog {
+    fn second(&mut self, second: &FinishedSecond) -> anyhow::Result<()> {
+        self.push(second.row.clone());
+        Ok(())
     }
 }
 

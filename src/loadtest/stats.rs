@@ -8,7 +8,6 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::loadtest::client::Failure;
-use crate::loadtest::history::HistoryLog;
 use crate::loadtest::recorder::{
     new_histogram, ConnectionStats, EndpointInterval, FailureSeen, Interval, Pacing,
 };
@@ -177,7 +176,6 @@ pub struct Aggregator {
     cumulative: Interval,
     pending: BTreeMap<u64, (usize, Interval)>,
     recent: Vec<(u64, u64)>,
-    history: HistoryLog,
 }
 
 /// A second that is complete: its history row and its merged latency histogram (for hlog).
@@ -203,7 +201,6 @@ impl Aggregator {
             cumulative: Interval::new(slots),
             pending: BTreeMap::new(),
             recent: Vec::new(),
-            history: HistoryLog::default(),
         }
     }
 
@@ -295,14 +292,9 @@ impl Aggregator {
         FinishedSecond { row, latency }
     }
 
-    /// Keep a finished second's row (after the caller filled in what it measured itself).
-    pub fn push_history(&mut self, row: HistoryRow) {
-        self.history.push(row);
-    }
-
     /// Build the result; `duration_s` is the measured run time, `clock` dates the
-    /// failures. Fails only when the history cannot be read back from its temporary file.
-    pub fn finish(self, duration_s: f64, clock: &WallClock) -> std::io::Result<Totals> {
+    /// failures. The per-second rows went to the run's observers as they finished.
+    pub fn finish(self, duration_s: f64, clock: &WallClock) -> Totals {
         let duration_s = duration_s.max(1e-9);
         let open_model = self.cumulative.pacing.sent > 0;
         let endpoints: Vec<EndpointSummary> = self
@@ -327,15 +319,14 @@ impl Aggregator {
             })
             .collect();
         failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences).then(a.name.cmp(&b.name)));
-        Ok(Totals {
+        Totals {
             endpoints,
             aggregate,
             failures,
             failure_kinds: self.cumulative.failures,
-            history: self.history.into_rows()?,
             pacing: self.cumulative.pacing,
             connections: self.cumulative.connections,
-        })
+        }
     }
 }
 
@@ -345,7 +336,6 @@ pub struct Totals {
     pub aggregate: EndpointSummary,
     pub failures: Vec<FailureRow>,
     pub failure_kinds: HashMap<(usize, Failure), FailureSeen>,
-    pub history: Vec<HistoryRow>,
     pub pacing: Pacing,
     pub connections: ConnectionStats,
 }
@@ -430,8 +420,7 @@ mod tests {
         assert_eq!(second.row.failures_per_s, 2.0);
         assert_eq!(second.row.timestamp, 1_001);
         assert!((second.row.p50_ms - 10.0).abs() < 0.1);
-        agg.push_history(second.row);
-        let totals = agg.finish(1.0, &clock).unwrap();
+        let totals = agg.finish(1.0, &clock);
         assert_eq!(totals.aggregate.requests, 3);
         assert_eq!(totals.aggregate.failures, 2);
         let failure = &totals.failures[0];

@@ -7,6 +7,44 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWr
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
+use crate::loadtest::run::Observer;
+use crate::loadtest::stats::FinishedSecond;
+
+/// The log written as the run goes, one interval a second: the command owns the
+/// file (and commits it); the writer borrows it for the run.
+pub struct HlogObserver<'a, 'b, W: Write> {
+    parts: Option<(&'a mut W, &'b mut V2DeflateSerializer)>,
+    log: Option<IntervalLogWriter<'a, 'b, W, V2DeflateSerializer>>,
+}
+
+impl<'a, 'b, W: Write> HlogObserver<'a, 'b, W> {
+    pub fn new(out: &'a mut W, serializer: &'b mut V2DeflateSerializer) -> Self {
+        HlogObserver {
+            parts: Some((out, serializer)),
+            log: None,
+        }
+    }
+}
+
+impl<W: Write> Observer for HlogObserver<'_, '_, W> {
+    /// The header needs the run's start time.
+    fn started(&mut self, wall: SystemTime) -> anyhow::Result<()> {
+        if let Some((out, serializer)) = self.parts.take() {
+            self.log = Some(begin(out, serializer, wall)?);
+        }
+        Ok(())
+    }
+
+    fn second(&mut self, second: &FinishedSecond) -> anyhow::Result<()> {
+        let Some(log) = self.log.as_mut() else {
+            return Ok(());
+        };
+        // Second N (1-based) covers [N-1, N) since the start.
+        let offset = Duration::from_secs(second.row.elapsed_s.saturating_sub(1));
+        write_interval(log, &second.latency, offset, Duration::from_secs(1))
+    }
+}
+
 /// Start a log on `out`: comment, StartTime and the legend.
 pub fn begin<'a, 'b, W: Write>(
     out: &'a mut W,

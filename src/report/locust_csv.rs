@@ -5,6 +5,17 @@
 use crate::loadtest::result::RunResult;
 use crate::loadtest::stats::{quantile_ms, EndpointSummary, LOCUST_PERCENTILES};
 
+/// A renderer of one Locust CSV file.
+pub type Renderer = fn(&RunResult) -> Vec<u8>;
+
+/// The files `--csv PREFIX` writes (Locust's names), with the renderer of each.
+pub const FILES: [(&str, Renderer); 4] = [
+    ("_stats.csv", stats),
+    ("_stats_history.csv", stats_history),
+    ("_failures.csv", failures),
+    ("_exceptions.csv", exceptions),
+];
+
 /// Locust's percentile column names.
 pub const PERCENTILE_COLUMNS: [&str; 11] = [
     "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::loadtest::stats::HistoryRow;
+use crate::loadtest::cpu::SATURATED_PERCENT;
+use crate::loadtest::run::Observer;
+use crate::loadtest::stats::{FinishedSecond, HistoryRow};
 use crate::units::format_ms;
 
 pub struct Progress {
@@ -55,5 +57,23 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The bar follows the run second by second.
+impl Observer for Progress {
+    fn second(&mut self, second: &FinishedSecond) -> anyhow::Result<()> {
+        let row = &second.row;
+        self.update(
+            row,
+            row.generator_cpu_percent >= SATURATED_PERCENT,
+            row.late_sends > 0,
+        );
+        Ok(())
+    }
+
+    fn finished(&mut self) -> anyhow::Result<()> {
+        self.finish();
+        Ok(())
     }
 }

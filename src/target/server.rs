@@ -93,9 +93,13 @@ pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
                 }
             });
             let io = TokioIo::new(Watched::new(stream, Arc::clone(&activity)));
+            // Owned out here so that it is dropped (the socket closed) only after the
+            // close is counted: a client that sees the close sees it in the summary.
+            let connection = builder.serve_connection(io, service);
+            tokio::pin!(connection);
             tokio::select! {
                 // Client resets and the like end one connection, nothing more.
-                _ = builder.serve_connection(io, service) => {}
+                _ = &mut connection => {}
                 // Dropping the connection closes it, as nginx does on its timeouts.
                 kind = deadline::expired(activity, limits) => match kind {
                     Expired::Header => Stats::add(&counters.stats.header_timeouts),

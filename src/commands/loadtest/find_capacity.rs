@@ -1,0 +1,103 @@
+//! `loadtest --find-capacity`: the search's flags checked, the search run, the profile,
+//! the `--json` document and the table written.
+use std::time::Duration;
+
+use super::plan::plan_from_args;
+use crate::cli::LoadtestArgs;
+use crate::error::{InputError, Outcome};
+use crate::loadtest::capacity::SloRule;
+use crate::loadtest::find_capacity::{measure_capacity, CapacitySearch};
+use crate::loadtest::plan::{check_rate, MAX_DURATION};
+use crate::loadtest::threshold::{Comparison, Metric};
+use crate::report;
+
+/// Version of the `--find-capacity --json` document (profile and search steps).
+const SEARCH_JSON_VERSION: u32 = 1;
+
+/// Run the search as the command line asks and report it.
+pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
+    let rule = SloRule {
+        slo: args.slo.clone(),
+        max_error_rate: args.max_error_rate,
+    };
+    // An objective is an upper bound on latency: `p95>1ms` would search inverted.
+    if !matches!(
+        rule.slo.metric,
+        Metric::Percentile(_) | Metric::Mean | Metric::Max
+    ) || !matches!(
+        rule.slo.comparison,
+        Comparison::Less | Comparison::LessOrEqual
+    ) {
+        return Err(InputError::flag(
+            "--slo",
+            format!(
+                "'{}': must be an upper bound on latency such as p95<200ms",
+                rule.slo
+            ),
+        )
+        .into());
+    }
+    if args.step_duration < Duration::from_secs(2)
+        || args.step_duration.subsec_nanos() != 0
+        || args.step_duration > MAX_DURATION
+    {
+        return Err(
+            InputError::flag("--step-duration", "must be whole seconds, from 2s to 365d").into(),
+        );
+    }
+    check_rate("--max-rate", args.max_rate)?;
+    if let Some(rate) = args.start_rate {
+        check_rate("--start-rate", rate)?;
+    }
+    let plan = plan_from_args(args)?;
+    let search = CapacitySearch {
+        rule,
+        step_duration: args.step_duration,
+        workers_measured: args.workers_measured,
+        max_rps: args.max_rate,
+        start_rps: args.start_rate,
+    };
+    // Between measurements nothing awaits a signal: remember one for the next check.
+    crate::stop_signal::watch_in_background("the capacity search stops");
+    let quiet = args.report.quiet;
+    let say = |line: String| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let run = measure_capacity(&plan, &search, &say)?;
+    let rule = &search.rule;
+    // Files first: a closed stdout (`| head`) must not lose them.
+    if let Some(path) = &args.profile_out {
+        crate::output::write_json(path, &run.profile)?;
+    }
+    if let Some(path) = &args.report.json {
+        let body = serde_json::json!({
+            "version": SEARCH_JSON_VERSION,
+            "profile": run.profile,
+            "search": run.outcome,
+        });
+        crate::output::write_json(path, &body)?;
+    }
+    if !args.report.quiet {
+        let stdout_taken =
+            crate::output::any_stdout([args.profile_out.as_deref(), args.report.json.as_deref()]);
+        crate::output::print_text(
+            &report::capacity::summary(&run.profile, &run.outcome),
+            stdout_taken,
+        )?;
+    }
+    if run.outcome.sustainable_rps.is_none() {
+        eprintln!(
+            "capacity: the SLO {} failed even at the lowest rate tried ({:.1} rps)",
+            rule.slo,
+            run.outcome
+                .steps
+                .iter()
+                .map(|s| s.measurement.offered_rps)
+                .fold(f64::INFINITY, f64::min)
+        );
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}

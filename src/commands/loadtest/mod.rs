@@ -1,0 +1,131 @@
+//! `capplan loadtest`: flags to a plan, the run driven with its observers (history,
+//! progress bar, hlog), then every report written and the thresholds judged.
+mod find_capacity;
+pub mod plan;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hdrhistogram::serialization::V2DeflateSerializer;
+
+use crate::cli::LoadtestArgs;
+use crate::error::Outcome;
+use crate::loadtest::history::HistoryLog;
+use crate::loadtest::result::RunResult;
+use crate::loadtest::{Observer, Run};
+use crate::output::{self, OutputFile};
+use crate::report;
+use crate::report::hlog::HlogObserver;
+use crate::report::progress::Progress;
+use plan::plan_from_args;
+
+/// Run a load test (or, with `--find-capacity`, a capacity search) as the command line asks.
+pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
+    let csv_files: Vec<PathBuf> = match &args.csv {
+        Some(prefix) => report::locust_csv::FILES
+            .iter()
+            .map(|(suffix, _)| PathBuf::from(format!("{prefix}{suffix}")))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut outputs = vec![
+        ("--json", args.report.json.as_deref()),
+        ("--html", args.report.html.as_deref()),
+        ("--plot", args.report.plot.as_deref()),
+        ("--hdr-log", args.hdr_log.as_deref()),
+        ("--profile-out", args.profile_out.as_deref()),
+    ];
+    outputs.extend(csv_files.iter().map(|p| ("--csv", Some(p.as_path()))));
+    output::check_outputs(&outputs)?;
+    if args.find_capacity {
+        return find_capacity::run(&args);
+    }
+    let result = measure(&args)?;
+    report_run(&args, &result)
+}
+
+/// Run the load test the arguments describe and judge its thresholds; of the
+/// outputs, only the hlog (written as the run goes).
+pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
+    let plan = plan_from_args(args)?;
+    let run = Run::new(plan.clone())?;
+    let mut history = HistoryLog::default();
+    let mut progress = Progress::new(plan.duration, args.report.quiet);
+    let mut hlog_file = args
+        .hdr_log
+        .as_deref()
+        .map(OutputFile::create)
+        .transpose()?;
+    let mut serializer = V2DeflateSerializer::new();
+    let mut result = {
+        let mut hlog = hlog_file
+            .as_mut()
+            .map(|file| HlogObserver::new(file, &mut serializer));
+        let mut observers: Vec<&mut dyn Observer> = vec![&mut history, &mut progress];
+        if let Some(hlog) = hlog.as_mut() {
+            observers.push(hlog);
+        }
+        run.drive(&mut observers)?
+    };
+    if let Some(file) = hlog_file {
+        file.commit()?;
+    }
+    result.history = history
+        .into_rows()
+        .context("cannot read back the run's per-second history")?;
+    result.thresholds = result.evaluate(&args.thresholds);
+    Ok(result)
+}
+
+/// Print and write every output the arguments ask for; exit 1 on a failed threshold.
+pub fn report_run(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<Outcome> {
+    write_outputs(args, result)?;
+    let failed: Vec<_> = result.thresholds.iter().filter(|t| !t.passed).collect();
+    for t in &failed {
+        eprintln!(
+            "threshold failed: {} (measured {})",
+            t.expr,
+            report::table::format_value(&t.expr, t.value)
+        );
+    }
+    // A run cut short is not a pass, whatever its thresholds say.
+    Ok(if result.interrupted {
+        Outcome::Interrupted
+    } else if failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// Write every requested file, then print the summary: a closed pipe on the
+/// table must not cost the files. One output that fails does not stop the others.
+fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> {
+    let mut written = output::Outcomes::default();
+    if let Some(prefix) = &args.csv {
+        for (suffix, render) in report::locust_csv::FILES {
+            let path = PathBuf::from(format!("{prefix}{suffix}"));
+            written.note(output::write_bytes(&path, &render(result)));
+        }
+    }
+    if let Some(path) = &args.report.json {
+        written.note(output::write_json(path, result));
+    }
+    if let Some(path) = &args.report.html {
+        let page = report::html::loadtest_page(result);
+        written.note(output::write_bytes(path, page.as_bytes()));
+    }
+    if let Some(path) = &args.report.plot {
+        let chart = report::html::loadtest::latency_chart(&result.history);
+        written.note(report::html::plot::write(path, &chart.render()));
+    }
+    let stdout_taken = output::any_stdout([args.report.json.as_deref(), args.hdr_log.as_deref()]);
+    if !args.report.quiet {
+        output::print_text(&report::table::loadtest_summary(result), stdout_taken)?;
+    } else {
+        for w in &result.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    written.finish()
+}
