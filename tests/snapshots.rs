@@ -12,6 +12,7 @@
 //! replaced by a `[redacted: ...]` marker before the comparison; see [`redact_json`]
 //! and the simulate tests. Everything else is compared byte for byte.
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use capplan::forecast::holidays::HolidayCalendar;
@@ -193,10 +194,16 @@ fn capacity_search() -> (CapacityProfile, SearchOutcome) {
     (profile, outcome)
 }
 
+/// Built once, for every test that reads it.
+fn forecast_result() -> &'static (HourlySeries, HolidayCalendar, ForecastResult) {
+    static RESULT: OnceLock<(HourlySeries, HolidayCalendar, ForecastResult)> = OnceLock::new();
+    RESULT.get_or_init(build_forecast_result)
+}
+
 /// `capplan forecast --history fixtures/history_hourly.csv --rps-per-instance 30`
 /// with the default settings (48 h, 90 %, 2 weeks of backtest, holidays, 10 min lead),
 /// through the pure core.
-fn forecast_result() -> (HourlySeries, HolidayCalendar, ForecastResult) {
+fn build_forecast_result() -> (HourlySeries, HolidayCalendar, ForecastResult) {
     let Ingested { series, report } = ingest::read_history(
         &fixture("history_hourly.csv"),
         IngestOptions {
@@ -225,12 +232,18 @@ fn forecast_result() -> (HourlySeries, HolidayCalendar, ForecastResult) {
     (series, calendar, result)
 }
 
+/// Built once, for every test that reads it.
+fn simulate_output() -> &'static SimulateOutput {
+    static OUTPUT: OnceLock<SimulateOutput> = OnceLock::new();
+    OUTPUT.get_or_init(build_simulate_output)
+}
+
 /// `capplan simulate --traffic fixtures/simulate/traffic_day.csv --forecast
 /// fixtures/simulate/forecast_day.csv --capacity fixtures/simulate/capacity.json
 /// --instance-cost 0.1 --recommend` (default policy, 1-minute steps, hold), built from
 /// the simulate core's pieces (traffic reader, resampling, engine, recommend) as
 /// `simulate::compute` does. The one place to adapt when the command layer moves.
-fn simulate_output() -> SimulateOutput {
+fn build_simulate_output() -> SimulateOutput {
     let step = 60.0;
     let policy = Policy::default();
     let profile = profile::read(&fixture("simulate/capacity.json")).expect("the fixture profile");
@@ -648,17 +661,17 @@ fn simulate_renderers() {
     let simulated = out.search.as_ref().expect("--recommend").simulated;
     insta::assert_snapshot!(
         "simulate_summary",
-        redact_simulated(&report::simulate::summary(&out), simulated)
+        redact_simulated(&report::simulate::summary(out), simulated)
     );
     insta::assert_snapshot!(
         "simulate_timeline_csv",
-        text(report::simulate::timeline_csv(&out).expect("timeline"))
+        text(report::simulate::timeline_csv(out).expect("timeline"))
     );
     insta::assert_snapshot!(
         "simulate_events_csv",
-        text(report::simulate::events_csv(&out).expect("events"))
+        text(report::simulate::events_csv(out).expect("events"))
     );
-    let json = report::simulate::json(&out).expect("JSON");
+    let json = report::simulate::json(out).expect("JSON");
     insta::assert_snapshot!(
         "simulate_json",
         round_json_floats(&redact_json(
@@ -667,7 +680,7 @@ fn simulate_renderers() {
             "wall time and thread scheduling"
         ))
     );
-    let page = redact_version(&report::html::simulate_page(&out));
+    let page = redact_version(&report::html::simulate_page(out));
     insta::assert_snapshot!(
         "simulate_html_structure",
         html_digest(&redact_simulated(&page, simulated))
@@ -681,23 +694,20 @@ fn simulate_renderers() {
 #[test]
 fn forecast_renderers() {
     let (series, calendar, result) = forecast_result();
-    insta::assert_snapshot!(
-        "forecast_summary",
-        report::forecast::render_summary(&result)
-    );
-    insta::assert_snapshot!("forecast_csv", report::forecast::render_csv(&result));
+    insta::assert_snapshot!("forecast_summary", report::forecast::render_summary(result));
+    insta::assert_snapshot!("forecast_csv", report::forecast::render_csv(result));
     insta::assert_snapshot!(
         "forecast_json",
-        round_json_floats(&report::forecast::render_json(&result).expect("JSON"))
+        round_json_floats(&report::forecast::render_json(result).expect("JSON"))
     );
     insta::assert_snapshot!(
         "forecast_chart",
-        report::forecast::render_chart(&series, &result, 96, 10)
+        report::forecast::render_chart(series, result, 96, 10)
     );
     insta::assert_snapshot!(
         "forecast_html_structure",
         html_digest(&redact_version(&report::html::forecast_page(
-            &series, &calendar, &result
+            series, calendar, result
         )))
     );
 }
@@ -723,4 +733,22 @@ fn html_digest_folds_rows_and_keeps_headings() {
         "html\n  body\n    h2 \"T &amp; U\"\n    table\n      thead\n        tr\n          th \"a\"\n      \
          tbody\n        tr × 2\n          td.n\n    svg.chart 9x4 \"C\"\n"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// demo
+// ---------------------------------------------------------------------------------------
+
+/// `demo --html`: the three sections on one page, with their table of contents.
+#[test]
+fn demo_html_structure() {
+    let load = load_result();
+    let (series, calendar, forecast) = forecast_result();
+    let simulation = simulate_output();
+    let simulated = simulation.search.as_ref().expect("--recommend").simulated;
+    let page = report::html::demo_page(&load, series, calendar, forecast, simulation);
+    insta::assert_snapshot!(html_digest(&redact_simulated(
+        &redact_version(&page),
+        simulated
+    )));
 }
