@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use capplan::cli::{Cli, Command};
 use capplan::commands::loadtest::plan::plan_from_args;
-use capplan::loadtest::stats::FinishedSecond;
+use capplan::loadtest::aggregator::FinishedSecond;
 use capplan::loadtest::{Observer, Run};
 use clap::Parser;
 use common::Target;

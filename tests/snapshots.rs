@@ -20,12 +20,14 @@ use capplan::forecast::ingest::{self, IngestOptions, Ingested};
 use capplan::forecast::result::ForecastResult;
 use capplan::forecast::series::{local_date, HourlySeries};
 use capplan::formats::profile::{self, CapacityProfile, CurvePoint, ServiceTimeMs};
-use capplan::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
+use capplan::loadtest::aggregator::{Aggregator, WallClock};
+use capplan::loadtest::capacity_search::{
+    self, SearchOutcome, SearchSettings, SloRule, StepMeasurement,
+};
 use capplan::loadtest::client::{Failure, HttpVersion};
 use capplan::loadtest::connector::{Negotiated, OpenInfo};
 use capplan::loadtest::recorder::Interval;
 use capplan::loadtest::result::{GeneratorReport, ProtocolReport, RunResult};
-use capplan::loadtest::stats::{Aggregator, WallClock};
 use capplan::report;
 use capplan::simulate::engine::{self, Capacity, RunOptions, Workload};
 use capplan::simulate::policy::Policy;
@@ -133,7 +135,7 @@ fn load_result() -> RunResult {
     result
 }
 
-/// A capacity search through the pure search (`loadtest::capacity::search`) against a
+/// A capacity search through the pure search (`loadtest::capacity_search::search`) against a
 /// made-up server: p95 grows with the offered rate and breaks `p95<200ms` near 300 rps.
 fn capacity_search() -> (CapacityProfile, SearchOutcome) {
     let rule = SloRule {
@@ -149,7 +151,7 @@ fn capacity_search() -> (CapacityProfile, SearchOutcome) {
     };
     // An M/M/1-like curve: 20 ms at no load, unbounded at 320 rps.
     let p95_at = |rate: f64| 20.0 / (1.0 - (rate / 320.0).min(0.999));
-    let outcome = capacity::search(&settings, &rule, |rate, _phase| {
+    let outcome = capacity_search::search(&settings, &rule, |rate, _phase| {
         let p95 = p95_at(rate);
         Ok::<_, std::convert::Infallible>(StepMeasurement {
             offered_rps: rate,
@@ -160,7 +162,7 @@ fn capacity_search() -> (CapacityProfile, SearchOutcome) {
             slo_value_ms: p95,
             error_rate: if rate > 320.0 { 0.05 } else { 0.0 },
             rate_achieved: 1.0,
-            trend: capacity::trend(&[p95, p95, p95, p95]),
+            trend: capacity_search::trend(&[p95, p95, p95, p95]),
         })
     })
     .expect("infallible");
@@ -648,7 +650,7 @@ fn loadtest_html_structure() {
 #[test]
 fn capacity_summary() {
     let (profile, outcome) = capacity_search();
-    insta::assert_snapshot!(report::capacity::summary(&profile, &outcome));
+    insta::assert_snapshot!(report::capacity_search::summary(&profile, &outcome));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use crate::formats::profile::{CapacityProfile, CurvePoint, ServiceTimeMs, VERSION};
-use crate::loadtest::capacity::{self, SearchOutcome, SearchSettings, SloRule, StepMeasurement};
+use crate::loadtest::aggregator::LatencySummary;
+use crate::loadtest::capacity_search::{
+    self, SearchOutcome, SearchSettings, SloRule, StepMeasurement,
+};
 use crate::loadtest::plan::{Arrivals, LoadModel, Plan};
 use crate::loadtest::result::RunResult;
 use crate::loadtest::run::{Run, Seconds};
-use crate::loadtest::stats::LatencySummary;
-use crate::loadtest::threshold::Metric;
+use crate::loadtest::threshold::Statistic;
 
 /// How long the low-load (one user) phase lasts.
 const LOW_LOAD: Duration = Duration::from_secs(3);
@@ -86,7 +88,7 @@ pub fn measure_capacity(
     };
 
     let mut step_number = 0;
-    let outcome = capacity::search(&settings, rule, |rate, phase| {
+    let outcome = capacity_search::search(&settings, rule, |rate, phase| {
         step_number += 1;
         let mut step = base.clone();
         let slo_seconds = rule.slo.value / 1e3;
@@ -116,7 +118,7 @@ pub fn measure_capacity(
             slo_value_ms: slo_value(rule, &result.latency_ms, &result.aggregate.histogram),
             error_rate: result.error_rate,
             rate_achieved: result.rate_achieved.unwrap_or(1.0),
-            trend: capacity::trend(&per_second_p50),
+            trend: capacity_search::trend(&per_second_p50),
         };
         say(format!(
             "capacity: step {step_number} ({phase}): {rate:.1} rps offered, {:.1} achieved, p95 {}, median trend {:+.1}ms/s (t {:.1}), errors {:.2}%: {:?}",
@@ -219,8 +221,8 @@ fn slo_value(
     histogram: &hdrhistogram::Histogram<u64>,
 ) -> f64 {
     match rule.slo.metric {
-        Metric::Percentile(p) => LatencySummary::percentile(histogram, p),
-        Metric::Mean => summary.mean,
+        Statistic::Percentile(p) => LatencySummary::percentile(histogram, p),
+        Statistic::Mean => summary.mean,
         _ => summary.max,
     }
 }

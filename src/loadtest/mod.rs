@@ -1,12 +1,13 @@
 //! `capplan loadtest`: scenario, engine (closed/open), recorder, thresholds.
-pub mod capacity;
+pub mod aggregator;
+pub mod capacity_search;
 pub mod client;
 pub mod connector;
 pub mod cpu;
 pub mod engine;
 pub mod fd_limit;
 pub mod find_capacity;
-pub mod history;
+pub mod history_spill;
 pub mod http1;
 pub mod http1_conn;
 pub mod http2_conn;
@@ -16,7 +17,6 @@ pub mod recorder;
 pub mod result;
 pub mod run;
 pub mod scenario;
-pub mod stats;
 pub mod threshold;
 pub mod tls;
 

@@ -1,10 +1,10 @@
 //! The result of a load test: what the JSON summary holds and every renderer reads.
 use serde::Serialize;
 
+use crate::loadtest::aggregator::{EndpointSummary, FailureRow, HistoryRow, LatencySummary};
 use crate::loadtest::client::HttpVersion;
 use crate::loadtest::recorder::ConnectionStats;
-use crate::loadtest::stats::{EndpointSummary, FailureRow, HistoryRow, LatencySummary};
-use crate::loadtest::threshold::{Metric, Threshold};
+use crate::loadtest::threshold::{Statistic, Threshold};
 
 /// Open-model pacing: did the generator keep the rate?
 #[derive(Debug, Clone, Serialize)]
@@ -174,14 +174,16 @@ impl RunResult {
             .iter()
             .map(|t| {
                 let value = match t.metric {
-                    Metric::Percentile(p) => crate::loadtest::stats::LatencySummary::percentile(
-                        &self.aggregate.histogram,
-                        p,
-                    ),
-                    Metric::Mean => self.latency_ms.mean,
-                    Metric::Max => self.latency_ms.max,
-                    Metric::ErrorRate => self.error_rate,
-                    Metric::Rps => self.rps,
+                    Statistic::Percentile(p) => {
+                        crate::loadtest::aggregator::LatencySummary::percentile(
+                            &self.aggregate.histogram,
+                            p,
+                        )
+                    }
+                    Statistic::Mean => self.latency_ms.mean,
+                    Statistic::Max => self.latency_ms.max,
+                    Statistic::ErrorRate => self.error_rate,
+                    Statistic::Rps => self.rps,
                 };
                 ThresholdResult {
                     expr: t.expr.clone(),

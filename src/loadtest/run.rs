@@ -10,12 +10,12 @@ use std::time::SystemTime;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::loadtest::aggregator::{self, Aggregator, FinishedSecond, RunTotals};
 use crate::loadtest::client::{self, Failure, PreparedRequest};
 use crate::loadtest::engine::{self, Report};
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::reach::reach;
 use crate::loadtest::result::{self, GeneratorReport, ProtocolReport, RateReport, RunResult};
-use crate::loadtest::stats::{self, Aggregator, FinishedSecond, Totals};
 use crate::loadtest::{cpu, fd_limit};
 
 /// What watches a run second by second. Each observer sees every finished second
@@ -176,7 +176,7 @@ impl Run {
         }
         let totals = aggregator.finish(
             duration_s,
-            &stats::WallClock {
+            &aggregator::WallClock {
                 start: start.into_std(),
                 wall: started_wall,
             },
@@ -227,7 +227,7 @@ struct Ended {
 }
 
 /// The result: totals, the rate report and every warning about how far to trust them.
-fn assemble(plan: &Plan, shared: &engine::RunShared, totals: Totals, ended: Ended) -> RunResult {
+fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: Ended) -> RunResult {
     let Ended {
         started_wall,
         duration_s,
@@ -366,14 +366,14 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: Totals, ended: Ende
         errors: totals.failures,
         thresholds: Vec::new(),
         // The per-second rows went to the observers; a caller that keeps them
-        // (loadtest's reports do, with `history::HistoryLog`) puts them here.
+        // (loadtest's reports do, with `history::HistorySpill`) puts them here.
         history: Vec::new(),
     }
 }
 
 /// The rows of a short run, in memory: a capacity step's per-second medians.
 #[derive(Default)]
-pub struct Seconds(pub Vec<stats::HistoryRow>);
+pub struct Seconds(pub Vec<aggregator::HistoryRow>);
 
 impl Observer for Seconds {
     fn second(&mut self, second: &FinishedSecond) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use crate::units::parse_duration;
 
 /// What a threshold is about.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub enum Metric {
+pub enum Statistic {
     /// A latency percentile (0..=100), in milliseconds.
     Percentile(f64),
     /// Mean latency, ms.
@@ -33,7 +33,7 @@ pub enum Comparison {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     pub expr: String,
-    pub metric: Metric,
+    pub metric: Statistic,
     pub comparison: Comparison,
     pub value: f64,
 }
@@ -80,11 +80,11 @@ impl FromStr for Threshold {
         let name = &expr[..at];
         let rhs = &expr[at + op_len..];
         let metric = match name {
-            "mean" | "avg" => Metric::Mean,
-            "max" => Metric::Max,
-            "error_rate" | "errors" => Metric::ErrorRate,
-            "rps" => Metric::Rps,
-            "median" => Metric::Percentile(50.0),
+            "mean" | "avg" => Statistic::Mean,
+            "max" => Statistic::Max,
+            "error_rate" | "errors" => Statistic::ErrorRate,
+            "rps" => Statistic::Rps,
+            "median" => Statistic::Percentile(50.0),
             p if p.starts_with('p') => {
                 let q: f64 = p[1..].parse().map_err(|_| {
                     format!("threshold '{text}': '{p}' is not a percentile like p95 or p99.9")
@@ -92,7 +92,7 @@ impl FromStr for Threshold {
                 if !(q > 0.0 && q <= 100.0) {
                     return Err(format!("threshold '{text}': percentile must be in (0, 100]"));
                 }
-                Metric::Percentile(q)
+                Statistic::Percentile(q)
             }
             other => {
                 return Err(format!(
@@ -101,13 +101,13 @@ impl FromStr for Threshold {
             }
         };
         let value = match metric {
-            Metric::Percentile(_) | Metric::Mean | Metric::Max => {
+            Statistic::Percentile(_) | Statistic::Mean | Statistic::Max => {
                 parse_duration(rhs)
                     .map_err(|e| format!("threshold '{text}': {e}"))?
                     .as_secs_f64()
                     * 1e3
             }
-            Metric::ErrorRate => {
+            Statistic::ErrorRate => {
                 if let Some(p) = rhs.strip_suffix('%') {
                     p.parse::<f64>()
                         .map_err(|_| format!("threshold '{text}': '{rhs}' is not a percentage"))?
@@ -117,7 +117,7 @@ impl FromStr for Threshold {
                         .map_err(|_| format!("threshold '{text}': '{rhs}' is not a number"))?
                 }
             }
-            Metric::Rps => rhs
+            Statistic::Rps => rhs
                 .parse::<f64>()
                 .map_err(|_| format!("threshold '{text}': '{rhs}' is not a number"))?,
         };
@@ -135,7 +135,7 @@ impl FromStr for Threshold {
 /// a reason that has nothing to do with the service.
 fn check_possible(
     text: &str,
-    metric: Metric,
+    metric: Statistic,
     comparison: Comparison,
     value: f64,
 ) -> Result<(), String> {
@@ -149,7 +149,7 @@ fn check_possible(
             "threshold '{text}': the value must not be negative"
         ));
     }
-    if metric == Metric::ErrorRate && value > 1.0 {
+    if metric == Statistic::ErrorRate && value > 1.0 {
         return Err(format!(
             "threshold '{text}': an error rate is at most 100% (write 1% or 0.01)"
         ));
@@ -157,13 +157,13 @@ fn check_possible(
     let never_fails = match comparison {
         // `x >= 0` holds for every measurement; so does `error_rate <= 100%`.
         Comparison::GreaterOrEqual => value == 0.0,
-        Comparison::LessOrEqual => metric == Metric::ErrorRate && value == 1.0,
+        Comparison::LessOrEqual => metric == Statistic::ErrorRate && value == 1.0,
         _ => false,
     };
     let never_passes = match comparison {
         // Nothing measured is below zero, and no error rate is above 100%.
         Comparison::Less => value == 0.0,
-        Comparison::Greater => metric == Metric::ErrorRate && value == 1.0,
+        Comparison::Greater => metric == Statistic::ErrorRate && value == 1.0,
         _ => false,
     };
     if never_fails || never_passes {
@@ -182,11 +182,11 @@ mod tests {
     #[test]
     fn parses_the_documented_forms() {
         let t: Threshold = "p95<300ms".parse().unwrap();
-        assert_eq!(t.metric, Metric::Percentile(95.0));
+        assert_eq!(t.metric, Statistic::Percentile(95.0));
         assert_eq!(t.comparison, Comparison::Less);
         assert!((t.value - 300.0).abs() < 1e-9);
         let t: Threshold = "p99.9 < 1s".parse().unwrap();
-        assert_eq!(t.metric, Metric::Percentile(99.9));
+        assert_eq!(t.metric, Statistic::Percentile(99.9));
         assert!((t.value - 1000.0).abs() < 1e-9);
         let t: Threshold = "error_rate<1%".parse().unwrap();
         assert!((t.value - 0.01).abs() < 1e-12);

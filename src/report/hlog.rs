@@ -7,8 +7,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriter, IntervalLogWr
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
+use crate::loadtest::aggregator::FinishedSecond;
 use crate::loadtest::run::Observer;
-use crate::loadtest::stats::FinishedSecond;
 
 /// The log written as the run goes, one interval a second: the command owns the
 /// file (and commits it); the writer borrows it for the run.

@@ -2,8 +2,8 @@
 //! `PREFIX_stats.csv`, `PREFIX_stats_history.csv`, `PREFIX_failures.csv`,
 //! `PREFIX_exceptions.csv`.
 //! Response times are in milliseconds; percentiles are whole milliseconds, "N/A" without requests.
+use crate::loadtest::aggregator::{quantile_ms, EndpointSummary, LOCUST_PERCENTILES};
 use crate::loadtest::result::RunResult;
-use crate::loadtest::stats::{quantile_ms, EndpointSummary, LOCUST_PERCENTILES};
 
 /// A renderer of one Locust CSV file.
 pub type Renderer = fn(&RunResult) -> Vec<u8>;

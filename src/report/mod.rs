@@ -1,6 +1,6 @@
 //! Presentation only: tables, CSV, JSON, hlog. Each renderer is a pure function from
 //! results to bytes (or text); files are written by [`crate::output`].
-pub mod capacity;
+pub mod capacity_search;
 pub mod forecast;
 pub mod hlog;
 pub mod html;

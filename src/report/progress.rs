@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::loadtest::aggregator::{FinishedSecond, HistoryRow};
 use crate::loadtest::cpu::SATURATED_PERCENT;
 use crate::loadtest::run::Observer;
-use crate::loadtest::stats::{FinishedSecond, HistoryRow};
 use crate::units::format_ms;
 
 pub struct Progress {

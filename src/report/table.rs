@@ -2,8 +2,8 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 
+use crate::loadtest::aggregator::{EndpointSummary, LatencySummary};
 use crate::loadtest::result::{ProtocolReport, RunResult};
-use crate::loadtest::stats::{EndpointSummary, LatencySummary};
 use crate::units::format_ms;
 
 fn latency_cells(l: &LatencySummary) -> Vec<String> {

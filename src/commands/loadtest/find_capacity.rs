@@ -5,10 +5,10 @@ use std::time::Duration;
 use super::plan::plan_from_args;
 use crate::cli::LoadtestArgs;
 use crate::error::{InputError, Outcome};
-use crate::loadtest::capacity::SloRule;
+use crate::loadtest::capacity_search::SloRule;
 use crate::loadtest::find_capacity::{measure_capacity, CapacitySearch};
 use crate::loadtest::plan::{check_rate, MAX_DURATION};
-use crate::loadtest::threshold::{Comparison, Metric};
+use crate::loadtest::threshold::{Comparison, Statistic};
 use crate::report;
 
 /// Version of the `--find-capacity --json` document (profile and search steps).
@@ -23,7 +23,7 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
     // An objective is an upper bound on latency: `p95>1ms` would search inverted.
     if !matches!(
         rule.slo.metric,
-        Metric::Percentile(_) | Metric::Mean | Metric::Max
+        Statistic::Percentile(_) | Statistic::Mean | Statistic::Max
     ) || !matches!(
         rule.slo.comparison,
         Comparison::Less | Comparison::LessOrEqual
@@ -83,7 +83,7 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         let stdout_taken =
             crate::output::any_stdout([args.profile_out.as_deref(), args.report.json.as_deref()]);
         crate::output::print_text(
-            &report::capacity::summary(&run.profile, &run.outcome),
+            &report::capacity_search::summary(&run.profile, &run.outcome),
             stdout_taken,
         )?;
     }

@@ -10,7 +10,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 
 use crate::cli::LoadtestArgs;
 use crate::error::Outcome;
-use crate::loadtest::history::HistoryLog;
+use crate::loadtest::history_spill::HistorySpill;
 use crate::loadtest::result::RunResult;
 use crate::loadtest::{Observer, Run};
 use crate::output::{self, OutputFile};
@@ -49,7 +49,7 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
 pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
     let plan = plan_from_args(args)?;
     let run = Run::new(plan.clone())?;
-    let mut history = HistoryLog::default();
+    let mut history = HistorySpill::default();
     let mut progress = Progress::new(plan.duration, args.report.quiet);
     let mut hlog_file = args
         .hdr_log

@@ -5,8 +5,8 @@ use hdrhistogram::Histogram;
 use super::downsample::envelope;
 use super::svg::{colors, Chart, XAxis};
 use super::{facts, notes, table, verdict, verdict_line, Cell, DISPLAY_BUCKETS};
+use crate::loadtest::aggregator::{EndpointSummary, HistoryRow};
 use crate::loadtest::result::RunResult;
-use crate::loadtest::stats::{EndpointSummary, HistoryRow};
 use crate::report::table::format_value;
 use crate::units::format_ms;
 

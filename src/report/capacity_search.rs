@@ -3,7 +3,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
 use crate::formats::profile::CapacityProfile;
-use crate::loadtest::capacity::{SearchOutcome, Verdict};
+use crate::loadtest::capacity_search::{SearchOutcome, Verdict};
 use crate::units::format_ms;
 
 fn verdict_text(v: Verdict) -> &'static str {
@@ -121,7 +121,7 @@ fn slo_ms(slo: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadtest::capacity::{Step, StepMeasurement};
+    use crate::loadtest::capacity_search::{Step, StepMeasurement};
 
     fn step(rps: f64, latency: f64, verdict: Verdict) -> Step {
         Step {

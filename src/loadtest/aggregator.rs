@@ -294,7 +294,7 @@ impl Aggregator {
 
     /// Build the result; `duration_s` is the measured run time, `clock` dates the
     /// failures. The per-second rows went to the run's observers as they finished.
-    pub fn finish(self, duration_s: f64, clock: &WallClock) -> Totals {
+    pub fn finish(self, duration_s: f64, clock: &WallClock) -> RunTotals {
         let duration_s = duration_s.max(1e-9);
         let open_model = self.cumulative.pacing.sent > 0;
         let endpoints: Vec<EndpointSummary> = self
@@ -319,7 +319,7 @@ impl Aggregator {
             })
             .collect();
         failures.sort_by(|a, b| b.occurrences.cmp(&a.occurrences).then(a.name.cmp(&b.name)));
-        Totals {
+        RunTotals {
             endpoints,
             aggregate,
             failures,
@@ -331,7 +331,7 @@ impl Aggregator {
 }
 
 /// Everything the aggregator knows at the end.
-pub struct Totals {
+pub struct RunTotals {
     pub endpoints: Vec<EndpointSummary>,
     pub aggregate: EndpointSummary,
     pub failures: Vec<FailureRow>,

@@ -4,11 +4,11 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 
+use crate::loadtest::aggregator::{FinishedSecond, HistoryRow};
 use crate::loadtest::run::Observer;
-use crate::loadtest::stats::{FinishedSecond, HistoryRow};
 
 /// Rows appended one a second; one JSON line each on disk.
-pub struct HistoryLog {
+pub struct HistorySpill {
     file: Option<File>,
     /// Bytes of whole rows in the file: a write that failed halfway is ignored.
     good_bytes: u64,
@@ -20,9 +20,9 @@ pub struct HistoryLog {
     line: Vec<u8>,
 }
 
-impl Default for HistoryLog {
+impl Default for HistorySpill {
     fn default() -> Self {
-        HistoryLog {
+        HistorySpill {
             file: tempfile::tempfile().ok(),
             good_bytes: 0,
             file_rows: 0,
@@ -32,7 +32,7 @@ impl Default for HistoryLog {
     }
 }
 
-impl HistoryLog {
+impl HistorySpill {
     pub fn push(&mut self, row: HistoryRow) {
         if let Some(file) = self.file.as_mut().filter(|_| self.tail.is_empty()) {
             self.line.clear();
@@ -68,7 +68,7 @@ impl HistoryLog {
 }
 
 /// The reports' per-second history is kept as the run goes.
-impl Observer for HistoryLog {
+impl Observer for HistorySpill {
     fn second(&mut self, second: &FinishedSecond) -> anyhow::Result<()> {
         self.push(second.row.clone());
         Ok(())
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn rows_read_back_exactly_and_in_order() {
-        let mut log = HistoryLog::default();
+        let mut log = HistorySpill::default();
         assert!(log.file.is_some(), "a temporary file is available here");
         let rows: Vec<HistoryRow> = (1..=1000).map(row).collect();
         for r in &rows {
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn rows_after_a_failed_write_stay_in_memory() {
-        let mut log = HistoryLog::default();
+        let mut log = HistorySpill::default();
         log.push(row(1));
         log.push(row(2));
         // The same file, reopened read-only: the next write fails as on a full disk.
@@ -130,9 +130,9 @@ mod tests {
         log.push(row(3));
         assert_eq!(log.tail, vec![row(3)]);
         assert_eq!(log.into_rows().unwrap(), vec![row(1), row(2), row(3)]);
-        let mut no_file = HistoryLog {
+        let mut no_file = HistorySpill {
             file: None,
-            ..HistoryLog::default()
+            ..HistorySpill::default()
         };
         no_file.push(row(1));
         assert_eq!(no_file.into_rows().unwrap(), vec![row(1)]);
