@@ -84,18 +84,22 @@ fn tidy(message: String) -> String {
             out.push(c);
             continue;
         }
-        word_chars += 1;
-        if word_chars == LONGEST_WORD + 1 {
-            out.push_str("...");
-        }
         if word_chars > LONGEST_WORD {
+            continue; // already cut
+        }
+        // A word is measured as shown: an escaped NUL takes six characters.
+        let shown: Vec<char> = if clean(c) {
+            c.escape_default().collect()
+        } else {
+            vec![c]
+        };
+        if word_chars + shown.len() > LONGEST_WORD {
+            out.push_str("...");
+            word_chars = LONGEST_WORD + 1;
             continue;
         }
-        if clean(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        word_chars += shown.len();
+        out.extend(shown);
     }
     out
 }
@@ -161,5 +165,18 @@ mod tests {
             InputError::flag("--users", "must be from 1 to 1000000; got 0").to_string(),
             plain
         );
+    }
+
+    #[test]
+    fn a_word_of_escaped_characters_is_cut_as_shown() {
+        // 72 NULs show as 432 characters: cut like any overlong word (found by the
+        // traffic_csv fuzz target).
+        let stamp = format!("2026-03-02T20:40{}:00Z", "\0".repeat(72));
+        let err = InputError::at_line("t.csv", 126, "timestamp", format!("'{stamp}' is bad"));
+        let text = err.to_string();
+        let longest = text.split(char::is_whitespace).map(|w| w.chars().count()).max();
+        assert!(longest <= Some(LONGEST_WORD + 3), "{text}");
+        assert!(text.contains("'2026-03-02T20:40\\u{0}\\u{0}"), "{text}");
+        assert!(text.contains("... is bad"), "{text}");
     }
 }

@@ -78,9 +78,35 @@ fn gunicorn_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The search's JSON: `profile` and every step (`search`).
-fn find_capacity(workers: u32) -> Value {
+/// The endpoint's service time on this machine now, ms: the mean of sequential
+/// requests from a plain client (a new connection each, as Gunicorn's sync
+/// workers close them), measured just before the search and without capplan.
+fn baseline_service_ms(port: u16) -> f64 {
+    use std::io::{Read, Write};
+    let mut took = Vec::new();
+    for _ in 0..30 {
+        let sent = Instant::now();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .write_all(b"GET /work HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+        took.push(sent.elapsed().as_secs_f64() * 1e3);
+    }
+    took.iter().sum::<f64>() / took.len() as f64
+}
+
+/// The search's JSON (`profile` and every step, `search`) and the baseline service
+/// time measured just before it.
+fn find_capacity(workers: u32) -> (Value, f64) {
     let server = Gunicorn::start(workers);
+    let baseline_ms = baseline_service_ms(server.port);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("search.json");
     let out = assert_cmd::Command::cargo_bin("capplan")
@@ -109,7 +135,8 @@ fn find_capacity(workers: u32) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
+    let run = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (run, baseline_ms)
 }
 
 #[test]
@@ -146,18 +173,18 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
     }
 }
 
-/// A search whose knee is at least 90 % of what the workers could serve, and the rate
+/// A search whose knee is at least 86 % of what the workers could serve, and the rate
 /// they could serve. A search on a shared 2-core machine is sometimes thrown by the
-/// other tenants (one in five, seen): a knee under 90 % is measured once more, on a
+/// other tenants (one in five, seen): a knee under 86 % is measured once more, on a
 /// fresh Gunicorn, and the test fails only when that one misses too.
 fn plausible_capacity(workers: u32) -> (Value, f64) {
-    let first = find_capacity(workers);
-    match judge(&first) {
+    let (first, baseline) = find_capacity(workers);
+    match judge(&first, baseline) {
         Ok(ceiling) => (first, ceiling),
         Err(why) => {
             eprintln!("{why}; measuring once more");
-            let second = find_capacity(workers);
-            match judge(&second) {
+            let (second, baseline) = find_capacity(workers);
+            match judge(&second, baseline) {
                 Ok(ceiling) => (second, ceiling),
                 Err(again) => panic!("{why}; then {again}"),
             }
@@ -166,23 +193,29 @@ fn plausible_capacity(workers: u32) -> (Value, f64) {
 }
 
 /// Check one search against what its workers could serve; `Ok` with that rate.
-fn judge(run: &Value) -> Result<f64, String> {
+fn judge(run: &Value, baseline_ms: f64) -> Result<f64, String> {
     let known_ms = WAIT_MS + CPU_MS;
     let profile = &run["profile"];
     let workers = profile["workers_measured"].as_f64().unwrap();
     // Low-load service time: the endpoint's work plus a few ms of Gunicorn/Flask and a
-    // new TCP connection per request (sync workers close it); more on a busy machine.
+    // new TCP connection per request (sync workers close it), more on a busy machine:
+    // what a plain client measured just before, not a fixed figure. The work itself
+    // is a floor.
     let mean = profile["service_time_ms"]["mean"].as_f64().unwrap();
     assert!(
-        (known_ms..=known_ms * 1.3).contains(&mean),
-        "service time {mean}ms, endpoint does {known_ms}ms of work"
+        mean >= known_ms && (0.8 * baseline_ms..=1.25 * baseline_ms).contains(&mean),
+        "service time {mean:.1}ms; a plain client measured {baseline_ms:.1}ms just before, \
+         the endpoint does {known_ms}ms of work"
     );
     // A sync worker serves one request at a time: the workers can serve at most
     // workers / service time. Under Poisson arrivals the p95 of an M/D/c queue reaches
-    // 500 ms (10 service times) at 92 % of that with 2 workers and 96 % with 4, so a
-    // sound search finds at least 90 %. On a busy machine the workers may serve less
-    // than that while the search runs (they share 2 cores with everything else); the
-    // rate they served in the steps they could not keep up with measures it.
+    // 500 ms (10 service times) at 92 % of that with 2 workers and 96 % with 4. The
+    // search stops within its 2 % tolerance below the knee, and Gunicorn's service
+    // time varies (an M/G/c queue reaches the p95 sooner than M/D/c): a sound search
+    // finds at least 86 % (seen: 89-103 %, docs/BENCHMARKS.md; a broken one lands far
+    // lower). On a busy machine the workers may serve less than that while the search
+    // runs (they share 2 cores with everything else); the rate they served in the
+    // steps they could not keep up with measures it.
     let nominal = workers * 1000.0 / mean;
     let found = profile["sustainable_rps"].as_f64().unwrap();
     let steps: Vec<&Value> = run["search"]["steps"]
@@ -208,13 +241,13 @@ fn judge(run: &Value) -> Result<f64, String> {
     };
     let ceiling = nominal.min(served);
     eprintln!(
-        "{workers} workers: knee {found:.1} rps, service {mean:.1}ms, {:.1}% of workers / service time, \
+        "{workers} workers: knee {found:.1} rps, service {mean:.1}ms (plain client {baseline_ms:.1}ms), {:.1}% of workers / service time, \
          {:.1}% of workers / {known_ms}ms, {:.1}% of the {served:.1} rps served when overloaded",
         100.0 * found / nominal,
         100.0 * found * known_ms / 1000.0 / workers,
         100.0 * found / served,
     );
-    if found < 0.90 * ceiling {
+    if found < 0.86 * ceiling {
         return Err(format!(
             "knee {found:.1} rps with {workers} workers, which can serve {ceiling:.1} rps"
         ));
