@@ -1,0 +1,288 @@
+//! Properties checked on arbitrary bytes, one function per fuzz target.
+//!
+//! Shared by the cargo-fuzz targets (fuzz/fuzz_targets/*.rs) and by
+//! tests/fuzz_corpus.rs, which replays the corpus on stable. Each function
+//! panics when a property breaks; it must not depend on libfuzzer.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use capplan::error::InputError;
+use capplan::formats::traffic::{Traffic, TrafficOptions};
+use capplan::loadtest::http1::{parse_head, ChunkedDecoder, Framing};
+use capplan::loadtest::threshold::Threshold;
+
+/// Longest word an InputError may show (src/error.rs cuts at 100, plus `...`).
+const LONGEST_WORD: usize = 110;
+
+fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+/// An input error is fit for a terminal: no raw control characters but line
+/// breaks, no overlong word.
+fn check_input_error(err: &InputError) {
+    let shown = err.to_string();
+    let message = match err {
+        InputError::AtLine { message, .. }
+        | InputError::File { message, .. }
+        | InputError::Flag { message, .. } => message,
+    };
+    for c in message.chars() {
+        assert!(
+            !c.is_control() || c == '\n',
+            "raw control character {c:?} in error: {shown:?}"
+        );
+    }
+    for word in message.split(char::is_whitespace) {
+        assert!(
+            word.chars().count() <= LONGEST_WORD,
+            "overlong word ({} chars) in error: {shown:?}",
+            word.chars().count()
+        );
+    }
+}
+
+/// Response heads: a complete head lies within the input, its framing agrees
+/// with its headers, and a head answering HEAD never has a body.
+pub fn http1_head(data: &[u8]) {
+    let Ok(Some(head)) = parse_head(data, false) else {
+        return;
+    };
+    assert!(head.head_len <= data.len(), "head longer than the input");
+    assert!(head.head_len >= 4, "a head ends with a blank line");
+    if head.framing == Framing::UntilClose {
+        assert!(
+            !head.keep_alive,
+            "a body running to the close cannot keep the connection"
+        );
+    }
+    if let Framing::Length(n) = head.framing {
+        // The declared Content-Length: every listed value is n.
+        let raw = &data[..head.head_len];
+        let mut seen = false;
+        for line in raw.split(|&b| b == b'\n') {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            if !line[..colon]
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"content-length")
+            {
+                continue;
+            }
+            seen = true;
+            for item in line[colon + 1..].split(|&b| b == b',') {
+                let digits = std::str::from_utf8(item.trim_ascii()).expect("digits");
+                let value: u64 = digits.parse().expect("a Content-Length number");
+                assert_eq!(value, n, "Content-Length {digits} read as {n}");
+            }
+        }
+        assert!(seen, "Length({n}) framing without a Content-Length header");
+    }
+    // The same head is complete on its own bytes, and to a HEAD request it has no body.
+    let alone = parse_head(&data[..head.head_len], false)
+        .expect("the head alone parses")
+        .expect("the head alone is complete");
+    assert_eq!(alone, head, "the head depends on bytes after it");
+    let for_head = parse_head(data, true).expect("parses").expect("complete");
+    assert_eq!(
+        for_head.framing,
+        Framing::Empty,
+        "a response to HEAD has a body"
+    );
+    assert_eq!(for_head.status, head.status);
+}
+
+/// Chunked bodies: fed in pieces split at points taken from the input, the
+/// decoder does exactly what one-shot decoding does; data never exceeds input.
+pub fn http1_body(data: &[u8]) {
+    let mut whole = ChunkedDecoder::default();
+    let one_shot = whole.decode(data);
+    if let Ok(done) = one_shot {
+        assert!(done.consumed <= data.len());
+        assert!(done.data <= done.consumed as u64, "more data than input");
+        if done.consumed < data.len() {
+            assert!(whole.is_done(), "stopped early without ending the message");
+        }
+    }
+    // Split points from the first bytes of the input.
+    let mut cuts: Vec<usize> = data
+        .iter()
+        .take(3)
+        .map(|&b| usize::from(b) % (data.len() + 1))
+        .collect();
+    cuts.push(data.len() / 2);
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut pieces = ChunkedDecoder::default();
+    let (mut at, mut consumed, mut body) = (0usize, 0usize, 0u64);
+    let mut result = Ok(());
+    for end in cuts.into_iter().chain(std::iter::once(data.len())) {
+        if end < at {
+            continue;
+        }
+        match pieces.decode(&data[at..end]) {
+            Ok(d) => {
+                assert!(d.consumed <= end - at);
+                consumed += d.consumed;
+                body += d.data;
+                if d.consumed < end - at {
+                    assert!(pieces.is_done(), "stopped early without ending the message");
+                    break;
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        at = end;
+        if pieces.is_done() {
+            break;
+        }
+    }
+    match (one_shot, result) {
+        (Ok(done), Ok(())) => {
+            assert_eq!(
+                done.consumed, consumed,
+                "split decoding consumed differently"
+            );
+            assert_eq!(done.data, body, "split decoding counted different data");
+            assert_eq!(whole.is_done(), pieces.is_done());
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "split decoding failed differently"),
+        (a, b) => panic!("one-shot {a:?} but split {b:?}"),
+    }
+}
+
+/// Stamps and offsets: parsing is total, offsets are within a day, and an
+/// offset that parses reads back the same from its canonical form.
+pub fn timestamp(data: &[u8]) {
+    let text = text(data);
+    if let Ok(stamp) = capplan::timestamp::parse_stamp(&text) {
+        if let Some(offset) = stamp.offset_seconds {
+            assert!(offset.abs() < 86_400, "offset {offset} s is a day or more");
+        }
+    }
+    if let Ok(offset) = capplan::timestamp::parse_offset(&text) {
+        assert!(offset.abs() < 86_400, "offset {offset} s is a day or more");
+        let sign = if offset < 0 { '-' } else { '+' };
+        let abs = offset.unsigned_abs();
+        if abs % 60 == 0 {
+            let canonical = format!("{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60);
+            assert_eq!(
+                capplan::timestamp::parse_offset(&canonical),
+                Ok(offset),
+                "{canonical} does not read back"
+            );
+        }
+    }
+}
+
+/// Thresholds (and the units they use): an accepted threshold has a finite
+/// bound and shows the text it came from; fractions lie in 0..=1.
+pub fn threshold(data: &[u8]) {
+    let text = text(data);
+    if let Ok(threshold) = text.parse::<Threshold>() {
+        assert!(
+            threshold.value.is_finite(),
+            "bound {} is not finite",
+            threshold.value
+        );
+        let again: Threshold = threshold.expr.parse().expect("its own expr parses");
+        assert_eq!(again, threshold, "expr does not read back the same");
+    }
+    if let Ok(duration) = capplan::units::parse_duration(&text) {
+        assert!(duration.as_secs_f64().is_finite());
+    }
+    if let Ok(fraction) = capplan::units::parse_fraction(&text) {
+        assert!(
+            (0.0..=1.0).contains(&fraction),
+            "fraction {fraction} out of 0..=1"
+        );
+    }
+}
+
+pub fn scenario_toml(data: &[u8]) {
+    let path = Path::new("fuzz.toml");
+    if let Err(err) = capplan::loadtest::scenario::parse(path, &text(data)) {
+        check_input_error(&err);
+    }
+}
+
+pub fn policy_toml(data: &[u8]) {
+    let path = Path::new("fuzz.toml");
+    if let Err(err) = capplan::simulate::policy::Policy::parse(&text(data), path) {
+        check_input_error(&err);
+    }
+}
+
+/// Traffic CSV: an accepted series has strictly increasing stamps and finite,
+/// non-negative values; a refusal is a tidy error.
+pub fn traffic_csv(data: &[u8]) {
+    let first = data.first().copied().unwrap_or(0);
+    let options = TrafficOptions {
+        tz_offset: (first & 1 != 0).then_some(3600),
+        fill_gaps: first & 2 != 0,
+        accept_locust: first & 4 != 0,
+        read_upper: first & 8 != 0,
+    };
+    let body = if data.is_empty() { data } else { &data[1..] };
+    match capplan::formats::traffic::parse(&text(body), Path::new("fuzz.csv"), options) {
+        Err(err) => check_input_error(&err),
+        Ok(Traffic::Regular(series)) => {
+            assert!(
+                series.interval_seconds > 0,
+                "interval {}",
+                series.interval_seconds
+            );
+            assert!(!series.values.is_empty(), "an accepted series is empty");
+            for v in &series.values {
+                assert!(v.is_finite() && *v >= 0.0, "value {v}");
+            }
+            if let Some(upper) = &series.upper {
+                assert_eq!(upper.len(), series.values.len());
+                for v in upper {
+                    assert!(v.is_finite(), "upper {v}");
+                }
+            }
+        }
+        Ok(Traffic::Locust(samples)) => {
+            for pair in samples.rows.windows(2) {
+                assert!(
+                    pair[0].local < pair[1].local,
+                    "stamps not strictly increasing"
+                );
+            }
+            for row in &samples.rows {
+                if let Some(v) = row.value {
+                    assert!(v.is_finite() && v >= 0.0, "value {v}");
+                }
+                if let Some(v) = row.upper {
+                    assert!(v.is_finite(), "upper {v}");
+                }
+            }
+        }
+    }
+}
+
+pub fn profile(data: &[u8]) {
+    let path = Path::new("fuzz.json");
+    if let Err(err) = capplan::formats::profile::CapacityProfile::parse(&text(data), path) {
+        check_input_error(&err);
+    }
+}
+
+/// Holidays: accepted dates are sorted and unique, or at least all present; errors tidy.
+pub fn holidays(data: &[u8]) {
+    let path = Path::new("fuzz.csv");
+    match capplan::formats::holidays::parse_holidays(&text(data), path) {
+        Err(err) => check_input_error(&err),
+        Ok(days) => {
+            for (_, name) in &days {
+                assert!(!name.chars().any(|c| c == '\n'), "name with a line break");
+            }
+        }
+    }
+}
