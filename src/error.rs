@@ -174,7 +174,10 @@ mod tests {
         let stamp = format!("2026-03-02T20:40{}:00Z", "\0".repeat(72));
         let err = InputError::at_line("t.csv", 126, "timestamp", format!("'{stamp}' is bad"));
         let text = err.to_string();
-        let longest = text.split(char::is_whitespace).map(|w| w.chars().count()).max();
+        let longest = text
+            .split(char::is_whitespace)
+            .map(|w| w.chars().count())
+            .max();
         assert!(longest <= Some(LONGEST_WORD + 3), "{text}");
         assert!(text.contains("'2026-03-02T20:40\\u{0}\\u{0}"), "{text}");
         assert!(text.contains("... is bad"), "{text}");
