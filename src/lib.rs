@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line and maps the result of [`run`] to an
 //! exit code; everything else lives here so tests can call it.
 pub mod cli;
+pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod forecast;
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Loadtest(args) => loadtest::run(args),
         Command::Target(args) => target::run(args),
-        Command::Forecast(args) => forecast::run(args),
+        Command::Forecast(args) => commands::forecast::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Demo(args) => demo::run(args),
     }
