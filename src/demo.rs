@@ -132,8 +132,8 @@ fn simulate(args: &[String]) -> anyhow::Result<SimulateOutput> {
     let CliCommand::Simulate(args) = parse(args)? else {
         unreachable!("parsed a simulate command")
     };
-    let output = crate::simulate::compute(&args)?;
-    crate::simulate::emit(&args, &output)?;
+    let output = crate::commands::simulate::compute(&args)?;
+    crate::commands::simulate::emit(&crate::commands::simulate::Outputs::of(&args), &output)?;
     Ok(output)
 }
 

@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Loadtest(args) => loadtest::run(args),
         Command::Target(args) => target::run(args),
         Command::Forecast(args) => commands::forecast::run(args),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
         Command::Demo(args) => demo::run(args),
     }
 }
