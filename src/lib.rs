@@ -25,7 +25,7 @@ use error::Outcome;
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Loadtest(args) => loadtest::run(args),
-        Command::Target(args) => target::run(args),
+        Command::Target(args) => commands::target::run(args),
         Command::Forecast(args) => commands::forecast::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Demo(args) => demo::run(args),

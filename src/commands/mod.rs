@@ -3,3 +3,4 @@
 //! validated settings, calls its pure core and hands the result to `crate::output`.
 pub mod forecast;
 pub mod simulate;
+pub mod target;
