@@ -132,8 +132,8 @@ fn simulate(args: &[String]) -> anyhow::Result<SimulateOutput> {
     let CliCommand::Simulate(args) = parse(args)? else {
         unreachable!("parsed a simulate command")
     };
-    let output = crate::simulate::compute(&args)?;
-    crate::simulate::emit(&args, &output)?;
+    let output = crate::commands::simulate::compute(&args)?;
+    crate::commands::simulate::emit(&crate::commands::simulate::Outputs::of(&args), &output)?;
     Ok(output)
 }
 
@@ -301,8 +301,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     else {
         unreachable!("parsed a forecast command")
     };
-    let (series, calendar, forecast) = crate::forecast::compute(&forecast_args)?;
-    crate::report::forecast::emit(&forecast_args, &series, &calendar, &forecast)?;
+    let (series, calendar, forecast) = crate::commands::forecast::compute(&forecast_args)?;
+    let forecast_outputs = crate::commands::forecast::Outputs::of(&forecast_args);
+    crate::commands::forecast::emit(&forecast_outputs, &series, &calendar, &forecast)?;
 
     step(
         5,

@@ -25,9 +25,9 @@ use error::Outcome;
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Loadtest(args) => commands::loadtest::run(args),
-        Command::Target(args) => target::run(args),
-        Command::Forecast(args) => forecast::run(args),
-        Command::Simulate(args) => simulate::run(args),
+        Command::Target(args) => commands::target::run(args),
+        Command::Forecast(args) => commands::forecast::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
         Command::Demo(args) => demo::run(args),
     }
 }

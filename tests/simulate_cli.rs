@@ -112,6 +112,26 @@ fn fail_on_breach_exits_1_with_the_reason_and_prewarm_fixes_it() {
 }
 
 #[test]
+fn timeline_on_stdout_is_the_csv_alone_and_the_summary_goes_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("timeline.csv");
+    simulate_day()
+        .args(["--quiet", "--timeline"])
+        .arg(&file)
+        .assert()
+        .success();
+    let out = simulate_day().args(["--timeline", "-"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // Byte for byte the file's CSV: no table, verdict or blank line mixed in.
+    assert_eq!(out.stdout, fs::read(&file).unwrap());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("verdict: SLO"),
+        "the summary is on stderr: {err}"
+    );
+}
+
+#[test]
 fn timeline_events_and_json_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let (timeline, events, json) = (

@@ -29,12 +29,11 @@ use capplan::loadtest::connector::{Negotiated, OpenInfo};
 use capplan::loadtest::recorder::Interval;
 use capplan::loadtest::result::{GeneratorReport, ProtocolReport, RunResult};
 use capplan::report;
-use capplan::simulate::engine::{self, Capacity, RunOptions, Workload};
+use capplan::simulate::engine::Capacity;
 use capplan::simulate::policy::Policy;
-use capplan::simulate::queueing::MmcTable;
 use capplan::simulate::traffic::{self, Interpolate};
-use capplan::simulate::whatif::{DemandFigures, WhatIfReport};
-use capplan::simulate::{SimulateOutput, Timing};
+use capplan::simulate::whatif::DemandLevers;
+use capplan::simulate::{ForecastUpper, Inputs, Settings, SimulateOutput, Timing};
 
 // ---------------------------------------------------------------------------------------
 // Fixed inputs
@@ -246,82 +245,38 @@ fn simulate_output() -> &'static SimulateOutput {
 /// the simulate core's pieces (traffic reader, resampling, engine, recommend) as
 /// `simulate::compute` does. The one place to adapt when the command layer moves.
 fn build_simulate_output() -> SimulateOutput {
-    let step = 60.0;
-    let policy = Policy::default();
     let profile = profile::read(&fixture("simulate/capacity.json")).expect("the fixture profile");
-    let capacity = Capacity {
-        rps_per_worker: profile.rps_per_worker,
-        service_time_seconds: profile.service_time_ms.mean / 1000.0,
-    };
-    let series = traffic::read(&fixture("simulate/traffic_day.csv"), false).expect("traffic");
-    let steps = (series.span_seconds() / step).ceil() as usize;
-    let demand = traffic::resample(
-        &series.rps,
-        series.interval_seconds,
-        0.0,
-        step,
-        steps,
-        Interpolate::Hold,
-    );
     let forecast = traffic::read(&fixture("simulate/forecast_day.csv"), false).expect("forecast");
-    let upper = forecast.upper.as_ref().expect("an upper column");
-    let offset = (forecast.start - series.start).num_milliseconds() as f64 / 1000.0;
-    let on_grid = traffic::resample(
-        upper,
-        forecast.interval_seconds,
-        offset,
-        step,
-        steps,
-        Interpolate::Hold,
-    );
-    let horizon =
-        policy.predictive.lead_seconds + policy.fleet.boot_seconds + policy.fleet.warmup_seconds;
-    let prewarm = engine::forecast_lookahead(&on_grid, (horizon / step).ceil() as usize);
-    let workload = Workload {
-        demand: &demand,
-        prewarm_rps: Some(&prewarm),
-        step_seconds: step,
-        normal_peak_rps: engine::normal_peak_rps(&demand),
+    let inputs = Inputs {
+        traffic: traffic::read(&fixture("simulate/traffic_day.csv"), false).expect("traffic"),
+        forecast: Some(ForecastUpper {
+            start: forecast.start,
+            interval_seconds: forecast.interval_seconds,
+            upper: forecast.upper.expect("an upper column"),
+        }),
+        policy: Policy::default(),
+        capacity: Capacity {
+            rps_per_worker: profile.rps_per_worker,
+            service_time_seconds: profile.service_time_ms.mean / 1000.0,
+        },
     };
-    let table = MmcTable::new(policy.fleet.workers_per_instance);
-    let options = RunOptions {
-        record_timeline: true,
-        ..RunOptions::default()
-    };
-    let result = engine::run(&workload, &policy, &capacity, &table, options);
-    let figures = DemandFigures::of(&demand, step);
-    let search = capplan::simulate::recommend::search(
-        &workload,
-        &policy,
-        &capacity,
-        figures.peak_rps,
-        2,
-        0.1,
-        None,
-    );
-    SimulateOutput {
-        start: series.start,
-        step_seconds: step,
-        policy,
-        capacity,
+    let settings = Settings {
+        step_seconds: 60.0,
+        interpolate: Interpolate::Hold,
+        levers: DemandLevers::default(),
+        db_limit: None,
         instance_cost: Some(0.1),
-        result,
-        search: Some(search),
-        what_if: WhatIfReport {
-            cdn_offload: 0.0,
-            cache_hit: 0.0,
-            app_share: 1.0,
-            demand: figures,
-            app_demand: figures,
-            db_connections: None,
-        },
-        total_demand: None,
-        // The command measures the core's wall time here; the snapshots redact it.
-        timing: Timing {
-            simulate: 1.25,
-            recommend: 42.5,
-        },
-    }
+        recommend: true,
+        cores: 2,
+        record_timeline: true,
+    };
+    let mut output = capplan::simulate::simulate(inputs, &settings);
+    // The core measures its own wall time; fixed here (the JSON redacts it anyway).
+    output.timing = Timing {
+        simulate: 1.25,
+        recommend: 42.5,
+    };
+    output
 }
 
 // ---------------------------------------------------------------------------------------

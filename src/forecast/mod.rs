@@ -1,8 +1,9 @@
 //! `capplan forecast`: hourly history -> backtested forecast, daily peaks, pre-warm schedule.
 //!
-//! Pure core: [`ingest::read_history`] and the `crate::formats` readers (holidays,
-//! capacity profile) are the only I/O; [`forecast`] takes data and returns a [`result::ForecastResult`]; printing and
-//! writing live in `report::forecast`.
+//! Pure core: [`forecast`] takes the hourly series, the calendar ([`build_calendar`])
+//! and validated [`Settings`] and returns a [`result::ForecastResult`]. The readers
+//! ([`ingest::read_history`], [`capacity::read_rps_per_instance`]) are called by
+//! `commands::forecast`, which also prints and writes (renderers: `report::forecast`).
 pub mod backtest;
 pub mod capacity;
 pub mod features;
@@ -15,14 +16,12 @@ pub mod peaks;
 pub mod result;
 pub mod series;
 
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 
-use crate::cli::ForecastArgs;
-use crate::error::{InputError, Outcome};
+use crate::error::InputError;
 use backtest::{candidates, evaluate, metrics, naive_scale, quantile, rank, CandidateScore, WEEK};
 use features::HolidayMode;
 use holidays::{HolidayCalendar, HolidayDays};
-use ingest::{IngestOptions, Ingested};
 use model::{fit, ModelConfig};
 use result::{Backtest, ForecastPoint, ForecastResult, ModelChoice, ResidualBand};
 use series::{local_date, HourlySeries};
@@ -48,95 +47,6 @@ pub struct Settings {
     pub rps_per_instance: Option<f64>,
     pub lead: chrono::Duration,
 }
-
-/// Run the command: read inputs, forecast, report.
-pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
-    let (series, calendar, result) = compute(&args)?;
-    crate::report::forecast::emit(&args, &series, &calendar, &result)?;
-    Ok(Outcome::Success)
-}
-
-/// Read the inputs and forecast (no output): the hourly series, the holiday calendar
-/// the model used, and the result.
-pub fn compute(
-    args: &ForecastArgs,
-) -> anyhow::Result<(HourlySeries, HolidayCalendar, ForecastResult)> {
-    crate::output::check_outputs(&[
-        ("--out", args.out.as_deref()),
-        ("--json", args.report.json.as_deref()),
-        ("--html", args.report.html.as_deref()),
-        ("--plot", args.report.plot.as_deref()),
-    ])?;
-    let settings = settings_from(args)?;
-    let tz_offset = match &args.tz {
-        Some(text) => {
-            Some(crate::timestamp::parse_offset(text).map_err(|m| InputError::flag("--tz", m))?)
-        }
-        None => None,
-    };
-    let Ingested { series, report } = ingest::read_history(
-        &args.history,
-        IngestOptions {
-            tz_offset,
-            fill_gaps: args.fill_gaps,
-        },
-    )?;
-    let calendar = build_calendar(args, &series, settings.horizon_hours)?;
-    let result = forecast(&series, &calendar, &settings, report)?;
-    Ok((series, calendar, result))
-}
-
-fn settings_from(args: &ForecastArgs) -> Result<Settings, InputError> {
-    let whole = |flag: &str, duration: std::time::Duration, unit: u64, name: &str| {
-        let seconds = duration.as_secs();
-        if seconds == 0 || !seconds.is_multiple_of(unit) || duration.subsec_nanos() != 0 {
-            Err(InputError::flag(
-                flag,
-                format!("must be a positive whole number of {name}"),
-            ))
-        } else {
-            Ok((seconds / unit) as usize)
-        }
-    };
-    let rps_per_instance = match (&args.capacity, args.rps_per_instance) {
-        (Some(path), _) => Some(capacity::read_rps_per_instance(path)?),
-        (None, Some(rps)) if rps.is_finite() && rps > 0.0 => Some(rps),
-        (None, Some(rps)) => {
-            return Err(InputError::flag(
-                "--rps-per-instance",
-                format!("{rps} must be a positive number"),
-            ))
-        }
-        (None, None) => None,
-    };
-    if !(args.interval > 0.0 && args.interval < 1.0) {
-        return Err(InputError::flag(
-            "--interval",
-            "must be strictly between 0 and 1, e.g. 0.9",
-        ));
-    }
-    Ok(Settings {
-        horizon_hours: match whole("--horizon", args.horizon, 3600, "hours (e.g. 48h, 7d)")? {
-            hours if hours > MAX_HORIZON_HOURS => {
-                return Err(InputError::flag(
-                    "--horizon",
-                    format!("must be at most 365d ({MAX_HORIZON_HOURS}h); got {hours}h"),
-                ))
-            }
-            hours => hours,
-        },
-        backtest_weeks: whole("--backtest", args.backtest, 7 * 86_400, "weeks (e.g. 2w)")?,
-        interval: args.interval,
-        multiplicative: args.multiplicative,
-        holidays: !args.no_holidays,
-        rps_per_instance,
-        lead: chrono::Duration::from_std(args.lead)
-            .map_err(|_| InputError::flag("--lead", "is too long"))?,
-    })
-}
-
-/// The longest forecast: a year of hours (the model has no yearly season to go further).
-const MAX_HORIZON_HOURS: usize = 365 * 24;
 
 /// Most instances a pre-warm schedule may ask for: more means the rps of one
 /// instance was given in the wrong unit (per fleet, per ms) or is absurdly low.
@@ -165,24 +75,23 @@ fn check_fleet_size(points: &[ForecastPoint], rps_per_instance: f64) -> Result<(
     Ok(())
 }
 
-/// US federal holidays over the history and horizon, plus the --holidays file.
-fn build_calendar(
-    args: &ForecastArgs,
+/// US federal holidays over the history and horizon, plus `extra` (the --holidays
+/// file's days); no calendar at all when the settings model no holidays.
+pub fn build_calendar(
     series: &HourlySeries,
-    horizon_hours: usize,
-) -> Result<HolidayCalendar, InputError> {
-    if args.no_holidays {
-        return Ok(HolidayCalendar::none());
+    settings: &Settings,
+    extra: Vec<(NaiveDate, String)>,
+) -> HolidayCalendar {
+    if !settings.holidays {
+        return HolidayCalendar::none();
     }
     let first = local_date(series.local_hour(0)).year();
-    let last = local_date(series.local_hour(series.len() + horizon_hours)).year();
+    let last = local_date(series.local_hour(series.len() + settings.horizon_hours)).year();
     let mut calendar = HolidayCalendar::us_federal(first..=last);
-    if let Some(path) = &args.holidays {
-        for (date, name) in crate::formats::holidays::read_holidays_file(path)? {
-            calendar.add(date, name, true);
-        }
+    for (date, name) in extra {
+        calendar.add(date, name, true);
     }
-    Ok(calendar)
+    calendar
 }
 
 /// Origins (aligned with the backtest weeks) of the most recent weeks before `end` that

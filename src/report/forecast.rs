@@ -1,50 +1,11 @@
-//! Presentation of `capplan forecast`: summary tables, forecast CSV, JSON, terminal chart.
+//! Presentation of `capplan forecast`: summary tables, forecast CSV, JSON, terminal
+//! chart, each returned as text (`commands::forecast` writes them).
 use std::fmt::Write as _;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use crate::cli::ForecastArgs;
-use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::result::ForecastResult;
 use crate::forecast::series::{hour_of_day, HourlySeries};
-use crate::output::write_bytes;
-
-/// Print and write everything the flags ask for.
-pub fn emit(
-    args: &ForecastArgs,
-    series: &HourlySeries,
-    calendar: &HolidayCalendar,
-    result: &ForecastResult,
-) -> anyhow::Result<()> {
-    for note in &result.notes {
-        eprintln!("note: {note}");
-    }
-    // Files first: a closed pipe on the tables must not cost them.
-    let mut written = crate::output::Outcomes::default();
-    if let Some(path) = &args.out {
-        written.note(write_bytes(path, render_csv(result).as_bytes()));
-    }
-    if let Some(path) = &args.report.json {
-        written
-            .note(render_json(result).and_then(|json| write_bytes(path, (json + "\n").as_bytes())));
-    }
-    if let Some(path) = &args.report.html {
-        let page = super::html::forecast_page(series, calendar, result);
-        written.note(write_bytes(path, page.as_bytes()));
-    }
-    if let Some(path) = &args.report.plot {
-        let chart = super::html::forecast::main_chart(series, calendar, result);
-        written.note(super::html::plot::write(path, &chart.render()));
-    }
-    // The CSV or the JSON on stdout keeps it: the tables then go to stderr.
-    let stdout_taken =
-        crate::output::any_stdout([args.out.as_deref(), args.report.json.as_deref()]);
-    if !args.report.quiet {
-        let text = render_summary(result) + &render_chart(series, result, 96, 10);
-        crate::output::print_text(&text, stdout_taken)?;
-    }
-    written.finish()
-}
 
 /// The forecast CSV: `timestamp,rps,lower,upper`, itself a valid traffic CSV.
 pub fn render_csv(result: &ForecastResult) -> String {

@@ -1,6 +1,6 @@
 //! Socket and hyper wiring: bind, announce the port, accept until stopped.
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,17 +17,16 @@ use super::routes::{handle, App};
 use super::stats::Stats;
 use super::timer::PreciseTimer;
 use super::workers::WorkerPool;
-use crate::cli::TargetArgs;
-use crate::error::{InputError, RunError};
+use super::Settings;
+use crate::error::RunError;
 
 /// Kernel listen queue: large, so connections are never refused before the
 /// app-level backlog (`--backlog`) decides.
 const LISTEN_QUEUE: u32 = 4096;
 
 /// Serve until Ctrl-C, SIGTERM or `--duration`; print the summary to stderr.
-pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
-    let addr = resolve(&args.host, args.port)?;
-    let listener = bind(addr)?;
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = bind(settings.addr)?;
     let local = listener.local_addr().context("reading the bound address")?;
     {
         let mut out = std::io::stdout().lock();
@@ -37,21 +36,21 @@ pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
 
     let app = Arc::new(App {
         pool: Arc::new(WorkerPool::new(
-            args.workers as usize,
-            args.backlog as usize,
+            settings.workers,
+            settings.backlog,
             std::time::Instant::now(),
         )),
         timer: PreciseTimer::start().context("starting the timer thread")?,
-        service_time: args.service_time,
-        error_rate: args.error_rate,
+        service_time: settings.service_time,
+        error_rate: settings.error_rate,
         stats: Stats::default(),
     });
     let started = std::time::Instant::now();
-    let stop = stop_signal(args.duration);
+    let stop = stop_signal(settings.duration);
     tokio::pin!(stop);
     let limits = Deadlines {
-        header: args.header_timeout,
-        idle: args.idle_timeout,
+        header: settings.header_timeout,
+        idle: settings.idle_timeout,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client may send its request and shut its side (`shutdown(SHUT_WR)`, or
@@ -74,7 +73,7 @@ pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
         // Responses are small and latency is what we measure: no Nagle.
         let _ = stream.set_nodelay(true);
         let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(
-            args.seed.wrapping_add(connections),
+            settings.seed.wrapping_add(connections),
         )));
         connections += 1;
         let app = Arc::clone(&app);
@@ -115,19 +114,6 @@ pub async fn serve(args: TargetArgs) -> anyhow::Result<()> {
         app.stats
     );
     Ok(())
-}
-
-/// `--host` and `--port` as a socket address (bad host: exit 2).
-fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
-    let mut addrs = (host, port).to_socket_addrs().map_err(|err| {
-        InputError::flag(
-            "--host",
-            format!("'{host}' is not an address or a known host name ({err})"),
-        )
-    })?;
-    addrs.next().ok_or_else(|| {
-        InputError::flag("--host", format!("'{host}' resolves to no address")).into()
-    })
 }
 
 /// Bind and listen (port in use and the like: exit 3).

@@ -1,0 +1,326 @@
+//! `capplan simulate` as a command: flags to a [`Settings`], the policy, capacity,
+//! traffic and forecast read and checked, the pure core ([`crate::simulate::simulate`])
+//! run, the outputs written and printed.
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{ReportArgs, SimulateArgs};
+use crate::error::{InputError, Outcome};
+use crate::output::{self, write_bytes};
+use crate::report::html;
+use crate::report::simulate as render;
+use crate::simulate::engine::Capacity;
+use crate::simulate::policy::Policy;
+use crate::simulate::whatif::{DbLimit, DemandLevers};
+use crate::simulate::{failures, traffic, ForecastUpper, Inputs, Settings, SimulateOutput};
+
+/// The files one simulation reads besides the policy and the capacity profile.
+#[derive(Debug, Clone)]
+pub struct Files {
+    /// The traffic replayed (`--traffic`).
+    pub traffic: PathBuf,
+    /// A forecast CSV whose `upper` column drives the pre-warm (`--forecast`).
+    pub forecast: Option<PathBuf>,
+    /// Interpolate missing intervals instead of failing (`--fill-gaps`).
+    pub fill_gaps: bool,
+}
+
+/// Where one simulation's results go (`-`: standard output), and the exit it asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// The per-step timeline CSV (`--timeline`).
+    pub timeline: Option<PathBuf>,
+    /// The scaling events CSV (`--events`).
+    pub events: Option<PathBuf>,
+    pub report: ReportArgs,
+    /// Exit 1 when the SLO is missed (`--fail-on-breach`).
+    pub fail_on_breach: bool,
+}
+
+impl Outputs {
+    pub fn of(args: &SimulateArgs) -> Outputs {
+        Outputs {
+            timeline: args.timeline.clone(),
+            events: args.events.clone(),
+            report: args.report.clone(),
+            fail_on_breach: args.fail_on_breach,
+        }
+    }
+
+    /// Check every output before any work (see [`output::check_outputs`]).
+    pub fn check(&self) -> Result<(), InputError> {
+        output::check_outputs(&[
+            ("--timeline", self.timeline.as_deref()),
+            ("--events", self.events.as_deref()),
+            ("--json", self.report.json.as_deref()),
+            ("--html", self.report.html.as_deref()),
+            ("--plot", self.report.plot.as_deref()),
+        ])
+    }
+
+    /// Whether an output draws the per-step timeline (the HTML report and the plot do too).
+    pub fn needs_timeline(&self) -> bool {
+        self.timeline.is_some() || self.report.html.is_some() || self.report.plot.is_some()
+    }
+}
+
+/// Run `capplan simulate` as the command line asks.
+pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
+    let output = compute(&args)?;
+    emit(&Outputs::of(&args), &output)
+}
+
+/// Check the outputs, read the inputs and simulate (and search, with
+/// `--recommend`): no output.
+pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
+    Outputs::of(args).check()?;
+    let policy = policy_from(args)?;
+    let capacity = resolve_capacity(args)?;
+    let settings = settings_from(args, &policy)?;
+    simulate(&files_from(args), policy, capacity, &settings)
+}
+
+/// Read the traffic (and the forecast) and simulate with a policy, capacity and
+/// settings already validated: the entry a caller without a command line (the demo) uses.
+pub fn simulate(
+    files: &Files,
+    policy: Policy,
+    capacity: Capacity,
+    settings: &Settings,
+) -> anyhow::Result<SimulateOutput> {
+    let traffic = traffic::read(&files.traffic, files.fill_gaps)?;
+    let forecast = match &files.forecast {
+        Some(path) => Some(read_forecast_upper(path, files.fill_gaps)?),
+        None => None,
+    };
+    let inputs = Inputs {
+        traffic,
+        forecast,
+        policy,
+        capacity,
+    };
+    Ok(crate::simulate::simulate(inputs, settings))
+}
+
+/// Write every output asked for, then print the summary; exit 1 on a breach with
+/// `fail_on_breach`.
+pub fn emit(outputs: &Outputs, output: &SimulateOutput) -> anyhow::Result<Outcome> {
+    // Files first: a closed pipe on the table must not cost them.
+    let mut written = output::Outcomes::default();
+    if let Some(path) = &outputs.timeline {
+        written.note(
+            render::timeline_csv(output)
+                .and_then(|csv| write_bytes(path, &csv))
+                .context("writing --timeline"),
+        );
+    }
+    if let Some(path) = &outputs.events {
+        written.note(
+            render::events_csv(output)
+                .and_then(|csv| write_bytes(path, &csv))
+                .context("writing --events"),
+        );
+    }
+    if let Some(path) = &outputs.report.json {
+        written.note(
+            render::json(output)
+                .and_then(|json| write_bytes(path, json.as_bytes()))
+                .context("writing --json"),
+        );
+    }
+    if let Some(path) = &outputs.report.html {
+        let page = html::simulate_page(output);
+        written.note(write_bytes(path, page.as_bytes()).context("writing --html"));
+    }
+    if let Some(path) = &outputs.report.plot {
+        let svg = html::plot::stack(&[
+            html::simulate::demand_chart(output),
+            html::simulate::instances_chart(output),
+        ]);
+        written.note(html::plot::write(path, &svg).context("writing --plot"));
+    }
+    // A CSV or the JSON on stdout keeps it: the table then goes to stderr.
+    let stdout_taken = output::any_stdout([
+        outputs.timeline.as_deref(),
+        outputs.events.as_deref(),
+        outputs.report.json.as_deref(),
+    ]);
+    if !outputs.report.quiet {
+        output::print_text(&format!("{}\n", render::summary(output)), stdout_taken)?;
+    }
+    written.finish()?;
+
+    let failures = failures(output);
+    if outputs.fail_on_breach && !failures.is_empty() {
+        for reason in &failures {
+            eprintln!("simulate: SLO missed: {reason}");
+        }
+        return Ok(Outcome::Failed);
+    }
+    Ok(Outcome::Success)
+}
+
+/// The files to read.
+pub fn files_from(args: &SimulateArgs) -> Files {
+    Files {
+        traffic: args.traffic.clone(),
+        forecast: args.forecast.clone(),
+        fill_gaps: args.fill_gaps,
+    }
+}
+
+/// The policy file (or the default policy), with `--slo-p95` applied.
+pub fn policy_from(args: &SimulateArgs) -> Result<Policy, InputError> {
+    let mut policy = match &args.policy {
+        Some(path) => Policy::read(path)?,
+        None => Policy::default(),
+    };
+    if let Some(slo) = args.slo_p95 {
+        let ms = slo.as_secs_f64() * 1000.0;
+        if ms <= 0.0 {
+            return Err(InputError::flag("--slo-p95", "must be above 0"));
+        }
+        policy.slo.p95_ms = ms;
+    }
+    Ok(policy)
+}
+
+/// The validated settings; `policy` is what the database limit must hold.
+pub fn settings_from(args: &SimulateArgs, policy: &Policy) -> Result<Settings, InputError> {
+    let step = args.step.as_secs_f64();
+    if step < 1.0 {
+        return Err(InputError::flag("--step", "must be at least 1s"));
+    }
+    if let Some(cost) = args.instance_cost {
+        if !(cost.is_finite() && cost >= 0.0) {
+            return Err(InputError::flag(
+                "--instance-cost",
+                "must be a price per instance-hour >= 0",
+            ));
+        }
+    }
+    if !(1..=64).contains(&args.cores) {
+        return Err(InputError::flag("--cores", "must be between 1 and 64"));
+    }
+    Ok(Settings {
+        step_seconds: step,
+        interpolate: args.interpolate,
+        levers: DemandLevers {
+            cdn_offload: args.cdn_offload,
+            cache_hit: args.cache_hit,
+        },
+        db_limit: db_limit(args, policy)?,
+        instance_cost: args.instance_cost,
+        recommend: args.recommend,
+        cores: args.cores,
+        record_timeline: Outputs::of(args).needs_timeline(),
+    })
+}
+
+/// A `--forecast` file's upper bound: the file must have that column.
+fn read_forecast_upper(path: &Path, fill_gaps: bool) -> Result<ForecastUpper, InputError> {
+    let forecast = traffic::read(path, fill_gaps)?;
+    let upper = forecast.upper.ok_or_else(|| {
+        InputError::at_line(
+            path,
+            1,
+            "upper",
+            "a --forecast file needs an upper column (timestamp,rps,lower,upper)",
+        )
+    })?;
+    Ok(ForecastUpper {
+        start: forecast.start,
+        interval_seconds: forecast.interval_seconds,
+        upper,
+    })
+}
+
+/// The database limit from `--db-max-connections` and `--pool-per-worker` (clap
+/// makes them come together). The policy's smallest fleet must fit in it.
+fn db_limit(args: &SimulateArgs, policy: &Policy) -> Result<Option<DbLimit>, InputError> {
+    let (Some(max_connections), Some(pool_per_worker)) =
+        (args.db_max_connections, args.pool_per_worker)
+    else {
+        return Ok(None);
+    };
+    if pool_per_worker == 0 {
+        return Err(InputError::flag(
+            "--pool-per-worker",
+            "must be at least 1 connection per worker",
+        ));
+    }
+    let db = DbLimit {
+        max_connections,
+        pool_per_worker,
+    };
+    let fleet = &policy.fleet;
+    let needed = db.connections(fleet.min_instances, fleet.workers_per_instance);
+    if needed > u64::from(max_connections) {
+        return Err(InputError::flag(
+            "--db-max-connections",
+            format!(
+                "{max_connections} connections cannot hold the smallest fleet: fleet.min_instances ({}) x fleet.workers_per_instance ({}) x --pool-per-worker ({pool_per_worker}) = {needed}; raise --db-max-connections or lower --pool-per-worker or min_instances",
+                fleet.min_instances, fleet.workers_per_instance
+            ),
+        ));
+    }
+    Ok(Some(db))
+}
+
+/// Capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
+/// With only one of the two, the other is derived: `service_time = 1 / rps_per_worker`.
+fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
+    let profile = args
+        .capacity
+        .as_deref()
+        .map(crate::formats::profile::read)
+        .transpose()?;
+    let rps = args
+        .rps_per_worker
+        .or(profile.as_ref().map(|p| p.rps_per_worker));
+    let service = args
+        .service_time
+        .map(|d| d.as_secs_f64())
+        .or(profile.as_ref().map(|p| p.service_time_ms.mean / 1000.0));
+    if let Some(r) = args.rps_per_worker {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(InputError::flag("--rps-per-worker", "must be a rate > 0"));
+        }
+    }
+    if service.is_some_and(|s| s <= 0.0) {
+        return Err(InputError::flag("--service-time", "must be above 0"));
+    }
+    let capacity = match (rps, service) {
+        (Some(r), Some(s)) => Capacity { rps_per_worker: r, service_time_seconds: s },
+        (Some(r), None) => Capacity { rps_per_worker: r, service_time_seconds: 1.0 / r },
+        (None, Some(s)) => Capacity { rps_per_worker: 1.0 / s, service_time_seconds: s },
+        (None, None) => {
+            return Err(InputError::flag(
+                "--rps-per-worker",
+                "capacity needed: give --rps-per-worker and/or --service-time, or --capacity profile.json",
+            ))
+        }
+    };
+    if capacity.rps_per_worker > 1.0 / capacity.service_time_seconds * (1.0 + 1e-9) {
+        if args.service_time.is_none() && profile.is_some() {
+            // A measured profile's mean latency includes the network, so its
+            // sustainable rate can beat 1/latency: the worker demonstrably served
+            // that fast, so the model's service time is 1/rps_per_worker.
+            return Ok(Capacity {
+                rps_per_worker: capacity.rps_per_worker,
+                service_time_seconds: 1.0 / capacity.rps_per_worker,
+            });
+        }
+        return Err(InputError::flag(
+            "--rps-per-worker",
+            format!(
+                "{} rps exceeds what one worker can serve at a {} ms service time ({:.1} rps)",
+                capacity.rps_per_worker,
+                capacity.service_time_seconds * 1000.0,
+                1.0 / capacity.service_time_seconds
+            ),
+        ));
+    }
+    Ok(capacity)
+}
