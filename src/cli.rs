@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub use crate::loadtest::plan::Arrivals;
 use crate::loadtest::threshold::Threshold;
 use crate::simulate::traffic::Interpolate;
+use crate::slo::LatencySlo;
 use crate::target::ServiceTime;
 use crate::units::{parse_duration, parse_fraction};
 
@@ -154,7 +155,7 @@ pub struct LoadtestArgs {
 
     /// Capacity search: the latency objective each step must hold.
     #[arg(long, default_value = "p95<200ms", requires = "find_capacity")]
-    pub slo: Threshold,
+    pub slo: LatencySlo,
 
     /// Capacity search: largest acceptable error rate per step, e.g. 1% or 0.01.
     #[arg(long, default_value = "1%", value_parser = parse_fraction, requires = "find_capacity")]

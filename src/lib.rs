@@ -13,6 +13,7 @@ pub mod open_files;
 pub mod output;
 pub mod report;
 pub mod simulate;
+pub mod slo;
 pub mod stop_signal;
 pub mod target;
 pub mod timestamp;

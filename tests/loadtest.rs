@@ -614,7 +614,7 @@ fn bad_flag_values_are_exit_2_naming_the_flag() {
         (
             &search,
             &["--slo", "p95>1ms"],
-            "--slo: 'p95>1ms': must be an upper bound",
+            "for '--slo <SLO>': 'p95>1ms': must be an upper bound on latency",
         ),
         (
             &url,

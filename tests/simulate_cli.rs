@@ -387,3 +387,54 @@ fn an_error_inside_an_inline_table_names_its_own_line_and_quotes_it() {
         "{err}"
     );
 }
+
+/// The profile's SLO and the policy's are one type: a knee measured at a looser
+/// objective than the one simulated is pointed out, a tighter one is not.
+#[test]
+fn a_profile_measured_at_a_looser_objective_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = fs::read_to_string(fixture("capacity.json")).unwrap();
+    let loose = dir.path().join("loose.json");
+    fs::write(&loose, profile.replace("\"p95<300ms\"", "\"p95<800ms\"")).unwrap();
+    let other = dir.path().join("p99.json");
+    fs::write(&other, profile.replace("\"p95<300ms\"", "\"p99<300ms\"")).unwrap();
+    let run = |profile: &Path, extra: &[&str]| {
+        let out = capplan()
+            .arg("simulate")
+            .arg("--traffic")
+            .arg(fixture("traffic_day.csv"))
+            .arg("--capacity")
+            .arg(profile)
+            .args(extra)
+            .args(["--quiet"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        stderr_of(&out)
+    };
+    let noted = run(&loose, &[]);
+    assert!(
+        noted.contains("note: the capacity profile's knee holds p95<800ms, looser than the simulated p95<300ms"),
+        "{noted}"
+    );
+    // --slo-p95 moves the simulated objective: at 900 ms the same profile is tighter.
+    assert!(!run(&loose, &["--slo-p95", "900ms"]).contains("note:"));
+    assert!(run(&other, &[]).contains("holds p99<300ms, not the simulated objective p95<300ms"));
+    // The fixture's own profile was measured at the simulated objective.
+    assert!(!run(&fixture("capacity.json"), &[]).contains("note:"));
+    let bad = dir.path().join("bad.json");
+    fs::write(&bad, profile.replace("\"p95<300ms\"", "\"rps>5\"")).unwrap();
+    let out = capplan()
+        .args(["simulate", "--traffic"])
+        .arg(fixture("traffic_day.csv"))
+        .arg("--capacity")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("bad.json:5: slo") && err.contains("upper bound on latency"),
+        "{err}"
+    );
+}

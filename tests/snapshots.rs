@@ -182,7 +182,7 @@ fn capacity_search() -> (CapacityProfile, SearchOutcome) {
         version: profile::VERSION,
         target: "http://127.0.0.1:8080/".into(),
         measured_at: "2026-03-01T10:00:00+00:00".into(),
-        slo: rule.slo.expr.clone(),
+        slo: rule.slo.clone(),
         workers_measured: 4,
         sustainable_rps: sustainable,
         rps_per_worker: sustainable / 4.0,

@@ -14,6 +14,7 @@ use crate::simulate::engine::Capacity;
 use crate::simulate::policy::Policy;
 use crate::simulate::whatif::{DbLimit, DemandLevers};
 use crate::simulate::{failures, traffic, ForecastUpper, Inputs, Settings, SimulateOutput};
+use crate::slo::LatencySlo;
 
 /// The files one simulation reads besides the policy and the capacity profile.
 #[derive(Debug, Clone)]
@@ -76,7 +77,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
 pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     Outputs::of(args).check()?;
     let policy = policy_from(args)?;
-    let capacity = resolve_capacity(args)?;
+    let capacity = resolve_capacity(args, &policy.slo.latency())?;
     let settings = settings_from(args, &policy)?;
     simulate(&files_from(args), policy, capacity, &settings)
 }
@@ -270,12 +271,18 @@ fn db_limit(args: &SimulateArgs, policy: &Policy) -> Result<Option<DbLimit>, Inp
 
 /// Capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
 /// With only one of the two, the other is derived: `service_time = 1 / rps_per_worker`.
-fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
+fn resolve_capacity(args: &SimulateArgs, objective: &LatencySlo) -> Result<Capacity, InputError> {
     let profile = args
         .capacity
         .as_deref()
         .map(crate::formats::profile::read)
         .transpose()?;
+    if let Some(note) = profile
+        .as_ref()
+        .and_then(|p| objective_mismatch(&p.slo, objective))
+    {
+        eprintln!("note: {note}");
+    }
     let rps = args
         .rps_per_worker
         .or(profile.as_ref().map(|p| p.rps_per_worker));
@@ -323,4 +330,22 @@ fn resolve_capacity(args: &SimulateArgs) -> Result<Capacity, InputError> {
         ));
     }
     Ok(capacity)
+}
+
+/// A capacity profile measured against a looser or another objective than the one
+/// simulated: its knee is not what a worker sustains at this SLO.
+fn objective_mismatch(measured: &LatencySlo, simulated: &LatencySlo) -> Option<String> {
+    if measured.statistic() != simulated.statistic() {
+        return Some(format!(
+            "the capacity profile's knee holds {measured}, not the simulated objective \
+             {simulated}: measure it with --find-capacity --slo \"{simulated}\" to size for this SLO"
+        ));
+    }
+    (measured.limit_ms() > simulated.limit_ms()).then(|| {
+        format!(
+            "the capacity profile's knee holds {measured}, looser than the simulated \
+             {simulated}: its rps_per_worker is more than a worker sustains at this SLO \
+             (measure it with --find-capacity --slo \"{simulated}\")"
+        )
+    })
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::located::Source;
 use crate::error::InputError;
+use crate::slo::LatencySlo;
 
 /// Current schema version.
 pub const VERSION: u32 = 1;
@@ -23,7 +24,7 @@ pub struct CapacityProfile {
     /// When, RFC 3339.
     pub measured_at: String,
     /// The SLO the capacity was found at, e.g. `p95<200ms`.
-    pub slo: String,
+    pub slo: LatencySlo,
     /// Workers of the measured target, workers.
     #[serde(deserialize_with = "at_least_one")]
     pub workers_measured: u32,

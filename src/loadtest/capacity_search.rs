@@ -3,7 +3,7 @@
 //! `measure(rate)` function for each step, so it can be tested without a server.
 use serde::Serialize;
 
-use crate::loadtest::threshold::Threshold;
+use crate::slo::LatencySlo;
 
 /// What one step measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -98,7 +98,7 @@ pub const TREND_T: f64 = 1.0;
 /// the SLO's latency (`slo_value_ms`, measured over the whole window, so about its
 /// middle) past the objective. A queue that is still filling towards a level under
 /// the SLO, or noise in a stable one, does not fail the step.
-pub fn growing_past(trend: &Trend, slo_value_ms: f64, slo: &Threshold) -> bool {
+pub fn growing_past(trend: &Trend, slo_value_ms: f64, slo: &LatencySlo) -> bool {
     if trend.seconds < 3.0 || trend.slope_ms_per_s <= 0.0 {
         return false;
     }
@@ -111,7 +111,7 @@ pub fn growing_past(trend: &Trend, slo_value_ms: f64, slo: &Threshold) -> bool {
 #[derive(Debug, Clone)]
 pub struct SloRule {
     /// A latency threshold such as `p95<200ms`.
-    pub slo: Threshold,
+    pub slo: LatencySlo,
     /// Largest acceptable error rate, 0..1.
     pub max_error_rate: f64,
 }

@@ -91,7 +91,7 @@ pub fn measure_capacity(
     let outcome = capacity_search::search(&settings, rule, |rate, phase| {
         step_number += 1;
         let mut step = base.clone();
-        let slo_seconds = rule.slo.value / 1e3;
+        let slo_seconds = rule.slo.limit_ms() / 1e3;
         step.load = LoadModel::Open {
             rate,
             // Enough connections that they never cap the offered load below the SLO latency.
@@ -156,7 +156,7 @@ pub fn measure_capacity(
         version: VERSION,
         target: base.host.clone(),
         measured_at: chrono::Utc::now().to_rfc3339(),
-        slo: rule.slo.expr.clone(),
+        slo: rule.slo.clone(),
         workers_measured: search.workers_measured,
         sustainable_rps: sustainable,
         rps_per_worker: sustainable / search.workers_measured as f64,
@@ -220,7 +220,7 @@ fn slo_value(
     summary: &LatencySummary,
     histogram: &hdrhistogram::Histogram<u64>,
 ) -> f64 {
-    match rule.slo.metric {
+    match rule.slo.statistic() {
         Statistic::Percentile(p) => LatencySummary::percentile(histogram, p),
         Statistic::Mean => summary.mean,
         _ => summary.max,

@@ -106,16 +106,10 @@ pub fn summary(profile: &CapacityProfile, outcome: &SearchOutcome) -> String {
     };
     format!(
         "{table}\n{}service time at low load: mean {}, p95 {}\n{knee}\n",
-        curve_chart(outcome, slo_ms(&profile.slo)),
+        curve_chart(outcome, profile.slo.limit_ms()),
         format_ms(profile.service_time_ms.mean),
         format_ms(profile.service_time_ms.p95)
     )
-}
-
-/// The objective's latency in ms (the profile stores the SLO as text).
-fn slo_ms(slo: &str) -> f64 {
-    slo.parse::<crate::loadtest::threshold::Threshold>()
-        .map_or(0.0, |t| t.value)
 }
 
 #[cfg(test)]

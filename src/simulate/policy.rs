@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 use crate::formats::located::Source;
+use crate::slo::LatencySlo;
 
 /// Largest `fleet.max_instances` accepted (keeps instance arithmetic far from overflow).
 pub const MAX_INSTANCES: u32 = 1_000_000;
@@ -181,6 +182,14 @@ pub struct Slo {
     pub p95_ms: f64,
     /// Largest acceptable fraction of requests dropped (0..1).
     pub max_drop_rate: f64,
+}
+
+impl Slo {
+    /// The latency objective in the form every command speaks (`p95<300ms`): the
+    /// queueing model predicts the p95, so a policy's objective is always one.
+    pub fn latency(&self) -> LatencySlo {
+        LatencySlo::percentile(95.0, self.p95_ms)
+    }
 }
 
 impl Default for Slo {

@@ -8,7 +8,6 @@ use crate::error::{InputError, Outcome};
 use crate::loadtest::capacity_search::SloRule;
 use crate::loadtest::find_capacity::{measure_capacity, CapacitySearch};
 use crate::loadtest::plan::{check_rate, MAX_DURATION};
-use crate::loadtest::threshold::{Comparison, Statistic};
 use crate::report;
 
 /// Version of the `--find-capacity --json` document (profile and search steps).
@@ -20,23 +19,6 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         slo: args.slo.clone(),
         max_error_rate: args.max_error_rate,
     };
-    // An objective is an upper bound on latency: `p95>1ms` would search inverted.
-    if !matches!(
-        rule.slo.metric,
-        Statistic::Percentile(_) | Statistic::Mean | Statistic::Max
-    ) || !matches!(
-        rule.slo.comparison,
-        Comparison::Less | Comparison::LessOrEqual
-    ) {
-        return Err(InputError::flag(
-            "--slo",
-            format!(
-                "'{}': must be an upper bound on latency such as p95<200ms",
-                rule.slo
-            ),
-        )
-        .into());
-    }
     if args.step_duration < Duration::from_secs(2)
         || args.step_duration.subsec_nanos() != 0
         || args.step_duration > MAX_DURATION
