@@ -1,11 +1,11 @@
 //! Hand-computable scenarios through the simulation core.
-use capplan::simulate::engine::{self, Capacity, RunOptions, RunResult, Workload};
+use capplan::simulate::engine::{self, RunOptions, SimulationResult, WorkerCapacity, Workload};
 use capplan::simulate::policy::Policy;
 use capplan::simulate::queueing::{erlang_c, MmcTable};
 use capplan::simulate::scaler::{Action, Reason};
 
 /// One worker per instance, 10 rps sustainable, 50 ms service time (mu = 20 rps).
-const CAPACITY: Capacity = Capacity {
+const CAPACITY: WorkerCapacity = WorkerCapacity {
     rps_per_worker: 10.0,
     service_time_seconds: 0.05,
 };
@@ -24,7 +24,7 @@ fn small_policy() -> Policy {
     p
 }
 
-fn simulate(demand: &[f64], prewarm: Option<&[f64]>, policy: &Policy) -> RunResult {
+fn simulate(demand: &[f64], prewarm: Option<&[f64]>, policy: &Policy) -> SimulationResult {
     let workload = Workload {
         demand,
         prewarm_rps: prewarm,

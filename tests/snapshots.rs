@@ -29,7 +29,7 @@ use capplan::loadtest::connector::{Negotiated, OpenInfo};
 use capplan::loadtest::recorder::Interval;
 use capplan::loadtest::result::{GeneratorReport, ProtocolReport, RunResult};
 use capplan::report;
-use capplan::simulate::engine::Capacity;
+use capplan::simulate::engine::WorkerCapacity;
 use capplan::simulate::policy::Policy;
 use capplan::simulate::traffic::{self, Interpolate};
 use capplan::simulate::whatif::DemandLevers;
@@ -255,7 +255,7 @@ fn build_simulate_output() -> SimulateOutput {
             upper: forecast.upper.expect("an upper column"),
         }),
         policy: Policy::default(),
-        capacity: Capacity {
+        capacity: WorkerCapacity {
             rps_per_worker: profile.rps_per_worker,
             service_time_seconds: profile.service_time_ms.mean / 1000.0,
         },

@@ -10,7 +10,7 @@ use crate::error::{InputError, Outcome};
 use crate::output::{self, write_bytes};
 use crate::report::html;
 use crate::report::simulate as render;
-use crate::simulate::engine::Capacity;
+use crate::simulate::engine::WorkerCapacity;
 use crate::simulate::policy::Policy;
 use crate::simulate::whatif::{DbLimit, DemandLevers};
 use crate::simulate::{failures, traffic, ForecastUpper, Inputs, Settings, SimulateOutput};
@@ -87,7 +87,7 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
 pub fn simulate(
     files: &Files,
     policy: Policy,
-    capacity: Capacity,
+    capacity: WorkerCapacity,
     settings: &Settings,
 ) -> anyhow::Result<SimulateOutput> {
     let traffic = traffic::read(&files.traffic, files.fill_gaps)?;
@@ -269,9 +269,12 @@ fn db_limit(args: &SimulateArgs, policy: &Policy) -> Result<Option<DbLimit>, Inp
     Ok(Some(db))
 }
 
-/// Capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
+/// The workers' capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
 /// With only one of the two, the other is derived: `service_time = 1 / rps_per_worker`.
-fn resolve_capacity(args: &SimulateArgs, objective: &LatencySlo) -> Result<Capacity, InputError> {
+fn resolve_capacity(
+    args: &SimulateArgs,
+    objective: &LatencySlo,
+) -> Result<WorkerCapacity, InputError> {
     let profile = args
         .capacity
         .as_deref()
@@ -299,9 +302,9 @@ fn resolve_capacity(args: &SimulateArgs, objective: &LatencySlo) -> Result<Capac
         return Err(InputError::flag("--service-time", "must be above 0"));
     }
     let capacity = match (rps, service) {
-        (Some(r), Some(s)) => Capacity { rps_per_worker: r, service_time_seconds: s },
-        (Some(r), None) => Capacity { rps_per_worker: r, service_time_seconds: 1.0 / r },
-        (None, Some(s)) => Capacity { rps_per_worker: 1.0 / s, service_time_seconds: s },
+        (Some(r), Some(s)) => WorkerCapacity { rps_per_worker: r, service_time_seconds: s },
+        (Some(r), None) => WorkerCapacity { rps_per_worker: r, service_time_seconds: 1.0 / r },
+        (None, Some(s)) => WorkerCapacity { rps_per_worker: 1.0 / s, service_time_seconds: s },
         (None, None) => {
             return Err(InputError::flag(
                 "--rps-per-worker",
@@ -314,7 +317,7 @@ fn resolve_capacity(args: &SimulateArgs, objective: &LatencySlo) -> Result<Capac
             // A measured profile's mean latency includes the network, so its
             // sustainable rate can beat 1/latency: the worker demonstrably served
             // that fast, so the model's service time is 1/rps_per_worker.
-            return Ok(Capacity {
+            return Ok(WorkerCapacity {
                 rps_per_worker: capacity.rps_per_worker,
                 service_time_seconds: 1.0 / capacity.rps_per_worker,
             });

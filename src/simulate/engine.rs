@@ -14,7 +14,7 @@ pub const P95_CAP_MS: f64 = 3_600_000.0;
 
 /// What one worker can do.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Capacity {
+pub struct WorkerCapacity {
     /// Sustainable rate of one worker at the SLO (the utilization denominator), rps.
     pub rps_per_worker: f64,
     /// Mean service time of one request (`1/mu` in the queueing model), seconds.
@@ -78,7 +78,7 @@ pub struct StepRecord {
 
 /// Totals of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Totals {
+pub struct SimulationTotals {
     /// Steps simulated, steps.
     pub steps: u32,
     /// Steps with p95 above the SLO, steps.
@@ -119,8 +119,8 @@ pub struct Totals {
 
 /// Everything a run produced.
 #[derive(Debug, Clone)]
-pub struct RunResult {
-    pub totals: Totals,
+pub struct SimulationResult {
+    pub totals: SimulationTotals,
     pub timeline: Vec<StepRecord>,
     pub events: Vec<Event>,
     /// Safety cap used, instances.
@@ -177,7 +177,7 @@ pub fn normal_peak_rps(demand: &[f64]) -> f64 {
 /// Utilization the fleet is sized for when a count is computed from a rate
 /// (initial fleet, pre-warm): the scale-up threshold when the metric is utilization
 /// or rps per worker, otherwise 0.75.
-pub fn sizing_utilization(policy: &Policy, capacity: &Capacity) -> f64 {
+pub fn sizing_utilization(policy: &Policy, capacity: &WorkerCapacity) -> f64 {
     let value = match policy.scale_up.metric {
         Metric::Utilization => policy.scale_up.threshold,
         Metric::RpsPerWorker => policy.scale_up.threshold / capacity.rps_per_worker,
@@ -200,10 +200,10 @@ fn instances_for(rps: f64, per_instance_rps: f64, utilization: f64) -> u32 {
 pub fn run(
     workload: &Workload,
     policy: &Policy,
-    capacity: &Capacity,
+    capacity: &WorkerCapacity,
     table: &MmcTable,
     options: RunOptions,
-) -> RunResult {
+) -> SimulationResult {
     debug_assert_eq!(table.servers(), policy.fleet.workers_per_instance);
     let n = workload.demand.len();
     let dt = workload.step_seconds;
@@ -239,7 +239,7 @@ pub fn run(
     );
 
     let mut timeline = Vec::with_capacity(if options.record_timeline { n } else { 0 });
-    let mut totals = Totals {
+    let mut totals = SimulationTotals {
         steps: n as u32,
         breach_steps: 0,
         breach_minutes: 0.0,
@@ -395,7 +395,7 @@ pub fn run(
     } else {
         0.0
     };
-    RunResult {
+    SimulationResult {
         totals,
         timeline,
         events,
@@ -424,11 +424,11 @@ mod tests {
     }
 
     /// One worker per instance (10 rps sustainable, mu = 20 rps), at least one instance.
-    fn setup() -> (Policy, Capacity, MmcTable) {
+    fn setup() -> (Policy, WorkerCapacity, MmcTable) {
         let mut policy = Policy::default();
         policy.fleet.workers_per_instance = 1;
         policy.fleet.min_instances = 1;
-        let capacity = Capacity {
+        let capacity = WorkerCapacity {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };

@@ -18,7 +18,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use engine::{Capacity, RunOptions, RunResult, Workload};
+use engine::{RunOptions, SimulationResult, WorkerCapacity, Workload};
 use policy::Policy;
 use queueing::MmcTable;
 use recommend::Search;
@@ -34,10 +34,10 @@ pub struct SimulateOutput {
     pub step_seconds: f64,
     /// The policy simulated (with `--slo-p95` applied).
     pub policy: Policy,
-    pub capacity: Capacity,
+    pub capacity: WorkerCapacity,
     /// Price of one instance-hour, when given.
     pub instance_cost: Option<f64>,
-    pub result: RunResult,
+    pub result: SimulationResult,
     /// With `--recommend`.
     pub search: Option<Search>,
     /// The what-if levers and what they did.
@@ -98,7 +98,7 @@ pub struct Inputs {
     pub forecast: Option<ForecastUpper>,
     /// The policy simulated (with `--slo-p95` applied).
     pub policy: Policy,
-    pub capacity: Capacity,
+    pub capacity: WorkerCapacity,
 }
 
 /// Simulate (and search, with `settings.recommend`): data in, data out.

@@ -15,7 +15,7 @@ pub const MAX_INSTANCES: u32 = 1_000_000;
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    pub fleet: Fleet,
+    pub fleet: FleetPolicy,
     pub scale_up: ScaleUp,
     pub scale_down: ScaleDown,
     pub limits: Limits,
@@ -26,7 +26,7 @@ pub struct Policy {
 /// `[fleet]`: size limits and the life of a new instance.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Fleet {
+pub struct FleetPolicy {
     /// Fewest instances, instances.
     pub min_instances: u32,
     /// Most instances, instances.
@@ -43,9 +43,9 @@ pub struct Fleet {
     pub max_queue_per_instance: f64,
 }
 
-impl Default for Fleet {
+impl Default for FleetPolicy {
     fn default() -> Self {
-        Fleet {
+        FleetPolicy {
             min_instances: 2,
             max_instances: 50,
             workers_per_instance: 4,

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::engine::{self, Capacity, RunOptions, Totals, Workload};
+use super::engine::{self, RunOptions, SimulationTotals, WorkerCapacity, Workload};
 use super::policy::Policy;
 use super::queueing::MmcTable;
 use super::whatif::{fleet_cap, DbLimit};
@@ -77,7 +77,7 @@ struct Candidate {
 /// policies the database limit excluded.
 fn candidates(
     base: &Policy,
-    capacity: &Capacity,
+    capacity: &WorkerCapacity,
     peak_rps: f64,
     cores: u32,
     db_limit: Option<DbLimit>,
@@ -141,7 +141,7 @@ fn candidates(
 pub fn search(
     workload: &Workload,
     base: &Policy,
-    capacity: &Capacity,
+    capacity: &WorkerCapacity,
     peak_rps: f64,
     cores: u32,
     instance_cost: f64,
@@ -188,11 +188,11 @@ pub fn search(
     });
     let simulated = AtomicU64::new(0);
 
-    let passing: Vec<(usize, Candidate, Totals)> = groups
+    let passing: Vec<(usize, Candidate, SimulationTotals)> = groups
         .into_iter()
         .par_bridge()
         .flat_map_iter(|group| {
-            let mut previous: Option<Totals> = None;
+            let mut previous: Option<SimulationTotals> = None;
             let mut results = Vec::new();
             for index in group {
                 let candidate = grid[index];
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn grid_uses_two_to_four_workers_per_core_and_keeps_min_below_max() {
-        let capacity = Capacity {
+        let capacity = WorkerCapacity {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
@@ -303,7 +303,7 @@ mod tests {
                 }
             })
             .collect();
-        let capacity = Capacity {
+        let capacity = WorkerCapacity {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
@@ -323,7 +323,7 @@ mod tests {
             db_limit,
             ..RunOptions::default()
         };
-        let runs: Vec<(usize, Candidate, Totals)> = grid
+        let runs: Vec<(usize, Candidate, SimulationTotals)> = grid
             .iter()
             .enumerate()
             .map(|(index, &c)| {
@@ -333,7 +333,7 @@ mod tests {
                 (index, c, totals)
             })
             .collect();
-        let passes = |t: &Totals| t.breach_steps == 0 && t.dropped_requests == 0.0;
+        let passes = |t: &SimulationTotals| t.breach_steps == 0 && t.dropped_requests == 0.0;
         // Both kinds exist, so the comparison is not vacuous.
         assert!(runs.iter().any(|r| !passes(&r.2)) && runs.iter().any(|r| passes(&r.2)));
         let brute = runs
@@ -380,7 +380,7 @@ mod tests {
             max_connections: 120,
             pool_per_worker: 2,
         };
-        let capacity = Capacity {
+        let capacity = WorkerCapacity {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn small_peaks_give_no_duplicate_candidates() {
         // Peak 1 instance of 2 workers: max factors 1, 1.25, 1.5, 2, 3 round to 1, 2, 2, 2, 3.
-        let capacity = Capacity {
+        let capacity = WorkerCapacity {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
@@ -437,7 +437,7 @@ mod tests {
     fn recommends_the_cheapest_passing_policy() {
         // Flat 100 rps, 10 rps per worker: 10 workers needed at 100 %.
         let demand = vec![100.0; 600];
-        let capacity = Capacity {
+        let capacity = WorkerCapacity {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };

@@ -11,7 +11,7 @@ use crate::loadtest::aggregator::{Aggregator, WallClock};
 use crate::loadtest::client::{Failure, HttpVersion};
 use crate::loadtest::recorder::Interval;
 use crate::loadtest::result::{GeneratorReport, ProtocolReport, RunResult, ThresholdResult};
-use crate::simulate::engine::{self, Capacity, RunOptions, Workload};
+use crate::simulate::engine::{self, RunOptions, WorkerCapacity, Workload};
 use crate::simulate::policy::Policy;
 use crate::simulate::queueing::MmcTable;
 use crate::simulate::{SimulateOutput, Timing};
@@ -132,7 +132,7 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         })
         .collect();
     let policy = Policy::default();
-    let capacity = Capacity {
+    let capacity = WorkerCapacity {
         rps_per_worker: 12.0,
         service_time_seconds: 0.05,
     };
