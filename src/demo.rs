@@ -1,21 +1,44 @@
-//! `capplan demo`: the whole pipeline on embedded defaults. It runs the same commands a
-//! user would, one after the other, on files in a work folder:
+//! `capplan demo`: the whole pipeline on embedded defaults. It runs the commands a user
+//! would, one after the other, through their typed entries (`commands::*`), on files
+//! in a work folder:
 //! `target` → `loadtest --find-capacity` → `loadtest --rate` → `forecast` → `simulate`
 //! (reactive vs predictive) → `simulate --recommend`, and with `--html` one report of it all.
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::Table;
-use serde_json::Value;
 
-use crate::cli::{Cli, Command as CliCommand, DemoArgs};
+use crate::cli::{DemoArgs, ReportArgs};
+use crate::commands::forecast as forecast_cmd;
+use crate::commands::loadtest::find_capacity::{search_and_report, SearchOutputs};
+use crate::commands::loadtest::plan::url_plan;
+use crate::commands::loadtest::{measure_plan, report_run, Outputs as LoadtestOutputs};
+use crate::commands::simulate as simulate_cmd;
 use crate::error::{Outcome, RunError};
-use crate::simulate::SimulateOutput;
+use crate::forecast::ingest::IngestOptions;
+use crate::forecast::Settings as ForecastSettings;
+use crate::loadtest::capacity_search::SloRule;
+use crate::loadtest::find_capacity::CapacitySearch;
+use crate::loadtest::plan::{Arrivals, LoadModel, RunLength};
+use crate::simulate::policy::Policy;
+use crate::simulate::traffic::Interpolate;
+use crate::simulate::whatif::DemandLevers;
+use crate::simulate::{Settings as SimulateSettings, SimulateOutput};
+use crate::slo::LatencySlo;
+
+/// A run of `duration` whose first `warmup_seconds` stay out of the statistics,
+/// with loadtest's default request timeout.
+fn run_length(duration: Duration, warmup_seconds: u64) -> RunLength {
+    RunLength {
+        duration,
+        warmup: Duration::from_secs(warmup_seconds),
+        timeout: crate::loadtest::plan::DEFAULT_TIMEOUT,
+    }
+}
 
 /// The bundled traffic history (12 weeks, hourly; scripts/gen_history.py).
 const HISTORY: &str = include_str!("../fixtures/history_hourly.csv");
@@ -40,7 +63,7 @@ const TARGET_ARGS: [&str; 6] = [
 /// Steps the demo announces.
 const STEPS: u32 = 6;
 /// Instance price used for the cost lines, per hour.
-const INSTANCE_COST: &str = "0.10";
+const INSTANCE_COST: f64 = 0.10;
 
 /// A child `capplan target`, killed when dropped.
 struct DemoTarget {
@@ -80,29 +103,6 @@ impl Drop for DemoTarget {
     }
 }
 
-/// Parse a capplan command line exactly as the shell would hand it over.
-fn parse(args: &[String]) -> anyhow::Result<CliCommand> {
-    let cli =
-        Cli::try_parse_from(std::iter::once("capplan".to_string()).chain(args.iter().cloned()))
-            .map_err(|e| RunError(format!("demo: bad internal command {args:?}: {e}")))?;
-    Ok(cli.command)
-}
-
-/// Run one capplan command in this process, exactly as the command line would.
-fn capplan(args: &[String]) -> anyhow::Result<Outcome> {
-    crate::run(Cli {
-        command: parse(args)?,
-    })
-}
-
-fn arg(path: &Path) -> String {
-    path.display().to_string()
-}
-
-fn owned(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Split the bundled history (scaled by `TRAFFIC_SCALE`): the part to forecast from, and
 /// the `REPLAY_HOURS` after it to replay.
 fn split_history() -> anyhow::Result<(String, String)> {
@@ -119,22 +119,6 @@ fn split_history() -> anyhow::Result<(String, String)> {
     let cut = rows.len().saturating_sub(REPLAY_STARTS_HOURS_BEFORE_END);
     let join = |part: &[String]| format!("{header}\n{}\n", part.join("\n"));
     Ok((join(&rows[..cut]), join(&rows[cut..cut + REPLAY_HOURS])))
-}
-
-fn read_json(path: &Path) -> anyhow::Result<Value> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(serde_json::from_slice(&bytes)?)
-}
-
-/// Run one `capplan simulate` command line in this process (writing what it asks for)
-/// and keep its output for the demo's own tables.
-fn simulate(args: &[String]) -> anyhow::Result<SimulateOutput> {
-    let CliCommand::Simulate(args) = parse(args)? else {
-        unreachable!("parsed a simulate command")
-    };
-    let output = crate::commands::simulate::compute(&args)?;
-    crate::commands::simulate::emit(&crate::commands::simulate::Outputs::of(&args), &output)?;
-    Ok(output)
 }
 
 /// A row label and how to show one simulation's value.
@@ -226,52 +210,53 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         "measuring its capacity: loadtest --find-capacity --slo \"p95<100ms\"",
     )?;
     let profile = file("profile.json");
-    let found = capplan(&owned(&[
-        "loadtest",
-        "--url",
-        &url,
-        "--find-capacity",
-        "--slo",
-        "p95<100ms",
-        "--workers-measured",
-        "8",
-        "--step-duration",
-        "3s",
-        "--profile-out",
-        &arg(&profile),
-    ]))?;
+    let one_user = LoadModel::Closed {
+        users: 1,
+        spawn_rate: 1.0,
+    };
+    let search_plan = url_plan(&url, one_user, run_length(Duration::from_secs(10), 0))?;
+    let search = CapacitySearch {
+        rule: SloRule {
+            slo: LatencySlo::percentile(95.0, 100.0),
+            max_error_rate: 0.01,
+        },
+        step_duration: Duration::from_secs(3),
+        workers_measured: 8,
+        max_rps: 100_000.0,
+        start_rps: None,
+    };
+    let search_outputs = SearchOutputs {
+        profile: Some(profile.clone()),
+        ..SearchOutputs::default()
+    };
+    let (found, capacity) = search_and_report(&search_plan, &search, &search_outputs)?;
     if found != Outcome::Success {
         return Ok(found);
     }
-    let knee = read_json(&profile)?["sustainable_rps"]
-        .as_f64()
-        .unwrap_or(0.0);
+    let knee = capacity.profile.sustainable_rps;
 
-    let rate = format!("{:.0}", 0.8 * knee);
+    let rate = (0.8 * knee).round();
     step(
         3,
-        &format!("load-testing it at 80% of the knee: loadtest --rate {rate} --arrivals poisson"),
+        &format!(
+            "load-testing it at 80% of the knee: loadtest --rate {rate:.0} --arrivals poisson"
+        ),
     )?;
-    let CliCommand::Loadtest(load_args) = parse(&owned(&[
-        "loadtest",
-        "--url",
-        &url,
-        "--rate",
-        &rate,
-        "--arrivals",
-        "poisson",
-        "--duration",
-        "6s",
-        "--warmup",
-        "1s",
-        "--json",
-        &arg(&file("loadtest.json")),
-    ]))?
-    else {
-        unreachable!("parsed a loadtest command")
+    let open = LoadModel::Open {
+        rate,
+        connections: 100,
+        arrivals: Arrivals::Poisson,
     };
-    let load = crate::commands::loadtest::measure(&load_args)?;
-    let loaded = crate::commands::loadtest::report_run(&load_args, &load)?;
+    let load_plan = url_plan(&url, open, run_length(Duration::from_secs(6), 1))?;
+    let load_outputs = LoadtestOutputs {
+        report: ReportArgs {
+            json: Some(file("loadtest.json")),
+            ..ReportArgs::default()
+        },
+        ..LoadtestOutputs::default()
+    };
+    let load = measure_plan(load_plan, &load_outputs, &[])?;
+    let loaded = report_run(&load_outputs, &load)?;
     drop(target);
     if loaded == Outcome::Interrupted {
         return Ok(loaded);
@@ -285,69 +270,73 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     std::fs::write(file("history.csv"), history)?;
     std::fs::write(file("replay.csv"), replay)?;
     std::fs::write(file("policy.toml"), POLICY)?;
-    let CliCommand::Forecast(forecast_args) = parse(&owned(&[
-        "forecast",
-        "--history",
-        &arg(&file("history.csv")),
-        "--horizon",
-        "48h",
-        "--capacity",
-        &arg(&profile),
-        "--out",
-        &arg(&file("forecast.csv")),
-        "--json",
-        &arg(&file("forecast.json")),
-    ]))?
-    else {
-        unreachable!("parsed a forecast command")
+    let forecast_files = forecast_cmd::Files {
+        history: file("history.csv"),
+        ingest: IngestOptions::default(),
+        holidays: None,
     };
-    let (series, calendar, forecast) = crate::commands::forecast::compute(&forecast_args)?;
-    let forecast_outputs = crate::commands::forecast::Outputs::of(&forecast_args);
-    crate::commands::forecast::emit(&forecast_outputs, &series, &calendar, &forecast)?;
+    let forecast_settings = ForecastSettings {
+        horizon_hours: 48,
+        rps_per_instance: Some(crate::forecast::capacity::rps_per_instance(
+            &capacity.profile,
+        )),
+        ..ForecastSettings::default()
+    };
+    let (series, calendar, forecast) = forecast_cmd::forecast(&forecast_files, &forecast_settings)?;
+    let forecast_outputs = forecast_cmd::Outputs {
+        csv: Some(file("forecast.csv")),
+        report: ReportArgs {
+            json: Some(file("forecast.json")),
+            ..ReportArgs::default()
+        },
+    };
+    forecast_cmd::emit(&forecast_outputs, &series, &calendar, &forecast)?;
 
     step(
         5,
         "replaying those 48 h (what happened) through the bundled policy: reactive vs predictive",
     )?;
-    let simulate_args = |json: &str, prewarm: bool, extra: &[&str]| -> Vec<String> {
-        let mut a = owned(&[
-            "simulate",
-            "--traffic",
-            &arg(&file("replay.csv")),
-            "--capacity",
-            &arg(&profile),
-            "--policy",
-            &arg(&file("policy.toml")),
-            "--instance-cost",
-            INSTANCE_COST,
-            "--json",
-            &arg(&file(json)),
-            "--events",
-            &arg(&file(&json.replace(".json", "_events.csv"))),
-        ]);
-        if prewarm {
-            a.extend(owned(&["--forecast", &arg(&file("forecast.csv"))]));
-        }
-        a.extend(owned(extra));
-        a
+    let policy = Policy::read(&file("policy.toml"))?;
+    let workers = simulate_cmd::capacity_of_profile(&capacity.profile);
+    let simulate = |json: &str, prewarm: bool, recommend: bool| -> anyhow::Result<SimulateOutput> {
+        let files = simulate_cmd::Files {
+            traffic: file("replay.csv"),
+            forecast: prewarm.then(|| file("forecast.csv")),
+            fill_gaps: false,
+        };
+        let outputs = simulate_cmd::Outputs {
+            timeline: recommend.then(|| file("recommended_timeline.csv")),
+            events: Some(file(&json.replace(".json", "_events.csv"))),
+            report: ReportArgs {
+                json: Some(file(json)),
+                quiet: !recommend,
+                ..ReportArgs::default()
+            },
+            fail_on_breach: false,
+        };
+        let settings = SimulateSettings {
+            step_seconds: 60.0,
+            interpolate: Interpolate::Hold,
+            levers: DemandLevers::default(),
+            db_limit: None,
+            instance_cost: Some(INSTANCE_COST),
+            recommend,
+            cores: 2,
+            record_timeline: outputs.needs_timeline(),
+        };
+        let output = simulate_cmd::simulate(&files, policy.clone(), workers, &settings)?;
+        simulate_cmd::emit(&outputs, &output)?;
+        Ok(output)
     };
-    let reactive = simulate(&simulate_args("reactive.json", false, &["--quiet"]))?;
-    let predictive = simulate(&simulate_args("predictive.json", true, &["--quiet"]))?;
+    let reactive = simulate("reactive.json", false, false)?;
+    let predictive = simulate("predictive.json", true, false)?;
     println!("{}", comparison(&reactive, &predictive));
 
     step(
         6,
         "recommending min/max instances and workers for the predictive policy",
     )?;
-    let recommended = simulate(&simulate_args(
-        "recommended.json",
-        true,
-        &[
-            "--recommend",
-            "--timeline",
-            &arg(&file("recommended_timeline.csv")),
-        ],
-    ))?;
+    let recommended = simulate("recommended.json", true, true)?;
 
     if let Some(path) = &args.html {
         let page =

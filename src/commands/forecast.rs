@@ -190,3 +190,19 @@ pub fn emit(
     }
     written.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn the_typed_defaults_are_the_command_lines() {
+        let argv = ["capplan", "forecast", "--history", "h.csv"];
+        let Command::Forecast(args) = Cli::parse_from(argv).command else {
+            unreachable!()
+        };
+        assert_eq!(settings_from(&args).unwrap(), Settings::default());
+    }
+}

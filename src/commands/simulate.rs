@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::cli::{ReportArgs, SimulateArgs};
 use crate::error::{InputError, Outcome};
+use crate::formats::profile::CapacityProfile;
 use crate::output::{self, write_bytes};
 use crate::report::html;
 use crate::report::simulate as render;
@@ -286,6 +287,9 @@ fn resolve_capacity(
     {
         eprintln!("note: {note}");
     }
+    if let (Some(profile), None, None) = (&profile, args.rps_per_worker, args.service_time) {
+        return Ok(capacity_of_profile(profile));
+    }
     let rps = args
         .rps_per_worker
         .or(profile.as_ref().map(|p| p.rps_per_worker));
@@ -314,9 +318,7 @@ fn resolve_capacity(
     };
     if capacity.rps_per_worker > 1.0 / capacity.service_time_seconds * (1.0 + 1e-9) {
         if args.service_time.is_none() && profile.is_some() {
-            // A measured profile's mean latency includes the network, so its
-            // sustainable rate can beat 1/latency: the worker demonstrably served
-            // that fast, so the model's service time is 1/rps_per_worker.
+            // --rps-per-worker over a profile's service time: as for the profile alone.
             return Ok(WorkerCapacity {
                 rps_per_worker: capacity.rps_per_worker,
                 service_time_seconds: 1.0 / capacity.rps_per_worker,
@@ -333,6 +335,23 @@ fn resolve_capacity(
         ));
     }
     Ok(capacity)
+}
+
+/// The workers' capacity a profile alone gives: its sustainable rate per worker
+/// and mean latency. A measured profile's mean latency includes the network, so
+/// its sustainable rate can beat 1/latency: the worker demonstrably served that
+/// fast, so the model's service time is then 1/rps_per_worker.
+pub fn capacity_of_profile(profile: &CapacityProfile) -> WorkerCapacity {
+    let rps = profile.rps_per_worker;
+    let service = profile.service_time_ms.mean / 1000.0;
+    WorkerCapacity {
+        rps_per_worker: rps,
+        service_time_seconds: if rps > 1.0 / service * (1.0 + 1e-9) {
+            1.0 / rps
+        } else {
+            service
+        },
+    }
 }
 
 /// A capacity profile measured against a looser or another objective than the one

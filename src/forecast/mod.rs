@@ -36,7 +36,7 @@ const DEFAULT_HALF_LIFE_WEEKS: f64 = 4.0;
 const MIN_TRAINING_WEEKS: usize = 2;
 
 /// Validated settings of one forecast.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub horizon_hours: usize,
     pub backtest_weeks: usize,
@@ -46,6 +46,23 @@ pub struct Settings {
     pub holidays: bool,
     pub rps_per_instance: Option<f64>,
     pub lead: chrono::Duration,
+}
+
+/// The command line's defaults: 48 h ahead, 2 weeks of backtest, a 90 % interval,
+/// additive, holidays on, no instance sizing, 10 min lead (a test in
+/// commands/forecast.rs holds cli.rs to them).
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            horizon_hours: 48,
+            backtest_weeks: 2,
+            interval: 0.9,
+            multiplicative: false,
+            holidays: true,
+            rps_per_instance: None,
+            lead: chrono::Duration::minutes(10),
+        }
+    }
 }
 
 /// Most instances a pre-warm schedule may ask for: more means the rps of one

@@ -142,6 +142,9 @@ impl Plan {
     }
 }
 
+/// How long one request may take (`--timeout`'s default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How connections to the target are made and what they speak.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionPlan {
@@ -154,6 +157,21 @@ pub struct ConnectionPlan {
     pub resolve: Vec<Resolve>,
     pub connect_timeout: Duration,
     pub new_connection_per_request: bool,
+}
+
+/// The command line's defaults: HTTP/1.1, the system's roots, DNS, a 5 s connect
+/// timeout, keep-alive (a test in commands/loadtest/plan.rs holds cli.rs to them).
+impl Default for ConnectionPlan {
+    fn default() -> Self {
+        ConnectionPlan {
+            http2: false,
+            streams: 1,
+            tls: TlsOptions::default(),
+            resolve: Vec::new(),
+            connect_timeout: Duration::from_secs(5),
+            new_connection_per_request: false,
+        }
+    }
 }
 
 /// `--resolve HOST:PORT:ADDR`: connect to ADDR when the target is HOST:PORT (curl's form).

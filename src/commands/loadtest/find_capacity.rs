@@ -1,13 +1,14 @@
 //! `loadtest --find-capacity`: the search's flags checked, the search run, the profile,
 //! the `--json` document and the table written.
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::plan::plan_from_args;
 use crate::cli::LoadtestArgs;
 use crate::error::{InputError, Outcome};
 use crate::loadtest::capacity_search::SloRule;
-use crate::loadtest::find_capacity::{measure_capacity, CapacitySearch};
-use crate::loadtest::plan::{check_rate, MAX_DURATION};
+use crate::loadtest::find_capacity::{measure_capacity, CapacityRun, CapacitySearch};
+use crate::loadtest::plan::{check_rate, Plan, MAX_DURATION};
 use crate::report;
 
 /// Version of the `--find-capacity --json` document (profile and search steps).
@@ -39,21 +40,47 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         max_rps: args.max_rate,
         start_rps: args.start_rate,
     };
+    let outputs = SearchOutputs {
+        profile: args.profile_out.clone(),
+        json: args.report.json.clone(),
+        quiet: args.report.quiet,
+    };
+    Ok(search_and_report(&plan, &search, &outputs)?.0)
+}
+
+/// Where a search's results go (`-`: standard output).
+#[derive(Debug, Clone, Default)]
+pub struct SearchOutputs {
+    /// The capacity profile (`--profile-out`).
+    pub profile: Option<PathBuf>,
+    /// The profile and every step (`--json`).
+    pub json: Option<PathBuf>,
+    /// No step lines and no table.
+    pub quiet: bool,
+}
+
+/// Run a search already validated and write its outputs: the entry a caller
+/// without a command line (the demo) uses. Exit 1 when no rate held the SLO.
+pub fn search_and_report(
+    plan: &Plan,
+    search: &CapacitySearch,
+    outputs: &SearchOutputs,
+) -> anyhow::Result<(Outcome, CapacityRun)> {
     // Between measurements nothing awaits a signal: remember one for the next check.
     crate::stop_signal::watch_in_background("the capacity search stops");
-    let quiet = args.report.quiet;
+    let quiet = outputs.quiet;
     let say = |line: String| {
         if !quiet {
             eprintln!("{line}");
         }
     };
-    let run = measure_capacity(&plan, &search, &say)?;
+    let run = measure_capacity(plan, search, &say)?;
     let rule = &search.rule;
     // Files first: a closed stdout (`| head`) must not lose them.
-    if let Some(path) = &args.profile_out {
+    if let Some(path) = &outputs.profile {
         crate::output::write_json(path, &run.profile)?;
     }
-    if let Some(path) = &args.report.json {
+    if let Some(path) = &outputs.json {
         let body = serde_json::json!({
             "version": SEARCH_JSON_VERSION,
             "profile": run.profile,
@@ -61,9 +88,9 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
         });
         crate::output::write_json(path, &body)?;
     }
-    if !args.report.quiet {
+    if !outputs.quiet {
         let stdout_taken =
-            crate::output::any_stdout([args.profile_out.as_deref(), args.report.json.as_deref()]);
+            crate::output::any_stdout([outputs.profile.as_deref(), outputs.json.as_deref()]);
         crate::output::print_text(
             &report::capacity_search::summary(&run.profile, &run.outcome),
             stdout_taken,
@@ -79,7 +106,7 @@ pub fn run(args: &LoadtestArgs) -> anyhow::Result<Outcome> {
                 .map(|s| s.measurement.offered_rps)
                 .fold(f64::INFINITY, f64::min)
         );
-        return Ok(Outcome::Failed);
+        return Ok((Outcome::Failed, run));
     }
-    Ok(Outcome::Success)
+    Ok((Outcome::Success, run))
 }

@@ -1,6 +1,6 @@
 //! `capplan loadtest`: flags to a plan, the run driven with its observers (history,
 //! progress bar, hlog), then every report written and the thresholds judged.
-mod find_capacity;
+pub mod find_capacity;
 pub mod plan;
 
 use std::path::PathBuf;
@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
 
-use crate::cli::LoadtestArgs;
+use crate::cli::{LoadtestArgs, ReportArgs};
 use crate::error::Outcome;
 use crate::loadtest::history_spill::HistorySpill;
+use crate::loadtest::plan::Plan;
 use crate::loadtest::result::RunResult;
+use crate::loadtest::threshold::Threshold;
 use crate::loadtest::{Observer, Run};
 use crate::output::{self, OutputFile};
 use crate::report;
@@ -41,17 +43,47 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
         return find_capacity::run(&args);
     }
     let result = measure(&args)?;
-    report_run(&args, &result)
+    report_run(&Outputs::of(&args), &result)
+}
+
+/// Where a load test's reports go (`-`: standard output).
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// `--csv PREFIX`: Locust's four files.
+    pub csv: Option<String>,
+    pub report: ReportArgs,
+    /// `--hdr-log`: written as the run goes.
+    pub hdr_log: Option<PathBuf>,
+}
+
+impl Outputs {
+    pub fn of(args: &LoadtestArgs) -> Outputs {
+        Outputs {
+            csv: args.csv.clone(),
+            report: args.report.clone(),
+            hdr_log: args.hdr_log.clone(),
+        }
+    }
 }
 
 /// Run the load test the arguments describe and judge its thresholds; of the
 /// outputs, only the hlog (written as the run goes).
 pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
-    let plan = plan_from_args(args)?;
-    let run = Run::new(plan.clone())?;
+    measure_plan(plan_from_args(args)?, &Outputs::of(args), &args.thresholds)
+}
+
+/// Run a validated plan with the observers its outputs need and judge `thresholds`:
+/// the entry a caller without a command line (the demo) uses.
+pub fn measure_plan(
+    plan: Plan,
+    outputs: &Outputs,
+    thresholds: &[Threshold],
+) -> anyhow::Result<RunResult> {
+    let duration = plan.duration;
+    let run = Run::new(plan)?;
     let mut history = HistorySpill::default();
-    let mut progress = Progress::new(plan.duration, args.report.quiet);
-    let mut hlog_file = args
+    let mut progress = Progress::new(duration, outputs.report.quiet);
+    let mut hlog_file = outputs
         .hdr_log
         .as_deref()
         .map(OutputFile::create)
@@ -73,13 +105,13 @@ pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
     result.history = history
         .into_rows()
         .context("cannot read back the run's per-second history")?;
-    result.thresholds = result.evaluate(&args.thresholds);
+    result.thresholds = result.evaluate(thresholds);
     Ok(result)
 }
 
 /// Print and write every output the arguments ask for; exit 1 on a failed threshold.
-pub fn report_run(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<Outcome> {
-    write_outputs(args, result)?;
+pub fn report_run(outputs: &Outputs, result: &RunResult) -> anyhow::Result<Outcome> {
+    write_outputs(outputs, result)?;
     let failed: Vec<_> = result.thresholds.iter().filter(|t| !t.passed).collect();
     for t in &failed {
         eprintln!(
@@ -100,7 +132,7 @@ pub fn report_run(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<Out
 
 /// Write every requested file, then print the summary: a closed pipe on the
 /// table must not cost the files. One output that fails does not stop the others.
-fn write_outputs(args: &LoadtestArgs, result: &RunResult) -> anyhow::Result<()> {
+fn write_outputs(args: &Outputs, result: &RunResult) -> anyhow::Result<()> {
     let mut written = output::Outcomes::default();
     if let Some(prefix) = &args.csv {
         for (suffix, render) in report::locust_csv::FILES {

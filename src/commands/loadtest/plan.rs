@@ -187,7 +187,7 @@ fn header_flags(headers: &[String]) -> Result<Vec<(String, String)>, InputError>
 }
 
 /// A one-task scenario for `--url`.
-fn scenario_from_url(
+pub fn scenario_from_url(
     url: &str,
     method: &str,
     headers: Vec<(String, String)>,
@@ -235,4 +235,44 @@ fn scenario_from_url(
         on_start: Vec::new(),
         wait_time: WaitTime::None,
     })
+}
+
+/// The plan of `loadtest --url URL` with every other flag at its default but the
+/// load and its length: what the demo runs, typed.
+pub fn url_plan(url: &str, load: LoadModel, length: RunLength) -> Result<Plan, InputError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let scenario = scenario_from_url(url, "GET", Vec::new())?;
+    let connection = ConnectionPlan::default();
+    Ok(Plan::assemble(
+        scenario, load, length, connection, threads, 1,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn url_plan_is_the_command_lines_defaults() {
+        let url = "http://127.0.0.1:8080/api?x=1";
+        let Command::Loadtest(args) =
+            Cli::parse_from(["capplan", "loadtest", "--url", url]).command
+        else {
+            unreachable!()
+        };
+        let from_flags = plan_from_args(&args).unwrap();
+        let length = RunLength {
+            duration: args.duration,
+            warmup: args.warmup,
+            timeout: crate::loadtest::plan::DEFAULT_TIMEOUT,
+        };
+        let typed = url_plan(url, from_flags.load.clone(), length).unwrap();
+        assert_eq!(typed.connection, from_flags.connection);
+        assert_eq!(typed.timeout, from_flags.timeout);
+        assert_eq!(typed.endpoints, from_flags.endpoints);
+        assert_eq!(typed.host, from_flags.host);
+        assert_eq!(typed.seed, from_flags.seed);
+    }
 }
