@@ -14,21 +14,7 @@ pub(super) fn aggregate_samples(
     options: IngestOptions,
     offset: FixedOffset,
 ) -> Result<Ingested, InputError> {
-    for pair in rows.windows(2) {
-        if pair[1].local <= pair[0].local {
-            let what = if pair[1].local == pair[0].local {
-                "duplicate of"
-            } else {
-                "earlier than"
-            };
-            return Err(InputError::at_line(
-                path,
-                pair[1].line,
-                "Timestamp",
-                format!("{what} line {}; rows must be sorted by time", pair[0].line),
-            ));
-        }
-    }
+    // The reader (formats/traffic.rs) returns the samples sorted, without duplicates.
     let first_hour = rows[0].local.div_euclid(3600);
     let hours = (rows[rows.len() - 1].local.div_euclid(3600) - first_hour + 1) as usize;
     let mut sums = vec![(0.0, 0usize); hours];

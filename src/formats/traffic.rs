@@ -233,6 +233,21 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
     let offset = FixedOffset::east_opt(zone.unwrap_or(0))
         .ok_or_else(|| source.whole_file("UTC offset out of range"))?;
     if locust {
+        // Samples are not on a grid, but they are in time order, once each.
+        for pair in rows.windows(2) {
+            if pair[1].local <= pair[0].local {
+                let what = if pair[1].local == pair[0].local {
+                    "duplicate of"
+                } else {
+                    "earlier than"
+                };
+                return Err(source.at_line(
+                    pair[1].line,
+                    &time_name,
+                    format!("{what} line {}; rows must be sorted by time", pair[0].line),
+                ));
+            }
+        }
         return Ok(Traffic::Locust(LocustSamples { offset, rows }));
     }
     regular(
