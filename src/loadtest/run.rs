@@ -3,6 +3,36 @@
 //! returns what was measured. What watches the run second by second (the history
 //! kept for the reports, the progress bar, the hlog, a capacity step's trend) is an
 //! [`Observer`] outside this file.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use capplan::commands::loadtest::plan::url_plan;
+//! use capplan::loadtest::aggregator::FinishedSecond;
+//! use capplan::loadtest::plan::{Arrivals, LoadModel, RunLength, DEFAULT_TIMEOUT};
+//! use capplan::loadtest::{Observer, Run};
+//!
+//! /// Prints each second's p95 as the run goes.
+//! struct P95;
+//! impl Observer for P95 {
+//!     fn second(&mut self, second: &FinishedSecond) -> anyhow::Result<()> {
+//!         println!("{}s: p95 {:.1} ms", second.row.elapsed_s, second.row.p95_ms);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let load = LoadModel::Open { rate: 200.0, connections: 50, arrivals: Arrivals::Poisson };
+//! let length = RunLength {
+//!     duration: Duration::from_secs(10),
+//!     warmup: Duration::from_secs(1),
+//!     timeout: DEFAULT_TIMEOUT,
+//! };
+//! let plan = url_plan("http://127.0.0.1:8080/", load, length)?;
+//! let result = Run::new(plan)?.drive(&mut [&mut P95])?;
+//! println!("{} requests, p99 {:.1} ms", result.requests, result.latency_ms.p99);
+//! # Ok(())
+//! # }
+//! ```
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
