@@ -186,3 +186,80 @@ fn gaps_fail_naming_the_line_or_fill_with_fill_gaps_in_both_commands() {
     let rows = fs::read_to_string(&timeline).unwrap().lines().count();
     assert_eq!(rows, 1 + 1440);
 }
+
+/// `capplan ARGS` with its address space capped at 1 GiB: a reader that allocated
+/// every interval up to a far-off stamp would die here instead of answering.
+fn capped(args: &[&std::ffi::OsStr]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("capplan"));
+    cmd.args(args);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// A stamp 4000 years after the others (found by the traffic_csv fuzz target, which
+/// ran out of memory on it): a gap error at once, or with --fill-gaps a bound named,
+/// never 3.4 GB of empty intervals. The Locust path likewise.
+#[test]
+fn a_stamp_in_the_wrong_year_is_refused_without_allocating_up_to_it() {
+    let dir = TempDir::new().unwrap();
+    let far = traffic(&dir, "far.csv", |text| {
+        format!(
+            "{}6026-03-02T09:10:00Z,353.3\n",
+            text.trim_end().to_string() + "\n"
+        )
+    });
+    let cases: [(&[&str], &str); 4] = [
+        (&["simulate", "--rps-per-worker", "10"], "gap: "),
+        (
+            &["simulate", "--rps-per-worker", "10", "--fill-gaps"],
+            "more than 10000000 intervals",
+        ),
+        (&["forecast"], "gap: "),
+        (&["forecast", "--fill-gaps"], "more than 10000000 intervals"),
+    ];
+    for (command, expected) in cases {
+        let input_flag = if command[0] == "simulate" {
+            "--traffic"
+        } else {
+            "--history"
+        };
+        let mut args: Vec<&std::ffi::OsStr> = command.iter().map(|a| a.as_ref()).collect();
+        args.push(input_flag.as_ref());
+        args.push(far.as_os_str());
+        let out = capped(&args);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        assert!(
+            err.contains("far.csv:") && err.contains(expected),
+            "{command:?}: {err}"
+        );
+    }
+    let locust = dir.path().join("far_stats_history.csv");
+    let header = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,Total Request Count";
+    let rows = ["1700000000", "1700000001", "999999999999"]
+        .map(|t| format!("{t},10,,Aggregated,55.5,0,12,100"))
+        .join("\n");
+    fs::write(&locust, format!("{header}\n{rows}\n")).unwrap();
+    let out = capped(&[
+        "forecast".as_ref(),
+        "--history".as_ref(),
+        locust.as_os_str(),
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("far_stats_history.csv:4: Timestamp"), "{err}");
+    assert!(err.contains("more than 10000000 hours"), "{err}");
+}

@@ -5,7 +5,7 @@ use chrono::FixedOffset;
 
 use super::ingest::{finish, IngestOptions, Ingested};
 use crate::error::InputError;
-use crate::formats::traffic::{fill_missing, local_to_text, Row};
+use crate::formats::traffic::{fill_missing, local_to_text, Row, MAX_INTERVALS};
 
 /// Locust writes a row about every second, not on a strict grid: average the samples of each hour.
 pub(super) fn aggregate_samples(
@@ -16,7 +16,23 @@ pub(super) fn aggregate_samples(
 ) -> Result<Ingested, InputError> {
     // The reader (formats/traffic.rs) returns the samples sorted, without duplicates.
     let first_hour = rows[0].local.div_euclid(3600);
-    let hours = (rows[rows.len() - 1].local.div_euclid(3600) - first_hour + 1) as usize;
+    let last = &rows[rows.len() - 1];
+    let span_hours = last.local.div_euclid(3600) - first_hour + 1;
+    // A stamp in the wrong year must not allocate every hour up to it.
+    if span_hours > MAX_INTERVALS as i64 {
+        return Err(InputError::at_line(
+            path,
+            last.line,
+            "Timestamp",
+            format!(
+                "{} is {span_hours} hours after line {}: more than {MAX_INTERVALS} hours of samples \
+                 (a stamp in the wrong unit or year?)",
+                local_to_text(last.local, offset),
+                rows[0].line
+            ),
+        ));
+    }
+    let hours = span_hours as usize;
     let mut sums = vec![(0.0, 0usize); hours];
     for row in &rows {
         let slot = &mut sums[(row.local.div_euclid(3600) - first_hour) as usize];

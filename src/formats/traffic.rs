@@ -120,6 +120,10 @@ pub fn read(path: &Path, options: TrafficOptions) -> Result<Traffic, InputError>
     parse(&String::from_utf8_lossy(&bytes), path, options)
 }
 
+/// Most intervals a series may span once its gaps are filled: ten million is
+/// 19 years of one-minute rows, 116 days of one-second rows.
+pub const MAX_INTERVALS: usize = 10_000_000;
+
 /// Parse traffic CSV text (see [`read`]).
 pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic, InputError> {
     let source = Source::new(path, text);
@@ -369,6 +373,23 @@ fn regular(
         let missing = (step / interval - 1) as usize;
         if missing > 0 {
             gaps.push((prev.line, row.line, prev.local + interval, missing));
+            // Without --fill-gaps the first gap is the error: nothing to make room for.
+            if !options.fill_gaps {
+                continue;
+            }
+            // A stamp in the wrong year must not allocate every interval up to it.
+            if slots.len() + missing >= MAX_INTERVALS {
+                return Err(source.at_line(
+                    row.line,
+                    time_name,
+                    format!(
+                        "{} is {missing} intervals of {interval} s after line {}: the series would \
+                         span more than {MAX_INTERVALS} intervals (a stamp in the wrong year?)",
+                        stamp_of(row.local),
+                        prev.line
+                    ),
+                ));
+            }
             slots.extend(std::iter::repeat_n(None, missing));
             upper_slots.extend(std::iter::repeat_n(None, missing));
         }
