@@ -3,19 +3,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::machine::alone;
 use common::Target;
 use serde_json::Value;
-
-/// Timing-sensitive tests must not share the 2 cores with each other.
-static EXCLUSIVE: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn loadtest(args: &[&str]) -> Output {
     Command::cargo_bin("capplan")
@@ -55,7 +48,7 @@ fn run_json(args: &[&str]) -> (Value, String) {
 
 #[test]
 fn closed_model_saturates_workers_over_service_time() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
     let (run, _) = run_json(&[
         "--url",
@@ -84,7 +77,7 @@ fn closed_model_saturates_workers_over_service_time() {
 
 #[test]
 fn unloaded_latency_is_the_service_time() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
@@ -109,7 +102,7 @@ fn unloaded_latency_is_the_service_time() {
 
 #[test]
 fn open_model_above_capacity_charges_queueing_to_latency() {
-    let _guard = exclusive();
+    let _guard = alone();
     // Capacity 2 / 20ms = 100 rps; we ask for 200 rps over 20 connections.
     let target = Target::start(&["--workers", "2", "--service-time", "20ms"]);
     let dir = tempfile::tempdir().unwrap();
@@ -155,7 +148,7 @@ fn open_model_above_capacity_charges_queueing_to_latency() {
 
 #[test]
 fn open_model_at_low_rate_keeps_the_rate() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
     // A busy shared machine can deschedule the generator for tens of ms, which
     // makes sends late; such a run is measured once more before the test fails.
@@ -204,7 +197,7 @@ fn open_model_at_low_rate_keeps_the_rate() {
 
 #[test]
 fn thresholds_pass_and_fail_with_the_right_exit_code() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "10ms"]);
     let url = target.url_for("/");
     let common = ["--url", &url, "--users", "4", "--duration", "2s", "--quiet"];
@@ -239,7 +232,7 @@ fn thresholds_pass_and_fail_with_the_right_exit_code() {
 
 #[test]
 fn error_responses_are_failures_grouped_by_kind() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&[
         "--workers",
         "4",
@@ -279,7 +272,7 @@ fn error_responses_are_failures_grouped_by_kind() {
 
 #[test]
 fn every_user_keeps_its_own_cookies_from_on_start() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let host = format!("host = \"{}\"\n", target.url);
     let login = "[[on_start]]\nmethod = \"POST\"\npath = \"/login\"\njson = { user = \"a\" }\n";
@@ -305,7 +298,7 @@ fn every_user_keeps_its_own_cookies_from_on_start() {
 
 #[test]
 fn weighted_tasks_share_the_load_by_weight() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "8", "--service-time", "1ms"]);
     let toml = format!(
         "host = \"{}\"\n[[task]]\npath = \"/\"\nweight = 3\n[[task]]\npath = \"/api/items\"\nweight = 1\n",
@@ -328,7 +321,7 @@ fn weighted_tasks_share_the_load_by_weight() {
 
 #[test]
 fn http2_works_against_the_target() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let (run, stdout) = run_json(&[
         "--url",
@@ -358,7 +351,7 @@ fn http2_works_against_the_target() {
 
 #[test]
 fn hdr_log_has_one_interval_per_second() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let dir = tempfile::tempdir().unwrap();
     let hlog = dir.path().join("run.hlog");
@@ -383,7 +376,7 @@ fn hdr_log_has_one_interval_per_second() {
 
 #[test]
 fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "2ms"]);
     for (signal, name) in [
         (libc::SIGINT, "Ctrl-C"),
@@ -457,7 +450,7 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
 #[test]
 fn a_second_ctrl_c_stops_at_once() {
     use std::os::unix::process::ExitStatusExt;
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     // A FIFO nobody reads: after the first Ctrl-C the run blocks writing its JSON
     // there, as a report on a hung network share would.
@@ -542,7 +535,7 @@ impl Drop for LimitedTarget {
 
 #[test]
 fn users_the_target_never_answers_are_reported() {
-    let _guard = exclusive();
+    let _guard = alone();
     let warnings = |target: &LimitedTarget| {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("run.json");
@@ -722,7 +715,7 @@ fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
 
 #[test]
 fn generator_cpu_is_measured_every_second() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4"]);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
@@ -821,7 +814,7 @@ impl TlsServer {
 
 #[test]
 fn tls_is_verified_unless_insecure() {
-    let _guard = exclusive();
+    let _guard = alone();
     let server = TlsServer::start();
     let url = format!("https://127.0.0.1:{}/", server.server.port);
     let dir = tempfile::tempdir().unwrap();
@@ -900,7 +893,7 @@ const VERBATIM_PATH: &str = "/path/a/../b//c?q=%2F";
 
 #[test]
 fn every_http1_response_framing_is_read_whole() {
-    let _guard = exclusive();
+    let _guard = alone();
     let server = PythonServer::start("http1_server.py", &[]);
     let tasks = [
         ("GET", "/length"),
@@ -953,7 +946,7 @@ fn every_http1_response_framing_is_read_whole() {
 
 #[test]
 fn broken_http1_responses_are_body_errors() {
-    let _guard = exclusive();
+    let _guard = alone();
     let server = PythonServer::start("http1_server.py", &[]);
     let run = run_scenario(
         &wire_scenario(server.port, &[("GET", "/truncated"), ("GET", "/garbage")]),
@@ -982,7 +975,7 @@ fn broken_http1_responses_are_body_errors() {
 
 #[test]
 fn only_idempotent_requests_are_retried_when_a_connection_dies_unanswered() {
-    let _guard = exclusive();
+    let _guard = alone();
     let args = ["--users", "2", "--duration", "1s", "--timeout", "300ms"];
 
     // Every second POST on a connection reaches the server, which closes without an
@@ -1037,7 +1030,7 @@ fn only_idempotent_requests_are_retried_when_a_connection_dies_unanswered() {
 
 #[test]
 fn connections_closed_by_the_servers_keep_alive_timeout_are_replaced_before_sending() {
-    let _guard = exclusive();
+    let _guard = alone();
     let server = PythonServer::start("http1_server.py", &[]);
     // Users wait 80 ms between tasks; the server closes connections idle for 30 ms.
     let toml = format!(
@@ -1066,7 +1059,7 @@ fn connections_closed_by_the_servers_keep_alive_timeout_are_replaced_before_send
 
 #[test]
 fn users_start_at_the_spawn_rate() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
     let (run, _) = run_json(&[
         "--url",
@@ -1107,7 +1100,7 @@ fn on_a_terminal(args: &str) -> String {
 
 #[test]
 fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
     let url = target.url_for("/");
     let live = on_a_terminal(&format!("--url {url} --users 2 --duration 3s"));
@@ -1197,7 +1190,7 @@ fn bad_connection_flags_exit_2_naming_the_flag_and_the_file() {
 #[cfg(unix)]
 #[test]
 fn the_open_file_limit_is_raised_or_the_run_refused_before_it_starts() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let bin = common::capplan_bin();
     let url = target.url_for("/");
@@ -1231,7 +1224,7 @@ fn the_open_file_limit_is_raised_or_the_run_refused_before_it_starts() {
 
 #[test]
 fn a_signal_stops_find_capacity_without_writing_a_profile() {
-    let _guard = exclusive();
+    let _guard = alone();
     let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");

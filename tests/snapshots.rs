@@ -19,13 +19,14 @@ use capplan::forecast::holidays::HolidayCalendar;
 use capplan::forecast::ingest::{self, IngestOptions, Ingested};
 use capplan::forecast::result::ForecastResult;
 use capplan::forecast::series::{local_date, HourlySeries};
-use capplan::formats::profile::{self, CapacityProfile, CurvePoint, ServiceTimeMs};
+use capplan::formats::profile::{self, CapacityProfile, ServiceTimeMs};
 use capplan::loadtest::aggregator::{Aggregator, WallClock};
 use capplan::loadtest::capacity_search::{
     self, SearchOutcome, SearchSettings, SloRule, StepMeasurement,
 };
 use capplan::loadtest::client::{Failure, HttpVersion};
 use capplan::loadtest::connector::{Negotiated, OpenInfo};
+use capplan::loadtest::find_capacity;
 use capplan::loadtest::recorder::Interval;
 use capplan::loadtest::result::{GeneratorReport, ProtocolReport, RunResult};
 use capplan::report;
@@ -166,18 +167,7 @@ fn capacity_search() -> (CapacityProfile, SearchOutcome) {
     })
     .expect("infallible");
     let sustainable = outcome.sustainable_rps.unwrap_or(0.0);
-    let mut curve: Vec<CurvePoint> = outcome
-        .steps
-        .iter()
-        .map(|s| CurvePoint {
-            rps: s.measurement.offered_rps,
-            p50_ms: s.measurement.p50_ms,
-            p95_ms: s.measurement.p95_ms,
-            p99_ms: s.measurement.p99_ms,
-            error_rate: s.measurement.error_rate,
-        })
-        .collect();
-    curve.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let curve = find_capacity::curve_of(&outcome);
     let profile = CapacityProfile {
         version: profile::VERSION,
         target: "http://127.0.0.1:8080/".into(),

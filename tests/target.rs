@@ -7,22 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use common::machine::{alone, shared};
 use common::Target;
 use reqwest::StatusCode;
-
-/// Tests that measure time run alone; the others (a thousand slowloris sockets,
-/// say) share the machine with each other but not with them. Each test holds its
-/// guard from its first line to its end, across awaits on its own runtime: taken
-/// before anything is spawned, it cannot deadlock (hence the allow below).
-static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
-    MACHINE.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(|e| e.into_inner())
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()

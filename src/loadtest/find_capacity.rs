@@ -140,18 +140,7 @@ pub fn measure_capacity(
     })?;
 
     let sustainable = outcome.sustainable_rps.unwrap_or(0.0);
-    let mut curve: Vec<CurvePoint> = outcome
-        .steps
-        .iter()
-        .map(|s| CurvePoint {
-            rps: s.measurement.offered_rps,
-            p50_ms: s.measurement.p50_ms,
-            p95_ms: s.measurement.p95_ms,
-            p99_ms: s.measurement.p99_ms,
-            error_rate: s.measurement.error_rate,
-        })
-        .collect();
-    curve.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let curve = curve_of(&outcome);
     let profile = CapacityProfile {
         version: VERSION,
         target: base.host.clone(),
@@ -225,4 +214,21 @@ fn slo_value(
         Statistic::Mean => summary.mean,
         _ => summary.max,
     }
+}
+
+/// The profile's latency curve: every measured step, by offered rate.
+pub fn curve_of(outcome: &SearchOutcome) -> Vec<CurvePoint> {
+    let mut curve: Vec<CurvePoint> = outcome
+        .steps
+        .iter()
+        .map(|s| CurvePoint {
+            rps: s.measurement.offered_rps,
+            p50_ms: s.measurement.p50_ms,
+            p95_ms: s.measurement.p95_ms,
+            p99_ms: s.measurement.p99_ms,
+            error_rate: s.measurement.error_rate,
+        })
+        .collect();
+    curve.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    curve
 }

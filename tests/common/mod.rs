@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod faulty;
+pub mod machine;
 pub mod servers;
 
 use std::io::{BufRead, BufReader, Read};
