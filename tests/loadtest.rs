@@ -1,4 +1,6 @@
 //! `capplan loadtest` through the real binary, against `capplan target` on a free port.
+//! Tests whose figures depend on timing (rates, latency, CPU, spawn times, signals
+//! sent after a sleep) run `alone`; the others `shared` (tests/common/machine.rs).
 mod common;
 
 use std::path::Path;
@@ -6,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::machine::alone;
+use common::machine::{alone, shared};
 use common::Target;
 use serde_json::Value;
 
@@ -197,7 +199,7 @@ fn open_model_at_low_rate_keeps_the_rate() {
 
 #[test]
 fn thresholds_pass_and_fail_with_the_right_exit_code() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "4", "--service-time", "10ms"]);
     let url = target.url_for("/");
     let common = ["--url", &url, "--users", "4", "--duration", "2s", "--quiet"];
@@ -232,7 +234,7 @@ fn thresholds_pass_and_fail_with_the_right_exit_code() {
 
 #[test]
 fn error_responses_are_failures_grouped_by_kind() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&[
         "--workers",
         "4",
@@ -272,7 +274,7 @@ fn error_responses_are_failures_grouped_by_kind() {
 
 #[test]
 fn every_user_keeps_its_own_cookies_from_on_start() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let host = format!("host = \"{}\"\n", target.url);
     let login = "[[on_start]]\nmethod = \"POST\"\npath = \"/login\"\njson = { user = \"a\" }\n";
@@ -298,7 +300,7 @@ fn every_user_keeps_its_own_cookies_from_on_start() {
 
 #[test]
 fn weighted_tasks_share_the_load_by_weight() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "8", "--service-time", "1ms"]);
     let toml = format!(
         "host = \"{}\"\n[[task]]\npath = \"/\"\nweight = 3\n[[task]]\npath = \"/api/items\"\nweight = 1\n",
@@ -321,7 +323,7 @@ fn weighted_tasks_share_the_load_by_weight() {
 
 #[test]
 fn http2_works_against_the_target() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let (run, stdout) = run_json(&[
         "--url",
@@ -351,7 +353,7 @@ fn http2_works_against_the_target() {
 
 #[test]
 fn hdr_log_has_one_interval_per_second() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let dir = tempfile::tempdir().unwrap();
     let hlog = dir.path().join("run.hlog");
@@ -569,6 +571,7 @@ fn users_the_target_never_answers_are_reported() {
 
 #[test]
 fn refused_connection_is_exit_3_with_a_clear_message() {
+    let _guard = shared();
     // Bind and drop a listener to find a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -593,6 +596,7 @@ fn refused_connection_is_exit_3_with_a_clear_message() {
 
 #[test]
 fn bad_flag_values_are_exit_2_naming_the_flag() {
+    let _guard = shared();
     let url = ["--url", "http://127.0.0.1:1/"];
     let search = ["--url", "http://127.0.0.1:1/", "--find-capacity"];
     let cases: [(&[&str], &[&str], &str); 11] = [
@@ -652,6 +656,7 @@ fn bad_flag_values_are_exit_2_naming_the_flag() {
 
 #[test]
 fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
+    let _guard = shared();
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
@@ -814,7 +819,7 @@ impl TlsServer {
 
 #[test]
 fn tls_is_verified_unless_insecure() {
-    let _guard = alone();
+    let _guard = shared();
     let server = TlsServer::start();
     let url = format!("https://127.0.0.1:{}/", server.server.port);
     let dir = tempfile::tempdir().unwrap();
@@ -893,7 +898,7 @@ const VERBATIM_PATH: &str = "/path/a/../b//c?q=%2F";
 
 #[test]
 fn every_http1_response_framing_is_read_whole() {
-    let _guard = alone();
+    let _guard = shared();
     let server = PythonServer::start("http1_server.py", &[]);
     let tasks = [
         ("GET", "/length"),
@@ -946,7 +951,7 @@ fn every_http1_response_framing_is_read_whole() {
 
 #[test]
 fn broken_http1_responses_are_body_errors() {
-    let _guard = alone();
+    let _guard = shared();
     let server = PythonServer::start("http1_server.py", &[]);
     let run = run_scenario(
         &wire_scenario(server.port, &[("GET", "/truncated"), ("GET", "/garbage")]),
@@ -975,7 +980,7 @@ fn broken_http1_responses_are_body_errors() {
 
 #[test]
 fn only_idempotent_requests_are_retried_when_a_connection_dies_unanswered() {
-    let _guard = alone();
+    let _guard = shared();
     let args = ["--users", "2", "--duration", "1s", "--timeout", "300ms"];
 
     // Every second POST on a connection reaches the server, which closes without an
@@ -1100,7 +1105,7 @@ fn on_a_terminal(args: &str) -> String {
 
 #[test]
 fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
     let url = target.url_for("/");
     let live = on_a_terminal(&format!("--url {url} --users 2 --duration 3s"));
@@ -1118,6 +1123,7 @@ fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
 
 #[test]
 fn bad_connection_flags_exit_2_naming_the_flag_and_the_file() {
+    let _guard = shared();
     let dir = tempfile::tempdir().unwrap();
     let own = common::servers::self_signed(dir.path(), "localhost");
     let (cert, key) = (own.cert.to_string_lossy(), own.key.to_string_lossy());
@@ -1190,7 +1196,7 @@ fn bad_connection_flags_exit_2_naming_the_flag_and_the_file() {
 #[cfg(unix)]
 #[test]
 fn the_open_file_limit_is_raised_or_the_run_refused_before_it_starts() {
-    let _guard = alone();
+    let _guard = shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let bin = common::capplan_bin();
     let url = target.url_for("/");
