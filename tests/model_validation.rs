@@ -7,11 +7,9 @@ mod common;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::machine::alone;
 use common::Target;
 use serde_json::Value;
-
-/// The tests measure latency: they must not share the 2 cores with each other.
-static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 const WORKERS: u32 = 8;
 const SERVICE_MS: f64 = 20.0;
@@ -131,7 +129,8 @@ fn measured_p95_once(target: &Target, rate: f64, dir: &std::path::Path) -> Resul
 
 #[test]
 fn simulate_predicts_the_p95_that_loadtest_measures() {
-    let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    // Both tests measure latency: they must not share the 2 cores with each other.
+    let _guard = alone();
     let target = start_target("7");
     let dir = tempfile::tempdir().unwrap();
     let capacity = WORKERS as f64 * 1000.0 / SERVICE_MS;
@@ -182,7 +181,8 @@ fn theoretical_knee(slo_ms: f64) -> f64 {
 /// in five or so at 5 %, docs/BENCHMARKS.md): a knee outside the band is measured once
 /// more, on a fresh target, and the test fails only when that one misses too.
 fn knee_within_five_percent(slo_ms: f64, seed: &str) {
-    let _guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    // Both tests measure latency: they must not share the 2 cores with each other.
+    let _guard = alone();
     if let Err(first) = search_knee(slo_ms, seed) {
         eprintln!("{first}; measuring once more");
         if let Err(second) = search_knee(slo_ms, &format!("{seed}1")) {
