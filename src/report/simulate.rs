@@ -3,6 +3,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
+use crate::simulate::latency::LatencyReport;
 use crate::simulate::recommend::Recommendation;
 use crate::simulate::whatif::WhatIfReport;
 use crate::simulate::{failures, SimulateOutput, Timing};
@@ -136,6 +137,7 @@ pub fn summary(out: &SimulateOutput) -> String {
         out.capacity.rps_per_worker,
         out.capacity.service_time_seconds * 1000.0,
     );
+    text.push_str(&latency_line(out));
     text.push_str(&what_if_lines(&out.what_if));
     if let Some(search) = &out.search {
         text.push_str(&format!(
@@ -162,6 +164,25 @@ pub fn summary(out: &SimulateOutput) -> String {
         text.push_str(&format!("\n  - {reason}"));
     }
     text
+}
+
+/// Which latency model the p95 figures came from.
+fn latency_line(out: &SimulateOutput) -> String {
+    let l = &out.latency;
+    let idle = if l.idle_steps > 0 {
+        format!("; {} steps without arrivals have no p95", l.idle_steps)
+    } else {
+        String::new()
+    };
+    match l.curve_rps_per_worker {
+        Some([lo, hi]) => format!(
+            "\nlatency: the profile's measured curve ({lo:.1}-{hi:.1} rps per worker) at {} steps, the M/M/c model joined to it beyond at {} steps{idle}",
+            l.measured_steps, l.model_steps
+        ),
+        None => format!(
+            "\nlatency: M/M/c model (no measured curve; give --capacity profile.json to hold it to measurement){idle}"
+        ),
+    }
 }
 
 /// The what-if lines under the table (empty when no lever is used).
@@ -229,7 +250,12 @@ pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
             r.in_service.to_string(),
             format!("{:.4}", r.utilization),
             format!("{:.2}", r.queue_depth),
-            format!("{:.2}", r.p95_ms),
+            // A step without arrivals has no latency: an empty cell.
+            if r.p95_ms.is_nan() {
+                String::new()
+            } else {
+                format!("{:.2}", r.p95_ms)
+            },
             format!("{:.2}", r.dropped),
         ];
         if let Some(total) = &out.total_demand {
@@ -328,6 +354,8 @@ struct SummaryJson<'a> {
     /// With --recommend and --db-max-connections: policies excluded for holding too many connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     excluded_db_connections: Option<usize>,
+    /// Which latency model the p95 came from, and at how many steps.
+    latency: &'a LatencyReport,
     /// The what-if levers: demand before and after the CDN and cache, the database check.
     what_if: &'a WhatIfReport,
     /// Run-to-run varying values; snapshots filter this key.
@@ -365,6 +393,7 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
             .as_ref()
             .filter(|_| out.what_if.db_connections.is_some())
             .map(|s| s.excluded_db_connections),
+        latency: &out.latency,
         what_if: &out.what_if,
         runtime: RuntimeJson {
             timing_ms: out.timing,

@@ -6,6 +6,7 @@
 //! (renderers: `report::simulate`).
 pub mod engine;
 pub mod fleet;
+pub mod latency;
 pub mod policy;
 pub mod queueing;
 pub mod recommend;
@@ -19,8 +20,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use engine::{RunOptions, SimulationResult, WorkerCapacity, Workload};
+use latency::{LatencyModel, LatencyReport, MeasuredCurve};
 use policy::Policy;
-use queueing::MmcTable;
 use recommend::Search;
 use traffic::Interpolate;
 use whatif::{DbLimit, DbReport, DemandFigures, DemandLevers, WhatIfReport};
@@ -38,6 +39,8 @@ pub struct SimulateOutput {
     /// Price of one instance-hour, when given.
     pub instance_cost: Option<f64>,
     pub result: SimulationResult,
+    /// Which latency model the run's p95 came from.
+    pub latency: LatencyReport,
     /// With `--recommend`.
     pub search: Option<Search>,
     /// The what-if levers and what they did.
@@ -99,6 +102,8 @@ pub struct Inputs {
     /// The policy simulated (with `--slo-p95` applied).
     pub policy: Policy,
     pub capacity: WorkerCapacity,
+    /// A capacity profile's measured load -> p95 curve (`None`: the queueing model only).
+    pub curve: Option<MeasuredCurve>,
 }
 
 /// Simulate (and search, with `settings.recommend`): data in, data out.
@@ -108,6 +113,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         forecast,
         policy,
         capacity,
+        curve,
     } = inputs;
     let step = settings.step_seconds;
     let levers = settings.levers;
@@ -150,13 +156,15 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
     };
 
     let clock = Instant::now();
-    let table = MmcTable::new(policy.fleet.workers_per_instance);
+    let mu = 1.0 / capacity.service_time_seconds;
+    let latency = LatencyModel::new(policy.fleet.workers_per_instance, mu, curve.as_ref());
     let options = RunOptions {
         record_timeline: settings.record_timeline,
         db_limit,
         ..RunOptions::default()
     };
-    let result = engine::run(&workload, &policy, &capacity, &table, options);
+    let result = engine::run(&workload, &policy, &capacity, &latency, options);
+    let latency_report = LatencyReport::new(curve.as_ref(), result.totals.latency_steps);
     let mut timing = Timing {
         simulate: clock.elapsed().as_secs_f64() * 1000.0,
         recommend: 0.0,
@@ -174,11 +182,14 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         let found = recommend::search(
             &workload,
             &policy,
-            &capacity,
-            app_demand.peak_rps,
-            settings.cores,
-            settings.instance_cost.unwrap_or(0.0),
-            db_limit,
+            &recommend::SearchSettings {
+                capacity: &capacity,
+                curve: curve.as_ref(),
+                peak_rps: app_demand.peak_rps,
+                cores: settings.cores,
+                instance_cost: settings.instance_cost.unwrap_or(0.0),
+                db_limit,
+            },
         );
         timing.recommend = clock.elapsed().as_secs_f64() * 1000.0;
         Some(found)
@@ -208,6 +219,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         capacity,
         instance_cost: settings.instance_cost,
         result,
+        latency: latency_report,
         search,
         what_if,
         total_demand,

@@ -18,8 +18,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::engine::{self, RunOptions, SimulationTotals, WorkerCapacity, Workload};
+use super::latency::{LatencyModel, MeasuredCurve};
 use super::policy::Policy;
-use super::queueing::MmcTable;
 use super::whatif::{fleet_cap, DbLimit};
 
 /// The chosen policy and its figures.
@@ -135,25 +135,41 @@ fn candidates(
     (out, excluded)
 }
 
-/// Search the grid. `peak_rps` is the highest demand (sizes the grid);
-/// `instance_cost` per instance-hour (0 when unknown: cheapest = fewest instance-hours);
-/// with `db_limit`, no candidate whose largest fleet would exceed it is run or picked.
-pub fn search(
-    workload: &Workload,
-    base: &Policy,
-    capacity: &WorkerCapacity,
-    peak_rps: f64,
-    cores: u32,
-    instance_cost: f64,
-    db_limit: Option<DbLimit>,
-) -> Search {
+/// What the search is asked for, besides the workload and the user's policy.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchSettings<'a> {
+    /// What one worker can do.
+    pub capacity: &'a WorkerCapacity,
+    /// A capacity profile's measured curve: the latency model every candidate is judged by.
+    pub curve: Option<&'a MeasuredCurve>,
+    /// Highest demand (sizes the grid), rps.
+    pub peak_rps: f64,
+    /// Cores per instance: 2..4 workers per core.
+    pub cores: u32,
+    /// Price per instance-hour (0 when unknown: cheapest = fewest instance-hours).
+    pub instance_cost: f64,
+    /// No candidate whose largest fleet would exceed it is run or picked.
+    pub db_limit: Option<DbLimit>,
+}
+
+/// Search the grid.
+pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> Search {
+    let SearchSettings {
+        capacity,
+        curve,
+        peak_rps,
+        cores,
+        instance_cost,
+        db_limit,
+    } = *settings;
     let (grid, excluded) = candidates(base, capacity, peak_rps, cores, db_limit);
-    let tables: BTreeMap<u32, MmcTable> = grid
+    let mu = 1.0 / capacity.service_time_seconds;
+    let tables: BTreeMap<u32, LatencyModel> = grid
         .iter()
         .map(|c| c.workers)
         .collect::<std::collections::BTreeSet<_>>()
         .into_par_iter()
-        .map(|w| (w, MmcTable::new(w)))
+        .map(|w| (w, LatencyModel::new(w, mu, curve)))
         .collect();
     let best_hours = AtomicU64::new(f64::INFINITY.to_bits());
 
@@ -314,11 +330,24 @@ mod tests {
             normal_peak_rps: engine::normal_peak_rps(&demand),
         };
         let base = Policy::default();
-        let found = search(&workload, &base, &capacity, 300.0, 1, 1.0, db_limit);
+        let found = search(
+            &workload,
+            &base,
+            &SearchSettings {
+                capacity: &capacity,
+                curve: None,
+                peak_rps: 300.0,
+                cores: 1,
+                instance_cost: 1.0,
+                db_limit,
+            },
+        );
         assert!(found.simulated < found.candidates);
 
         let (grid, _) = candidates(&base, &capacity, 300.0, 1, db_limit);
-        let tables: BTreeMap<u32, MmcTable> = (2..=4).map(|w| (w, MmcTable::new(w))).collect();
+        let tables: BTreeMap<u32, LatencyModel> = (2..=4)
+            .map(|w| (w, LatencyModel::new(w, 20.0, None)))
+            .collect();
         let options = RunOptions {
             db_limit,
             ..RunOptions::default()
@@ -450,11 +479,14 @@ mod tests {
         let found = search(
             &workload,
             &Policy::default(),
-            &capacity,
-            100.0,
-            1,
-            2.0,
-            None,
+            &SearchSettings {
+                capacity: &capacity,
+                curve: None,
+                peak_rps: 100.0,
+                cores: 1,
+                instance_cost: 2.0,
+                db_limit: None,
+            },
         );
         let best = found.best.expect("a flat load has a passing policy");
         assert_eq!(best.breach_minutes, 0.0);
