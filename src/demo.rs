@@ -323,6 +323,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             instance_cost: Some(INSTANCE_COST),
             recommend,
             cores: 2,
+            allow_single_instance: false,
+            incident_max_seconds: 1800.0,
             record_timeline: outputs.needs_timeline(),
         };
         let output =

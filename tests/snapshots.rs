@@ -270,6 +270,8 @@ fn build_simulate_output() -> SimulateOutput {
         instance_cost: Some(0.1),
         recommend: true,
         cores: 2,
+        allow_single_instance: false,
+        incident_max_seconds: 1800.0,
         record_timeline: true,
     };
     let mut output = capplan::simulate::simulate(inputs, &settings);

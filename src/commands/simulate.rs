@@ -219,6 +219,8 @@ pub fn settings_from(args: &SimulateArgs, policy: &Policy) -> Result<Settings, I
         instance_cost: args.instance_cost,
         recommend: args.recommend,
         cores: args.cores,
+        allow_single_instance: args.allow_single_instance,
+        incident_max_seconds: args.incident_max.as_secs_f64(),
         record_timeline: Outputs::of(args).needs_timeline(),
     })
 }

@@ -33,6 +33,9 @@ pub struct Workload<'a> {
     pub step_seconds: f64,
     /// Normal peak demand (the 99th percentile of demand), rps.
     pub normal_peak_rps: f64,
+    /// Per step, whether its breaches and drops are excused from the error budget
+    /// (short incidents `--recommend` reports instead of planning for); `None`: none are.
+    pub excused: Option<&'a [bool]>,
 }
 
 /// How much to record and when to give up (the recommendation search stops early).
@@ -40,8 +43,13 @@ pub struct Workload<'a> {
 pub struct RunOptions {
     /// Keep one [`StepRecord`] per step.
     pub record_timeline: bool,
-    /// Stop at the first SLO breach or dropped request.
+    /// Stop once the error budget below is spent (breach steps or dropped requests
+    /// outside excused steps beyond it; with the default budgets of 0: at the first).
     pub stop_on_failure: bool,
+    /// Breach steps allowed outside excused steps, steps.
+    pub breach_budget_steps: u32,
+    /// Dropped requests allowed outside excused steps, requests.
+    pub drop_budget_requests: f64,
     /// Stop once instance-hours are sure to exceed this (spent so far plus `min_instances` for the rest).
     pub max_instance_hours: Option<f64>,
     /// Never grow the fleet beyond the connections this database accepts
@@ -117,6 +125,10 @@ pub struct SimulationTotals {
     pub completed: bool,
     /// Steps whose p95 came from the measured curve, the model, or had no arrivals, steps.
     pub latency_steps: [u32; 3],
+    /// Of `breach_steps`, those in excused steps, steps.
+    pub excused_breach_steps: u32,
+    /// Of `dropped_requests`, those in excused steps, requests.
+    pub excused_dropped: f64,
 }
 
 /// Everything a run produced.
@@ -260,6 +272,8 @@ pub fn run(
         max_requested: 0,
         completed: true,
         latency_steps: [0; 3],
+        excused_breach_steps: 0,
+        excused_dropped: 0.0,
     };
     let mut backlog = 0.0_f64;
     let mut latency_state = LatencyState::default();
@@ -328,6 +342,10 @@ pub fn run(
         instance_seconds += f64::from(total) * dt;
         let breach = p95_ms > slo_ms;
         totals.breach_steps += u32::from(breach);
+        if workload.excused.is_some_and(|e| e[k]) {
+            totals.excused_breach_steps += u32::from(breach);
+            totals.excused_dropped += dropped;
+        }
 
         if options.record_timeline {
             timeline.push(StepRecord {
@@ -346,7 +364,10 @@ pub fn run(
         }
         // Never fewer than min_instances from here on: a lower bound of the final bill.
         let floor_seconds = (n - k - 1) as f64 * min_instance_seconds;
-        if (options.stop_on_failure && (breach || dropped > 0.0))
+        let over_budget = totals.breach_steps - totals.excused_breach_steps
+            > options.breach_budget_steps
+            || totals.dropped_requests - totals.excused_dropped > options.drop_budget_requests;
+        if (options.stop_on_failure && over_budget)
             || instance_seconds + floor_seconds > budget_seconds
         {
             totals.steps = k as u32 + 1;
@@ -442,6 +463,7 @@ mod tests {
             prewarm_rps: None,
             step_seconds: 60.0,
             normal_peak_rps,
+            excused: None,
         }
     }
 

@@ -104,6 +104,8 @@ fn horizon_factor(rho: f64, x_h: f64) -> f64 {
 /// A capacity profile's measured load → p95 curve, per worker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredCurve {
+    /// Workers the curve was measured on, workers.
+    workers: u32,
     /// Rate per worker, rps (increasing).
     rps_per_worker: Vec<f64>,
     /// p95 at that rate, ms (non-decreasing: a running maximum of the measurements).
@@ -146,9 +148,15 @@ impl MeasuredCurve {
             return Err("curve: no measured points".into());
         }
         Ok(MeasuredCurve {
+            workers,
             rps_per_worker,
             p95_ms,
         })
+    }
+
+    /// Workers the curve was measured on.
+    pub fn workers(&self) -> u32 {
+        self.workers
     }
 
     /// Measured range of rate per worker, rps.

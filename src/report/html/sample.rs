@@ -141,6 +141,7 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         prewarm_rps: None,
         step_seconds: 60.0,
         normal_peak_rps: engine::normal_peak_rps(&demand),
+        excused: None,
     };
     let table = LatencyModel::new(policy.fleet.workers_per_instance, 20.0, None);
     let options = RunOptions {
