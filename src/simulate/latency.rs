@@ -74,14 +74,19 @@ fn rbm_tail(x: f64, m: f64, s2: f64, t: f64) -> f64 {
     (1.0 - phi((x - m * t) / sd)) + reflected
 }
 
-/// p95 of `Q(t)` for that motion, by bisection (the tail decreases in `x`).
+/// p95 of `Q(t)` for that motion, by bisection (the tail decreases in `x`; with
+/// a negative drift it is below the steady state's `s2·ln 20 / (2|m|)`).
 fn rbm_p95(m: f64, s2: f64, t: f64) -> f64 {
-    let mut hi = (s2 * t).sqrt() * 4.0 + m.max(0.0) * t + 1.0;
+    let mut hi = if m < 0.0 {
+        s2 * (1.0 / TAIL).ln() / (2.0 * -m) * (1.0 + 1e-9)
+    } else {
+        (s2 * t).sqrt() * 4.0 + m * t + 1.0
+    };
     while rbm_tail(hi, m, s2, t) > TAIL {
         hi *= 2.0;
     }
     let mut lo = 0.0;
-    for _ in 0..60 {
+    for _ in 0..40 {
         let mid = 0.5 * (lo + hi);
         if rbm_tail(mid, m, s2, t) > TAIL {
             lo = mid;
@@ -229,9 +234,9 @@ const U_SPLIT: f64 = std::f64::consts::LN_10;
 /// `rho` up to `1 − 1e−6`.
 const U_MAX: f64 = 13.815_510_557_964_274;
 /// Rows of the horizon table, uniform in `u` from where the horizon first matters to `U_MAX`.
-const AGE_ROWS: usize = 384;
+const AGE_ROWS: usize = 320;
 /// Columns: the age `H` uniform in `log2(H / 1 s)` from 0 to `AGE_LOG2_MAX`.
-const AGE_COLUMNS: usize = 41;
+const AGE_COLUMNS: usize = 21;
 const AGE_LOG2_MAX: f64 = 20.0;
 /// Longest age the stochastic queue is given (2^20 s, about 12 days), seconds.
 pub const MAX_AGE_SECONDS: f64 = 1_048_576.0;
@@ -259,6 +264,8 @@ pub struct LatencyModel {
     high: Vec<(f64, f64)>,
     /// Below this `u` the horizon never matters (the factor is 1 at an age of 1 s).
     u_age: f64,
+    /// `rho` at `u_age`.
+    rho_age: f64,
     /// (`mu · p95`, `Lq`) held to the age, rows over `u` in `u_age ..= U_MAX`, then
     /// one row for saturation; columns over the age.
     aged: Vec<(f64, f64)>,
@@ -332,36 +339,42 @@ impl LatencyModel {
             low,
             high,
             u_age,
+            rho_age: rho_of_u(u_age),
             aged: Vec::new(),
             curve: None,
         };
         let mut aged = vec![(0.0, 0.0); (AGE_ROWS + 1) * AGE_COLUMNS];
         let last_u = U_MAX;
-        for i in 0..=AGE_ROWS {
+        for i in 0..AGE_ROWS {
+            let u = u_age + (last_u - u_age) * i as f64 / (AGE_ROWS - 1) as f64;
+            let rho = rho_of_u(u);
+            let (p95, lq) = model.exact_at(rho);
+            // The factor grows with the age: once steady, it stays 1.
+            let mut steady = false;
             for j in 0..AGE_COLUMNS {
-                let x_h = instance_rate * age_of_column(j);
-                aged[i * AGE_COLUMNS + j] = if i < AGE_ROWS {
-                    let u = u_age + (last_u - u_age) * i as f64 / (AGE_ROWS - 1) as f64;
-                    let rho = rho_of_u(u);
-                    let (p95, lq) = model.exact_at(rho);
-                    let f = horizon_factor(rho, x_h);
-                    (
-                        SERVICE_P95_SCALED + (p95 - SERVICE_P95_SCALED).max(0.0) * f,
-                        lq * f,
-                    )
+                let f = if steady {
+                    1.0
                 } else {
-                    // Saturation: the last row's waiting part scaled from its horizon
-                    // p95 to the zero-drift one (the shape is the same so close to 1).
-                    let rho_last = rho_of_u(last_u);
-                    let scale =
-                        rbm_p95(0.0, 2.0, x_h) / rbm_p95(rho_last - 1.0, 1.0 + rho_last, x_h);
-                    let (p95, lq) = aged[(AGE_ROWS - 1) * AGE_COLUMNS + j];
-                    (
-                        SERVICE_P95_SCALED + (p95 - SERVICE_P95_SCALED) * scale,
-                        lq * scale,
-                    )
+                    horizon_factor(rho, instance_rate * age_of_column(j))
                 };
+                steady = f >= STEADY;
+                aged[i * AGE_COLUMNS + j] = (
+                    SERVICE_P95_SCALED + (p95 - SERVICE_P95_SCALED).max(0.0) * f,
+                    lq * f,
+                );
             }
+        }
+        // Saturation: the last row's waiting part scaled from its horizon p95 to the
+        // zero-drift one (the shape is the same so close to 1).
+        let rho_last = rho_of_u(last_u);
+        for j in 0..AGE_COLUMNS {
+            let x_h = instance_rate * age_of_column(j);
+            let scale = rbm_p95(0.0, 2.0, x_h) / rbm_p95(rho_last - 1.0, 1.0 + rho_last, x_h);
+            let (p95, lq) = aged[(AGE_ROWS - 1) * AGE_COLUMNS + j];
+            aged[AGE_ROWS * AGE_COLUMNS + j] = (
+                SERVICE_P95_SCALED + (p95 - SERVICE_P95_SCALED) * scale,
+                lq * scale,
+            );
         }
         // Non-decreasing in rho (down each column) and in age (along each row).
         for j in 0..AGE_COLUMNS {
@@ -424,16 +437,14 @@ impl LatencyModel {
     /// (`mu · p95`, `Lq`) of the stochastic part at utilization `rho` after `age` seconds.
     #[inline]
     fn scaled_at(&self, rho: f64, age: f64) -> (f64, f64) {
+        if rho <= self.rho_age {
+            return self.exact_at(rho);
+        }
         let u = if rho >= 1.0 {
             f64::INFINITY
-        } else if rho <= RHO_SPLIT.min(rho_of_u(self.u_age)) {
-            return self.exact_at(rho);
         } else {
             -(1.0 - rho).ln()
         };
-        if u <= self.u_age {
-            return self.exact_at(rho);
-        }
         // Row position: the grid over u, then a straight line from its last row to saturation.
         let row = if u <= U_MAX {
             (u - self.u_age) / (U_MAX - self.u_age) * (AGE_ROWS - 1) as f64
@@ -461,17 +472,23 @@ impl LatencyModel {
     /// Stochastic p95 (service included) at utilization `rho` after `age` seconds, ms, and its source.
     #[inline]
     pub fn stochastic_ms(&self, rho: f64, age: f64) -> (f64, Source) {
+        self.with_curve(rho, age, self.scaled_at(rho, age).0 * 1000.0 / self.mu)
+    }
+
+    /// The model's stochastic p95 `at_rho` (ms) held to the measured curve.
+    #[inline]
+    fn with_curve(&self, rho: f64, age: f64, at_rho: f64) -> (f64, Source) {
         let model = |rho: f64| self.scaled_at(rho, age).0 * 1000.0 / self.mu;
         match &self.curve {
-            None => (model(rho), Source::Model),
+            None => (at_rho, Source::Model),
             // Outside the measured range: the model, scaled to meet the curve's end
             // at this age (so the two join continuously).
             Some(s) if rho < s.rho_lo => (
-                model(rho) * s.curve.at(s.rho_lo * self.mu) / model(s.rho_lo),
+                at_rho * s.curve.at(s.rho_lo * self.mu) / model(s.rho_lo),
                 Source::Model,
             ),
             Some(s) if rho > s.rho_hi => (
-                model(rho) * s.curve.at(s.rho_hi * self.mu) / model(s.rho_hi),
+                at_rho * s.curve.at(s.rho_hi * self.mu) / model(s.rho_hi),
                 Source::Model,
             ),
             Some(s) => (s.curve.at(rho * self.mu), Source::Measured),
@@ -507,7 +524,7 @@ impl LatencyModel {
     /// Whether the age matters at `rho` (else the queue is in its steady state within a second).
     #[inline]
     fn ages(&self, rho: f64) -> bool {
-        rho >= 1.0 || (rho > RHO_SPLIT.min(rho_of_u(self.u_age)) && -(1.0 - rho).ln() > self.u_age)
+        rho > self.rho_age
     }
 
     /// The latency of one step; `state` carries the stochastic queue's age.
@@ -540,7 +557,7 @@ impl LatencyModel {
         } else {
             MAX_AGE_SECONDS
         };
-        let per_instance = self.scaled_at(rho, age).1;
+        let (p95_scaled, per_instance) = self.scaled_at(rho, age);
         state.queue_per_instance = per_instance;
         let queue = per_instance * accepting;
         if lambda <= 0.0 {
@@ -550,7 +567,7 @@ impl LatencyModel {
                 source: Source::None,
             };
         }
-        let (stochastic, source) = self.stochastic_ms(rho, age);
+        let (stochastic, source) = self.with_curve(rho, age, p95_scaled * 1000.0 / self.mu);
         let fluid = fluid_wait_p95(backlog_before, lambda, service_rate, dt, backlog_limit);
         StepLatency {
             p95_ms: (stochastic + fluid * 1000.0).min(P95_CAP_MS),
