@@ -94,7 +94,7 @@ fn the_fixture_recommendation_is_redundant_with_headroom_and_holds_when_replayed
     assert!(max >= needs, "{rec}");
     assert!(table.contains("(redundant)"), "{table}");
     assert!(
-        table.contains(&format!("covers the {needs} instances")),
+        table.contains(&format!("covers the {needs} instance(s)")),
         "{table}"
     );
     assert!(doc["optimality"]["gap_percent"].is_number(), "{doc}");
@@ -377,4 +377,72 @@ fn a_bad_budget_is_exit_2_naming_the_field() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--incident-max"));
+}
+
+/// `../shared/data/NAME` beside the repository, or `None` (the test skips).
+fn shared(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipping: {} not found (shared data lives beside the repo)",
+            path.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn eight_weeks_of_bursty_tweets_get_a_signable_recommendation() {
+    // Tweets mentioning Amazon per 5 minutes (NAB): a daily cycle and news spikes.
+    let Some(source) = shared("twitter_volume_amzn_5min.csv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Counts per interval (stamps at :MM:53, a regular 5-minute grid); 100 requests
+    // per tweet makes it a web service's traffic (tens of rps, news spikes above).
+    let text = fs::read_to_string(source).unwrap();
+    let mut scaled = String::from("timestamp,requests\n");
+    for line in text.lines().skip(1) {
+        let (stamp, count) = line.split_once(',').unwrap();
+        let count: f64 = count.trim().parse().unwrap();
+        scaled.push_str(&format!("{stamp},{}\n", count * 100.0));
+    }
+    let t = dir.path().join("tweets.csv");
+    fs::write(&t, scaled).unwrap();
+    let args = [
+        "--traffic",
+        path(&t),
+        "--rps-per-worker",
+        "4",
+        "--service-time",
+        "200ms",
+        "--slo-p95",
+        "1s",
+        "--recommend",
+    ];
+    let (_, table, doc) = simulate(dir.path(), &args);
+    let rec = &doc["recommendation"];
+    assert!(rec.is_object(), "{table}");
+    assert!(rec["min_instances"].as_u64().unwrap() >= 2, "{rec}");
+    let max = rec["max_instances"].as_u64().unwrap();
+    assert!(
+        max >= rec["peak_needs_instances"].as_u64().unwrap(),
+        "{rec}"
+    );
+    // The news spikes are short: reported, not planned for, and they are listed.
+    let incidents = doc["incidents"].as_array().unwrap();
+    assert!(!incidents.is_empty(), "{table}");
+    assert!(incidents
+        .iter()
+        .all(|i| i["minutes"].as_f64().unwrap() <= 30.0));
+    assert!(doc["planned_peak_rps"].is_null() || doc["planned_peak_rps"].is_number());
+    assert!(
+        doc["optimality"]["finer_candidates"].as_u64().unwrap() > 0,
+        "{doc}"
+    );
+    eprintln!("{table}");
 }

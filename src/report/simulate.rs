@@ -205,17 +205,17 @@ fn recommend_lines(
 ) -> String {
     let slo = &out.policy.slo;
     let headroom = if r.max_instances >= r.peak_needs_instances {
-        format!("covers the {} instances", r.peak_needs_instances)
+        format!("covers the {} instance(s)", r.peak_needs_instances)
     } else {
         format!(
-            "is the database's limit, below the {} instances",
+            "is the database's limit, below the {} instance(s)",
             r.peak_needs_instances
         )
     };
     let mut text = format!(
-        "\nrecommend: max {} {headroom} the scale-up threshold needs at the planned peak ({:.1} rps); min {} ({})",
+        "\nrecommend: max {} {headroom} the scale-up threshold needs at the peak ({:.1} rps); min {} ({})",
         r.max_instances,
-        search.planned_peak_rps,
+        search.peak_rps,
         r.min_instances,
         if r.min_instances >= 2 {
             "redundant"
@@ -224,11 +224,11 @@ fn recommend_lines(
         }
     );
     text.push_str(&format!(
-        "\nrecommend: error budget {} breach minutes, drop rate {}; it uses {:.1} minutes and {:.0} dropped requests",
+        "\nrecommend: error budget {} breach minutes, drop rate {}; it uses {:.1} minutes and {:.0} dropped requests outside incidents",
         slo.max_breach_minutes,
         slo.max_drop_rate,
         r.breach_minutes - r.incident_breach_minutes,
-        r.dropped_requests
+        r.dropped_requests - r.incident_dropped_requests
     ));
     if r.tied_at_best_cost > 0 {
         text.push_str(&format!(
@@ -243,7 +243,7 @@ fn recommend_lines(
             .take(5)
             .map(|i| {
                 format!(
-                    "{} for {:.0} min (peak {:.0} rps)",
+                    "{} for {:.0} min (peak {:.1} rps)",
                     time_at(out.start, i.start_seconds),
                     i.minutes,
                     i.peak_rps
@@ -251,12 +251,13 @@ fn recommend_lines(
             })
             .collect();
         text.push_str(&format!(
-            "\nincidents (demand above 1.5x the normal peak for at most {:.0} min; reported, not planned for): {}: {}{}; the recommended policy breaches {:.1} minutes in and after them",
+            "\nincidents (demand above 1.5x the normal peak for at most {:.0} min; reported, not planned for: no always-on capacity for them, max still covers them): {}: {}{}; the recommended policy breaches {:.1} minutes and drops {:.0} requests in and after them",
             search.incident_max_minutes,
             search.incidents.len(),
             list.join(", "),
             if search.incidents.len() > 5 { ", ..." } else { "" },
-            r.incident_breach_minutes
+            r.incident_breach_minutes,
+            r.incident_dropped_requests
         ));
     }
     if let Some(o) = &search.optimality {
@@ -469,6 +470,12 @@ struct SummaryJson<'a> {
     /// With --recommend: the short incidents reported, not planned for.
     #[serde(skip_serializing_if = "Option::is_none")]
     incidents: Option<&'a [Incident]>,
+    /// With --recommend: peak demand outside incidents (sizes min_instances), rps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    planned_peak_rps: Option<f64>,
+    /// With --recommend: peak demand, incidents included (max_instances' headroom), rps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rps: Option<f64>,
     /// With --recommend: the answer against the best of a finer grid on a sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     optimality: Option<Option<&'a Optimality>>,
@@ -511,6 +518,8 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
         candidates: out.search.as_ref().map(|s| s.candidates),
         refined: out.search.as_ref().map(|s| s.refined),
         incidents: out.search.as_ref().map(|s| s.incidents.as_slice()),
+        planned_peak_rps: out.search.as_ref().map(|s| s.planned_peak_rps),
+        peak_rps: out.search.as_ref().map(|s| s.peak_rps),
         optimality: out.search.as_ref().map(|s| s.optimality.as_ref()),
         excluded_db_connections: out
             .search

@@ -81,10 +81,12 @@ pub struct Recommendation {
     pub max_p95_ms: f64,
     /// Requests dropped, requests.
     pub dropped_requests: f64,
+    /// Of those, during the short incidents, requests.
+    pub incident_dropped_requests: f64,
     /// Connections held at the fleet's peak (null without a database limit), connections.
     pub peak_connections: Option<u64>,
-    /// Instances the scale-up threshold needs at the peak outside incidents
-    /// (`max_instances` is at least this), instances.
+    /// Instances the scale-up threshold needs at the peak, incidents included
+    /// (`max_instances` is at least this, or the database's limit), instances.
     pub peak_needs_instances: u32,
     /// Other passing policies at exactly this cost (this one has the largest min, then max), policies.
     pub tied_at_best_cost: usize,
@@ -136,8 +138,10 @@ pub struct Search {
     pub incident_max_minutes: f64,
     /// The short incidents found (not planned for).
     pub incidents: Vec<Incident>,
-    /// Peak demand outside the incidents (sizes the grid), rps.
+    /// Peak demand outside the incidents (sizes `min_instances`), rps.
     pub planned_peak_rps: f64,
+    /// Peak demand, incidents included (the headroom of `max_instances`), rps.
+    pub peak_rps: f64,
     /// The cheapest passing policy, if any passed.
     pub best: Option<Recommendation>,
     /// How close the answer is to the best of a finer grid, on a sample.
@@ -282,8 +286,11 @@ struct Judge<'a> {
     capacity: &'a WorkerCapacity,
     models: BTreeMap<u32, LatencyModel>,
     db_limit: Option<DbLimit>,
-    /// Peak demand outside incidents, rps.
+    /// Peak demand outside incidents (sizes `min_instances`), rps.
     peak: f64,
+    /// Peak demand, incidents included (the headroom of `max_instances`: a
+    /// ceiling costs nothing until used, so the fleet may scale into an incident), rps.
+    max_peak: f64,
     /// Smallest `min_instances` allowed.
     min_floor: u32,
     breach_budget_steps: u32,
@@ -298,7 +305,7 @@ impl<'a> Judge<'a> {
         capacity: &'a WorkerCapacity,
         models: BTreeMap<u32, LatencyModel>,
         db_limit: Option<DbLimit>,
-        peak: f64,
+        (peak, max_peak): (f64, f64),
         min_floor: u32,
     ) -> Self {
         // The error budget: breach steps and dropped requests allowed.
@@ -313,17 +320,18 @@ impl<'a> Judge<'a> {
             models,
             db_limit,
             peak,
+            max_peak,
             min_floor,
             simulated: AtomicU64::new(0),
         }
     }
 
-    /// What the scale-up threshold of `c` needs at the planned peak, instances.
+    /// What the scale-up threshold of `c` needs at the peak (incidents included), instances.
     fn peak_needs(&self, c: &Candidate) -> u32 {
         let policy = apply(self.base, *c);
         let per_instance = f64::from(c.workers) * self.capacity.rps_per_worker;
         instances_for(
-            self.peak,
+            self.max_peak,
             per_instance,
             engine::sizing_utilization(&policy, self.capacity),
         )
@@ -649,6 +657,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
         incident_max_seconds,
         recovery,
     );
+    let peak = workload.demand.iter().copied().fold(0.0, f64::max);
     let planned_peak = workload
         .demand
         .iter()
@@ -674,7 +683,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             capacity,
             models,
             db_limit,
-            planned_peak,
+            (planned_peak, peak),
             min_floor,
         )
     };
@@ -794,6 +803,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             incident_breach_minutes: f64::from(totals.excused_breach_steps) * dt / 60.0,
             max_p95_ms: totals.max_p95_ms,
             dropped_requests: totals.dropped_requests,
+            incident_dropped_requests: totals.excused_dropped,
             peak_connections: db_limit.map(|db| db.connections(totals.peak_instances, c.workers)),
             peak_needs_instances: judge.peak_needs(&c),
             tied_at_best_cost: ties,
@@ -808,6 +818,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
         incident_max_minutes: incident_max_seconds / 60.0,
         incidents,
         planned_peak_rps: planned_peak,
+        peak_rps: peak,
         best,
         optimality,
     }
@@ -889,6 +900,7 @@ mod tests {
                 .collect(),
             db_limit: None,
             peak: 300.0,
+            max_peak: 300.0,
             min_floor: 2,
             breach_budget_steps: 0,
             drop_budget_requests: 0.0,
