@@ -350,13 +350,23 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub report: ReportArgs,
 
-    /// Search min/max instances, workers per instance, step and window for the cheapest policy meeting the SLO.
+    /// Search min/max instances, workers, thresholds, step, cooldown, window and removal percent
+    /// for the cheapest policy within the SLO's error budget.
     #[arg(long)]
     pub recommend: bool,
 
     /// CPU cores per instance: --recommend tries 2 to 4 workers per core (Gunicorn's rule).
     #[arg(long, default_value_t = 2)]
     pub cores: u32,
+
+    /// Let --recommend choose min_instances = 1 (no redundancy; by default at least 2).
+    #[arg(long)]
+    pub allow_single_instance: bool,
+
+    /// Longest stretch of extreme demand (above 1.5 x the 99th percentile) --recommend reports
+    /// as an incident instead of planning for, e.g. 30m; 0s plans for every spike.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub incident_max: Duration,
 
     /// What-if: share of all requests the CDN serves at the edge, 0..1 or a percent (0.3, 30%).
     #[arg(long, value_name = "F", default_value = "0", value_parser = parse_fraction, allow_hyphen_values = true)]

@@ -298,6 +298,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     )?;
     let policy = Policy::read(&file("policy.toml"))?;
     let workers = simulate_cmd::capacity_of_profile(&capacity.profile);
+    let curve = simulate_cmd::curve_of_profile(&capacity.profile, &file("capacity.json"))?;
     let simulate = |json: &str, prewarm: bool, recommend: bool| -> anyhow::Result<SimulateOutput> {
         let files = simulate_cmd::Files {
             traffic: file("replay.csv"),
@@ -322,9 +323,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             instance_cost: Some(INSTANCE_COST),
             recommend,
             cores: 2,
+            allow_single_instance: false,
+            incident_max_seconds: 1800.0,
             record_timeline: outputs.needs_timeline(),
         };
-        let output = simulate_cmd::simulate(&files, policy.clone(), workers, &settings)?;
+        let output =
+            simulate_cmd::simulate(&files, policy.clone(), workers, curve.clone(), &settings)?;
         simulate_cmd::emit(&outputs, &output)?;
         Ok(output)
     };

@@ -1,7 +1,8 @@
 //! Hand-computable scenarios through the simulation core.
 use capplan::simulate::engine::{self, RunOptions, SimulationResult, WorkerCapacity, Workload};
+use capplan::simulate::latency::LatencyModel;
 use capplan::simulate::policy::Policy;
-use capplan::simulate::queueing::{erlang_c, MmcTable};
+use capplan::simulate::queueing::erlang_c;
 use capplan::simulate::scaler::{Action, Reason};
 
 /// One worker per instance, 10 rps sustainable, 50 ms service time (mu = 20 rps).
@@ -30,8 +31,9 @@ fn simulate(demand: &[f64], prewarm: Option<&[f64]>, policy: &Policy) -> Simulat
         prewarm_rps: prewarm,
         step_seconds: 60.0,
         normal_peak_rps: engine::normal_peak_rps(demand),
+        excused: None,
     };
-    let table = MmcTable::new(policy.fleet.workers_per_instance);
+    let table = LatencyModel::new(policy.fleet.workers_per_instance, 20.0, None);
     let options = RunOptions {
         record_timeline: true,
         ..RunOptions::default()
@@ -59,7 +61,13 @@ fn step_of_traffic_breaches_for_decision_lag_plus_boot_plus_drain() {
         .map(|r| r.step)
         .collect();
     assert_eq!(breached, vec![30, 31, 32, 33]);
-    assert!((t[32].queue_depth - 1800.0).abs() < 1e-6);
+    // The fluid backlog (1800) plus the stochastic queue of the saturated instance
+    // (docs/simulate.md, *The latency model*), a few dozen requests after 3 minutes.
+    assert!(
+        t[32].queue_depth >= 1800.0 && t[32].queue_depth < 1900.0,
+        "{}",
+        t[32].queue_depth
+    );
     assert_eq!((t[32].booting, t[33].in_service), (3, 4));
     // After the drain: M/M/1 at rho = 30/80, p95 = ln 20 / (mu (1 - rho)) = 239.7 ms.
     let expected = 20f64.ln() / (20.0 * (1.0 - 0.375)) * 1000.0;
@@ -196,7 +204,7 @@ fn warming_instances_serve_at_reduced_capacity() {
     assert!((t[32].served_rps - 50.0).abs() < 1e-9);
     // The backlog is gone; what waits is M/M/1's Lq = rho^2 / (1 - rho) = 0.9 on each of 4 instances.
     assert!(
-        (t[32].queue_depth - 3.6).abs() < 1e-3,
+        (t[32].queue_depth - 3.6).abs() < 4e-3,
         "{}",
         t[32].queue_depth
     );

@@ -249,6 +249,18 @@ fn build_simulate_output() -> SimulateOutput {
             rps_per_worker: profile.rps_per_worker,
             service_time_seconds: profile.service_time_ms.mean / 1000.0,
         },
+        // As the command does: the profile's measured curve holds the latency model.
+        curve: Some(
+            capplan::simulate::latency::MeasuredCurve::new(
+                &profile
+                    .curve
+                    .iter()
+                    .map(|p| (p.rps, p.p95_ms))
+                    .collect::<Vec<_>>(),
+                profile.workers_measured,
+            )
+            .expect("the fixture's curve"),
+        ),
     };
     let settings = Settings {
         step_seconds: 60.0,
@@ -258,6 +270,8 @@ fn build_simulate_output() -> SimulateOutput {
         instance_cost: Some(0.1),
         recommend: true,
         cores: 2,
+        allow_single_instance: false,
+        incident_max_seconds: 1800.0,
         record_timeline: true,
     };
     let mut output = capplan::simulate::simulate(inputs, &settings);

@@ -12,6 +12,7 @@ use crate::output::{self, write_bytes};
 use crate::report::html;
 use crate::report::simulate as render;
 use crate::simulate::engine::WorkerCapacity;
+use crate::simulate::latency::MeasuredCurve;
 use crate::simulate::policy::Policy;
 use crate::simulate::whatif::{DbLimit, DemandLevers};
 use crate::simulate::{failures, traffic, ForecastUpper, Inputs, Settings, SimulateOutput};
@@ -78,9 +79,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
 pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     Outputs::of(args).check()?;
     let policy = policy_from(args)?;
-    let capacity = resolve_capacity(args, &policy.slo.latency())?;
+    let (capacity, curve) = resolve_capacity(args, &policy.slo.latency())?;
     let settings = settings_from(args, &policy)?;
-    simulate(&files_from(args), policy, capacity, &settings)
+    simulate(&files_from(args), policy, capacity, curve, &settings)
 }
 
 /// Read the traffic (and the forecast) and simulate with a policy, capacity and
@@ -89,6 +90,7 @@ pub fn simulate(
     files: &Files,
     policy: Policy,
     capacity: WorkerCapacity,
+    curve: Option<MeasuredCurve>,
     settings: &Settings,
 ) -> anyhow::Result<SimulateOutput> {
     let traffic = traffic::read(&files.traffic, files.fill_gaps)?;
@@ -101,6 +103,7 @@ pub fn simulate(
         forecast,
         policy,
         capacity,
+        curve,
     };
     Ok(crate::simulate::simulate(inputs, settings))
 }
@@ -216,6 +219,8 @@ pub fn settings_from(args: &SimulateArgs, policy: &Policy) -> Result<Settings, I
         instance_cost: args.instance_cost,
         recommend: args.recommend,
         cores: args.cores,
+        allow_single_instance: args.allow_single_instance,
+        incident_max_seconds: args.incident_max.as_secs_f64(),
         record_timeline: Outputs::of(args).needs_timeline(),
     })
 }
@@ -270,17 +275,44 @@ fn db_limit(args: &SimulateArgs, policy: &Policy) -> Result<Option<DbLimit>, Inp
     Ok(Some(db))
 }
 
-/// The workers' capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`.
-/// With only one of the two, the other is derived: `service_time = 1 / rps_per_worker`.
+/// The workers' capacity from `--capacity`, overridden by `--rps-per-worker` / `--service-time`,
+/// and the profile's measured curve (kept with the overrides: it is a measurement).
 fn resolve_capacity(
     args: &SimulateArgs,
     objective: &LatencySlo,
-) -> Result<WorkerCapacity, InputError> {
+) -> Result<(WorkerCapacity, Option<MeasuredCurve>), InputError> {
     let profile = args
         .capacity
         .as_deref()
         .map(crate::formats::profile::read)
         .transpose()?;
+    let curve = match (&profile, args.capacity.as_deref()) {
+        (Some(profile), Some(path)) => curve_of_profile(profile, path)?,
+        _ => None,
+    };
+    capacity_from(args, objective, profile.as_ref()).map(|c| (c, curve))
+}
+
+/// A profile's measured curve for the latency model (`None` when it has no points).
+pub fn curve_of_profile(
+    profile: &CapacityProfile,
+    path: &Path,
+) -> Result<Option<MeasuredCurve>, InputError> {
+    if profile.curve.is_empty() {
+        return Ok(None);
+    }
+    let points: Vec<(f64, f64)> = profile.curve.iter().map(|p| (p.rps, p.p95_ms)).collect();
+    MeasuredCurve::new(&points, profile.workers_measured)
+        .map(Some)
+        .map_err(|message| InputError::file(path, message))
+}
+
+/// With only one of the two flags, the other is derived: `service_time = 1 / rps_per_worker`.
+fn capacity_from(
+    args: &SimulateArgs,
+    objective: &LatencySlo,
+    profile: Option<&CapacityProfile>,
+) -> Result<WorkerCapacity, InputError> {
     if let Some(note) = profile
         .as_ref()
         .and_then(|p| objective_mismatch(&p.slo, objective))

@@ -54,11 +54,13 @@ pub struct ServiceTimeMs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CurvePoint {
-    /// Offered rate, rps.
+    /// Offered rate, rps (> 0: simulate interpolates p95 over it).
+    #[serde(deserialize_with = "positive")]
     pub rps: f64,
     /// Median latency, ms.
     pub p50_ms: f64,
-    /// 95th percentile latency, ms.
+    /// 95th percentile latency, ms (> 0: simulate's latency model follows it).
+    #[serde(deserialize_with = "positive")]
     pub p95_ms: f64,
     /// 99th percentile latency, ms.
     pub p99_ms: f64,
@@ -160,5 +162,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sloo"), "{err}");
+        let bad = GOOD.replace("\"p95_ms\": 70.0", "\"p95_ms\": -3");
+        let err = CapacityProfile::parse(&bad, Path::new("p.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("p.json:10: curve[0].p95_ms"), "{err}");
     }
 }

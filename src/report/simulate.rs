@@ -3,7 +3,8 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
 
-use crate::simulate::recommend::Recommendation;
+use crate::simulate::latency::LatencyReport;
+use crate::simulate::recommend::{Incident, Optimality, Recommendation};
 use crate::simulate::whatif::WhatIfReport;
 use crate::simulate::{failures, SimulateOutput, Timing};
 
@@ -52,6 +53,25 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
                 p.scale_up.step_percent, p.scale_down.window_seconds
             ),
             rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
+        ),
+        row(
+            "scale-up / down threshold",
+            format!("{} / {}", p.scale_up.threshold, p.scale_down.threshold),
+            rec.map(|r| {
+                format!(
+                    "{} / {}",
+                    round3(r.scale_up_threshold),
+                    round3(r.scale_down_threshold)
+                )
+            }),
+        ),
+        row(
+            "cooldown / remove %",
+            format!(
+                "{}s / {}",
+                p.scale_up.cooldown_seconds, p.scale_down.max_remove_percent
+            ),
+            rec.map(|r| format!("{}s / {}", r.cooldown_seconds, r.max_remove_percent)),
         ),
         row(
             &format!("SLO p95 > {} ms", p.slo.p95_ms),
@@ -136,6 +156,7 @@ pub fn summary(out: &SimulateOutput) -> String {
         out.capacity.rps_per_worker,
         out.capacity.service_time_seconds * 1000.0,
     );
+    text.push_str(&latency_line(out));
     text.push_str(&what_if_lines(&out.what_if));
     if let Some(search) = &out.search {
         text.push_str(&format!(
@@ -148,8 +169,15 @@ pub fn summary(out: &SimulateOutput) -> String {
                 search.excluded_db_connections
             ));
         }
-        if search.best.is_none() {
-            text.push_str("; none met the SLO with zero drops");
+        if search.refined > 0 {
+            text.push_str(&format!(
+                "; {} of them by refining the grid's best one knob at a time",
+                search.refined
+            ));
+        }
+        match &search.best {
+            None => text.push_str("; none held the SLO's error budget"),
+            Some(r) => text.push_str(&recommend_lines(out, search, r)),
         }
     }
     let failed = failures(out);
@@ -162,6 +190,112 @@ pub fn summary(out: &SimulateOutput) -> String {
         text.push_str(&format!("\n  - {reason}"));
     }
     text
+}
+
+/// A threshold as typed (no float noise from the search's multiples).
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// What the recommendation rests on: headroom, ties, incidents, optimality.
+fn recommend_lines(
+    out: &SimulateOutput,
+    search: &crate::simulate::recommend::Search,
+    r: &Recommendation,
+) -> String {
+    let slo = &out.policy.slo;
+    let headroom = if r.max_instances >= r.peak_needs_instances {
+        format!("covers the {} instance(s)", r.peak_needs_instances)
+    } else {
+        format!(
+            "is the database's limit, below the {} instance(s)",
+            r.peak_needs_instances
+        )
+    };
+    let mut text = format!(
+        "\nrecommend: max {} {headroom} the scale-up threshold needs at the peak ({:.1} rps); min {} ({})",
+        r.max_instances,
+        search.peak_rps,
+        r.min_instances,
+        if r.min_instances >= 2 {
+            "redundant"
+        } else {
+            "single instance allowed by --allow-single-instance"
+        }
+    );
+    text.push_str(&format!(
+        "\nrecommend: error budget {} breach minutes, drop rate {}; it uses {:.1} minutes and {:.0} dropped requests outside incidents",
+        slo.max_breach_minutes,
+        slo.max_drop_rate,
+        r.breach_minutes - r.incident_breach_minutes,
+        r.dropped_requests - r.incident_dropped_requests
+    ));
+    if r.tied_at_best_cost > 0 {
+        text.push_str(&format!(
+            "\nrecommend: {} other passing policies cost the same; picked the largest min, then max (the safer one)",
+            r.tied_at_best_cost
+        ));
+    }
+    if !search.incidents.is_empty() {
+        let list: Vec<String> = search
+            .incidents
+            .iter()
+            .take(5)
+            .map(|i| {
+                format!(
+                    "{} for {:.0} min (peak {:.1} rps)",
+                    time_at(out.start, i.start_seconds),
+                    i.minutes,
+                    i.peak_rps
+                )
+            })
+            .collect();
+        text.push_str(&format!(
+            "\nincidents (demand above 1.5x the normal peak for at most {:.0} min; reported, not planned for: no always-on capacity for them, max still covers them): {}: {}{}; the recommended policy breaches {:.1} minutes and drops {:.0} requests in and after them",
+            search.incident_max_minutes,
+            search.incidents.len(),
+            list.join(", "),
+            if search.incidents.len() > 5 { ", ..." } else { "" },
+            r.incident_breach_minutes,
+            r.incident_dropped_requests
+        ));
+    }
+    if let Some(o) = &search.optimality {
+        let hours = |h: Option<f64>| h.map_or("none passed".to_string(), |h| format!("{h:.1} h"));
+        text.push_str(&format!(
+            "\noptimality: on the busiest {} steps from {} this search's procedure finds {}, the best of {} policies drawn from a finer grid of every knob {}{}",
+            o.sample_steps,
+            time_at(out.start, o.sample_start_seconds),
+            hours(o.search_hours),
+            o.finer_candidates,
+            hours(o.finer_hours),
+            o.gap_percent
+                .map_or(String::new(), |g| format!(" (gap {g:+.1}%)"))
+        ));
+        if o.adopted {
+            text.push_str("; that policy also holds the budget on the whole traffic and is the one recommended");
+        }
+    }
+    text
+}
+
+/// Which latency model the p95 figures came from.
+fn latency_line(out: &SimulateOutput) -> String {
+    let l = &out.latency;
+    let idle = if l.idle_steps > 0 {
+        format!("; {} steps without arrivals have no p95", l.idle_steps)
+    } else {
+        String::new()
+    };
+    match l.curve_rps_per_worker {
+        Some([lo, hi]) => format!(
+            "\nlatency: the profile's measured curve ({lo:.1}-{hi:.1} rps per worker) at {} steps, the M/M/c model joined to it beyond at {} steps{idle}",
+            l.measured_steps, l.model_steps
+        ),
+        None => format!(
+            "\nlatency: M/M/c model (no measured curve; give --capacity profile.json to hold it to measurement){idle}"
+        ),
+    }
 }
 
 /// The what-if lines under the table (empty when no lever is used).
@@ -229,7 +363,12 @@ pub fn timeline_csv(out: &SimulateOutput) -> anyhow::Result<Vec<u8>> {
             r.in_service.to_string(),
             format!("{:.4}", r.utilization),
             format!("{:.2}", r.queue_depth),
-            format!("{:.2}", r.p95_ms),
+            // A step without arrivals has no latency: an empty cell.
+            if r.p95_ms.is_nan() {
+                String::new()
+            } else {
+                format!("{:.2}", r.p95_ms)
+            },
             format!("{:.2}", r.dropped),
         ];
         if let Some(total) = &out.total_demand {
@@ -325,9 +464,26 @@ struct SummaryJson<'a> {
     /// With --recommend: policies evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
     candidates: Option<usize>,
+    /// With --recommend: of those, from refining the grid's best one knob at a time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refined: Option<usize>,
+    /// With --recommend: the short incidents reported, not planned for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incidents: Option<&'a [Incident]>,
+    /// With --recommend: peak demand outside incidents (sizes min_instances), rps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    planned_peak_rps: Option<f64>,
+    /// With --recommend: peak demand, incidents included (max_instances' headroom), rps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rps: Option<f64>,
+    /// With --recommend: the answer against the best of a finer grid on a sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    optimality: Option<Option<&'a Optimality>>,
     /// With --recommend and --db-max-connections: policies excluded for holding too many connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     excluded_db_connections: Option<usize>,
+    /// Which latency model the p95 came from, and at how many steps.
+    latency: &'a LatencyReport,
     /// The what-if levers: demand before and after the CDN and cache, the database check.
     what_if: &'a WhatIfReport,
     /// Run-to-run varying values; snapshots filter this key.
@@ -360,11 +516,17 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
         failures: failures(out),
         recommendation: out.search.as_ref().map(|s| s.best.as_ref()),
         candidates: out.search.as_ref().map(|s| s.candidates),
+        refined: out.search.as_ref().map(|s| s.refined),
+        incidents: out.search.as_ref().map(|s| s.incidents.as_slice()),
+        planned_peak_rps: out.search.as_ref().map(|s| s.planned_peak_rps),
+        peak_rps: out.search.as_ref().map(|s| s.peak_rps),
+        optimality: out.search.as_ref().map(|s| s.optimality.as_ref()),
         excluded_db_connections: out
             .search
             .as_ref()
             .filter(|_| out.what_if.db_connections.is_some())
             .map(|s| s.excluded_db_connections),
+        latency: &out.latency,
         what_if: &out.what_if,
         runtime: RuntimeJson {
             timing_ms: out.timing,

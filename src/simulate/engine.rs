@@ -4,13 +4,13 @@
 use serde::Serialize;
 
 use super::fleet::Fleet;
+use super::latency::{LatencyModel, LatencyState, Source, StepLoad};
 use super::policy::{Metric, Policy};
-use super::queueing::{backlog_p95, fluid_step, FluidStep, MmcTable};
+use super::queueing::{fluid_step, FluidStep};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
 use super::whatif::{fleet_cap, DbLimit};
 
-/// p95 reported when nothing can be served, and the cap of every p95: one hour, ms.
-pub const P95_CAP_MS: f64 = 3_600_000.0;
+pub use super::latency::P95_CAP_MS;
 
 /// What one worker can do.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -33,6 +33,9 @@ pub struct Workload<'a> {
     pub step_seconds: f64,
     /// Normal peak demand (the 99th percentile of demand), rps.
     pub normal_peak_rps: f64,
+    /// Per step, whether its breaches and drops are excused from the error budget
+    /// (short incidents `--recommend` reports instead of planning for); `None`: none are.
+    pub excused: Option<&'a [bool]>,
 }
 
 /// How much to record and when to give up (the recommendation search stops early).
@@ -40,8 +43,13 @@ pub struct Workload<'a> {
 pub struct RunOptions {
     /// Keep one [`StepRecord`] per step.
     pub record_timeline: bool,
-    /// Stop at the first SLO breach or dropped request.
+    /// Stop once the error budget below is spent (breach steps or dropped requests
+    /// outside excused steps beyond it; with the default budgets of 0: at the first).
     pub stop_on_failure: bool,
+    /// Breach steps allowed outside excused steps, steps.
+    pub breach_budget_steps: u32,
+    /// Dropped requests allowed outside excused steps, requests.
+    pub drop_budget_requests: f64,
     /// Stop once instance-hours are sure to exceed this (spent so far plus `min_instances` for the rest).
     pub max_instance_hours: Option<f64>,
     /// Never grow the fleet beyond the connections this database accepts
@@ -115,6 +123,12 @@ pub struct SimulationTotals {
     pub max_requested: u32,
     /// The run reached the last step (false when stopped early).
     pub completed: bool,
+    /// Steps whose p95 came from the measured curve, the model, or had no arrivals, steps.
+    pub latency_steps: [u32; 3],
+    /// Of `breach_steps`, those in excused steps, steps.
+    pub excused_breach_steps: u32,
+    /// Of `dropped_requests`, those in excused steps, requests.
+    pub excused_dropped: f64,
 }
 
 /// Everything a run produced.
@@ -196,15 +210,15 @@ fn instances_for(rps: f64, per_instance_rps: f64, utilization: f64) -> u32 {
         .min(1e9) as u32
 }
 
-/// Simulate `workload` under `policy`. `table` must be for `policy.fleet.workers_per_instance`.
+/// Simulate `workload` under `policy`. `latency` must be for `policy.fleet.workers_per_instance`.
 pub fn run(
     workload: &Workload,
     policy: &Policy,
     capacity: &WorkerCapacity,
-    table: &MmcTable,
+    latency: &LatencyModel,
     options: RunOptions,
 ) -> SimulationResult {
-    debug_assert_eq!(table.servers(), policy.fleet.workers_per_instance);
+    debug_assert_eq!(latency.servers(), policy.fleet.workers_per_instance);
     let n = workload.demand.len();
     let dt = workload.step_seconds;
     let workers = f64::from(policy.fleet.workers_per_instance);
@@ -257,9 +271,12 @@ pub fn run(
         db_capped: 0,
         max_requested: 0,
         completed: true,
+        latency_steps: [0; 3],
+        excused_breach_steps: 0,
+        excused_dropped: 0.0,
     };
     let mut backlog = 0.0_f64;
-    let ms_per_service = 1000.0 / mu;
+    let mut latency_state = LatencyState::default();
     let mu_over_sustainable = mu / capacity.rps_per_worker;
     let min_instance_seconds = f64::from(policy.fleet.min_instances) * dt;
     let budget_seconds = options
@@ -290,28 +307,25 @@ pub fn run(
         backlog = after;
 
         let rho = lambda * per_service_rate;
-        let (p95_ms, queue_depth) = if service_rate > 0.0 {
-            let (steady_p95, steady_queue) = if rho < 1.0 {
-                let point = table.at(rho);
-                (
-                    point.p95_scaled * ms_per_service,
-                    point.queue_length * accepting,
-                )
-            } else {
-                (0.0, 0.0)
-            };
-            let fluid_p95 = if before > 0.0 || after > 0.0 {
-                backlog_p95(before, after, per_service_rate, mu) * 1000.0
-            } else {
-                0.0
-            };
-            (
-                steady_p95.max(fluid_p95).min(P95_CAP_MS),
-                after + steady_queue,
-            )
-        } else {
-            (P95_CAP_MS, after)
-        };
+        let step_latency = latency.step(
+            &mut latency_state,
+            &StepLoad {
+                lambda,
+                service_rate,
+                accepting,
+                backlog_before: before,
+                backlog_limit: limit,
+                dt,
+            },
+        );
+        // NaN without arrivals: no latency to report (never a breach).
+        let p95_ms = step_latency.p95_ms;
+        let queue_depth = after + step_latency.queue;
+        totals.latency_steps[match step_latency.source {
+            Source::Measured => 0,
+            Source::Model => 1,
+            Source::None => 2,
+        }] += 1;
         // Demand over sustainable capacity = rho x (mu / rps_per_worker).
         let utilization = if service_rate > 0.0 {
             rho * mu_over_sustainable
@@ -328,6 +342,10 @@ pub fn run(
         instance_seconds += f64::from(total) * dt;
         let breach = p95_ms > slo_ms;
         totals.breach_steps += u32::from(breach);
+        if workload.excused.is_some_and(|e| e[k]) {
+            totals.excused_breach_steps += u32::from(breach);
+            totals.excused_dropped += dropped;
+        }
 
         if options.record_timeline {
             timeline.push(StepRecord {
@@ -346,7 +364,10 @@ pub fn run(
         }
         // Never fewer than min_instances from here on: a lower bound of the final bill.
         let floor_seconds = (n - k - 1) as f64 * min_instance_seconds;
-        if (options.stop_on_failure && (breach || dropped > 0.0))
+        let over_budget = totals.breach_steps - totals.excused_breach_steps
+            > options.breach_budget_steps
+            || totals.dropped_requests - totals.excused_dropped > options.drop_budget_requests;
+        if (options.stop_on_failure && over_budget)
             || instance_seconds + floor_seconds > budget_seconds
         {
             totals.steps = k as u32 + 1;
@@ -357,12 +378,12 @@ pub fn run(
         let metric = match policy.scale_up.metric {
             Metric::Utilization => utilization,
             Metric::QueueDepth => queue_depth / accepting.max(1.0),
-            Metric::P95Ms => p95_ms,
+            Metric::P95Ms => p95_ms.max(0.0),
             Metric::RpsPerWorker => utilization * capacity.rps_per_worker,
         };
         let observation = Observation {
             metric,
-            p95_ms,
+            p95_ms: p95_ms.max(0.0),
             counts,
         };
         let now = start + dt;
@@ -424,7 +445,7 @@ mod tests {
     }
 
     /// One worker per instance (10 rps sustainable, mu = 20 rps), at least one instance.
-    fn setup() -> (Policy, WorkerCapacity, MmcTable) {
+    fn setup() -> (Policy, WorkerCapacity, LatencyModel) {
         let mut policy = Policy::default();
         policy.fleet.workers_per_instance = 1;
         policy.fleet.min_instances = 1;
@@ -432,7 +453,7 @@ mod tests {
             rps_per_worker: 10.0,
             service_time_seconds: 0.05,
         };
-        (policy, capacity, MmcTable::new(1))
+        (policy, capacity, LatencyModel::new(1, 20.0, None))
     }
 
     /// `demand` at one-minute steps, without a forecast.
@@ -442,6 +463,7 @@ mod tests {
             prewarm_rps: None,
             step_seconds: 60.0,
             normal_peak_rps,
+            excused: None,
         }
     }
 
@@ -502,7 +524,8 @@ mod tests {
         let result = run(&workload, &policy, &capacity, &table, options);
         let t = &result.timeline;
         assert!((t[0].dropped - 200.0).abs() < 1e-9);
-        assert!((t[0].queue_depth - 400.0).abs() < 1e-9);
+        // The fluid backlog (400) plus the stochastic queue of a saturated instance.
+        assert!(t[0].queue_depth >= 400.0);
         assert!((t[0].served_rps - 20.0).abs() < 1e-9);
         // Drains 10 rps net: 400 -> 0 in 40 s, so the second step ends empty.
         assert!(t[1].queue_depth < 1.0);

@@ -6,6 +6,7 @@
 //! (renderers: `report::simulate`).
 pub mod engine;
 pub mod fleet;
+pub mod latency;
 pub mod policy;
 pub mod queueing;
 pub mod recommend;
@@ -19,8 +20,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use engine::{RunOptions, SimulationResult, WorkerCapacity, Workload};
+use latency::{LatencyModel, LatencyReport, MeasuredCurve};
 use policy::Policy;
-use queueing::MmcTable;
 use recommend::Search;
 use traffic::Interpolate;
 use whatif::{DbLimit, DbReport, DemandFigures, DemandLevers, WhatIfReport};
@@ -38,6 +39,8 @@ pub struct SimulateOutput {
     /// Price of one instance-hour, when given.
     pub instance_cost: Option<f64>,
     pub result: SimulationResult,
+    /// Which latency model the run's p95 came from.
+    pub latency: LatencyReport,
     /// With `--recommend`.
     pub search: Option<Search>,
     /// The what-if levers and what they did.
@@ -73,8 +76,13 @@ pub struct Settings {
     pub instance_cost: Option<f64>,
     /// Search for the cheapest passing policy (`--recommend`).
     pub recommend: bool,
-    /// Threads the search may use.
+    /// Cores per instance: the search tries 2..4 workers per core.
     pub cores: u32,
+    /// Let the search recommend `min_instances = 1` (`--allow-single-instance`).
+    pub allow_single_instance: bool,
+    /// Longest stretch of extreme demand the search reports as an incident instead
+    /// of planning for (`--incident-max`), seconds; 0: none.
+    pub incident_max_seconds: f64,
     /// Keep the per-step timeline (the timeline CSV, the HTML report and the plot draw it).
     pub record_timeline: bool,
 }
@@ -99,6 +107,8 @@ pub struct Inputs {
     /// The policy simulated (with `--slo-p95` applied).
     pub policy: Policy,
     pub capacity: WorkerCapacity,
+    /// A capacity profile's measured load -> p95 curve (`None`: the queueing model only).
+    pub curve: Option<MeasuredCurve>,
 }
 
 /// Simulate (and search, with `settings.recommend`): data in, data out.
@@ -108,6 +118,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         forecast,
         policy,
         capacity,
+        curve,
     } = inputs;
     let step = settings.step_seconds;
     let levers = settings.levers;
@@ -147,16 +158,19 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         prewarm_rps: prewarm.as_deref(),
         step_seconds: step,
         normal_peak_rps: engine::normal_peak_rps(&demand),
+        excused: None,
     };
 
     let clock = Instant::now();
-    let table = MmcTable::new(policy.fleet.workers_per_instance);
+    let mu = 1.0 / capacity.service_time_seconds;
+    let latency = LatencyModel::new(policy.fleet.workers_per_instance, mu, curve.as_ref());
     let options = RunOptions {
         record_timeline: settings.record_timeline,
         db_limit,
         ..RunOptions::default()
     };
-    let result = engine::run(&workload, &policy, &capacity, &table, options);
+    let result = engine::run(&workload, &policy, &capacity, &latency, options);
+    let latency_report = LatencyReport::new(curve.as_ref(), result.totals.latency_steps);
     let mut timing = Timing {
         simulate: clock.elapsed().as_secs_f64() * 1000.0,
         recommend: 0.0,
@@ -174,11 +188,17 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         let found = recommend::search(
             &workload,
             &policy,
-            &capacity,
-            app_demand.peak_rps,
-            settings.cores,
-            settings.instance_cost.unwrap_or(0.0),
-            db_limit,
+            &recommend::SearchSettings {
+                capacity: &capacity,
+                curve: curve.as_ref(),
+                workers_measured: curve.as_ref().map(MeasuredCurve::workers),
+                cores: settings.cores,
+                instance_cost: settings.instance_cost.unwrap_or(0.0),
+                db_limit,
+                allow_single_instance: settings.allow_single_instance,
+                incident_max_seconds: settings.incident_max_seconds,
+                estimate_optimality: true,
+            },
         );
         timing.recommend = clock.elapsed().as_secs_f64() * 1000.0;
         Some(found)
@@ -208,6 +228,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         capacity,
         instance_cost: settings.instance_cost,
         result,
+        latency: latency_report,
         search,
         what_if,
         total_demand,
@@ -220,9 +241,14 @@ pub fn failures(output: &SimulateOutput) -> Vec<String> {
     let totals = &output.result.totals;
     let slo = &output.policy.slo;
     let mut reasons = Vec::new();
-    if totals.breach_steps > 0 {
+    if totals.breach_steps > 0 && totals.breach_minutes > slo.max_breach_minutes {
+        let budget = if slo.max_breach_minutes > 0.0 {
+            format!("; budget {} minutes", slo.max_breach_minutes)
+        } else {
+            String::new()
+        };
         reasons.push(format!(
-            "p95 above {} ms for {:.1} minutes ({:.2}% of the time; worst {:.0} ms)",
+            "p95 above {} ms for {:.1} minutes ({:.2}% of the time; worst {:.0} ms{budget})",
             slo.p95_ms, totals.breach_minutes, totals.breach_percent, totals.max_p95_ms
         ));
     }

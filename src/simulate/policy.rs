@@ -182,6 +182,8 @@ pub struct Slo {
     pub p95_ms: f64,
     /// Largest acceptable fraction of requests dropped (0..1).
     pub max_drop_rate: f64,
+    /// Error budget: time p95 may be above `p95_ms` before the SLO is missed, minutes.
+    pub max_breach_minutes: f64,
 }
 
 impl Slo {
@@ -197,6 +199,7 @@ impl Default for Slo {
         Slo {
             p95_ms: 300.0,
             max_drop_rate: 0.0,
+            max_breach_minutes: 0.0,
         }
     }
 }
@@ -347,6 +350,12 @@ impl Policy {
                 return Err((field, message));
             }
         }
+        if !(self.slo.max_breach_minutes.is_finite() && self.slo.max_breach_minutes >= 0.0) {
+            return Err((
+                "slo.max_breach_minutes",
+                "must be a number of minutes >= 0".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.slo.max_drop_rate) {
             return Err((
                 "slo.max_drop_rate",
@@ -412,6 +421,8 @@ mod tests {
         assert!(err.contains("scale_down.threshold"), "{err}");
         let err = parse("[slo]\nmax_drop_rate = 2.0\n").unwrap_err();
         assert!(err.contains("slo.max_drop_rate"), "{err}");
+        let err = parse("[slo]\nmax_breach_minutes = -1\n").unwrap_err();
+        assert!(err.contains("slo.max_breach_minutes"), "{err}");
     }
 
     #[test]

@@ -198,15 +198,6 @@ pub fn fluid_step(backlog: f64, lambda: f64, service_rate: f64, dt: f64, limit: 
     }
 }
 
-/// p95 response time (seconds) of requests arriving while the backlog moves
-/// linearly from `before` to `after` at service rate `1 / per_service_rate`: waits
-/// are spread evenly between the two ends, plus the exponential service p95.
-#[inline]
-pub fn backlog_p95(before: f64, after: f64, per_service_rate: f64, mu: f64) -> f64 {
-    let (lo, hi) = (before.min(after), before.max(after));
-    (lo + 0.95 * (hi - lo)) * per_service_rate + SERVICE_P95_SCALED / mu
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,9 +222,6 @@ mod tests {
                 dropped: 150.0
             }
         );
-        // Growing from 0 to 600 at 20 rps: waits 0..30 s, p95 28.5 s plus ln 20 / mu.
-        let p95 = backlog_p95(0.0, 600.0, 1.0 / 20.0, 20.0);
-        assert!((p95 - (28.5 + 20f64.ln() / 20.0)).abs() < 1e-9);
     }
 
     #[test]

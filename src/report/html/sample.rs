@@ -12,8 +12,8 @@ use crate::loadtest::client::{Failure, HttpVersion};
 use crate::loadtest::recorder::Interval;
 use crate::loadtest::result::{GeneratorReport, ProtocolReport, RunResult, ThresholdResult};
 use crate::simulate::engine::{self, RunOptions, WorkerCapacity, Workload};
+use crate::simulate::latency::{LatencyModel, LatencyReport};
 use crate::simulate::policy::Policy;
-use crate::simulate::queueing::MmcTable;
 use crate::simulate::{SimulateOutput, Timing};
 
 /// A 20-second closed-model run, 1% failures, through the aggregator.
@@ -141,8 +141,9 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         prewarm_rps: None,
         step_seconds: 60.0,
         normal_peak_rps: engine::normal_peak_rps(&demand),
+        excused: None,
     };
-    let table = MmcTable::new(policy.fleet.workers_per_instance);
+    let table = LatencyModel::new(policy.fleet.workers_per_instance, 20.0, None);
     let options = RunOptions {
         record_timeline: true,
         ..RunOptions::default()
@@ -156,6 +157,7 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         policy,
         capacity,
         instance_cost: Some(0.1),
+        latency: LatencyReport::new(None, result.totals.latency_steps),
         result,
         search: None,
         what_if: crate::simulate::whatif::WhatIfReport {
