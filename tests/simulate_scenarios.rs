@@ -30,8 +30,9 @@ fn simulate(demand: &[f64], prewarm: Option<&[f64]>, policy: &Policy) -> Simulat
         demand,
         prewarm_rps: prewarm,
         step_seconds: 60.0,
-        normal_peak_rps: engine::normal_peak_rps(demand),
+        normal_peak_rps: engine::normal_peak_rps(demand, 60.0),
         excused: None,
+        burst_rps: None,
     };
     let table = LatencyModel::new(policy.fleet.workers_per_instance, 20.0, None);
     let options = RunOptions {

@@ -98,6 +98,9 @@ pub fn simulate(
         Some(path) => Some(read_forecast_upper(path, files.fill_gaps)?),
         None => None,
     };
+    if let (Some(forecast), Some(path)) = (&forecast, &files.forecast) {
+        check_overlap(&traffic, forecast, path)?;
+    }
     let inputs = Inputs {
         traffic,
         forecast,
@@ -153,6 +156,10 @@ pub fn emit(outputs: &Outputs, output: &SimulateOutput) -> anyhow::Result<Outcom
     ]);
     if !outputs.report.quiet {
         output::print_text(&format!("{}\n", render::summary(output)), stdout_taken)?;
+    } else {
+        for warning in &output.warnings {
+            eprintln!("warning: {warning}");
+        }
     }
     written.finish()?;
 
@@ -223,6 +230,39 @@ pub fn settings_from(args: &SimulateArgs, policy: &Policy) -> Result<Settings, I
         incident_max_seconds: args.incident_max.as_secs_f64(),
         record_timeline: Outputs::of(args).needs_timeline(),
     })
+}
+
+/// A forecast that shares no time with the traffic can pre-warm nothing: a wrong file
+/// or a wrong year, not a policy finding.
+fn check_overlap(
+    traffic: &traffic::Series,
+    forecast: &ForecastUpper,
+    path: &Path,
+) -> Result<(), InputError> {
+    let end = |start: chrono::DateTime<chrono::Utc>, seconds: f64| {
+        start + chrono::Duration::milliseconds((seconds * 1000.0) as i64)
+    };
+    let traffic_end = end(traffic.start, traffic.span_seconds());
+    let forecast_end = end(
+        forecast.start,
+        forecast.upper.len() as f64 * forecast.interval_seconds,
+    );
+    if forecast_end <= traffic.start || forecast.start >= traffic_end {
+        let fmt =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        return Err(InputError::file(
+            path,
+            format!(
+                "the forecast covers {} to {}, the traffic {} to {}: they do not overlap, so \
+                 nothing would be pre-warmed (a forecast of another period?)",
+                fmt(forecast.start),
+                fmt(forecast_end),
+                fmt(traffic.start),
+                fmt(traffic_end)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A `--forecast` file's upper bound: the file must have that column.

@@ -112,6 +112,21 @@ impl<'a> Source<'a> {
         span.map_or(1, |span| self.line_of_offset(span.start))
     }
 
+    /// Whether the TOML text sets the dotted key (a default does not count).
+    pub fn toml_has_key(&self, dotted: &str) -> bool {
+        let Ok(document) = toml_edit::ImDocument::parse(self.text) else {
+            return false;
+        };
+        let mut item = document.as_item();
+        for key in dotted.split('.') {
+            match item.as_table_like().and_then(|table| table.get(key)) {
+                Some(next) => item = next,
+                None => return false,
+            }
+        }
+        true
+    }
+
     fn quote(&self, line: usize) -> Option<String> {
         let text = self.text.lines().nth(line.checked_sub(1)?)?.trim_end();
         if text.trim().is_empty() {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::simulate::latency::LatencyReport;
 use crate::simulate::recommend::{Incident, Optimality, Recommendation};
 use crate::simulate::whatif::WhatIfReport;
-use crate::simulate::{failures, SimulateOutput, Timing};
+use crate::simulate::{failures, NormalPeak, SimulateOutput, Timing};
 
 fn time_at(start: DateTime<Utc>, seconds: f64) -> String {
     (start + Duration::milliseconds((seconds * 1000.0).round() as i64))
@@ -157,6 +157,7 @@ pub fn summary(out: &SimulateOutput) -> String {
         out.capacity.service_time_seconds * 1000.0,
     );
     text.push_str(&latency_line(out));
+    text.push_str(&safety_cap_line(out));
     text.push_str(&what_if_lines(&out.what_if));
     if let Some(search) = &out.search {
         text.push_str(&format!(
@@ -189,7 +190,23 @@ pub fn summary(out: &SimulateOutput) -> String {
     for reason in failed {
         text.push_str(&format!("\n  - {reason}"));
     }
+    for warning in &out.warnings {
+        text.push_str(&format!("\nwarning: {warning}"));
+    }
     text
+}
+
+/// Where the safety cap comes from.
+fn safety_cap_line(out: &SimulateOutput) -> String {
+    let source = if out.normal_peak.from_policy {
+        "limits.normal_peak_rps"
+    } else {
+        "the traffic's median day's second-busiest hour; set limits.normal_peak_rps to fix it"
+    };
+    format!(
+        "\nsafety cap: {} instances = {} x the normal peak of {:.1} rps ({source})",
+        out.result.safety_cap, out.policy.limits.safety_cap_multiple, out.normal_peak.rps
+    )
 }
 
 /// A threshold as typed (no float noise from the search's multiples).
@@ -251,7 +268,7 @@ fn recommend_lines(
             })
             .collect();
         text.push_str(&format!(
-            "\nincidents (demand above 1.5x the normal peak for at most {:.0} min; reported, not planned for: no always-on capacity for them, max still covers them): {}: {}{}; the recommended policy breaches {:.1} minutes and drops {:.0} requests in and after them",
+            "\nincidents (demand above 1.5x its 99th percentile for at most {:.0} min; reported, not planned for: no always-on capacity for them, max still covers them): {}: {}{}; the recommended policy breaches {:.1} minutes and drops {:.0} requests in and after them",
             search.incident_max_minutes,
             search.incidents.len(),
             list.join(", "),
@@ -452,6 +469,10 @@ struct SummaryJson<'a> {
     peak_instances: u32,
     /// Safety cap used, instances.
     safety_cap: u32,
+    /// The normal peak the safety cap multiplies.
+    normal_peak: NormalPeak,
+    /// What the user must hear before trusting the verdict.
+    warnings: &'a [String],
     /// Steps simulated, steps.
     steps: u32,
     /// Step length, seconds.
@@ -511,6 +532,8 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
         refused: t.refused,
         peak_instances: t.peak_instances,
         safety_cap: out.result.safety_cap,
+        normal_peak: out.normal_peak,
+        warnings: &out.warnings,
         steps: t.steps,
         step_seconds: out.step_seconds,
         failures: failures(out),

@@ -36,6 +36,23 @@ pub struct Workload<'a> {
     /// Per step, whether its breaches and drops are excused from the error budget
     /// (short incidents `--recommend` reports instead of planning for); `None`: none are.
     pub excused: Option<&'a [bool]>,
+    /// Per step, the busiest input row inside it when the rows are finer than the
+    /// step (see `traffic::step_peaks`), rps; `None`: rows are not finer.
+    pub burst_rps: Option<&'a [f64]>,
+}
+
+/// The first step whose mean the fleet carried but whose busiest input row it could
+/// not: a burst the step's mean hides from the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HiddenBurst {
+    /// Step index.
+    pub step: u32,
+    /// The busiest row's rate, rps.
+    pub burst_rps: f64,
+    /// The step's mean rate, rps.
+    pub mean_rps: f64,
+    /// The fleet's sustainable capacity during the step, rps.
+    pub capacity_rps: f64,
 }
 
 /// How much to record and when to give up (the recommendation search stops early).
@@ -129,6 +146,9 @@ pub struct SimulationTotals {
     pub excused_breach_steps: u32,
     /// Of `dropped_requests`, those in excused steps, requests.
     pub excused_dropped: f64,
+    /// Steps whose mean fits the fleet's sustainable capacity but whose busiest input
+    /// row does not (bursts shorter than the step), steps.
+    pub hidden_burst_steps: u32,
 }
 
 /// Everything a run produced.
@@ -139,6 +159,8 @@ pub struct SimulationResult {
     pub events: Vec<Event>,
     /// Safety cap used, instances.
     pub safety_cap: u32,
+    /// The first of `totals.hidden_burst_steps`.
+    pub first_hidden_burst: Option<HiddenBurst>,
 }
 
 /// For each step `k`, the largest forecast value in steps `k+1 ..= k+1+horizon`
@@ -177,15 +199,38 @@ pub fn forecast_lookahead(upper: &[f64], horizon_steps: usize) -> Vec<f64> {
     out
 }
 
-/// Nearest-rank 99th percentile of demand: the "normal peak" the safety cap multiplies.
-pub fn normal_peak_rps(demand: &[f64]) -> f64 {
-    if demand.is_empty() {
+/// The "normal peak" the safety cap multiplies, rps: the median over 24-hour blocks
+/// (from the start of the traffic) of each block's second-busiest hour (mean demand
+/// of 3600-second blocks). One unusual hour a day, or unusual days short of half,
+/// do not move it, and it changes continuously with the data: a spike does not set
+/// the cap that is meant to contain it. The lower median is taken for an even count.
+pub fn normal_peak_rps(demand: &[f64], step_seconds: f64) -> f64 {
+    if demand.is_empty() || step_seconds.is_nan() || step_seconds <= 0.0 {
         return 0.0;
     }
-    let mut sorted = demand.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((0.99 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    let per_hour = ((3600.0 / step_seconds).round() as usize).max(1);
+    let hourly: Vec<f64> = demand
+        .chunks(per_hour)
+        .map(|hour| hour.iter().sum::<f64>() / hour.len() as f64)
+        .collect();
+    let mut daily: Vec<f64> = hourly
+        .chunks(24)
+        .map(|day| {
+            let mut hours = day.to_vec();
+            hours.sort_by(|a, b| b.total_cmp(a));
+            hours[1.min(hours.len() - 1)]
+        })
+        .collect();
+    daily.sort_by(f64::total_cmp);
+    daily[(daily.len() - 1) / 2]
+}
+
+/// The normal peak of a run: the policy's `limits.normal_peak_rps`, else [`normal_peak_rps`].
+pub fn normal_peak_of(policy: &Policy, demand: &[f64], step_seconds: f64) -> f64 {
+    policy
+        .limits
+        .normal_peak_rps
+        .unwrap_or_else(|| normal_peak_rps(demand, step_seconds))
 }
 
 /// Utilization the fleet is sized for when a count is computed from a rate
@@ -274,7 +319,9 @@ pub fn run(
         latency_steps: [0; 3],
         excused_breach_steps: 0,
         excused_dropped: 0.0,
+        hidden_burst_steps: 0,
     };
+    let mut first_hidden_burst = None;
     let mut backlog = 0.0_f64;
     let mut latency_state = LatencyState::default();
     let mu_over_sustainable = mu / capacity.rps_per_worker;
@@ -342,6 +389,18 @@ pub fn run(
         instance_seconds += f64::from(total) * dt;
         let breach = p95_ms > slo_ms;
         totals.breach_steps += u32::from(breach);
+        if let Some(bursts) = workload.burst_rps {
+            let sustainable = effective * workers * capacity.rps_per_worker;
+            if bursts[k] > sustainable && lambda <= sustainable {
+                totals.hidden_burst_steps += 1;
+                first_hidden_burst.get_or_insert(HiddenBurst {
+                    step: k as u32,
+                    burst_rps: bursts[k],
+                    mean_rps: lambda,
+                    capacity_rps: sustainable,
+                });
+            }
+        }
         if workload.excused.is_some_and(|e| e[k]) {
             totals.excused_breach_steps += u32::from(breach);
             totals.excused_dropped += dropped;
@@ -421,6 +480,7 @@ pub fn run(
         timeline,
         events,
         safety_cap,
+        first_hidden_burst,
     }
 }
 
@@ -438,10 +498,32 @@ mod tests {
     }
 
     #[test]
-    fn normal_peak_ignores_the_top_percent() {
-        let mut demand = vec![100.0; 1000];
-        demand[10] = 10_000.0;
-        assert_eq!(normal_peak_rps(&demand), 100.0);
+    fn normal_peak_is_the_median_days_second_busiest_hour() {
+        // Three days at 1-minute steps: hour h of every day at 10 + h rps.
+        let mut demand: Vec<f64> = (0..3 * 1440)
+            .map(|m| 10.0 + f64::from(m / 60 % 24))
+            .collect();
+        // Second-busiest hour of each day: 32 rps.
+        assert_eq!(normal_peak_rps(&demand, 60.0), 32.0);
+        // A 15-minute spike of 100x on day 2 moves nothing, nor does a whole busy day.
+        demand[1440 + 600..1440 + 615]
+            .iter_mut()
+            .for_each(|v| *v *= 100.0);
+        assert_eq!(normal_peak_rps(&demand, 60.0), 32.0);
+        demand[1440 + 600..1440 + 615]
+            .iter_mut()
+            .for_each(|v| *v /= 100.0);
+        demand[..1440].iter_mut().for_each(|v| *v *= 10.0);
+        assert_eq!(normal_peak_rps(&demand, 60.0), 32.0);
+        // One day: a spike inside one hour is that day's busiest hour, not its second.
+        let mut day: Vec<f64> = vec![10.0; 1440];
+        for minutes in [14, 15, 16, 59] {
+            day.iter_mut().for_each(|v| *v = 10.0);
+            day[600..600 + minutes].iter_mut().for_each(|v| *v = 1000.0);
+            assert_eq!(normal_peak_rps(&day, 60.0), 10.0, "{minutes}-minute spike");
+        }
+        assert_eq!(normal_peak_rps(&[], 60.0), 0.0);
+        assert_eq!(normal_peak_rps(&[5.0], 60.0), 5.0);
     }
 
     /// One worker per instance (10 rps sustainable, mu = 20 rps), at least one instance.
@@ -464,6 +546,7 @@ mod tests {
             step_seconds: 60.0,
             normal_peak_rps,
             excused: None,
+            burst_rps: None,
         }
     }
 
@@ -546,7 +629,7 @@ mod tests {
         policy.scale_up.step_percent = 100.0;
         policy.limits.safety_cap_multiple = 100.0;
         policy.limits.freeze_p95_ms = 1e12;
-        let workload = per_minute(&demand, normal_peak_rps(&demand));
+        let workload = per_minute(&demand, normal_peak_rps(&demand, 60.0));
         let db = DbLimit {
             max_connections: 40,
             pool_per_worker: 10,

@@ -12,6 +12,7 @@ pub mod queueing;
 pub mod recommend;
 pub mod scaler;
 pub mod traffic;
+pub mod warnings;
 pub mod whatif;
 
 use std::time::Instant;
@@ -48,8 +49,21 @@ pub struct SimulateOutput {
     /// Per step, all demand before the CDN and the cache (rps); only when a
     /// lever is active (otherwise the timeline's demand is all of it).
     pub total_demand: Option<Vec<f64>>,
+    /// The normal peak the safety cap multiplies, rps, and whether the policy gave it.
+    pub normal_peak: NormalPeak,
+    /// What the user must hear before trusting the verdict (see [`warnings`]).
+    pub warnings: Vec<String>,
     /// Wall time of the core, for the benchmark script.
     pub timing: Timing,
+}
+
+/// The safety cap's reference.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NormalPeak {
+    /// Normal peak demand, rps.
+    pub rps: f64,
+    /// `limits.normal_peak_rps` gave it (else the traffic's median day's second-busiest hour).
+    pub from_policy: bool,
 }
 
 /// Wall time of the pure core (not of reading or writing files), milliseconds.
@@ -142,23 +156,45 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         std::mem::replace(&mut demand, app)
     });
 
+    let mut warnings = Vec::new();
     let prewarm = forecast.as_ref().map(|forecast| {
-        forecast_on_grid(
+        let on_grid = forecast_on_grid(
             forecast,
             &series.start,
             step,
             steps,
             settings.interpolate,
-            &policy,
             levers.app_share(),
-        )
+        );
+        let covered = || on_grid.iter().enumerate().filter(|(_, v)| !v.is_nan());
+        warnings.extend(warnings::forecast_coverage(
+            covered().count(),
+            steps,
+            series.start,
+            step,
+            covered().next().map(|(k, _)| k),
+            covered().next_back().map(|(k, _)| k),
+        ));
+        let horizon = policy.predictive.launch_ahead_seconds(&policy.fleet);
+        engine::forecast_lookahead(&on_grid, (horizon / step).ceil() as usize)
     });
+    // Rows finer than the step: the busiest row of each step, as the app sees it.
+    let bursts = (series.interval_seconds < step).then(|| {
+        let mut peaks = traffic::step_peaks(&series.rps, series.interval_seconds, step, steps);
+        peaks.iter_mut().for_each(|p| *p *= levers.app_share());
+        peaks
+    });
+    let normal_peak = NormalPeak {
+        rps: engine::normal_peak_of(&policy, &demand, step),
+        from_policy: policy.limits.normal_peak_rps.is_some(),
+    };
     let workload = Workload {
         demand: &demand,
         prewarm_rps: prewarm.as_deref(),
         step_seconds: step,
-        normal_peak_rps: engine::normal_peak_rps(&demand),
+        normal_peak_rps: normal_peak.rps,
         excused: None,
+        burst_rps: bursts.as_deref(),
     };
 
     let clock = Instant::now();
@@ -170,6 +206,13 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         ..RunOptions::default()
     };
     let result = engine::run(&workload, &policy, &capacity, &latency, options);
+    warnings.extend(warnings::hidden_bursts(
+        &result,
+        series.start,
+        series.interval_seconds,
+        step,
+    ));
+    warnings.extend(warnings::flapping(&policy, &capacity, &latency));
     let latency_report = LatencyReport::new(curve.as_ref(), result.totals.latency_steps);
     let mut timing = Timing {
         simulate: clock.elapsed().as_secs_f64() * 1000.0,
@@ -232,6 +275,8 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         search,
         what_if,
         total_demand,
+        normal_peak,
+        warnings,
         timing,
     }
 }
@@ -276,14 +321,14 @@ pub fn failures(output: &SimulateOutput) -> Vec<String> {
     reasons
 }
 
-/// The forecast's upper bound on the traffic grid, as the pre-warm lookahead.
+/// The forecast's upper bound on the traffic grid (NaN where it has no value), as
+/// the app's share of it.
 fn forecast_on_grid(
     forecast: &ForecastUpper,
     start: &DateTime<Utc>,
     step: f64,
     steps: usize,
     mode: Interpolate,
-    policy: &Policy,
     app_share: f64,
 ) -> Vec<f64> {
     let offset = (forecast.start - *start).num_milliseconds() as f64 / 1000.0;
@@ -297,7 +342,5 @@ fn forecast_on_grid(
     );
     // The forecast is of all traffic: only the app's share needs instances.
     on_grid.iter_mut().for_each(|v| *v *= app_share);
-    let horizon =
-        policy.predictive.lead_seconds + policy.fleet.boot_seconds + policy.fleet.warmup_seconds;
-    engine::forecast_lookahead(&on_grid, (horizon / step).ceil() as usize)
+    on_grid
 }

@@ -147,6 +147,9 @@ pub struct Limits {
     pub safety_cap_multiple: f64,
     /// Panic: hold the count while p95 is above this, milliseconds.
     pub freeze_p95_ms: f64,
+    /// The normal peak the safety cap multiplies, rps; `None`: taken from the traffic
+    /// (the median day's second-busiest hour, see `engine::normal_peak_rps`).
+    pub normal_peak_rps: Option<f64>,
 }
 
 impl Default for Limits {
@@ -154,6 +157,7 @@ impl Default for Limits {
         Limits {
             safety_cap_multiple: 5.0,
             freeze_p95_ms: 30_000.0,
+            normal_peak_rps: None,
         }
     }
 }
@@ -164,12 +168,27 @@ impl Default for Limits {
 pub struct Predictive {
     /// Capacity for the forecast upper bound is fully warm this long before it is needed, seconds.
     pub lead_seconds: f64,
+    /// AWS predictive scaling's `SchedulingBufferTime`: instances for the forecast are
+    /// *launched* this long before it is needed (boot and warm-up included), seconds.
+    /// When given, it replaces `lead_seconds`.
+    pub scheduling_buffer_seconds: Option<f64>,
+}
+
+impl Predictive {
+    /// How long before the forecast needs capacity a decision launches it, seconds:
+    /// `scheduling_buffer_seconds` as AWS means it, else warm by `lead_seconds`
+    /// (launch `lead + boot + warm-up` ahead).
+    pub fn launch_ahead_seconds(&self, fleet: &FleetPolicy) -> f64 {
+        self.scheduling_buffer_seconds
+            .unwrap_or(self.lead_seconds + fleet.boot_seconds + fleet.warmup_seconds)
+    }
 }
 
 impl Default for Predictive {
     fn default() -> Self {
         Predictive {
             lead_seconds: 600.0,
+            scheduling_buffer_seconds: None,
         }
     }
 }
@@ -212,6 +231,17 @@ impl Policy {
         policy.validate().map_err(|(field, message)| {
             source.at_line(source.toml_key_line(field), field, message)
         })?;
+        if policy.predictive.scheduling_buffer_seconds.is_some()
+            && source.toml_has_key("predictive.lead_seconds")
+        {
+            let field = "predictive.scheduling_buffer_seconds";
+            return Err(source.at_line(
+                source.toml_key_line(field),
+                field,
+                "give either predictive.lead_seconds (capacity warm by then) or \
+                 scheduling_buffer_seconds (AWS SchedulingBufferTime: launched by then), not both",
+            ));
+        }
         Ok(policy)
     }
 
@@ -349,6 +379,23 @@ impl Policy {
             if !ok {
                 return Err((field, message));
             }
+        }
+        if self
+            .limits
+            .normal_peak_rps
+            .is_some_and(|rps| !(rps.is_finite() && rps > 0.0))
+        {
+            return Err(("limits.normal_peak_rps", "must be a rate > 0".into()));
+        }
+        if self
+            .predictive
+            .scheduling_buffer_seconds
+            .is_some_and(|s| !non_negative(s))
+        {
+            return Err((
+                "predictive.scheduling_buffer_seconds",
+                "must be a number of seconds >= 0".into(),
+            ));
         }
         if !(self.slo.max_breach_minutes.is_finite() && self.slo.max_breach_minutes >= 0.0) {
             return Err((

@@ -2,7 +2,7 @@
 //! the redundancy and headroom an SRE would sign (docs/simulate.md, *`--recommend`*).
 //!
 //! 1. **Incidents.** Stretches of at most `incident_max_seconds` where demand is
-//!    above [`INCIDENT_FACTOR`] × the normal peak (the 99th percentile) are short
+//!    above [`INCIDENT_FACTOR`] × the 99th percentile of demand are short
 //!    incidents: reported, not planned for. Their steps (plus a recovery tail of
 //!    their own length and one instance's boot and warm-up) are excused from the
 //!    error budget, and the grid is sized by the peak outside them.
@@ -39,7 +39,7 @@ use super::latency::{LatencyModel, MeasuredCurve};
 use super::policy::{Metric, Policy};
 use super::whatif::{fleet_cap, DbLimit};
 
-/// Demand above this multiple of the normal peak is an incident candidate.
+/// Demand above this multiple of its 99th percentile is an incident candidate.
 pub const INCIDENT_FACTOR: f64 = 1.5;
 /// Policies drawn from the finer grid for the optimality estimate.
 pub const FINE_SAMPLE: usize = 600;
@@ -228,6 +228,18 @@ fn apply(base: &Policy, c: Candidate) -> Policy {
     policy.scale_up.cooldown_seconds = c.cooldown;
     policy.scale_down.max_remove_percent = c.remove;
     policy
+}
+
+/// Nearest-rank 99th percentile of demand: the reference incidents are measured
+/// against (the safety cap's normal peak is another, hourly, figure).
+pub fn demand_p99(demand: &[f64]) -> f64 {
+    if demand.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = demand.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((0.99 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
 }
 
 /// Short incidents in `demand` and the mask of excused steps.
@@ -653,7 +665,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
     let (incidents, excused) = find_incidents(
         workload.demand,
         dt,
-        workload.normal_peak_rps,
+        demand_p99(workload.demand),
         incident_max_seconds,
         recovery,
     );
@@ -687,8 +699,10 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             min_floor,
         )
     };
+    // The search judges verdicts; hidden bursts are the user's run's warning.
     let full = Workload {
         excused: any_excused.then_some(excused.as_slice()),
+        burst_rps: None,
         ..*workload
     };
     let judge = judge_of(full, models.clone());
@@ -720,6 +734,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             demand: &workload.demand[range.clone()],
             prewarm_rps: workload.prewarm_rps.map(|p| &p[range.clone()]),
             excused: any_excused.then(|| &excused[range.clone()]),
+            burst_rps: None,
             ..*workload
         };
         let sample_judge = judge_of(sample, models.clone());
@@ -864,8 +879,9 @@ mod tests {
             demand,
             prewarm_rps: None,
             step_seconds: 60.0,
-            normal_peak_rps: engine::normal_peak_rps(demand),
+            normal_peak_rps: engine::normal_peak_rps(demand, 60.0),
             excused: None,
+            burst_rps: None,
         }
     }
 

@@ -105,6 +105,26 @@ pub fn resample(
         .collect()
 }
 
+/// Per step, the largest row rate that overlaps it (NaN where no row does): what a
+/// step's mean hides when the rows are finer than the step.
+pub fn step_peaks(values: &[f64], interval: f64, step: f64, steps: usize) -> Vec<f64> {
+    let mut peaks = vec![f64::NAN; steps];
+    for (i, &value) in values.iter().enumerate() {
+        if value.is_nan() {
+            continue;
+        }
+        let from = i as f64 * interval;
+        let first = (from / step) as usize;
+        let last = (((from + interval) / step).ceil() as usize).min(steps);
+        for peak in &mut peaks[first.min(steps)..last] {
+            if peak.is_nan() || *peak < value {
+                *peak = value;
+            }
+        }
+    }
+    peaks
+}
+
 /// Mean of the piecewise-constant series over `[from, to)` (series time).
 fn hold_average(values: &[f64], interval: f64, from: f64, to: f64) -> f64 {
     if to <= from {
@@ -149,6 +169,18 @@ mod tests {
             read_upper: true,
             ..TrafficOptions::default()
         }
+    }
+
+    #[test]
+    fn step_peaks_keep_the_busiest_row_of_each_step() {
+        // 10-second rows, 60-second steps: a 30 s burst in the second minute.
+        let mut rows = vec![10.0; 12];
+        rows[7..10].iter_mut().for_each(|v| *v = 50.0);
+        let peaks = step_peaks(&rows, 10.0, 60.0, 3);
+        assert_eq!(&peaks[..2], &[10.0, 50.0]);
+        assert!(peaks[2].is_nan()); // no row reaches the third step
+                                    // A row straddling two steps counts in both.
+        assert_eq!(step_peaks(&[1.0, 7.0], 45.0, 60.0, 2), vec![7.0, 7.0]);
     }
 
     #[test]

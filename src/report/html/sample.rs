@@ -140,8 +140,9 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
         demand: &demand,
         prewarm_rps: None,
         step_seconds: 60.0,
-        normal_peak_rps: engine::normal_peak_rps(&demand),
+        normal_peak_rps: engine::normal_peak_rps(&demand, 60.0),
         excused: None,
+        burst_rps: None,
     };
     let table = LatencyModel::new(policy.fleet.workers_per_instance, 20.0, None);
     let options = RunOptions {
@@ -169,6 +170,11 @@ pub fn simulate_output(steps: usize) -> SimulateOutput {
             db_connections: None,
         },
         total_demand: None,
+        normal_peak: crate::simulate::NormalPeak {
+            rps: workload.normal_peak_rps,
+            from_policy: false,
+        },
+        warnings: Vec::new(),
         timing: Timing::default(),
     }
 }

@@ -32,6 +32,7 @@ pub fn section(out: &SimulateOutput) -> String {
         },
     ));
     s.push_str(&notes("warnings", &failed));
+    s.push_str(&notes("warnings", &out.warnings));
     s.push_str(&format!(
         "<p>{} steps of {} s from {}; capacity {:.1} rps per worker, service time {:.1} ms.</p>",
         t.steps,
