@@ -446,3 +446,39 @@ fn eight_weeks_of_bursty_tweets_get_a_signable_recommendation() {
     );
     eprintln!("{table}");
 }
+
+#[test]
+fn with_a_forecast_the_recommendation_says_how_far_ahead_to_pre_warm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, table, doc) = simulate(
+        dir.path(),
+        &[
+            "--traffic",
+            path(&fixture("traffic_day.csv")),
+            "--forecast",
+            path(&fixture("forecast_day.csv")),
+            "--capacity",
+            path(&fixture("capacity.json")),
+            "--recommend",
+        ],
+    );
+    let rec = &doc["recommendation"];
+    let lead = rec["lead_seconds"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{rec}"));
+    assert!((0.0..=1800.0).contains(&lead), "{lead}");
+    assert!(table.contains("pre-warm lead"), "{table}");
+    // Without a forecast it is null and not shown.
+    let (_, table, doc) = simulate(
+        dir.path(),
+        &[
+            "--traffic",
+            path(&fixture("traffic_day.csv")),
+            "--capacity",
+            path(&fixture("capacity.json")),
+            "--recommend",
+        ],
+    );
+    assert!(doc["recommendation"]["lead_seconds"].is_null(), "{doc}");
+    assert!(!table.contains("pre-warm lead"), "{table}");
+}

@@ -73,6 +73,20 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
             ),
             rec.map(|r| format!("{}s / {}", r.cooldown_seconds, r.max_remove_percent)),
         ),
+    ];
+    if let Some(Some(lead)) = rec.map(|r| r.lead_seconds) {
+        let key = if p.predictive.scheduling_buffer_seconds.is_some() {
+            "pre-warm buffer"
+        } else {
+            "pre-warm lead"
+        };
+        let mine = p
+            .predictive
+            .scheduling_buffer_seconds
+            .unwrap_or(p.predictive.lead_seconds);
+        rows.push(row(key, format!("{mine}s"), Some(format!("{lead}s"))));
+    }
+    rows.extend([
         row(
             &format!("SLO p95 > {} ms", p.slo.p95_ms),
             format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
@@ -114,7 +128,7 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
             format!("{} / {}", t.flaps, t.refused),
             None,
         ),
-    ];
+    ]);
     if let Some(db) = &out.what_if.db_connections {
         rows.push(row(
             &format!("peak DB connections (of {})", db.max_connections),

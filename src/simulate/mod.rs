@@ -157,7 +157,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
     });
 
     let mut warnings = Vec::new();
-    let prewarm = forecast.as_ref().map(|forecast| {
+    let forecast_grid = forecast.as_ref().map(|forecast| {
         let on_grid = forecast_on_grid(
             forecast,
             &series.start,
@@ -175,8 +175,11 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
             covered().next().map(|(k, _)| k),
             covered().next_back().map(|(k, _)| k),
         ));
+        on_grid
+    });
+    let prewarm = forecast_grid.as_ref().map(|on_grid| {
         let horizon = policy.predictive.launch_ahead_seconds(&policy.fleet);
-        engine::forecast_lookahead(&on_grid, (horizon / step).ceil() as usize)
+        engine::forecast_lookahead(on_grid, (horizon / step).ceil() as usize)
     });
     // Rows finer than the step: the busiest row of each step, as the app sees it.
     let bursts = (series.interval_seconds < step).then(|| {
@@ -241,6 +244,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
                 allow_single_instance: settings.allow_single_instance,
                 incident_max_seconds: settings.incident_max_seconds,
                 estimate_optimality: true,
+                forecast_on_grid: forecast_grid.as_deref(),
             },
         );
         timing.recommend = clock.elapsed().as_secs_f64() * 1000.0;

@@ -69,6 +69,10 @@ pub struct Recommendation {
     pub cooldown_seconds: f64,
     /// Most removed per scale-down window, percent of the fleet.
     pub max_remove_percent: f64,
+    /// How far ahead the pre-warm acts (`predictive.lead_seconds`, or
+    /// `scheduling_buffer_seconds` when the policy gives that), seconds; null without
+    /// `--forecast` (it changes nothing then).
+    pub lead_seconds: Option<f64>,
     /// Instance time, instance-hours.
     pub instance_hours: f64,
     /// Cost at `--instance-cost` (0 without it), currency.
@@ -169,7 +173,15 @@ pub struct SearchSettings<'a> {
     pub incident_max_seconds: f64,
     /// Run the optimality estimate.
     pub estimate_optimality: bool,
+    /// The forecast's upper bound on the grid (NaN where it has none), before the
+    /// lookahead: the search varies how far ahead the pre-warm acts.
+    pub forecast_on_grid: Option<&'a [f64]>,
 }
+
+/// Pre-warm leads the refinement tries, seconds.
+const LEADS: [f64; 4] = [0.0, 300.0, 600.0, 1200.0];
+/// Pre-warm leads of the finer grid, seconds.
+const FINE_LEADS: [f64; 7] = [0.0, 150.0, 300.0, 600.0, 900.0, 1200.0, 1800.0];
 
 /// One policy tried.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -183,6 +195,8 @@ struct Candidate {
     down: f64,
     cooldown: f64,
     remove: f64,
+    /// The pre-warm's lead or scheduling buffer (whichever the policy uses), seconds.
+    lead: f64,
 }
 
 impl Candidate {
@@ -197,11 +211,15 @@ impl Candidate {
             down: base.scale_down.threshold,
             cooldown: base.scale_up.cooldown_seconds,
             remove: base.scale_down.max_remove_percent,
+            lead: base
+                .predictive
+                .scheduling_buffer_seconds
+                .unwrap_or(base.predictive.lead_seconds),
         }
     }
 
     /// Everything but `max` (candidates sharing it are run from the largest max down).
-    fn group_key(&self) -> [u64; 8] {
+    fn group_key(&self) -> [u64; 9] {
         [
             u64::from(self.workers),
             u64::from(self.min),
@@ -211,6 +229,7 @@ impl Candidate {
             self.down.to_bits(),
             self.cooldown.to_bits(),
             self.remove.to_bits(),
+            self.lead.to_bits(),
         ]
     }
 }
@@ -227,7 +246,34 @@ fn apply(base: &Policy, c: Candidate) -> Policy {
     policy.scale_down.threshold = c.down;
     policy.scale_up.cooldown_seconds = c.cooldown;
     policy.scale_down.max_remove_percent = c.remove;
+    match policy.predictive.scheduling_buffer_seconds {
+        Some(_) => policy.predictive.scheduling_buffer_seconds = Some(c.lead),
+        None => policy.predictive.lead_seconds = c.lead,
+    }
     policy
+}
+
+/// The pre-warm lookahead of every lead the search may try, on the whole grid.
+fn prewarms_by_lead(base: &Policy, on_grid: &[f64], dt: f64) -> Vec<(u64, Vec<f64>)> {
+    let mut leads: Vec<f64> = LEADS.iter().chain(&FINE_LEADS).copied().collect();
+    leads.push(Candidate::of(base).lead);
+    leads.sort_by(f64::total_cmp);
+    leads.dedup();
+    leads
+        .into_iter()
+        .map(|lead| {
+            let policy = apply(
+                base,
+                Candidate {
+                    lead,
+                    ..Candidate::of(base)
+                },
+            );
+            let horizon = policy.predictive.launch_ahead_seconds(&policy.fleet);
+            let lookahead = engine::forecast_lookahead(on_grid, (horizon / dt).ceil() as usize);
+            (lead.to_bits(), lookahead)
+        })
+        .collect()
 }
 
 /// Nearest-rank 99th percentile of demand: the reference incidents are measured
@@ -308,6 +354,8 @@ struct Judge<'a> {
     breach_budget_steps: u32,
     drop_budget_requests: f64,
     simulated: AtomicU64,
+    /// The pre-warm lookahead per lead (bits of the lead, seconds); empty without a forecast.
+    prewarms: Vec<(u64, &'a [f64])>,
 }
 
 impl<'a> Judge<'a> {
@@ -335,6 +383,30 @@ impl<'a> Judge<'a> {
             max_peak,
             min_floor,
             simulated: AtomicU64::new(0),
+            prewarms: Vec::new(),
+        }
+    }
+
+    /// Judge with the pre-warm lookahead of each lead (see [`prewarms_by_lead`]).
+    fn with_prewarms(self, prewarms: Vec<(u64, &'a [f64])>) -> Self {
+        Judge { prewarms, ..self }
+    }
+
+    /// Whether the leads make a difference (there is a forecast).
+    fn has_forecast(&self) -> bool {
+        !self.prewarms.is_empty()
+    }
+
+    /// The workload with the pre-warm of `c`'s lead.
+    fn workload_of(&self, c: &Candidate) -> Workload<'a> {
+        let prewarm = self
+            .prewarms
+            .iter()
+            .find(|(lead, _)| *lead == c.lead.to_bits())
+            .map(|(_, p)| *p);
+        Workload {
+            prewarm_rps: prewarm.or(self.workload.prewarm_rps),
+            ..self.workload
         }
     }
 
@@ -365,7 +437,7 @@ impl<'a> Judge<'a> {
     /// Run every candidate (grouped by everything but max, largest max first, the
     /// groups cheapest-looking first) against a shared cost bar; the passing ones.
     fn evaluate(&self, grid: &[Candidate], bar: &AtomicU64) -> Vec<(usize, SimulationTotals)> {
-        let mut groups: BTreeMap<[u64; 8], Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<[u64; 9], Vec<usize>> = BTreeMap::new();
         for (index, c) in grid.iter().enumerate() {
             groups.entry(c.group_key()).or_default().push(index);
         }
@@ -410,8 +482,8 @@ impl<'a> Judge<'a> {
                                 db_limit: self.db_limit,
                             };
                             let model = &self.models[&candidate.workers];
-                            engine::run(&self.workload, &policy, self.capacity, model, options)
-                                .totals
+                            let workload = self.workload_of(&candidate);
+                            engine::run(&workload, &policy, self.capacity, model, options).totals
                         }
                     };
                     previous = Some(totals);
@@ -563,6 +635,11 @@ fn neighbours(judge: &Judge, c: &Candidate) -> Vec<Candidate> {
     for remove in [10.0, 20.0, 34.0, 50.0, base.scale_down.max_remove_percent] {
         push(Candidate { remove, ..*c });
     }
+    if judge.has_forecast() {
+        for lead in LEADS.into_iter().chain([Candidate::of(base).lead]) {
+            push(Candidate { lead, ..*c });
+        }
+    }
     out
 }
 
@@ -577,7 +654,7 @@ fn run_search(
     let bar = AtomicU64::new(f64::INFINITY.to_bits());
     let mut passing = judge.evaluate(&grid, &bar);
     let first = grid.len();
-    let mut seen: std::collections::HashSet<[u64; 9]> = grid.iter().map(full_key).collect();
+    let mut seen: std::collections::HashSet<[u64; 10]> = grid.iter().map(full_key).collect();
     for _ in 0..DESCENT_ROUNDS {
         let Some((best, _)) = pick(&grid, &passing) else {
             break;
@@ -609,7 +686,7 @@ fn run_search(
     (grid, passing, refined)
 }
 
-fn full_key(c: &Candidate) -> [u64; 9] {
+fn full_key(c: &Candidate) -> [u64; 10] {
     let k = c.group_key();
     [
         k[0],
@@ -620,6 +697,7 @@ fn full_key(c: &Candidate) -> [u64; 9] {
         k[5],
         k[6],
         k[7],
+        k[8],
         u64::from(c.max),
     ]
 }
@@ -639,6 +717,9 @@ fn draw_fine(judge: &Judge, workers_range: &[u32], rng: &mut SmallRng) -> Candid
         remove: pick_of(rng, &[5.0, 10.0, 20.0, 25.0, 34.0, 50.0, 100.0]),
         ..Candidate::of(base)
     };
+    if judge.has_forecast() {
+        c.lead = pick_of(rng, &FINE_LEADS);
+    }
     let per_instance = f64::from(workers) * judge.capacity.rps_per_worker;
     let peak = ((judge.peak / per_instance).ceil() as u32).max(1);
     c.min = rng.gen_range(judge.min_floor..=peak.max(judge.min_floor));
@@ -659,6 +740,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
         allow_single_instance,
         incident_max_seconds,
         estimate_optimality,
+        forecast_on_grid,
     } = *settings;
     let dt = workload.step_seconds;
     let recovery = base.fleet.boot_seconds + base.fleet.warmup_seconds;
@@ -688,7 +770,13 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
         .collect();
     let any_excused = !incidents.is_empty();
     let min_floor = if allow_single_instance { 1 } else { 2 };
-    let judge_of = |workload, models| {
+    let prewarms =
+        forecast_on_grid.map_or_else(Vec::new, |on_grid| prewarms_by_lead(base, on_grid, dt));
+    let judge_of = |workload, models, range: std::ops::Range<usize>| {
+        let prewarms = prewarms
+            .iter()
+            .map(|(lead, p)| (*lead, &p[range.clone()]))
+            .collect();
         Judge::new(
             workload,
             base,
@@ -698,6 +786,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             (planned_peak, peak),
             min_floor,
         )
+        .with_prewarms(prewarms)
     };
     // The search judges verdicts; hidden bursts are the user's run's warning.
     let full = Workload {
@@ -705,7 +794,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
         burst_rps: None,
         ..*workload
     };
-    let judge = judge_of(full, models.clone());
+    let judge = judge_of(full, models.clone(), 0..workload.demand.len());
     let excluded = stage_one(&judge, &workers_range)
         .iter()
         .filter(|c| c.max > fleet_cap(db_limit, c.workers))
@@ -737,7 +826,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             burst_rps: None,
             ..*workload
         };
-        let sample_judge = judge_of(sample, models.clone());
+        let sample_judge = judge_of(sample, models.clone(), range);
         let (sample_grid, sample_passing, _) = run_search(&sample_judge, &workers_range);
         let ours = pick(&sample_grid, &sample_passing).map(|(i, _)| {
             sample_passing
@@ -812,6 +901,7 @@ pub fn search(workload: &Workload, base: &Policy, settings: &SearchSettings) -> 
             scale_down_threshold: c.down,
             cooldown_seconds: c.cooldown,
             max_remove_percent: c.remove,
+            lead_seconds: judge.has_forecast().then_some(c.lead),
             instance_hours: totals.instance_hours,
             cost: totals.instance_hours * instance_cost,
             breach_minutes: totals.breach_minutes,
@@ -871,6 +961,7 @@ mod tests {
             allow_single_instance: false,
             incident_max_seconds: 1800.0,
             estimate_optimality: false,
+            forecast_on_grid: None,
         }
     }
 
@@ -899,6 +990,58 @@ mod tests {
     }
 
     #[test]
+    fn with_a_forecast_the_pre_warm_lead_is_a_knob() {
+        // The morning jump is forecast exactly; a 30-minute lead keeps capacity up
+        // for half an hour before it for nothing.
+        let demand = day();
+        let forecast: Vec<f64> = demand.clone();
+        let mut base = Policy::default();
+        base.predictive.lead_seconds = 1800.0;
+        let horizon = base.predictive.launch_ahead_seconds(&base.fleet);
+        let prewarm = engine::forecast_lookahead(&forecast, (horizon / 60.0).ceil() as usize);
+        let w = Workload {
+            prewarm_rps: Some(&prewarm),
+            ..workload(&demand)
+        };
+        let with_forecast = SearchSettings {
+            forecast_on_grid: Some(&forecast),
+            ..settings(1)
+        };
+        let found = search(&w, &base, &with_forecast);
+        let best = found.best.expect("a passing policy");
+        let lead = best.lead_seconds.expect("a lead with a forecast");
+        assert!(lead < 1800.0, "lead {lead}");
+        // The same search with the lead fixed at 1800 s costs more.
+        let fixed = Judge::new(
+            w,
+            &base,
+            &CAPACITY,
+            (2..=4)
+                .map(|c| (c, LatencyModel::new(c, 20.0, None)))
+                .collect(),
+            None,
+            (300.0, 300.0),
+            2,
+        );
+        let (grid, passing, _) = run_search(&fixed, &[2, 3, 4]);
+        let (i, _) = pick(&grid, &passing).expect("a passing policy at 1800 s");
+        let fixed_hours = passing
+            .iter()
+            .find(|(j, _)| *j == i)
+            .unwrap()
+            .1
+            .instance_hours;
+        assert!(
+            best.instance_hours < fixed_hours,
+            "{} vs {fixed_hours}",
+            best.instance_hours
+        );
+        // Without a forecast the lead is not reported (it changes nothing).
+        let found = search(&workload(&demand), &base, &settings(1));
+        assert_eq!(found.best.unwrap().lead_seconds, None);
+    }
+
+    #[test]
     fn the_answer_is_the_brute_force_best_of_everything_it_tried() {
         let demand = day();
         let w = workload(&demand);
@@ -921,6 +1064,7 @@ mod tests {
             breach_budget_steps: 0,
             drop_budget_requests: 0.0,
             simulated: AtomicU64::new(0),
+            prewarms: Vec::new(),
         };
         let mut grid = stage_one(&judge, &[2, 3, 4]);
         grid.retain(|c| judge.admissible(c));
