@@ -7,12 +7,18 @@
 # excluded); the end-to-end wall time is printed too.
 #
 # Usage: scripts/bench_recommend.sh [RUNS] [THREADS]   (default 3 runs, 2 threads; medians)
+#        CAPPLAN_BIN=path/to/capplan ... measures that build instead of building this one
+#        (run it alternately with this one to compare builds on a shared machine).
 set -euo pipefail
 runs=${1:-3}
 threads=${2:-2}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/capplan
+if [ -n "${CAPPLAN_BIN:-}" ]; then
+  bin=$CAPPLAN_BIN
+else
+  cargo build --release --quiet
+  bin=target/release/capplan
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -149,6 +149,14 @@ pub struct LoadtestArgs {
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Threshold>,
 
+    /// Fail (exit 1) when any request failed, as Locust does by default.
+    #[arg(long, conflicts_with = "find_capacity")]
+    pub fail_on_errors: bool,
+
+    /// Write the verdicts as JUnit XML for CI (a test case per threshold; `-` for stdout).
+    #[arg(long, value_name = "FILE.xml", conflicts_with = "find_capacity")]
+    pub junit: Option<PathBuf>,
+
     /// Find the highest open-model rate that holds --slo: coarse steps, then bisection.
     #[arg(long, conflicts_with_all = ["users", "rate", "thresholds", "html", "plot"])]
     pub find_capacity: bool,
@@ -397,6 +405,10 @@ pub struct SimulateArgs {
     /// Exit 1 when the SLO is missed or requests are dropped, printing why.
     #[arg(long)]
     pub fail_on_breach: bool,
+
+    /// Write the verdict as JUnit XML for CI (the SLO's checks and each breach window; `-` for stdout).
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 /// The report flags every analysing command shares (loadtest, forecast, simulate).

@@ -314,6 +314,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
                 ..ReportArgs::default()
             },
             fail_on_breach: false,
+            junit: None,
         };
         let settings = SimulateSettings {
             step_seconds: 60.0,

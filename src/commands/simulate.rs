@@ -39,6 +39,8 @@ pub struct Outputs {
     pub report: ReportArgs,
     /// Exit 1 when the SLO is missed (`--fail-on-breach`).
     pub fail_on_breach: bool,
+    /// The verdict as JUnit XML (`--junit`).
+    pub junit: Option<PathBuf>,
 }
 
 impl Outputs {
@@ -48,6 +50,7 @@ impl Outputs {
             events: args.events.clone(),
             report: args.report.clone(),
             fail_on_breach: args.fail_on_breach,
+            junit: args.junit.clone(),
         }
     }
 
@@ -59,12 +62,17 @@ impl Outputs {
             ("--json", self.report.json.as_deref()),
             ("--html", self.report.html.as_deref()),
             ("--plot", self.report.plot.as_deref()),
+            ("--junit", self.junit.as_deref()),
         ])
     }
 
-    /// Whether an output draws the per-step timeline (the HTML report and the plot do too).
+    /// Whether an output draws the per-step timeline (the HTML report and the plot do
+    /// too; the JUnit report lists the breach windows).
     pub fn needs_timeline(&self) -> bool {
-        self.timeline.is_some() || self.report.html.is_some() || self.report.plot.is_some()
+        self.timeline.is_some()
+            || self.report.html.is_some()
+            || self.report.plot.is_some()
+            || self.junit.is_some()
     }
 }
 
@@ -137,6 +145,13 @@ pub fn emit(outputs: &Outputs, output: &SimulateOutput) -> anyhow::Result<Outcom
                 .context("writing --json"),
         );
     }
+    if let Some(path) = &outputs.junit {
+        written.note(
+            crate::report::junit::simulate(output)
+                .and_then(|xml| write_bytes(path, &xml))
+                .context("writing --junit"),
+        );
+    }
     if let Some(path) = &outputs.report.html {
         let page = html::simulate_page(output);
         written.note(write_bytes(path, page.as_bytes()).context("writing --html"));
@@ -153,6 +168,7 @@ pub fn emit(outputs: &Outputs, output: &SimulateOutput) -> anyhow::Result<Outcom
         outputs.timeline.as_deref(),
         outputs.events.as_deref(),
         outputs.report.json.as_deref(),
+        outputs.junit.as_deref(),
     ]);
     if !outputs.report.quiet {
         output::print_text(&format!("{}\n", render::summary(output)), stdout_taken)?;

@@ -4,6 +4,7 @@ pub mod capacity_search;
 pub mod forecast;
 pub mod hlog;
 pub mod html;
+pub mod junit;
 pub mod locust_csv;
 pub mod progress;
 pub mod simulate;

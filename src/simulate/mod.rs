@@ -285,35 +285,65 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
     }
 }
 
-/// Why the run misses the SLO (empty when it holds).
-pub fn failures(output: &SimulateOutput) -> Vec<String> {
+/// One part of the SLO verdict: the latency objective within its error budget, or
+/// the drop rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloCheck {
+    /// What is checked, e.g. `p95 <= 300 ms (budget 0 minutes)`.
+    pub name: String,
+    /// Why it failed; `None` when it held.
+    pub failure: Option<String>,
+}
+
+/// The SLO's two checks: p95 within the breach budget, drops within the drop rate.
+pub fn slo_checks(output: &SimulateOutput) -> [SloCheck; 2] {
     let totals = &output.result.totals;
     let slo = &output.policy.slo;
-    let mut reasons = Vec::new();
-    if totals.breach_steps > 0 && totals.breach_minutes > slo.max_breach_minutes {
-        let budget = if slo.max_breach_minutes > 0.0 {
-            format!("; budget {} minutes", slo.max_breach_minutes)
-        } else {
-            String::new()
-        };
-        reasons.push(format!(
-            "p95 above {} ms for {:.1} minutes ({:.2}% of the time; worst {:.0} ms{budget})",
-            slo.p95_ms, totals.breach_minutes, totals.breach_percent, totals.max_p95_ms
-        ));
-    }
+    let latency_failed = totals.breach_steps > 0 && totals.breach_minutes > slo.max_breach_minutes;
+    let budget = if slo.max_breach_minutes > 0.0 {
+        format!("; budget {} minutes", slo.max_breach_minutes)
+    } else {
+        String::new()
+    };
     let drop_rate = if totals.total_requests > 0.0 {
         totals.dropped_requests / totals.total_requests
     } else {
         0.0
     };
-    if totals.dropped_requests > 0.0 && drop_rate > slo.max_drop_rate {
-        reasons.push(format!(
-            "{:.0} requests dropped ({:.4}% of requests; allowed {}%)",
-            totals.dropped_requests,
-            100.0 * drop_rate,
-            100.0 * slo.max_drop_rate
-        ));
-    }
+    let drops_failed = totals.dropped_requests > 0.0 && drop_rate > slo.max_drop_rate;
+    [
+        SloCheck {
+            name: format!(
+                "p95 at most {} ms, error budget {} minutes",
+                slo.p95_ms, slo.max_breach_minutes
+            ),
+            failure: latency_failed.then(|| {
+                format!(
+                    "p95 above {} ms for {:.1} minutes ({:.2}% of the time; worst {:.0} ms{budget})",
+                    slo.p95_ms, totals.breach_minutes, totals.breach_percent, totals.max_p95_ms
+                )
+            }),
+        },
+        SloCheck {
+            name: format!("drop rate at most {}%", 100.0 * slo.max_drop_rate),
+            failure: drops_failed.then(|| {
+                format!(
+                    "{:.0} requests dropped ({:.4}% of requests; allowed {}%)",
+                    totals.dropped_requests,
+                    100.0 * drop_rate,
+                    100.0 * slo.max_drop_rate
+                )
+            }),
+        },
+    ]
+}
+
+/// Why the run misses the SLO (empty when it holds).
+pub fn failures(output: &SimulateOutput) -> Vec<String> {
+    let mut reasons: Vec<String> = slo_checks(output)
+        .into_iter()
+        .filter_map(|check| check.failure)
+        .collect();
     if let Some(db) = output.what_if.db_connections {
         if !reasons.is_empty() && db.capped_decisions > 0 {
             reasons.push(format!(
@@ -323,6 +353,40 @@ pub fn failures(output: &SimulateOutput) -> Vec<String> {
         }
     }
     reasons
+}
+
+/// A stretch of consecutive steps whose p95 is above the SLO.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreachWindow {
+    /// First step of the stretch.
+    pub first_step: u32,
+    /// Steps in it, steps.
+    pub steps: u32,
+    /// Its worst p95, ms.
+    pub worst_p95_ms: f64,
+}
+
+/// The breach windows of the recorded timeline (empty when none was recorded).
+pub fn breach_windows(output: &SimulateOutput) -> Vec<BreachWindow> {
+    let slo_ms = output.policy.slo.p95_ms;
+    let mut windows: Vec<BreachWindow> = Vec::new();
+    for record in &output.result.timeline {
+        if record.p95_ms.is_nan() || record.p95_ms <= slo_ms {
+            continue;
+        }
+        match windows.last_mut() {
+            Some(w) if w.first_step + w.steps == record.step => {
+                w.steps += 1;
+                w.worst_p95_ms = w.worst_p95_ms.max(record.p95_ms);
+            }
+            _ => windows.push(BreachWindow {
+                first_step: record.step,
+                steps: 1,
+                worst_p95_ms: record.p95_ms,
+            }),
+        }
+    }
+    windows
 }
 
 /// The forecast's upper bound on the traffic grid (NaN where it has no value), as

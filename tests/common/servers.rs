@@ -40,6 +40,8 @@ pub enum Component {
     PythonJsonschema,
     /// Locust itself (`locust.stats`), whose CSV columns tests/locust_csv.rs reads.
     PythonLocust,
+    /// The Python `junitparser` package, the reader of tests/junit.rs.
+    PythonJunitparser,
 }
 
 impl Component {
@@ -62,6 +64,9 @@ impl Component {
             Component::PythonLocust => {
                 quiet(Command::new("python3").args(["-c", "import locust.stats"]))
             }
+            Component::PythonJunitparser => {
+                quiet(Command::new("python3").args(["-c", "import junitparser"]))
+            }
         }
     }
 
@@ -76,6 +81,9 @@ impl Component {
                 "python3 cannot import jsonschema (pip install jsonschema)"
             }
             Component::PythonLocust => "python3 cannot import locust.stats (pip install locust)",
+            Component::PythonJunitparser => {
+                "python3 cannot import junitparser (pip install junitparser)"
+            }
         }
     }
 }

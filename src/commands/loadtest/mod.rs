@@ -36,13 +36,23 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
         ("--plot", args.report.plot.as_deref()),
         ("--hdr-log", args.hdr_log.as_deref()),
         ("--profile-out", args.profile_out.as_deref()),
+        ("--junit", args.junit.as_deref()),
     ];
     outputs.extend(csv_files.iter().map(|p| ("--csv", Some(p.as_path()))));
     output::check_outputs(&outputs)?;
     if args.find_capacity {
         return find_capacity::run(&args);
     }
-    let result = measure(&args)?;
+    let mut result = measure(&args)?;
+    if result.failures > 0 && args.thresholds.is_empty() && !args.fail_on_errors {
+        result.warnings.push(format!(
+            "{} of {} requests failed ({:.3}%) and nothing judges them: this run exits 0; \
+             add --threshold \"error_rate<1%\" or --fail-on-errors to fail it",
+            result.failures,
+            result.requests,
+            100.0 * result.error_rate
+        ));
+    }
     report_run(&Outputs::of(&args), &result)
 }
 
@@ -54,6 +64,10 @@ pub struct Outputs {
     pub report: ReportArgs,
     /// `--hdr-log`: written as the run goes.
     pub hdr_log: Option<PathBuf>,
+    /// `--junit`: the verdicts as JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// `--fail-on-errors`: any failed request fails the run.
+    pub fail_on_errors: bool,
 }
 
 impl Outputs {
@@ -62,6 +76,8 @@ impl Outputs {
             csv: args.csv.clone(),
             report: args.report.clone(),
             hdr_log: args.hdr_log.clone(),
+            junit: args.junit.clone(),
+            fail_on_errors: args.fail_on_errors,
         }
     }
 }
@@ -120,10 +136,17 @@ pub fn report_run(outputs: &Outputs, result: &RunResult) -> anyhow::Result<Outco
             report::table::format_value(&t.expr, t.value)
         );
     }
+    let failed_requests = outputs.fail_on_errors && result.failures > 0;
+    if failed_requests {
+        eprintln!(
+            "failed requests: {} of {} (--fail-on-errors)",
+            result.failures, result.requests
+        );
+    }
     // A run cut short is not a pass, whatever its thresholds say.
     Ok(if result.interrupted {
         Outcome::Interrupted
-    } else if failed.is_empty() {
+    } else if failed.is_empty() && !failed_requests {
         Outcome::Success
     } else {
         Outcome::Failed
@@ -143,6 +166,12 @@ fn write_outputs(args: &Outputs, result: &RunResult) -> anyhow::Result<()> {
     if let Some(path) = &args.report.json {
         written.note(output::write_json(path, result));
     }
+    if let Some(path) = &args.junit {
+        written.note(
+            report::junit::loadtest(result, args.fail_on_errors)
+                .and_then(|xml| output::write_bytes(path, &xml)),
+        );
+    }
     if let Some(path) = &args.report.html {
         let page = report::html::loadtest_page(result);
         written.note(output::write_bytes(path, page.as_bytes()));
@@ -151,7 +180,11 @@ fn write_outputs(args: &Outputs, result: &RunResult) -> anyhow::Result<()> {
         let chart = report::html::loadtest::latency_chart(&result.history);
         written.note(report::html::plot::write(path, &chart.render()));
     }
-    let stdout_taken = output::any_stdout([args.report.json.as_deref(), args.hdr_log.as_deref()]);
+    let stdout_taken = output::any_stdout([
+        args.report.json.as_deref(),
+        args.hdr_log.as_deref(),
+        args.junit.as_deref(),
+    ]);
     if !args.report.quiet {
         output::print_text(&report::table::loadtest_summary(result), stdout_taken)?;
     } else {
