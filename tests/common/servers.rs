@@ -42,6 +42,9 @@ pub enum Component {
     PythonLocust,
     /// The Python `junitparser` package, the reader of tests/junit.rs.
     PythonJunitparser,
+    /// `check-jsonschema` (PyPI) with its vendored GitHub workflow schema, and PyYAML:
+    /// tests/ci_example.rs.
+    CheckJsonschema,
 }
 
 impl Component {
@@ -67,6 +70,10 @@ impl Component {
             Component::PythonJunitparser => {
                 quiet(Command::new("python3").args(["-c", "import junitparser"]))
             }
+            Component::CheckJsonschema => {
+                quiet(Command::new("check-jsonschema").arg("--version"))
+                    && quiet(Command::new("python3").args(["-c", "import yaml"]))
+            }
         }
     }
 
@@ -83,6 +90,9 @@ impl Component {
             Component::PythonLocust => "python3 cannot import locust.stats (pip install locust)",
             Component::PythonJunitparser => {
                 "python3 cannot import junitparser (pip install junitparser)"
+            }
+            Component::CheckJsonschema => {
+                "check-jsonschema or PyYAML is missing (pip install check-jsonschema pyyaml)"
             }
         }
     }
