@@ -157,6 +157,14 @@ pub struct LoadtestArgs {
     #[arg(long, value_name = "FILE.xml", conflicts_with = "find_capacity")]
     pub junit: Option<PathBuf>,
 
+    /// Serve live metrics for Prometheus at http://ADDR/metrics while the run lasts.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "find_capacity")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Keep serving the final metrics this long after the run, for the last scrape.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, requires = "metrics_listen")]
+    pub metrics_linger: Duration,
+
     /// Find the highest open-model rate that holds --slo: coarse steps, then bisection.
     #[arg(long, conflicts_with_all = ["users", "rate", "thresholds", "html", "plot"])]
     pub find_capacity: bool,

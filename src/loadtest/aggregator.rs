@@ -126,7 +126,7 @@ impl WallClock {
 }
 
 /// One second of the run, all endpoints together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
     /// Unix time at the end of the second, s.
     pub timestamp: i64,
@@ -182,6 +182,9 @@ pub struct Aggregator {
 pub struct FinishedSecond {
     pub row: HistoryRow,
     pub latency: Histogram<u64>,
+    /// The second's merged interval: counts per endpoint and failures by kind
+    /// (what live metrics label by).
+    pub interval: Interval,
 }
 
 impl Aggregator {
@@ -289,7 +292,11 @@ impl Aggregator {
             generator_cpu_percent: 0.0,
             late_sends: merged.pacing.late,
         };
-        FinishedSecond { row, latency }
+        FinishedSecond {
+            row,
+            latency,
+            interval: merged,
+        }
     }
 
     /// Build the result; `duration_s` is the measured run time, `clock` dates the

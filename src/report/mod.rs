@@ -6,6 +6,7 @@ pub mod hlog;
 pub mod html;
 pub mod junit;
 pub mod locust_csv;
+pub mod openmetrics;
 pub mod progress;
 pub mod simulate;
 pub mod table;

@@ -45,6 +45,8 @@ pub enum Component {
     /// `check-jsonschema` (PyPI) with its vendored GitHub workflow schema, and PyYAML:
     /// tests/ci_example.rs.
     CheckJsonschema,
+    /// Prometheus itself (Debian's `prometheus`), the scraper of tests/prometheus.rs.
+    Prometheus,
 }
 
 impl Component {
@@ -74,6 +76,7 @@ impl Component {
                 quiet(Command::new("check-jsonschema").arg("--version"))
                     && quiet(Command::new("python3").args(["-c", "import yaml"]))
             }
+            Component::Prometheus => quiet(Command::new("prometheus").arg("--version")),
         }
     }
 
@@ -94,6 +97,7 @@ impl Component {
             Component::CheckJsonschema => {
                 "check-jsonschema or PyYAML is missing (pip install check-jsonschema pyyaml)"
             }
+            Component::Prometheus => "prometheus is not installed (apt-get install prometheus)",
         }
     }
 }
@@ -1271,4 +1275,103 @@ impl H2FaultServer {
     pub fn output(&self) -> String {
         self.process.output()
     }
+}
+
+/// A Prometheus server of the test's own (config and TSDB in a temporary
+/// directory) scraping `target` (host:port) every second.
+pub struct Prometheus {
+    _process: Process,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    pub fn start(target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                 scrape_configs:\n  - job_name: capplan\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        let (process, port) = Process::start_on_free_port(
+            "prometheus",
+            |port| {
+                let mut cmd = Command::new("prometheus");
+                cmd.arg(format!("--config.file={}", config.display()))
+                    .arg(format!("--storage.tsdb.path={}", data.display()))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+                cmd
+            },
+            dir.path().join("prometheus.log"),
+        );
+        let prometheus = Prometheus {
+            _process: process,
+            port,
+            _dir: dir,
+        };
+        // It listens before its scrape loop runs: wait for the first scrape (of a
+        // target that is down until the test starts it, so `up` is 0).
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while prometheus.query_at("up", unix_now()).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus never scraped: {}",
+                prometheus._process.output()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        prometheus
+    }
+
+    /// An instant query through the HTTP API (`/api/v1/query`) evaluated at `time`
+    /// (Unix seconds): its `data.result`. A scraped target that went away is stale
+    /// from its next failed scrape on, so queries of a finished run name a time
+    /// when it was up.
+    pub fn query_at(&self, expr: &str, time: f64) -> Vec<Value> {
+        let script = "import sys, urllib.parse, urllib.request\n\
+                      q = urllib.parse.urlencode({'query': sys.argv[2], 'time': sys.argv[3]})\n\
+                      url = 'http://127.0.0.1:%s/api/v1/query?%s' % (sys.argv[1], q)\n\
+                      print(urllib.request.urlopen(url, timeout=10).read().decode())";
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                script,
+                &self.port.to_string(),
+                expr,
+                &format!("{time:.3}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "query {expr}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(body["status"], "success", "{expr}: {body}");
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The single value of a query that returns one series, at `time`.
+    pub fn value_at(&self, expr: &str, time: f64) -> f64 {
+        let result = self.query_at(expr, time);
+        assert_eq!(result.len(), 1, "{expr}: {result:?}");
+        result[0]["value"][1].as_str().unwrap().parse().unwrap()
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }

@@ -1,6 +1,7 @@
 //! `capplan loadtest`: flags to a plan, the run driven with its observers (history,
 //! progress bar, hlog), then every report written and the thresholds judged.
 pub mod find_capacity;
+pub mod metrics;
 pub mod plan;
 
 use std::path::PathBuf;
@@ -11,14 +12,16 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use crate::cli::{LoadtestArgs, ReportArgs};
 use crate::error::Outcome;
 use crate::loadtest::history_spill::HistorySpill;
-use crate::loadtest::plan::Plan;
+use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::result::RunResult;
 use crate::loadtest::threshold::Threshold;
 use crate::loadtest::{Observer, Run};
 use crate::output::{self, OutputFile};
 use crate::report;
 use crate::report::hlog::HlogObserver;
+use crate::report::openmetrics::LiveMetrics;
 use crate::report::progress::Progress;
+use metrics::MetricsServer;
 use plan::plan_from_args;
 
 /// Run a load test (or, with `--find-capacity`, a capacity search) as the command line asks.
@@ -68,6 +71,10 @@ pub struct Outputs {
     pub junit: Option<PathBuf>,
     /// `--fail-on-errors`: any failed request fails the run.
     pub fail_on_errors: bool,
+    /// `--metrics-listen`: serve live metrics there during the run.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `--metrics-linger`: keep serving the final metrics this long.
+    pub metrics_linger: std::time::Duration,
 }
 
 impl Outputs {
@@ -78,6 +85,8 @@ impl Outputs {
             hdr_log: args.hdr_log.clone(),
             junit: args.junit.clone(),
             fail_on_errors: args.fail_on_errors,
+            metrics_listen: args.metrics_listen,
+            metrics_linger: args.metrics_linger,
         }
     }
 }
@@ -96,6 +105,10 @@ pub fn measure_plan(
     thresholds: &[Threshold],
 ) -> anyhow::Result<RunResult> {
     let duration = plan.duration;
+    let mut metrics = outputs
+        .metrics_listen
+        .map(|addr| MetricsServer::start(addr, live_metrics_of(&plan)))
+        .transpose()?;
     let run = Run::new(plan)?;
     let mut history = HistorySpill::default();
     let mut progress = Progress::new(duration, outputs.report.quiet);
@@ -113,8 +126,17 @@ pub fn measure_plan(
         if let Some(hlog) = hlog.as_mut() {
             observers.push(hlog);
         }
+        if let Some(metrics) = metrics.as_mut() {
+            observers.push(metrics);
+        }
         run.drive(&mut observers)?
     };
+    if let Some(metrics) = metrics {
+        // The user asked to stop: no lingering.
+        if !result.interrupted {
+            metrics.linger(outputs.metrics_linger);
+        }
+    }
     if let Some(file) = hlog_file {
         file.commit()?;
     }
@@ -123,6 +145,24 @@ pub fn measure_plan(
         .context("cannot read back the run's per-second history")?;
     result.thresholds = result.evaluate(thresholds);
     Ok(result)
+}
+
+/// The live metrics of a plan: its endpoints, its target without credentials, the
+/// open model's rate.
+fn live_metrics_of(plan: &Plan) -> LiveMetrics {
+    let target = url::Url::parse(&plan.host).map_or_else(
+        |_| plan.host.clone(),
+        |mut url| {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.as_str().trim_end_matches('/').to_string()
+        },
+    );
+    let intended = match plan.load {
+        LoadModel::Open { rate, .. } => Some(rate),
+        LoadModel::Closed { .. } => None,
+    };
+    LiveMetrics::new(&target, plan.stats_names.clone(), intended)
 }
 
 /// Print and write every output the arguments ask for; exit 1 on a failed threshold.
