@@ -306,7 +306,45 @@ pub struct ForecastArgs {
     pub out: Option<PathBuf>,
 
     #[command(flatten)]
+    pub schedule: ScheduleArgs,
+
+    #[command(flatten)]
     pub report: ReportArgs,
+}
+
+/// Where the pre-warm schedule acts: `forecast --schedule-format ... --schedule-out FILE`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScheduleArgs {
+    /// Write the pre-warm schedule for this autoscaler (needs --rps-per-instance or --capacity).
+    #[arg(long, value_enum, requires = "schedule_out")]
+    pub schedule_format: Option<ScheduleFormat>,
+
+    /// Where to write it (`-` for stdout).
+    #[arg(long, value_name = "FILE", requires = "schedule_format")]
+    pub schedule_out: Option<PathBuf>,
+
+    /// aws: the Auto Scaling group's name.
+    #[arg(long, value_name = "NAME")]
+    pub asg_name: Option<String>,
+
+    /// keda: the Deployment KEDA scales; k8s-cronjob: the HorizontalPodAutoscaler to patch.
+    #[arg(long, value_name = "NAME")]
+    pub k8s_target: Option<String>,
+
+    /// keda and k8s-cronjob: the namespace.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub namespace: String,
+}
+
+/// The autoscalers a pre-warm schedule can be written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleFormat {
+    /// JSON requests for `aws autoscaling batch-put-scheduled-update-group-action`.
+    Aws,
+    /// A KEDA ScaledObject with cron triggers.
+    Keda,
+    /// Kubernetes CronJobs that patch an HPA's minReplicas (with their RBAC).
+    K8sCronjob,
 }
 
 #[derive(Debug, Args)]

@@ -285,6 +285,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let (series, calendar, forecast) = forecast_cmd::forecast(&forecast_files, &forecast_settings)?;
     let forecast_outputs = forecast_cmd::Outputs {
         csv: Some(file("forecast.csv")),
+        schedule: None,
         report: ReportArgs {
             json: Some(file("forecast.json")),
             ..ReportArgs::default()

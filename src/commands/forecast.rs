@@ -2,7 +2,7 @@
 //! read, the pure core ([`crate::forecast::forecast`]) run, the outputs written.
 use std::path::PathBuf;
 
-use crate::cli::{ForecastArgs, ReportArgs};
+use crate::cli::{ForecastArgs, ReportArgs, ScheduleFormat};
 use crate::error::{InputError, Outcome};
 use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::ingest::{self, IngestOptions, Ingested};
@@ -12,6 +12,7 @@ use crate::forecast::{build_calendar, capacity, forecast as forecast_core, Setti
 use crate::output::{self, write_bytes};
 use crate::report::forecast::{render_chart, render_csv, render_json, render_summary};
 use crate::report::html;
+use crate::report::schedule::{render as render_schedule, ScheduleTarget};
 
 /// The longest forecast: a year of hours (the model has no yearly season to go further).
 const MAX_HORIZON_HOURS: usize = 365 * 24;
@@ -32,15 +33,18 @@ pub struct Files {
 pub struct Outputs {
     /// The forecast CSV (`--out`).
     pub csv: Option<PathBuf>,
+    /// The pre-warm schedule for an autoscaler (`--schedule-format`, `--schedule-out`).
+    pub schedule: Option<(ScheduleTarget, PathBuf)>,
     pub report: ReportArgs,
 }
 
 impl Outputs {
-    pub fn of(args: &ForecastArgs) -> Outputs {
-        Outputs {
+    pub fn of(args: &ForecastArgs) -> Result<Outputs, InputError> {
+        Ok(Outputs {
             csv: args.out.clone(),
+            schedule: schedule_target(args)?,
             report: args.report.clone(),
-        }
+        })
     }
 
     /// Check every output before any work (see [`output::check_outputs`]).
@@ -50,14 +54,84 @@ impl Outputs {
             ("--json", self.report.json.as_deref()),
             ("--html", self.report.html.as_deref()),
             ("--plot", self.report.plot.as_deref()),
+            (
+                "--schedule-out",
+                self.schedule.as_ref().map(|(_, path)| path.as_path()),
+            ),
         ])
     }
+}
+
+/// A Kubernetes object name (DNS-1123 label: lowercase letters, digits and `-`,
+/// starting and ending alphanumeric, at most 63 characters; CronJob names get a
+/// suffix, so at most 30 here).
+fn k8s_name(flag: &str, name: &str, max: usize) -> Result<String, InputError> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(InputError::flag(
+            flag,
+            format!(
+                "{name:?} is not a Kubernetes name: lowercase letters, digits and '-', at most {max} characters"
+            ),
+        ))
+    }
+}
+
+/// `--schedule-format` and the names it needs, checked before any work.
+fn schedule_target(args: &ForecastArgs) -> Result<Option<(ScheduleTarget, PathBuf)>, InputError> {
+    let s = &args.schedule;
+    let (Some(format), Some(path)) = (s.schedule_format, &s.schedule_out) else {
+        return Ok(None);
+    };
+    if args.rps_per_instance.is_none() && args.capacity.is_none() {
+        return Err(InputError::flag(
+            "--schedule-format",
+            "a pre-warm schedule needs --rps-per-instance or --capacity",
+        ));
+    }
+    let k8s_target = |what: &str, max: usize| {
+        let name = s.k8s_target.as_deref().ok_or_else(|| {
+            InputError::flag("--k8s-target", format!("--schedule-format {what} needs it"))
+        })?;
+        k8s_name("--k8s-target", name, max)
+    };
+    let target = match format {
+        ScheduleFormat::Aws => {
+            let group = s.asg_name.clone().ok_or_else(|| {
+                InputError::flag("--asg-name", "--schedule-format aws needs the group's name")
+            })?;
+            if group.is_empty() || group.chars().count() > 255 {
+                return Err(InputError::flag(
+                    "--asg-name",
+                    "must be 1 to 255 characters",
+                ));
+            }
+            ScheduleTarget::Aws { group }
+        }
+        ScheduleFormat::Keda => ScheduleTarget::Keda {
+            deployment: k8s_target("keda", 50)?,
+            namespace: k8s_name("--namespace", &s.namespace, 63)?,
+        },
+        ScheduleFormat::K8sCronjob => ScheduleTarget::CronJob {
+            hpa: k8s_target("k8s-cronjob", 30)?,
+            namespace: k8s_name("--namespace", &s.namespace, 63)?,
+        },
+    };
+    Ok(Some((target, path.clone())))
 }
 
 /// Run the command: check the outputs, read the inputs, forecast, write and print.
 pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
     let (series, calendar, result) = compute(&args)?;
-    emit(&Outputs::of(&args), &series, &calendar, &result)?;
+    emit(&Outputs::of(&args)?, &series, &calendar, &result)?;
     Ok(Outcome::Success)
 }
 
@@ -66,7 +140,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<Outcome> {
 pub fn compute(
     args: &ForecastArgs,
 ) -> anyhow::Result<(HourlySeries, HolidayCalendar, ForecastResult)> {
-    Outputs::of(args).check()?;
+    Outputs::of(args)?.check()?;
     let settings = settings_from(args)?;
     forecast(&files_from(args)?, &settings)
 }
@@ -174,6 +248,12 @@ pub fn emit(
         written
             .note(render_json(result).and_then(|json| write_bytes(path, (json + "\n").as_bytes())));
     }
+    if let Some((target, path)) = &outputs.schedule {
+        written.note(write_bytes(
+            path,
+            render_schedule(&result.prewarm, target).as_bytes(),
+        ));
+    }
     if let Some(path) = &outputs.report.html {
         let page = html::forecast_page(series, calendar, result);
         written.note(write_bytes(path, page.as_bytes()));
@@ -183,7 +263,11 @@ pub fn emit(
         written.note(html::plot::write(path, &chart.render()));
     }
     // The CSV or the JSON on stdout keeps it: the tables then go to stderr.
-    let stdout_taken = output::any_stdout([outputs.csv.as_deref(), outputs.report.json.as_deref()]);
+    let stdout_taken = output::any_stdout([
+        outputs.csv.as_deref(),
+        outputs.report.json.as_deref(),
+        outputs.schedule.as_ref().map(|(_, path)| path.as_path()),
+    ]);
     if !outputs.report.quiet {
         let text = render_summary(result) + &render_chart(series, result, 96, 10);
         output::print_text(&text, stdout_taken)?;

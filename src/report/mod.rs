@@ -8,5 +8,6 @@ pub mod junit;
 pub mod locust_csv;
 pub mod openmetrics;
 pub mod progress;
+pub mod schedule;
 pub mod simulate;
 pub mod table;

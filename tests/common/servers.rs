@@ -47,6 +47,9 @@ pub enum Component {
     CheckJsonschema,
     /// Prometheus itself (Debian's `prometheus`), the scraper of tests/prometheus.rs.
     Prometheus,
+    /// botocore (the AWS service models) and the kubernetes client with PyYAML:
+    /// tests/forecast_schedule.rs.
+    ScheduleConsumers,
 }
 
 impl Component {
@@ -77,6 +80,10 @@ impl Component {
                     && quiet(Command::new("python3").args(["-c", "import yaml"]))
             }
             Component::Prometheus => quiet(Command::new("prometheus").arg("--version")),
+            Component::ScheduleConsumers => quiet(
+                Command::new("python3")
+                    .args(["-c", "import botocore.validate, kubernetes.client, yaml"]),
+            ),
         }
     }
 
@@ -98,6 +105,9 @@ impl Component {
                 "check-jsonschema or PyYAML is missing (pip install check-jsonschema pyyaml)"
             }
             Component::Prometheus => "prometheus is not installed (apt-get install prometheus)",
+            Component::ScheduleConsumers => {
+                "python3 cannot import botocore, kubernetes or yaml (pip install botocore kubernetes pyyaml)"
+            }
         }
     }
 }
