@@ -326,29 +326,37 @@ fn holidays_change_the_forecast_on_the_holiday() {
 }
 
 #[test]
-fn the_command_says_plainly_when_the_model_is_worse_than_seasonal_naive() {
+fn a_forecast_the_backtest_says_is_worse_than_seasonal_naive_is_never_shipped() {
     use rand::{rngs::StdRng, Rng, SeedableRng};
-    // Every hour of the week follows its own random walk from week to week: last week's
-    // value is the best forecast there is, and a model that averages weeks must lose.
+    // Six weeks of one daily shape, then two of another (the peak moves from 09:00 to
+    // 21:00): on the selection weeks averaging beats last week's noise, on the held-out
+    // weeks only last week knows the new shape.
     let mut rng = StdRng::seed_from_u64(3);
-    let mut levels: Vec<f64> = (0..168).map(|_| rng.gen_range(100.0..300.0)).collect();
-    let mut rows = Vec::new();
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
         .unwrap()
         .and_hms_opt(0, 0, 0)
         .unwrap();
-    for week in 0..8 {
-        for (how, level) in levels.iter_mut().enumerate() {
-            *level = (*level + rng.gen_range(-60.0..60.0)).max(5.0);
-            let time = start + chrono::Duration::hours((week * 168 + how) as i64);
-            rows.push(format!("{},{:.3}", time.format("%Y-%m-%d %H:%M:%S"), level));
-        }
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for hour in 0..8 * 168 {
+        let peak = if hour < 6 * 168 { 9.0 } else { 21.0 };
+        let distance = ((hour % 24) as f64 - peak).abs();
+        let value =
+            100.0 + 400.0 * (-0.5 * (distance / 2.0).powi(2)).exp() + rng.gen_range(-20.0..20.0);
+        values.push(value);
+        let time = start + chrono::Duration::hours(hour as i64);
+        rows.push(format!("{},{value:.3}", time.format("%Y-%m-%d %H:%M:%S")));
     }
     let dir = TempDir::new().unwrap();
-    let path = write(&dir, "walk.csv", &csv("timestamp,rps", &rows));
+    let path = write(&dir, "shift.csv", &csv("timestamp,rps", &rows));
+    let (out, json) = (dir.path().join("f.csv"), dir.path().join("f.json"));
     let output = capplan()
         .args(["forecast", "--no-holidays", "--history"])
         .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -356,9 +364,62 @@ fn the_command_says_plainly_when_the_model_is_worse_than_seasonal_naive() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stdout.contains("WORSE than seasonal-naive"), "{stdout}");
     assert!(
-        stderr.contains("the model is WORSE than seasonal-naive"),
+        stderr.contains("WORSE than seasonal-naive")
+            && stderr.contains("the forecast is seasonal naive instead"),
         "{stderr}"
     );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["backtest"]["model_worse_than_naive"], true);
+    assert_eq!(doc["method"]["fell_back_to_naive"], true);
+    assert_eq!(doc["method"]["kind"], "baseline");
+    assert_ne!(doc["method"]["selected"], doc["method"]["label"]);
+    // What ships is last week's traffic, hour for hour.
+    let shipped: Vec<f64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(shipped.len(), 48);
+    for (k, rps) in shipped.iter().enumerate() {
+        let last_week = values[7 * 168 + k];
+        assert!(
+            (rps - last_week).abs() < 1e-3,
+            "hour {k}: {rps} vs {last_week}"
+        );
+    }
+}
+
+#[test]
+fn the_selection_scores_models_baselines_and_combinations_and_says_which_won() {
+    let dir = TempDir::new().unwrap();
+    let json = dir.path().join("f.json");
+    let output = capplan()
+        .args(["forecast", "-q", "--history"])
+        .arg(fixture())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let method = &doc["method"];
+    assert!(method["selection_weeks"].as_u64().unwrap() >= 6, "{method}");
+    // 5 holiday modes x 6 half-lives x 3 trends, 6 baselines, 36 combinations.
+    assert_eq!(method["candidates_scored"], 5 * 6 * 3 + 6 + 36);
+    let mae = method["selection_mae"].as_f64().unwrap();
+    let naive = method["selection_naive_mae"].as_f64().unwrap();
+    assert!(mae < naive, "{method}");
+    let candidates = method["candidates"].as_array().unwrap();
+    assert_eq!(candidates[0]["label"], method["selected"]);
+    assert!((candidates[0]["mae_ratio"].as_f64().unwrap() - mae / naive).abs() < 1e-9);
+    for pair in candidates.windows(2) {
+        assert!(pair[0]["mae"].as_f64() <= pair[1]["mae"].as_f64());
+    }
+    // The fixture is well modelled: the winner is shipped, and beats naive on the held-out weeks.
+    assert_eq!(method["fell_back_to_naive"], false);
+    assert_eq!(method["label"], method["selected"]);
+    assert!(doc["backtest"]["mae_ratio"].as_f64().unwrap() < 1.0);
 }
 
 #[test]

@@ -3,7 +3,7 @@ use capplan::forecast::backtest::WEEK;
 use capplan::forecast::features::{HolidayMode, HOUR_OF_WEEK_CELLS, SUNDAY};
 use capplan::forecast::holidays::{HolidayCalendar, HolidayDays};
 use capplan::forecast::ingest::IngestReport;
-use capplan::forecast::model::{fit, ModelConfig};
+use capplan::forecast::model::{fit, ModelConfig, Trend};
 use capplan::forecast::series::{hour_of_day, hour_of_week, local_date, HourlySeries};
 use capplan::forecast::{forecast, Settings};
 use chrono::{FixedOffset, NaiveDate};
@@ -107,6 +107,7 @@ fn fit_recovers_the_hour_of_week_profile_and_the_holiday_profile() {
         holiday_days: HolidayDays::All,
         half_life_weeks: None,
         multiplicative: false,
+        trend: Trend::Linear,
     };
     let model = fit(&series, series.len(), &calendar(), config).unwrap();
     // No trend in the truth: the fitted slope must be small, and levels are read at the middle.

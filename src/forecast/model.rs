@@ -27,6 +27,31 @@ pub struct ModelConfig {
     pub half_life_weeks: Option<f64>,
     /// Fit log(1 + rps) instead of rps (`--multiplicative`).
     pub multiplicative: bool,
+    /// How the trend term is used; the backtest chooses (a trend must earn its place).
+    pub trend: Trend,
+}
+
+/// The trend term of a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trend {
+    /// No trend term: each cell is the (weighted) mean of its hours.
+    None,
+    /// Fitted, used to bring older weeks to today's level, but held flat after the last
+    /// training hour (a fully damped trend: nothing is extrapolated).
+    ToDate,
+    /// Fitted and extrapolated linearly over the horizon.
+    Linear,
+}
+
+impl Trend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Trend::None => "no trend",
+            Trend::ToDate => "trend to date",
+            Trend::Linear => "linear trend",
+        }
+    }
 }
 
 impl ModelConfig {
@@ -37,12 +62,16 @@ impl ModelConfig {
             None => "equal weights".to_string(),
         };
         let space = if self.multiplicative { ", log" } else { "" };
+        let trend = self.trend.label();
         let days = match (self.holidays, self.holiday_days) {
             (HolidayMode::Ignore, _) => "",
             (_, HolidayDays::All) => " (all)",
             (_, HolidayDays::Major) => " (major only)",
         };
-        format!("holidays {}{days}, {recency}{space}", self.holidays.label())
+        format!(
+            "holidays {}{days}, {recency}, {trend}{space}",
+            self.holidays.label()
+        )
     }
 
     fn transform(&self, rps: f64) -> f64 {
@@ -70,8 +99,10 @@ pub struct FittedModel {
     pub config: ModelConfig,
     /// Level of each cell in model space; `None` when training never saw the cell.
     pub cell_levels: Vec<Option<f64>>,
-    /// Trend slope in model space per year.
+    /// Trend slope in model space per year (0 without a trend term).
     pub trend_per_year: f64,
+    /// Last position the trend is extrapolated to (`Trend::ToDate`: the last training hour).
+    pub trend_until: Option<usize>,
 }
 
 /// Holiday x hour cells need this many holidays in training; with fewer, holiday hours take
@@ -238,8 +269,17 @@ pub fn fit_with(
     weights.reverse();
     let rows = first..train_end;
 
+    // Masked hours (an outage: NaN) carry no weight.
+    for (w, i) in weights.iter_mut().zip(rows.clone()) {
+        if design.y[i].is_nan() {
+            *w = 0.0;
+        }
+    }
     let mut sums = vec![CellSums::default(); CELLS];
     for (i, &w) in rows.clone().zip(&weights) {
+        if w == 0.0 {
+            continue;
+        }
         let s = &mut sums[usize::from(design.cells[i])];
         s.weight += w;
         s.weighted_trend += w * trend(i);
@@ -247,23 +287,30 @@ pub fn fit_with(
     }
     // Absorb the cell indicators: demean trend and y within each cell (weighted), scale
     // rows by sqrt(weight), and regress what is left (Frisch-Waugh-Lovell).
-    let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
-    let mut demeaned_y = Array1::<f64>::zeros(weights.len());
-    for (k, (i, &w)) in rows.zip(&weights).enumerate() {
-        let s = sums[usize::from(design.cells[i])];
-        let root = w.sqrt();
-        demeaned_trend[[k, 0]] = root * (trend(i) - s.weighted_trend / s.weight);
-        demeaned_y[k] = root * (design.y[i] - s.weighted_y / s.weight);
-    }
-    let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
-    // With a single row per cell (under two weeks) the trend is not identifiable: leave it flat.
-    let trend_per_year = if spread > 1e-12 {
-        let fitted = LinearRegression::new()
-            .with_intercept(false)
-            .fit(&Dataset::new(demeaned_trend, demeaned_y))?;
-        fitted.params()[0]
-    } else {
+    let trend_per_year = if config.trend == Trend::None {
         0.0
+    } else {
+        let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
+        let mut demeaned_y = Array1::<f64>::zeros(weights.len());
+        for (k, (i, &w)) in rows.zip(&weights).enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let s = sums[usize::from(design.cells[i])];
+            let root = w.sqrt();
+            demeaned_trend[[k, 0]] = root * (trend(i) - s.weighted_trend / s.weight);
+            demeaned_y[k] = root * (design.y[i] - s.weighted_y / s.weight);
+        }
+        let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
+        // With a single row per cell (under two weeks) the trend is not identifiable: flat.
+        if spread > 1e-12 {
+            let fitted = LinearRegression::new()
+                .with_intercept(false)
+                .fit(&Dataset::new(demeaned_trend, demeaned_y))?;
+            fitted.params()[0]
+        } else {
+            0.0
+        }
     };
     let cell_levels = sums
         .iter()
@@ -275,6 +322,7 @@ pub fn fit_with(
         config,
         cell_levels,
         trend_per_year,
+        trend_until: (config.trend == Trend::ToDate).then(|| train_end - 1),
     })
 }
 
@@ -295,7 +343,8 @@ impl FittedModel {
         let level = self.cell_levels[c]
             .or(self.cell_levels[fallback_cell(c)])
             .unwrap_or_else(|| self.mean_weekly_level());
-        level + self.trend_per_year * trend(index)
+        let at = self.trend_until.map_or(index, |until| index.min(until));
+        level + self.trend_per_year * trend(at)
     }
 
     /// Prediction in rps (never negative).
@@ -370,6 +419,7 @@ mod tests {
             holiday_days: HolidayDays::All,
             half_life_weeks: Some(1.0),
             multiplicative: false,
+            trend: Trend::Linear,
         };
         let n = data.len();
         let model = fit(&data, n, &calendar, config).unwrap();
@@ -437,6 +487,7 @@ mod tests {
             holiday_days: days,
             half_life_weeks: None,
             multiplicative: false,
+            trend: Trend::Linear,
         };
         let all = fit(&data, data.len(), &calendar, own(HolidayDays::All)).unwrap();
         assert_eq!(all.config.holidays, HolidayMode::OwnProfile);
@@ -457,6 +508,7 @@ mod tests {
             holiday_days: HolidayDays::All,
             half_life_weeks: None,
             multiplicative: true,
+            trend: Trend::Linear,
         };
         let model = fit(&data, data.len(), &calendar, config).unwrap();
         let predicted = model.predict(&data, &calendar, data.len());

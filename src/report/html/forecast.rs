@@ -25,7 +25,7 @@ pub fn section(series: &HourlySeries, calendar: &HolidayCalendar, r: &ForecastRe
                 ingest.rows, ingest.column, ingest.interval_seconds, ingest.hours
             ),
         ),
-        ("model", r.model.label.clone()),
+        ("method", r.method.label.clone()),
         (
             "horizon",
             format!(
@@ -135,7 +135,7 @@ fn backtest_table(r: &ForecastResult) -> String {
         },
         "1".into(),
     ]);
-    table(&["metric", "model", "seasonal-naive"], rows)
+    table(&["metric", "selected", "seasonal-naive"], rows)
 }
 
 /// Time on the series' own wall clock.
