@@ -88,14 +88,7 @@ fn settings(holidays: bool) -> Settings {
 }
 
 fn report(series: &HourlySeries) -> IngestReport {
-    IngestReport {
-        column: "rps".into(),
-        rows: series.len(),
-        interval_seconds: 3600,
-        hours: series.len(),
-        filled: Vec::new(),
-        dropped_partial_hours: 0,
-    }
+    IngestReport::hourly(series.len())
 }
 
 #[test]

@@ -40,8 +40,10 @@ const MAX_LISTED_CANDIDATES: usize = 12;
 const MAX_HOLIDAY_WEEKS: usize = 6;
 /// Half-life used when the history is too short to choose one.
 const DEFAULT_HALF_LIFE_WEEKS: f64 = 4.0;
-/// Weeks of history the first fit needs at least.
+/// Weeks of history before each scored week, at least (fewer only on a short history).
 const MIN_TRAINING_WEEKS: usize = 2;
+/// Weeks of history a forecast needs at least: one to learn from, one to check it on.
+const MIN_HISTORY_WEEKS: usize = 2;
 
 /// Validated settings of one forecast.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,23 +267,31 @@ pub fn forecast(
 ) -> anyhow::Result<ForecastResult> {
     let n = series.len();
     let weeks = n / WEEK;
-    let needed = settings.backtest_weeks + MIN_TRAINING_WEEKS;
-    if weeks < needed {
+    if weeks < MIN_HISTORY_WEEKS {
         return Err(InputError::flag(
-            "--backtest",
+            "--history",
             format!(
-                "the history holds {weeks} whole week(s) ({n} hours); --backtest {}w needs at least {needed} ({MIN_TRAINING_WEEKS} to fit, {} to hold out)",
-                settings.backtest_weeks, settings.backtest_weeks
+                "holds {weeks} whole week(s) ({n} hours); a forecast needs at least {MIN_HISTORY_WEEKS}: one to learn from, one to check it on"
             ),
         )
         .into());
     }
-    let holdout_start = n - settings.backtest_weeks * WEEK;
-    let holdout_origins: Vec<usize> = (0..settings.backtest_weeks)
+    let mut notes = ingest.notes.clone();
+    // A short history gets a shorter backtest rather than none, and says so.
+    let backtest_weeks = settings
+        .backtest_weeks
+        .min(weeks.saturating_sub(MIN_TRAINING_WEEKS).max(1));
+    if backtest_weeks < settings.backtest_weeks {
+        notes.push(format!(
+            "the history holds {weeks} whole week(s): backtest on {backtest_weeks} week(s) instead of {} ({MIN_TRAINING_WEEKS} to fit before each), so trust its figures less",
+            settings.backtest_weeks
+        ));
+    }
+    let holdout_start = n - backtest_weeks * WEEK;
+    let holdout_origins: Vec<usize> = (0..backtest_weeks)
         .map(|k| holdout_start + k * WEEK)
         .collect();
     let multiplicative = settings.multiplicative;
-    let mut notes = Vec::new();
     let selection = select(series, calendar, settings, holdout_start)?;
     let (selected, best_model) = match selection.scores.first() {
         Some(best) => {
@@ -295,7 +305,7 @@ pub fn forecast(
         None => {
             notes.push(format!(
                 "history too short to choose a method by backtest (needs {} weeks); used the default regression",
-                needed + 1
+                backtest_weeks + MIN_TRAINING_WEEKS + 1
             ));
             let model = default_model(settings);
             (Method::single(Single::Model { config: model }), model)
@@ -310,7 +320,12 @@ pub fn forecast(
         &holdout_origins,
         multiplicative,
     )?;
-    let scale = naive_scale(&series.rps[..holdout_start]);
+    // MASE's scale: the in-sample naive MAE, or on a one-week training set (none to
+    // compute it on) the held-out naive MAE.
+    let scale = match naive_scale(&series.rps[..holdout_start]) {
+        scale if scale.is_finite() && scale > 0.0 => scale,
+        _ => metrics(&holdout.actual, &holdout.naive, 1.0).mae,
+    };
     let selected_metrics = metrics(&holdout.actual, &holdout.forecast, scale);
     let naive_metrics = metrics(&holdout.actual, &holdout.naive, scale);
     let mae_ratio = selected_metrics.mae / naive_metrics.mae.max(f64::MIN_POSITIVE);
@@ -422,7 +437,7 @@ pub fn forecast(
             trend_per_year: model.trend_per_year,
         },
         backtest: Backtest {
-            weeks: settings.backtest_weeks,
+            weeks: backtest_weeks,
             from: series.time_at(holdout_start),
             method: selected.label,
             model: selected_metrics,

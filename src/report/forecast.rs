@@ -38,16 +38,15 @@ pub fn render_summary(result: &ForecastResult) -> String {
     let ingest = &result.ingest;
     let _ = writeln!(
         out,
-        "History: {} rows ({}, every {} s) -> {} hours",
-        ingest.rows, ingest.column, ingest.interval_seconds, ingest.hours
+        "History: {} rows ({} {}, every {} s) -> {} hours",
+        ingest.rows, ingest.format, ingest.column, ingest.interval_seconds, ingest.hours
     );
-    for gap in &ingest.filled {
+    for run in &ingest.filled {
         let _ = writeln!(
             out,
-            "  filled by linear interpolation: {} interval(s) from {} (after line {})",
-            gap.intervals,
-            gap.from.to_rfc3339(),
-            gap.after_line
+            "  filled by linear interpolation: {} hour(s) from {}",
+            run.hours,
+            run.from.format("%Y-%m-%d %H:%M")
         );
     }
     if ingest.dropped_partial_hours > 0 {
