@@ -530,8 +530,8 @@ fn the_selection_scores_models_baselines_and_combinations_and_says_which_won() {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let method = &doc["method"];
     assert!(method["selection_weeks"].as_u64().unwrap() >= 6, "{method}");
-    // 5 holiday modes x 6 half-lives x 3 trends, 6 baselines, 36 combinations.
-    assert_eq!(method["candidates_scored"], 5 * 6 * 3 + 6 + 36);
+    // 5 holiday modes x 6 half-lives x 3 trends, 7 baselines, 45 combinations.
+    assert_eq!(method["candidates_scored"], 5 * 6 * 3 + 7 + 45);
     let mae = method["selection_mae"].as_f64().unwrap();
     let naive = method["selection_naive_mae"].as_f64().unwrap();
     assert!(mae < naive, "{method}");
@@ -664,4 +664,79 @@ fn the_shared_real_series_are_read_as_exported() {
         assert_eq!(doc["ingest"]["interval_seconds"], interval, "{name}");
         assert_eq!(doc["ingest"]["partial_hours"], partial, "{name}");
     }
+}
+
+/// Christmas Eve to the first Sunday after New Year at half the traffic, the year before
+/// too: the week after must be forecast from ordinary weeks, not from the holidays.
+#[test]
+fn the_week_after_new_year_is_not_forecast_from_the_holiday_period() {
+    let start = chrono::NaiveDate::from_ymd_opt(2013, 10, 14)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(2015, 1, 5)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let in_period = |date: chrono::NaiveDate| {
+        let from = |year| chrono::NaiveDate::from_ymd_opt(year, 12, 24).unwrap();
+        let to = |year| chrono::NaiveDate::from_ymd_opt(year, 1, 5).unwrap();
+        (date >= from(2013) && date < to(2014)) || date >= from(2014)
+    };
+    let ordinary = |hour: u32| {
+        100.0
+            + 80.0
+                * ((hour as f64 - 6.0) / 24.0 * std::f64::consts::TAU)
+                    .sin()
+                    .max(0.0)
+    };
+    let mut rows = Vec::new();
+    let mut time = start;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(7);
+    while time < end {
+        use chrono::Timelike;
+        let factor = if in_period(time.date()) { 0.5 } else { 1.0 };
+        let wiggle = rng.gen_range(-25.0..25.0);
+        rows.push(format!(
+            "{},{:.3}",
+            time.format("%Y-%m-%d %H:%M:%S"),
+            factor * ordinary(time.hour()) + wiggle
+        ));
+        time += chrono::Duration::hours(1);
+    }
+    let doc = forecast_json(&csv("timestamp,rps", &rows), &["--horizon", "168h"]);
+    let forecast = doc["forecast"].as_array().unwrap();
+    let mean: f64 = forecast
+        .iter()
+        .map(|p| p["rps"].as_f64().unwrap())
+        .sum::<f64>()
+        / 168.0;
+    let truth: f64 = (0..24).map(ordinary).sum::<f64>() / 24.0;
+    assert!(
+        (mean / truth - 1.0).abs() < 0.1,
+        "forecast mean {mean:.1} vs ordinary {truth:.1}: {}",
+        doc["method"]["label"]
+    );
+}
+
+#[test]
+fn a_holidays_file_takes_periods() {
+    let dir = TempDir::new().unwrap();
+    let holidays = write(&dir, "h.txt", "2024-07-09..2024-07-10,Company retreat\n");
+    let output = capplan()
+        .args(["forecast", "-q", "--json", "-", "--history"])
+        .arg(fixture())
+        .arg("--holidays")
+        .arg(&holidays)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The fixture ends on Sunday 2024-07-07: hours 24..48 are Tuesday the 9th.
+    assert_eq!(doc["forecast"][30]["holiday"], "Company retreat");
 }

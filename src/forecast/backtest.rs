@@ -116,14 +116,16 @@ impl Evaluation {
     }
 }
 
+/// The comparator: the same hour one week before (further back past masked hours).
+pub fn naive_value(series: &HourlySeries, origin: usize, index: usize) -> f64 {
+    Baseline::SeasonalNaive.predict(&series.rps, &[], false, origin, index)
+}
+
 /// Hours a week-ahead forecast from `origin` is scored on: up to a week, actual known and
 /// the seasonal-naive forecast defined (so every method is scored on the same hours).
 fn scored_hours(series: &HourlySeries, origin: usize) -> impl Iterator<Item = usize> + '_ {
     (origin..(origin + WEEK).min(series.len())).filter(move |&index| {
-        !series.rps[index].is_nan()
-            && !Baseline::SeasonalNaive
-                .predict(&series.rps, origin, index)
-                .is_nan()
+        !series.rps[index].is_nan() && !naive_value(series, origin, index).is_nan()
     })
 }
 
@@ -146,9 +148,7 @@ pub fn evaluate(
             let predicted = forecast[index - origin];
             evaluation.actual.push(actual);
             evaluation.forecast.push(predicted);
-            evaluation
-                .naive
-                .push(Baseline::SeasonalNaive.predict(&series.rps, origin, index));
+            evaluation.naive.push(naive_value(series, origin, index));
             evaluation.residuals.push(
                 to_interval_space(actual, multiplicative)
                     - to_interval_space(predicted, multiplicative),
@@ -170,6 +170,9 @@ pub struct CandidateScore {
     pub mae: f64,
     /// Its MAE / the seasonal-naive MAE over the same hours (ratio; below 1 = better).
     pub mae_ratio: f64,
+    /// The ranking: the mean over the selection weeks of its MAE / seasonal naive's that
+    /// week (ratio; every week weighs the same).
+    pub weekly_ratio: f64,
     #[serde(skip)]
     pub method: Method,
 }
@@ -240,6 +243,28 @@ pub fn rank(
         .collect::<anyhow::Result<Vec<Vec<f64>>>>()?;
     let mae = |forecast: &[f64]| metrics(&actual, forecast, 1.0).mae;
     let naive_mae = mae(&forecasts[0]).max(f64::MIN_POSITIVE);
+    // Each week weighs the same in the ranking: a week-ahead MAE relative to seasonal
+    // naive's that week, so a holiday week's large errors do not choose for ordinary ones.
+    let mut bounds = Vec::with_capacity(spans.len());
+    let mut at = 0;
+    for (_, hours) in &spans {
+        bounds.push(at..at + hours.len());
+        at += hours.len();
+    }
+    let relative = |forecast: &[f64]| {
+        let ratios: Vec<f64> = bounds
+            .iter()
+            .filter(|range| !range.is_empty())
+            .map(|range| {
+                let actual = &actual[range.clone()];
+                metrics(actual, &forecast[range.clone()], 1.0).mae
+                    / metrics(actual, &forecasts[0][range.clone()], 1.0)
+                        .mae
+                        .max(f64::MIN_POSITIVE)
+            })
+            .collect();
+        ratios.iter().sum::<f64>() / ratios.len().max(1) as f64
+    };
     let score = |method: Method, forecast: &[f64]| {
         let mae = mae(forecast);
         CandidateScore {
@@ -247,6 +272,7 @@ pub fn rank(
             label: method.label.clone(),
             mae,
             mae_ratio: mae / naive_mae,
+            weekly_ratio: relative(forecast),
             method,
         }
     };
@@ -257,7 +283,7 @@ pub fn rank(
         .collect();
     // The pool of combinations: every baseline and the best few models.
     let mut best_models: Vec<usize> = (BASELINES.len()..singles.len()).collect();
-    best_models.sort_by(|&a, &b| scores[a].mae.total_cmp(&scores[b].mae));
+    best_models.sort_by(|&a, &b| scores[a].weekly_ratio.total_cmp(&scores[b].weekly_ratio));
     let pool: Vec<usize> = (0..BASELINES.len())
         .chain(best_models.into_iter().take(MODELS_IN_COMBINATIONS))
         .collect();
@@ -270,7 +296,7 @@ pub fn rank(
             ));
         }
     }
-    scores.sort_by(|a, b| a.mae.total_cmp(&b.mae));
+    scores.sort_by(|a, b| a.weekly_ratio.total_cmp(&b.weekly_ratio));
     Ok(scores)
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::backtest::WEEK;
 use super::holidays::HolidayCalendar;
 use super::model::{fit_with, Designs, ModelConfig};
-use super::series::HourlySeries;
+use super::series::{local_date, HourlySeries};
 
 /// A forecast made of the same hour of week in the last weeks before the origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -14,15 +14,18 @@ use super::series::HourlySeries;
 pub enum Baseline {
     /// The same hour one week earlier (the forecast every method is measured against).
     SeasonalNaive,
-    /// Mean of the same hour over the last k weeks.
+    /// Mean of the same hour over the last k weeks; for an ordinary day, weeks where that
+    /// day was a holiday or in a holiday period are passed over.
     WeeksMean(usize),
-    /// Median of the same hour over the last k weeks (an odd week does not move it).
+    /// Median of the same hour over the last k weeks (an odd week does not move it); holiday
+    /// days passed over as for the mean.
     WeeksMedian(usize),
 }
 
 /// Every baseline the selection scores, simplest first (ties go to the earlier).
-pub const BASELINES: [Baseline; 6] = [
+pub const BASELINES: [Baseline; 7] = [
     Baseline::SeasonalNaive,
+    Baseline::WeeksMean(1),
     Baseline::WeeksMean(2),
     Baseline::WeeksMean(3),
     Baseline::WeeksMean(4),
@@ -34,6 +37,7 @@ impl Baseline {
     pub fn label(self) -> String {
         match self {
             Baseline::SeasonalNaive => "seasonal naive (same hour last week)".into(),
+            Baseline::WeeksMean(1) => "same hour of the last ordinary week".into(),
             Baseline::WeeksMean(k) => format!("mean of the same hour over {k} weeks"),
             Baseline::WeeksMedian(k) => format!("median of the same hour over {k} weeks"),
         }
@@ -47,17 +51,53 @@ impl Baseline {
     }
 
     /// Forecast of position `index` (at or after `origin`) from the weeks before `origin`
-    /// (rps). Masked hours (NaN: an outage) are skipped: the search goes further back.
-    /// NaN only when that hour of week was never seen.
-    pub fn predict(self, rps: &[f64], origin: usize, index: usize) -> f64 {
+    /// (rps). Masked hours (NaN: an outage) are skipped: the search goes further back, as
+    /// it does past holiday days (`unusual`, per series hour) when the target day is
+    /// ordinary (`target_unusual` false), except for seasonal naive. NaN only when that
+    /// hour of week was never seen.
+    pub fn predict(
+        self,
+        rps: &[f64],
+        unusual: &[bool],
+        target_unusual: bool,
+        origin: usize,
+        index: usize,
+    ) -> f64 {
+        if self == Baseline::SeasonalNaive {
+            return self.gather(rps, origin, index, usize::MAX, |_| true);
+        }
+        // An ordinary day looks past holiday days; a day of a holiday period looks for the
+        // same period's days of the last two weeks first (Christmas week for New Year's).
+        let like_target =
+            |source: usize| unusual.get(source).copied().unwrap_or(false) == target_unusual;
+        let max_back = if target_unusual { 2 } else { usize::MAX };
+        let value = self.gather(rps, origin, index, max_back, like_target);
+        if value.is_nan() {
+            // No earlier week like the target there: take the weeks as they are.
+            return self.gather(rps, origin, index, usize::MAX, |_| true);
+        }
+        value
+    }
+
+    /// Mean or median of the same hour in the last `self.weeks()` weeks (at most `max_back`
+    /// back) whose hour is known and `accept`ed.
+    fn gather(
+        self,
+        rps: &[f64],
+        origin: usize,
+        index: usize,
+        max_back: usize,
+        accept: impl Fn(usize) -> bool,
+    ) -> f64 {
         let position = (index - origin) % WEEK;
         let wanted = self.weeks();
         let mut values = [0.0; 8];
         let mut found = 0;
         let mut back = 1;
-        while found < wanted && back * WEEK <= origin {
-            let value = rps[origin - back * WEEK + position];
-            if !value.is_nan() {
+        while found < wanted && back * WEEK <= origin && back <= max_back {
+            let source = origin - back * WEEK + position;
+            let value = rps[source];
+            if !value.is_nan() && accept(source) {
                 values[found] = value;
                 found += 1;
             }
@@ -167,9 +207,17 @@ pub fn forecast_single(
                 .map(|index| model.predict(series, calendar, index))
                 .collect()
         }
-        Single::Baseline { baseline } => (origin..origin + hours)
-            .map(|index| baseline.predict(&series.rps, origin, index))
-            .collect(),
+        Single::Baseline { baseline } => {
+            let unusual = designs.unusual();
+            (origin..origin + hours)
+                .map(|index| {
+                    let target = unusual.get(index).copied().unwrap_or_else(|| {
+                        calendar.is_unusual(local_date(series.local_hour(index)))
+                    });
+                    baseline.predict(&series.rps, unusual, target, origin, index)
+                })
+                .collect()
+        }
     })
 }
 
@@ -222,16 +270,33 @@ mod tests {
         }
         rps[3 * WEEK + 3] = f64::NAN;
         let origin = 5 * WEEK;
-        let at = |b: Baseline| b.predict(&rps, origin, origin + 3);
+        let ordinary = vec![false; rps.len()];
+        let at = |b: Baseline| b.predict(&rps, &ordinary, false, origin, origin + 3);
         assert_eq!(at(Baseline::SeasonalNaive), 50.0);
         assert_eq!(at(Baseline::WeeksMean(2)), 40.0, "week 3 masked: 50 and 30");
         assert_eq!(at(Baseline::WeeksMedian(3)), 30.0, "50, 30, 20");
         // Two weeks ahead repeats the last week.
         assert_eq!(
-            Baseline::SeasonalNaive.predict(&rps, origin, origin + WEEK + 3),
+            Baseline::SeasonalNaive.predict(&rps, &ordinary, false, origin, origin + WEEK + 3),
             50.0
         );
-        assert!(Baseline::SeasonalNaive.predict(&rps, 0, 3).is_nan());
+        assert!(Baseline::SeasonalNaive
+            .predict(&rps, &ordinary, false, 0, 3)
+            .is_nan());
+        // Week 4 on a holiday: passed over for an ordinary day, except by seasonal naive.
+        let mut unusual = ordinary.clone();
+        unusual[4 * WEEK + 3] = true;
+        let at = |b: Baseline, target| b.predict(&rps, &unusual, target, origin, origin + 3);
+        assert_eq!(at(Baseline::WeeksMean(1), false), 30.0);
+        assert_eq!(
+            at(Baseline::WeeksMean(1), true),
+            50.0,
+            "the unusual week first"
+        );
+        // A holiday target with no holiday in the last two weeks takes them as they are.
+        let plain = |b: Baseline| b.predict(&rps, &ordinary, true, origin, origin + 3);
+        assert_eq!(plain(Baseline::WeeksMean(2)), 40.0);
+        assert_eq!(at(Baseline::SeasonalNaive, false), 50.0);
     }
 
     #[test]

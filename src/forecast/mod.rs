@@ -130,7 +130,7 @@ fn holiday_weeks(series: &HourlySeries, calendar: &HolidayCalendar, end: usize) 
         .filter(|&origin| {
             (origin..origin + WEEK)
                 .step_by(24)
-                .any(|i| calendar.contains(local_date(series.local_hour(i))))
+                .any(|i| calendar.is_unusual(local_date(series.local_hour(i))))
         })
         .take(MAX_HOLIDAY_WEEKS)
         .collect();
@@ -204,6 +204,9 @@ fn select(
     Ok(Selection { scores, origins })
 }
 
+/// Held-out hours of ordinary days the fallback needs to be judged on them alone.
+const MIN_ORDINARY_HOURS: usize = 24;
+
 /// Holiday hours scored at least this many times get their own interval.
 const MIN_HOLIDAY_RESIDUALS: usize = 24;
 
@@ -226,7 +229,7 @@ fn residual_bands(
         .indices
         .iter()
         .zip(&evaluation.residuals)
-        .filter(|(&index, _)| calendar.contains(local_date(series.local_hour(index))))
+        .filter(|(&index, _)| calendar.is_unusual(local_date(series.local_hour(index))))
         .map(|(_, &residual)| residual)
         .collect();
     let holiday_band = (holiday.len() >= MIN_HOLIDAY_RESIDUALS).then(|| band(&holiday));
@@ -249,7 +252,7 @@ fn coverage(
         .zip(&evaluation.residuals)
         .filter(|(&index, &residual)| {
             let band = match bands.1 {
-                Some(band) if calendar.contains(local_date(series.local_hour(index))) => band,
+                Some(band) if calendar.is_unusual(local_date(series.local_hour(index))) => band,
                 _ => bands.0,
             };
             band.low <= residual && residual <= band.high
@@ -330,17 +333,49 @@ pub fn forecast(
     let naive_metrics = metrics(&holdout.actual, &holdout.naive, scale);
     let mae_ratio = selected_metrics.mae / naive_metrics.mae.max(f64::MIN_POSITIVE);
     let worse = mae_ratio > 1.0;
-    // Never ship what the backtest says is worse than last week's traffic.
-    let shipped = if worse {
+    // Never ship what the backtest says is worse than last week's traffic. Judged on the
+    // held-out ordinary days: holiday handling was chosen on the recent holiday weeks, and
+    // two held-out weeks of Christmas must not decide the weeks after it.
+    let ordinary: Vec<bool> = holdout
+        .indices
+        .iter()
+        .map(|&index| !calendar.is_unusual(local_date(series.local_hour(index))))
+        .collect();
+    let ordinary_hours = ordinary.iter().filter(|&&o| o).count();
+    let (judged_mae, judged_naive) = if ordinary_hours >= MIN_ORDINARY_HOURS {
+        let pick = |values: &[f64]| -> Vec<f64> {
+            values
+                .iter()
+                .zip(&ordinary)
+                .filter(|(_, &o)| o)
+                .map(|(&v, _)| v)
+                .collect()
+        };
+        let actual = pick(&holdout.actual);
+        (
+            metrics(&actual, &pick(&holdout.forecast), 1.0).mae,
+            metrics(&actual, &pick(&holdout.naive), 1.0).mae,
+        )
+    } else {
+        (selected_metrics.mae, naive_metrics.mae)
+    };
+    let fall_back = judged_mae > judged_naive;
+    let shipped = if fall_back {
         notes.push(format!(
-            "the selected method ({}) was WORSE than seasonal-naive on the held-out weeks (MAE {:.3} vs {:.3} rps, {mae_ratio:.2}x): the forecast is seasonal naive instead",
-            selected.label, selected_metrics.mae, naive_metrics.mae
+            "the selected method ({}) was WORSE than seasonal-naive on the held-out weeks' {} (MAE {judged_mae:.3} vs {judged_naive:.3} rps): the forecast is seasonal naive instead",
+            selected.label,
+            if ordinary_hours >= MIN_ORDINARY_HOURS { "ordinary days" } else { "hours" },
         ));
         Method::seasonal_naive()
     } else {
+        if worse {
+            notes.push(format!(
+                "the selected method was worse than seasonal-naive on the held-out weeks ({mae_ratio:.2}x) through their holidays only; not on their ordinary days: shipped",
+            ));
+        }
         selected.clone()
     };
-    let shipped_holdout = if worse {
+    let shipped_holdout = if fall_back {
         evaluate(&shipped, series, calendar, &holdout_origins, multiplicative)?
     } else {
         holdout.clone()
@@ -381,7 +416,7 @@ pub fn forecast(
         .map(|(index, &rps)| {
             let date = local_date(series.local_hour(index));
             let band = match holiday_band {
-                Some(holiday) if calendar.contains(date) => holiday,
+                Some(holiday) if calendar.is_unusual(date) => holiday,
                 _ => band,
             };
             let center = to_interval_space(rps, multiplicative);
@@ -423,7 +458,7 @@ pub fn forecast(
             kind: shipped.kind,
             parts: shipped.parts.clone(),
             selected: selected.label.clone(),
-            fell_back_to_naive: worse,
+            fell_back_to_naive: fall_back,
             selection_weeks: selection.origins.len(),
             selection_mae: candidates.first().map(|c| c.mae),
             selection_naive_mae,

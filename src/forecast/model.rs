@@ -154,21 +154,23 @@ pub struct Design {
 
 impl Design {
     pub fn new(series: &HourlySeries, calendar: &HolidayCalendar, config: ModelConfig) -> Design {
-        // The cell depends on the day only through the holiday check: look it up once a day.
-        let mut day_cache: Option<(i64, bool)> = None;
+        // The cell depends on the day only through the holiday checks: once a day.
+        let mut day_cache: Option<(i64, bool, bool)> = None;
         let cells = (0..series.len())
             .map(|i| {
                 let hour = series.local_hour(i);
                 let day = hour.div_euclid(24);
-                let holiday = match day_cache {
-                    Some((cached, holiday)) if cached == day => holiday,
+                let (holiday, period) = match day_cache {
+                    Some((cached, holiday, period)) if cached == day => (holiday, period),
                     _ => {
-                        let holiday = calendar.is_holiday(local_date(hour), config.holiday_days);
-                        day_cache = Some((day, holiday));
-                        holiday
+                        let date = local_date(hour);
+                        let holiday = calendar.is_holiday(date, config.holiday_days);
+                        let period = calendar.in_period(date);
+                        day_cache = Some((day, holiday, period));
+                        (holiday, period)
                     }
                 };
-                cell_of(hour, holiday, config.holidays) as u8
+                cell_of(hour, holiday, period, config.holidays) as u8
             })
             .collect();
         Design {
@@ -190,9 +192,10 @@ impl Design {
     }
 }
 
-/// Designs of several variants, built once (including the own-profile -> sunday fallback).
+/// Designs of several variants, built once (including the own-profile -> sunday fallback),
+/// and which hours fall on a holiday or in a holiday period (the baselines skip those).
 #[derive(Debug, Clone, Default)]
-pub struct Designs(Vec<Design>);
+pub struct Designs(Vec<Design>, Vec<bool>);
 
 impl Designs {
     pub fn new(
@@ -201,6 +204,20 @@ impl Designs {
         configs: &[ModelConfig],
     ) -> Designs {
         let mut designs = Designs::default();
+        let mut day_cache: Option<(i64, bool)> = None;
+        designs.1 = (0..series.len())
+            .map(|i| {
+                let day = series.local_hour(i).div_euclid(24);
+                match day_cache {
+                    Some((cached, unusual)) if cached == day => unusual,
+                    _ => {
+                        let unusual = calendar.is_unusual(local_date(series.local_hour(i)));
+                        day_cache = Some((day, unusual));
+                        unusual
+                    }
+                }
+            })
+            .collect();
         for config in configs {
             let fallback = ModelConfig {
                 holidays: HolidayMode::Sunday,
@@ -213,6 +230,11 @@ impl Designs {
             }
         }
         designs
+    }
+
+    /// Per hour of the series: on a holiday or in a holiday period.
+    pub fn unusual(&self) -> &[bool] {
+        &self.1
     }
 
     fn get(&self, config: &ModelConfig) -> Option<&Design> {
@@ -341,7 +363,7 @@ impl FittedModel {
             self.config.holiday_days,
         );
         let level = self.cell_levels[c]
-            .or(self.cell_levels[fallback_cell(c)])
+            .or(self.cell_levels[fallback_cell(c, series.local_hour(index))])
             .unwrap_or_else(|| self.mean_weekly_level());
         let at = self.trend_until.map_or(index, |until| index.min(until));
         level + self.trend_per_year * trend(at)
