@@ -539,7 +539,7 @@ fn the_selection_scores_models_baselines_and_combinations_and_says_which_won() {
     assert_eq!(candidates[0]["label"], method["selected"]);
     assert!((candidates[0]["mae_ratio"].as_f64().unwrap() - mae / naive).abs() < 1e-9);
     for pair in candidates.windows(2) {
-        assert!(pair[0]["mae"].as_f64() <= pair[1]["mae"].as_f64());
+        assert!(pair[0]["weekly_ratio"].as_f64() <= pair[1]["weekly_ratio"].as_f64());
     }
     // The fixture is well modelled: the winner is shipped, and beats naive on the held-out weeks.
     assert_eq!(method["fell_back_to_naive"], false);

@@ -266,6 +266,18 @@ pub fn fit_with(
     config: ModelConfig,
     designs: &Designs,
 ) -> anyhow::Result<FittedModel> {
+    fit_weighted(series, train_end, calendar, config, designs, true)
+}
+
+/// The fit; `robust` adds the Huber reweighting (off only to test the plain solve).
+fn fit_weighted(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+    designs: &Designs,
+    robust: bool,
+) -> anyhow::Result<FittedModel> {
     anyhow::ensure!(train_end > 0, "no training data to fit");
     let config = effective_config(series, train_end, calendar, config);
     let design = match designs.get(&config) {
@@ -297,8 +309,55 @@ pub fn fit_with(
             *w = 0.0;
         }
     }
+    let (mut cell_levels, mut trend_per_year) = solve(design, rows.clone(), &weights, config)?;
+    // Robust: one Huber reweighting (IRLS) of the weighted least squares, so an incident
+    // or a spike pulls its cell less (rows beyond 1.345 robust sigmas weigh sigma / |r|).
+    let residuals: Vec<(usize, f64)> = rows
+        .clone()
+        .zip(&weights)
+        .enumerate()
+        .filter(|(_, (_, &w))| w > 0.0)
+        .filter_map(|(k, (i, _))| {
+            let level = cell_levels[usize::from(design.cells[i])]?;
+            Some((k, design.y[i] - level - trend_per_year * trend(i)))
+        })
+        .collect();
+    if robust && residuals.len() > 2 * CELLS {
+        let mut magnitudes: Vec<f64> = residuals.iter().map(|&(_, r)| r.abs()).collect();
+        let middle = magnitudes.len() / 2;
+        let (_, median, _) = magnitudes.select_nth_unstable_by(middle, f64::total_cmp);
+        let threshold = HUBER_K * 1.4826 * *median;
+        if threshold > 0.0 {
+            let mut robust = weights.clone();
+            for &(k, r) in &residuals {
+                if r.abs() > threshold {
+                    robust[k] *= threshold / r.abs();
+                }
+            }
+            (cell_levels, trend_per_year) = solve(design, rows, &robust, config)?;
+        }
+    }
+    Ok(FittedModel {
+        config,
+        cell_levels,
+        trend_per_year,
+        trend_until: (config.trend == Trend::ToDate).then(|| train_end - 1),
+    })
+}
+
+/// Huber's tuning constant: 95 % efficiency at Gaussian noise.
+const HUBER_K: f64 = 1.345;
+
+/// Weighted least squares of one design on `rows` with `weights` (zero = left out): each
+/// cell's level and the trend slope (0 without a trend term).
+fn solve(
+    design: &Design,
+    rows: std::ops::Range<usize>,
+    weights: &[f64],
+    config: ModelConfig,
+) -> anyhow::Result<(Vec<Option<f64>>, f64)> {
     let mut sums = vec![CellSums::default(); CELLS];
-    for (i, &w) in rows.clone().zip(&weights) {
+    for (i, &w) in rows.clone().zip(weights) {
         if w == 0.0 {
             continue;
         }
@@ -314,7 +373,7 @@ pub fn fit_with(
     } else {
         let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
         let mut demeaned_y = Array1::<f64>::zeros(weights.len());
-        for (k, (i, &w)) in rows.zip(&weights).enumerate() {
+        for (k, (i, &w)) in rows.zip(weights).enumerate() {
             if w == 0.0 {
                 continue;
             }
@@ -340,12 +399,7 @@ pub fn fit_with(
             (s.weight > 0.0).then(|| (s.weighted_y - trend_per_year * s.weighted_trend) / s.weight)
         })
         .collect();
-    Ok(FittedModel {
-        config,
-        cell_levels,
-        trend_per_year,
-        trend_until: (config.trend == Trend::ToDate).then(|| train_end - 1),
-    })
+    Ok((cell_levels, trend_per_year))
 }
 
 impl FittedModel {
@@ -399,6 +453,7 @@ impl FittedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::series::hour_of_week;
     use chrono::{FixedOffset, NaiveDate};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -444,7 +499,8 @@ mod tests {
             trend: Trend::Linear,
         };
         let n = data.len();
-        let model = fit(&data, n, &calendar, config).unwrap();
+        let designs = Designs::new(&data, &calendar, &[config]);
+        let model = fit_weighted(&data, n, &calendar, config, &designs, false).unwrap();
 
         let cells: Vec<usize> = (0..n)
             .map(|i| {
@@ -487,6 +543,35 @@ mod tests {
             active.len(),
             168 + 24,
             "Memorial Day gives the 24 holiday cells"
+        );
+    }
+
+    #[test]
+    fn an_incident_pulls_its_cell_less_than_in_plain_least_squares() {
+        let mut data = series(4 * 168, 2);
+        let spike = 3 * 168 + 10;
+        data.rps[spike] += 500.0;
+        let config = ModelConfig {
+            holidays: HolidayMode::Ignore,
+            holiday_days: HolidayDays::All,
+            half_life_weeks: None,
+            multiplicative: false,
+            trend: Trend::None,
+        };
+        let calendar = HolidayCalendar::none();
+        let designs = Designs::new(&data, &calendar, &[config]);
+        let n = data.len();
+        let plain = fit_weighted(&data, n, &calendar, config, &designs, false).unwrap();
+        let robust = fit_weighted(&data, n, &calendar, config, &designs, true).unwrap();
+        let cell = hour_of_week(data.local_hour(spike));
+        let others: f64 = (0..3).map(|w| data.rps[w * 168 + 10]).sum::<f64>() / 3.0;
+        let off = |m: &FittedModel| (m.cell_levels[cell].unwrap() - others).abs();
+        assert!(off(&plain) > 100.0, "plain {}", off(&plain));
+        assert!(
+            off(&robust) < 0.5 * off(&plain),
+            "robust {} plain {}",
+            off(&robust),
+            off(&plain)
         );
     }
 
