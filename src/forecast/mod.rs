@@ -207,6 +207,9 @@ fn select(
 /// Held-out hours of ordinary days the fallback needs to be judged on them alone.
 const MIN_ORDINARY_HOURS: usize = 24;
 
+/// The interval's spread is residual / (forecast + this share of the mean traffic).
+const BAND_OFFSET: f64 = 0.1;
+
 /// Holiday hours scored at least this many times get their own interval.
 const MIN_HOLIDAY_RESIDUALS: usize = 24;
 
@@ -389,17 +392,42 @@ pub fn forecast(
         &selection.origins,
         multiplicative,
     )?;
+    // Bands scale with the forecast (a busy hour errs by more rps than a quiet one):
+    // residuals are divided by forecast + a tenth of the mean traffic (in log space with
+    // --multiplicative they are relative already).
+    let known: Vec<f64> = series.rps.iter().copied().filter(|v| !v.is_nan()).collect();
+    let offset = BAND_OFFSET * known.iter().sum::<f64>() / known.len().max(1) as f64;
+    let spread = |rps: f64| {
+        if multiplicative {
+            1.0
+        } else {
+            rps + offset
+        }
+    };
+    let relative = |evaluation: &Evaluation| {
+        let mut scaled = evaluation.clone();
+        for (residual, &forecast) in scaled.residuals.iter_mut().zip(&evaluation.forecast) {
+            *residual /= spread(forecast);
+        }
+        scaled
+    };
     let interval_coverage = coverage(
         series,
         calendar,
-        &shipped_holdout,
-        residual_bands(series, calendar, &selection_evaluation, settings.interval),
+        &relative(&shipped_holdout),
+        residual_bands(
+            series,
+            calendar,
+            &relative(&selection_evaluation),
+            settings.interval,
+        ),
     );
     // The forecast's bands: every scored week, selection and held-out (more hours, and
     // holiday weeks among them).
-    let mut all = selection_evaluation;
-    all.indices.extend(&shipped_holdout.indices);
-    all.residuals.extend(&shipped_holdout.residuals);
+    let mut all = relative(&selection_evaluation);
+    let holdout_relative = relative(&shipped_holdout);
+    all.indices.extend(&holdout_relative.indices);
+    all.residuals.extend(&holdout_relative.residuals);
     let (band, holiday_band) = residual_bands(series, calendar, &all, settings.interval);
 
     let designs = Designs::new(series, calendar, &shipped.models());
@@ -423,8 +451,8 @@ pub fn forecast(
             ForecastPoint {
                 timestamp: series.time_at(index),
                 rps,
-                lower: from_interval_space(center + band.low, multiplicative),
-                upper: from_interval_space(center + band.high, multiplicative),
+                lower: from_interval_space(center + band.low * spread(rps), multiplicative),
+                upper: from_interval_space(center + band.high * spread(rps), multiplicative),
                 holiday: calendar.name(date).map(str::to_string),
             }
         })

@@ -106,7 +106,8 @@ pub struct Backtest {
     /// Share of held-out hours inside the interval built from the weeks before them
     /// (fraction; null without selection weeks).
     pub interval_coverage: Option<f64>,
-    /// Residual quantiles that make the interval (rps, or log(1 + rps) with --multiplicative).
+    /// Residual quantiles that make the interval, as fractions of (forecast + a tenth of the
+    /// mean rps) (in log(1 + rps) with --multiplicative).
     pub residual_low: f64,
     /// Upper residual quantile (same units).
     pub residual_high: f64,
