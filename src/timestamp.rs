@@ -20,11 +20,12 @@ impl Stamp {
     }
 }
 
-const EXPECTED: &str = "expected YYYY-MM-DD HH:MM[:SS] or RFC 3339, e.g. 2024-05-06T14:00:00+02:00";
+pub const EXPECTED: &str =
+    "expected YYYY-MM-DD HH:MM[:SS] or RFC 3339, e.g. 2024-05-06T14:00:00+02:00";
 
 /// Parse one stamp; the error says what was expected.
 pub fn parse_stamp(text: &str) -> Result<Stamp, String> {
-    let bad = || format!("'{text}' is not a timestamp ({EXPECTED})");
+    let bad = || format!("'{}' is not a timestamp ({EXPECTED})", quoted(text));
     let b = text.as_bytes();
     if b.len() < 16
         || b[4] != b'-'
@@ -77,13 +78,42 @@ pub fn parse_stamp(text: &str) -> Result<Stamp, String> {
         || minute > 59
         || second > 60
     {
-        return Err(format!("'{text}' is not a valid date and time"));
+        return Err(format!("'{}' is not a valid date and time", quoted(text)));
     }
     let days = days_from_civil(year, month, day);
     Ok(Stamp {
         wall_seconds: days * 86_400 + hour * 3600 + minute * 60 + second,
         offset_seconds,
     })
+}
+
+/// Unix seconds, or milliseconds when the number is too large to be seconds of a sane
+/// date (1e11 s is the year 5138): a UTC stamp. `None` when out of range.
+pub fn from_epoch(number: f64) -> Option<Stamp> {
+    let seconds = if number >= 1e11 {
+        number / 1000.0
+    } else {
+        number
+    };
+    if !seconds.is_finite() || !(0.0..1e11).contains(&seconds) {
+        return None;
+    }
+    Some(Stamp {
+        wall_seconds: seconds.floor() as i64,
+        offset_seconds: Some(0),
+    })
+}
+
+/// A stamp's text as quoted in a message: its first line, at most 60 characters (a CSV
+/// field with an unclosed quote can hold the rest of the file).
+fn quoted(text: &str) -> String {
+    let first = text.lines().next().unwrap_or("");
+    let cut: String = first.chars().take(60).collect();
+    if cut.len() < text.len() {
+        format!("{cut}...")
+    } else {
+        cut
+    }
 }
 
 /// Parse a `--tz` value: `UTC`, `Z`, `+HH:MM`, `-HH:MM`, `+HH`.
@@ -171,6 +201,25 @@ mod tests {
         ] {
             assert!(parse_stamp(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn epoch_seconds_and_milliseconds_are_utc_stamps() {
+        let seconds = from_epoch(1_700_000_000.0).unwrap();
+        assert_eq!(seconds.utc_seconds(3600), 1_700_000_000);
+        assert_eq!(from_epoch(1_700_000_000_500.0).unwrap(), seconds);
+        assert_eq!(
+            from_epoch(1_435_781_430.781).unwrap().wall_seconds,
+            1_435_781_430
+        );
+        assert!(from_epoch(1e20).is_none());
+    }
+
+    #[test]
+    fn a_huge_bad_stamp_is_quoted_short() {
+        let text = format!("{}\n{}", "x".repeat(5000), "y".repeat(5000));
+        let message = parse_stamp(&text).unwrap_err();
+        assert!(message.len() < 200, "{message}");
     }
 
     #[test]

@@ -47,35 +47,202 @@ fn assert_bad_input(text: &str, line: usize, field: &str, extra: &[&str]) -> Str
     stderr
 }
 
-#[test]
-fn a_gap_names_its_line_and_suggests_fill_gaps() {
-    let mut rows = hourly_rows(10);
-    rows.remove(4); // 04:00 missing: the 05:00 row is line 6
-    let message = assert_bad_input(&csv("timestamp,requests", &rows), 6, "timestamp", &[]);
+/// Run on a history that is read (exit 0) and return its `--json` document.
+fn forecast_json(text: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "h.csv", text);
+    let output = capplan()
+        .args(["forecast", "-q", "--json", "-", "--history"])
+        .arg(&path)
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(
-        message.contains("gap: 1 missing") && message.contains("--fill-gaps"),
-        "{message}"
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Three weeks of hourly counts from Monday 2024-01-01.
+fn three_weeks() -> Vec<String> {
+    hourly_rows(21 * 24)
+}
+
+#[test]
+fn absent_rows_are_gaps_short_ones_filled_long_ones_masked_and_both_reported() {
+    let mut rows = three_weeks();
+    rows.remove(100); // one hour absent: filled
+    rows.drain(200..210); // ten hours absent (an outage): masked
+    let doc = forecast_json(&csv("timestamp,requests", &rows), &[]);
+    let ingest = &doc["ingest"];
+    assert_eq!(ingest["filled"][0]["hours"], 1, "{ingest}");
+    assert_eq!(ingest["masked"][0]["hours"], 10, "{ingest}");
+    assert_eq!(ingest["masked"][0]["from"], "2024-01-09T09:00:00Z");
+    let notes = doc["notes"].to_string();
+    assert!(notes.contains("masked out of the fit"), "{notes}");
+    // --fill-gaps interpolates the outage too.
+    let doc = forecast_json(&csv("timestamp,requests", &rows), &["--fill-gaps"]);
+    assert_eq!(doc["ingest"]["filled"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["ingest"]["masked"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn duplicate_stamps_are_summed_for_counts_and_averaged_for_rps() {
+    let mut rows = three_weeks();
+    rows.insert(3, rows[2].clone()); // 02:00 twice: 1002 + 1002 requests
+    let doc = forecast_json(&csv("timestamp,requests", &rows), &[]);
+    let notes = doc["notes"].to_string();
+    assert!(
+        notes.contains("1 row(s) repeated an earlier stamp") && notes.contains("summed"),
+        "{notes}"
+    );
+    let doc = forecast_json(&csv("timestamp,rps", &rows), &[]);
+    assert!(
+        doc["notes"].to_string().contains("averaged"),
+        "{}",
+        doc["notes"]
     );
 }
 
 #[test]
-fn a_duplicate_row_names_both_lines() {
-    let mut rows = hourly_rows(10);
-    rows.insert(3, rows[2].clone()); // line 5 repeats line 4
-    let message = assert_bad_input(&csv("timestamp,requests", &rows), 5, "timestamp", &[]);
-    assert!(message.contains("duplicate of line 4"), "{message}");
+fn unsorted_and_newest_first_rows_are_sorted_and_said_so() {
+    let mut rows = three_weeks();
+    rows.swap(5, 6);
+    let doc = forecast_json(&csv("timestamp,requests", &rows), &[]);
+    assert!(
+        doc["notes"].to_string().contains("not in time order"),
+        "{}",
+        doc["notes"]
+    );
+    let mut rows = three_weeks();
+    rows.reverse();
+    let reversed = forecast_json(&csv("timestamp,requests", &rows), &[]);
+    assert!(reversed["notes"].to_string().contains("newest first"));
+    let sorted = forecast_json(&csv("timestamp,requests", &three_weeks()), &[]);
+    assert_eq!(reversed["forecast"], sorted["forecast"]);
 }
 
 #[test]
-fn unsorted_rows_are_rejected_at_the_first_step_back() {
-    let mut rows = hourly_rows(10);
-    rows.swap(5, 6); // line 7 (05:00 row moved) is earlier than line 6
-    let message = assert_bad_input(&csv("timestamp,requests", &rows), 8, "timestamp", &[]);
-    assert!(message.contains("sorted"), "{message}");
+fn epoch_seconds_and_milliseconds_are_read() {
+    let epoch = |scale: i64| -> String {
+        let rows: Vec<String> = (0..21 * 24)
+            .map(|h: i64| format!("{},{}", (1_704_067_200 + h * 3600) * scale, 1000 + h))
+            .collect();
+        csv("timestamp,requests", &rows)
+    };
+    let sorted = forecast_json(&csv("timestamp,requests", &three_weeks()), &[]);
+    for scale in [1, 1000] {
+        let doc = forecast_json(&epoch(scale), &[]);
+        assert_eq!(doc["forecast"], sorted["forecast"], "scale {scale}");
+    }
 }
 
 #[test]
-fn negative_non_numeric_and_empty_values_are_rejected() {
+fn grafana_csv_prometheus_and_cloudwatch_json_are_recognised_by_content() {
+    let hours = 21 * 24;
+    let rps = |h: usize| 1.0 + ((h % 24) as f64 / 3.0).sin().abs() + (h / 24 % 7) as f64 * 0.1;
+    // Grafana's older export: semicolons, a series column (two series summed), rates.
+    let mut grafana = String::from("\"Series\";\"Time\";\"Value\"\n");
+    for h in 0..hours {
+        let stamp = format!("2024-01-{:02}T{:02}:00:00+00:00", 1 + h / 24, h % 24);
+        grafana.push_str(&format!(
+            "\"a\";{stamp};{}\n\"b\";{stamp};{}\n",
+            rps(h) / 2.0,
+            rps(h) / 2.0
+        ));
+    }
+    let doc = forecast_json(&grafana, &[]);
+    assert_eq!(doc["ingest"]["format"], "grafana-csv");
+    assert_eq!(doc["ingest"]["column"], "rps");
+    let values: Vec<String> = (0..hours)
+        .map(|h| format!("[{},\"{}\"]", 1_704_067_200 + h * 3600, rps(h)))
+        .collect();
+    let prometheus = format!(
+        "{{\"status\":\"success\",\"data\":{{\"resultType\":\"matrix\",\"result\":[{{\"metric\":{{}},\"values\":[{}]}}]}}}}",
+        values.join(",")
+    );
+    let from_prometheus = forecast_json(&prometheus, &[]);
+    assert_eq!(from_prometheus["ingest"]["format"], "prometheus");
+    let close = |a: &serde_json::Value, b: &serde_json::Value| {
+        (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6
+    };
+    assert!(close(
+        &from_prometheus["forecast"][5]["rps"],
+        &doc["forecast"][5]["rps"]
+    ));
+    // CloudWatch, newest first as the API returns it, counts per 5-minute period.
+    let mut stamps = Vec::new();
+    let mut counts = Vec::new();
+    for k in (0..hours * 12).rev() {
+        let (h, m) = (k / 12, (k % 12) * 5);
+        stamps.push(format!(
+            "\"2024-01-{:02}T{:02}:{m:02}:00Z\"",
+            1 + h / 24,
+            h % 24
+        ));
+        counts.push(format!("{}", rps(h) * 300.0));
+    }
+    let cloudwatch = format!(
+        "{{\n  \"MetricDataResults\": [\n    {{\"Id\": \"m1\", \"Label\": \"RequestCount\",\n     \"Timestamps\": [{}],\n     \"Values\": [{}],\n     \"StatusCode\": \"Complete\"}}\n  ],\n  \"Messages\": []\n}}\n",
+        stamps.join(", "),
+        counts.join(", ")
+    );
+    let from_cloudwatch = forecast_json(&cloudwatch, &[]);
+    assert_eq!(from_cloudwatch["ingest"]["format"], "cloudwatch");
+    assert_eq!(from_cloudwatch["ingest"]["interval_seconds"], 300);
+    assert!(close(
+        &from_cloudwatch["forecast"][5]["rps"],
+        &doc["forecast"][5]["rps"]
+    ));
+}
+
+#[test]
+fn errors_quote_at_most_the_offending_line_never_the_file() {
+    // An unclosed quote makes the rest of a 60 KB file one CSV field.
+    let words: String = (0..10_000).map(|i| format!("w{i} ")).collect();
+    let body: Vec<String> = words
+        .as_bytes()
+        .chunks(60)
+        .map(|c| String::from_utf8_lossy(c).into())
+        .collect();
+    for (text, line, field) in [
+        (
+            format!("\"timestamp, rps\n{}", body.join("\n")),
+            1,
+            "header",
+        ),
+        (
+            format!("timestamp,rps\n2024-01-01 00:00,\"1\n{}", body.join("\n")),
+            2,
+            "rps",
+        ),
+        (
+            format!(
+                "timestamp,rps\n\"2024-01-01 00:00\n{}\",1\n",
+                body.join("\n")
+            ),
+            2,
+            "timestamp",
+        ),
+    ] {
+        assert!(text.len() > 50_000);
+        let message = assert_bad_input(&text, line, field, &[]);
+        assert!(message.len() < 600, "{} bytes: {message}", message.len());
+    }
+    // JSON that is no known export.
+    let message = assert_bad_input(
+        &format!("{{\"rows\": [{}]}}", "1, ".repeat(20_000) + "1"),
+        1,
+        "json",
+        &[],
+    );
+    assert!(message.len() < 600, "{} bytes", message.len());
+}
+
+#[test]
+fn negative_and_non_numeric_values_are_rejected_empty_ones_are_absent() {
     let mut rows = hourly_rows(10);
     rows[1] = "2024-01-01 01:00:00,-5".into();
     let message = assert_bad_input(&csv("timestamp,requests", &rows), 3, "requests", &[]);
@@ -90,10 +257,10 @@ fn negative_non_numeric_and_empty_values_are_rejected() {
     rows[3] = "2024-01-01 03:00:00,NaN".into();
     assert_bad_input(&csv("timestamp,value", &rows), 5, "value", &[]);
 
-    let mut rows = hourly_rows(10);
+    let mut rows = three_weeks();
     rows[4] = "2024-01-01 04:00:00,".into();
-    let message = assert_bad_input(&csv("timestamp,requests", &rows), 6, "requests", &[]);
-    assert!(message.contains("--fill-gaps"), "{message}");
+    let doc = forecast_json(&csv("timestamp,requests", &rows), &[]);
+    assert_eq!(doc["ingest"]["filled"][0]["hours"], 1);
 }
 
 #[test]
@@ -103,12 +270,7 @@ fn bad_stamps_headers_and_grids_are_rejected() {
     let message = assert_bad_input(&csv("timestamp,requests", &rows), 8, "timestamp", &[]);
     assert!(message.contains("expected YYYY-MM-DD"), "{message}");
 
-    assert_bad_input(&csv("time,hits", &hourly_rows(10)), 1, "header", &[]);
-
-    let mut rows = hourly_rows(10);
-    rows[5] = "2024-01-01 05:20:00,1000".into();
-    let message = assert_bad_input(&csv("timestamp,requests", &rows), 7, "timestamp", &[]);
-    assert!(message.contains("grid"), "{message}");
+    assert_bad_input(&csv("when,hits", &hourly_rows(10)), 1, "header", &[]);
 
     let mut rows = hourly_rows(10);
     rows[2] = "2024-01-01T02:00:00Z,1000".into();
@@ -147,62 +309,25 @@ fn a_bad_holidays_file_names_its_line() {
 }
 
 #[test]
-fn too_short_a_history_for_the_backtest_is_bad_usage() {
+fn a_short_history_gets_a_shorter_backtest_and_under_two_weeks_is_bad_usage() {
     let dir = TempDir::new().unwrap();
-    let path = write(
+    let short = write(
         &dir,
-        "h.csv",
-        &csv("timestamp,requests", &hourly_rows(24 * 20)),
+        "short.csv",
+        &csv("timestamp,requests", &hourly_rows(24 * 13)),
     );
     let output = capplan()
         .args(["forecast", "--history"])
-        .arg(&path)
+        .arg(&short)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--backtest"));
-}
-
-#[test]
-fn fill_gaps_interpolates_and_reports_it() {
-    let text = std::fs::read_to_string(fixture()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    // Drop three hours (input lines 1001-1003) and empty one value (line 1500).
-    let mut kept: Vec<String> = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let line_number = index + 1;
-        if (1001..=1003).contains(&line_number) {
-            continue;
-        }
-        if line_number == 1500 {
-            kept.push(format!("{},", line.split(',').next().unwrap()));
-        } else {
-            kept.push(line.to_string());
-        }
-    }
-    let dir = TempDir::new().unwrap();
-    let path = write(&dir, "gappy.csv", &(kept.join("\n") + "\n"));
-    capplan()
-        .args(["forecast", "--history"])
-        .arg(&path)
-        .assert()
-        .code(2);
-    let output = capplan()
-        .args(["forecast", "--fill-gaps", "--json", "-", "--history"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let filled = json["ingest"]["filled"].as_array().unwrap();
-    assert_eq!(filled.len(), 2);
-    assert_eq!(filled[0]["intervals"], 3);
-    assert_eq!(filled[0]["after_line"], 1000);
-    assert_eq!(filled[1]["intervals"], 1);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--history: holds 1 whole week(s)"));
+    let doc = forecast_json(&csv("timestamp,requests", &three_weeks()), &[]);
+    assert_eq!(doc["backtest"]["weeks"], 1);
+    assert!(doc["notes"]
+        .to_string()
+        .contains("backtest on 1 week(s) instead of 2"));
 }
 
 #[test]
@@ -326,29 +451,37 @@ fn holidays_change_the_forecast_on_the_holiday() {
 }
 
 #[test]
-fn the_command_says_plainly_when_the_model_is_worse_than_seasonal_naive() {
+fn a_forecast_the_backtest_says_is_worse_than_seasonal_naive_is_never_shipped() {
     use rand::{rngs::StdRng, Rng, SeedableRng};
-    // Every hour of the week follows its own random walk from week to week: last week's
-    // value is the best forecast there is, and a model that averages weeks must lose.
+    // Six weeks of one daily shape, then two of another (the peak moves from 09:00 to
+    // 21:00): on the selection weeks averaging beats last week's noise, on the held-out
+    // weeks only last week knows the new shape.
     let mut rng = StdRng::seed_from_u64(3);
-    let mut levels: Vec<f64> = (0..168).map(|_| rng.gen_range(100.0..300.0)).collect();
-    let mut rows = Vec::new();
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
         .unwrap()
         .and_hms_opt(0, 0, 0)
         .unwrap();
-    for week in 0..8 {
-        for (how, level) in levels.iter_mut().enumerate() {
-            *level = (*level + rng.gen_range(-60.0..60.0)).max(5.0);
-            let time = start + chrono::Duration::hours((week * 168 + how) as i64);
-            rows.push(format!("{},{:.3}", time.format("%Y-%m-%d %H:%M:%S"), level));
-        }
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for hour in 0..8 * 168 {
+        let peak = if hour < 6 * 168 { 9.0 } else { 21.0 };
+        let distance = ((hour % 24) as f64 - peak).abs();
+        let value =
+            100.0 + 400.0 * (-0.5 * (distance / 2.0).powi(2)).exp() + rng.gen_range(-20.0..20.0);
+        values.push(value);
+        let time = start + chrono::Duration::hours(hour as i64);
+        rows.push(format!("{},{value:.3}", time.format("%Y-%m-%d %H:%M:%S")));
     }
     let dir = TempDir::new().unwrap();
-    let path = write(&dir, "walk.csv", &csv("timestamp,rps", &rows));
+    let path = write(&dir, "shift.csv", &csv("timestamp,rps", &rows));
+    let (out, json) = (dir.path().join("f.csv"), dir.path().join("f.json"));
     let output = capplan()
         .args(["forecast", "--no-holidays", "--history"])
         .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--json")
+        .arg(&json)
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -356,9 +489,62 @@ fn the_command_says_plainly_when_the_model_is_worse_than_seasonal_naive() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stdout.contains("WORSE than seasonal-naive"), "{stdout}");
     assert!(
-        stderr.contains("the model is WORSE than seasonal-naive"),
+        stderr.contains("WORSE than seasonal-naive")
+            && stderr.contains("the forecast is seasonal naive instead"),
         "{stderr}"
     );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["backtest"]["model_worse_than_naive"], true);
+    assert_eq!(doc["method"]["fell_back_to_naive"], true);
+    assert_eq!(doc["method"]["kind"], "baseline");
+    assert_ne!(doc["method"]["selected"], doc["method"]["label"]);
+    // What ships is last week's traffic, hour for hour.
+    let shipped: Vec<f64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(shipped.len(), 48);
+    for (k, rps) in shipped.iter().enumerate() {
+        let last_week = values[7 * 168 + k];
+        assert!(
+            (rps - last_week).abs() < 1e-3,
+            "hour {k}: {rps} vs {last_week}"
+        );
+    }
+}
+
+#[test]
+fn the_selection_scores_models_baselines_and_combinations_and_says_which_won() {
+    let dir = TempDir::new().unwrap();
+    let json = dir.path().join("f.json");
+    let output = capplan()
+        .args(["forecast", "-q", "--history"])
+        .arg(fixture())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let method = &doc["method"];
+    assert!(method["selection_weeks"].as_u64().unwrap() >= 6, "{method}");
+    // 5 holiday modes x 6 half-lives x 3 trends, 7 baselines, 45 combinations.
+    assert_eq!(method["candidates_scored"], 5 * 6 * 3 + 7 + 45);
+    let mae = method["selection_mae"].as_f64().unwrap();
+    let naive = method["selection_naive_mae"].as_f64().unwrap();
+    assert!(mae < naive, "{method}");
+    let candidates = method["candidates"].as_array().unwrap();
+    assert_eq!(candidates[0]["label"], method["selected"]);
+    assert!((candidates[0]["mae_ratio"].as_f64().unwrap() - mae / naive).abs() < 1e-9);
+    for pair in candidates.windows(2) {
+        assert!(pair[0]["weekly_ratio"].as_f64() <= pair[1]["weekly_ratio"].as_f64());
+    }
+    // The fixture is well modelled: the winner is shipped, and beats naive on the held-out weeks.
+    assert_eq!(method["fell_back_to_naive"], false);
+    assert_eq!(method["label"], method["selected"]);
+    assert!(doc["backtest"]["mae_ratio"].as_f64().unwrap() < 1.0);
 }
 
 #[test]
@@ -453,3 +639,104 @@ fn bad_flag_values_are_bad_usage() {
 
 /// A complete capacity profile (DESIGN.md), as `loadtest --find-capacity` writes it.
 const FULL_PROFILE: &str = r#"{"version":1,"target":"http://x","measured_at":"2026-11-25T02:00:00Z","slo":"p95<200ms","workers_measured":4,"sustainable_rps":40.0,"rps_per_worker":10.0,"service_time_ms":{"mean":20.0,"p95":60.0},"curve":[]}"#;
+
+/// The real series of ../shared/data/ (skipped with a message when the folder is absent).
+#[test]
+fn the_shared_real_series_are_read_as_exported() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if !data.is_dir() {
+        eprintln!("skipped: {} not found", data.display());
+        return;
+    }
+    for (name, interval, partial) in [
+        ("aws_elb_request_count_5min.csv", 300, 8),
+        ("twitter_volume_amzn_5min.csv", 300, 0),
+        ("nyc_taxi_30min.csv", 1800, 0),
+    ] {
+        let output = capplan()
+            .args(["forecast", "-q", "--json", "-", "--history"])
+            .arg(data.join(name))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(doc["ingest"]["interval_seconds"], interval, "{name}");
+        assert_eq!(doc["ingest"]["partial_hours"], partial, "{name}");
+    }
+}
+
+/// Christmas Eve to the first Sunday after New Year at half the traffic, the year before
+/// too: the week after must be forecast from ordinary weeks, not from the holidays.
+#[test]
+fn the_week_after_new_year_is_not_forecast_from_the_holiday_period() {
+    let start = chrono::NaiveDate::from_ymd_opt(2013, 10, 14)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let end = chrono::NaiveDate::from_ymd_opt(2015, 1, 5)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let in_period = |date: chrono::NaiveDate| {
+        let from = |year| chrono::NaiveDate::from_ymd_opt(year, 12, 24).unwrap();
+        let to = |year| chrono::NaiveDate::from_ymd_opt(year, 1, 5).unwrap();
+        (date >= from(2013) && date < to(2014)) || date >= from(2014)
+    };
+    let ordinary = |hour: u32| {
+        100.0
+            + 80.0
+                * ((hour as f64 - 6.0) / 24.0 * std::f64::consts::TAU)
+                    .sin()
+                    .max(0.0)
+    };
+    let mut rows = Vec::new();
+    let mut time = start;
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(7);
+    while time < end {
+        use chrono::Timelike;
+        let factor = if in_period(time.date()) { 0.5 } else { 1.0 };
+        let wiggle = rng.gen_range(-25.0..25.0);
+        rows.push(format!(
+            "{},{:.3}",
+            time.format("%Y-%m-%d %H:%M:%S"),
+            factor * ordinary(time.hour()) + wiggle
+        ));
+        time += chrono::Duration::hours(1);
+    }
+    let doc = forecast_json(&csv("timestamp,rps", &rows), &["--horizon", "168h"]);
+    let forecast = doc["forecast"].as_array().unwrap();
+    let mean: f64 = forecast
+        .iter()
+        .map(|p| p["rps"].as_f64().unwrap())
+        .sum::<f64>()
+        / 168.0;
+    let truth: f64 = (0..24).map(ordinary).sum::<f64>() / 24.0;
+    assert!(
+        (mean / truth - 1.0).abs() < 0.1,
+        "forecast mean {mean:.1} vs ordinary {truth:.1}: {}",
+        doc["method"]["label"]
+    );
+}
+
+#[test]
+fn a_holidays_file_takes_periods() {
+    let dir = TempDir::new().unwrap();
+    let holidays = write(&dir, "h.txt", "2024-07-09..2024-07-10,Company retreat\n");
+    let output = capplan()
+        .args(["forecast", "-q", "--json", "-", "--history"])
+        .arg(fixture())
+        .arg("--holidays")
+        .arg(&holidays)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The fixture ends on Sunday 2024-07-07: hours 24..48 are Tuesday the 9th.
+    assert_eq!(doc["forecast"][30]["holiday"], "Company retreat");
+}

@@ -3,7 +3,7 @@ use capplan::forecast::backtest::WEEK;
 use capplan::forecast::features::{HolidayMode, HOUR_OF_WEEK_CELLS, SUNDAY};
 use capplan::forecast::holidays::{HolidayCalendar, HolidayDays};
 use capplan::forecast::ingest::IngestReport;
-use capplan::forecast::model::{fit, ModelConfig};
+use capplan::forecast::model::{fit, ModelConfig, Trend};
 use capplan::forecast::series::{hour_of_day, hour_of_week, local_date, HourlySeries};
 use capplan::forecast::{forecast, Settings};
 use chrono::{FixedOffset, NaiveDate};
@@ -88,14 +88,7 @@ fn settings(holidays: bool) -> Settings {
 }
 
 fn report(series: &HourlySeries) -> IngestReport {
-    IngestReport {
-        column: "rps".into(),
-        rows: series.len(),
-        interval_seconds: 3600,
-        hours: series.len(),
-        filled: Vec::new(),
-        dropped_partial_hours: 0,
-    }
+    IngestReport::hourly(series.len())
 }
 
 #[test]
@@ -107,6 +100,7 @@ fn fit_recovers_the_hour_of_week_profile_and_the_holiday_profile() {
         holiday_days: HolidayDays::All,
         half_life_weeks: None,
         multiplicative: false,
+        trend: Trend::Linear,
     };
     let model = fit(&series, series.len(), &calendar(), config).unwrap();
     // No trend in the truth: the fitted slope must be small, and levels are read at the middle.
@@ -148,6 +142,9 @@ fn the_forecast_beats_seasonal_naive_on_mase() {
         backtest.seasonal_naive.mase
     );
     assert!(!backtest.model_worse_than_naive);
+    // Gaussian noise, a stable profile: the 90 % interval holds about 90 % of held-out hours.
+    let coverage = backtest.interval_coverage.unwrap();
+    assert!((0.8..=0.98).contains(&coverage), "coverage {coverage}");
     assert!(result.notes.iter().all(|n| !n.contains("WORSE")));
 }
 
@@ -180,9 +177,12 @@ fn a_holiday_in_the_horizon_changes_its_forecast() {
         .holiday_residuals
         .expect("four holidays in the history");
     assert!(band.hours >= 24);
+    // Bands are fractions of forecast + a tenth of the mean rps.
+    let offset = 0.1 * series.rps.iter().sum::<f64>() / series.len() as f64;
     let (on, off) = (&holiday.forecast[at], &holiday.forecast[10]);
-    assert!((on.upper - on.rps - band.high).abs() < 1e-9);
-    assert!((off.upper - off.rps - holiday.backtest.residual_high).abs() < 1e-9);
+    assert!((on.upper - on.rps - band.high * (on.rps + offset)).abs() < 1e-9);
+    let high = holiday.backtest.residual_high;
+    assert!((off.upper - off.rps - high * (off.rps + offset)).abs() < 1e-9);
     // Monday 07-08 is not a holiday in either calendar.
     assert!((plain.forecast[10].rps - holiday.forecast[10].rps).abs() < 5.0);
 }

@@ -123,7 +123,7 @@ fn forecast_json_matches_its_schema() {
         ],
         &json,
     );
-    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["version"], 2);
     assert_valid("forecast.schema.json", &json);
 }
 

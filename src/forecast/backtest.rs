@@ -1,10 +1,14 @@
-//! Rolling-origin backtests: accuracy metrics, the seasonal-naive baseline, model selection.
+//! Rolling-origin backtests: accuracy metrics, the seasonal-naive baseline, the selection
+//! among model variants, baselines and their combinations.
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::features::HolidayMode;
 use super::holidays::{HolidayCalendar, HolidayDays};
-use super::model::{fit_with, Designs, ModelConfig};
+use super::methods::{
+    combine, forecast_method, forecast_single, Baseline, Method, Single, BASELINES,
+};
+use super::model::{Designs, ModelConfig, Trend};
 use super::series::HourlySeries;
 
 /// Hours in a week: the season of the seasonal-naive baseline and the backtest step.
@@ -55,121 +59,244 @@ pub fn metrics(actual: &[f64], forecast: &[f64], naive_scale: f64) -> Metrics {
     }
 }
 
-/// In-sample MAE of the weekly seasonal-naive forecast on `y` (the MASE scale).
+/// In-sample MAE of the weekly seasonal-naive forecast on `y` (the MASE scale); masked
+/// hours (NaN) are skipped.
 pub fn naive_scale(y: &[f64]) -> f64 {
-    if y.len() <= WEEK {
-        return f64::NAN;
+    let (sum, n) = y
+        .windows(WEEK + 1)
+        .map(|w| (w[WEEK] - w[0]).abs())
+        .filter(|d| !d.is_nan())
+        .fold((0.0, 0usize), |(s, n), d| (s + d, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
     }
-    let sum: f64 = y.windows(WEEK + 1).map(|w| (w[WEEK] - w[0]).abs()).sum();
-    sum / (y.len() - WEEK) as f64
 }
 
-/// Week-ahead forecasts from several origins, with the baseline's.
+/// The space intervals are built in: rps, or log(1 + rps) with `--multiplicative`.
+pub fn to_interval_space(rps: f64, multiplicative: bool) -> f64 {
+    if multiplicative {
+        rps.ln_1p()
+    } else {
+        rps
+    }
+}
+
+/// Back from the interval space to rps (never negative).
+pub fn from_interval_space(value: f64, multiplicative: bool) -> f64 {
+    let rps = if multiplicative {
+        value.exp_m1()
+    } else {
+        value
+    };
+    rps.max(0.0)
+}
+
+/// Week-ahead forecasts of one method from several origins, with the baseline's.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
-    /// Actual rps of every scored hour.
+    /// Actual rps of every scored hour (masked hours are not scored).
     pub actual: Vec<f64>,
-    /// Model forecast (rps).
-    pub model: Vec<f64>,
+    /// The method's forecast (rps).
+    pub forecast: Vec<f64>,
     /// Seasonal-naive forecast: the same hour one week earlier (rps).
     pub naive: Vec<f64>,
-    /// actual - forecast in model space (rps, or log(1 + rps) when multiplicative).
+    /// actual - forecast in the interval space (rps, or log(1 + rps) when multiplicative).
     pub residuals: Vec<f64>,
     /// Series position of every scored hour.
     pub indices: Vec<usize>,
+    /// Position in `actual` where each origin's hours start.
+    pub origin_starts: Vec<usize>,
 }
 
-/// Fit on everything before each origin and forecast the week after it.
+impl Evaluation {
+    pub fn mae(&self) -> f64 {
+        metrics(&self.actual, &self.forecast, 1.0).mae
+    }
+}
+
+/// The comparator: the same hour one week before (further back past masked hours).
+pub fn naive_value(series: &HourlySeries, origin: usize, index: usize) -> f64 {
+    Baseline::SeasonalNaive.predict(&series.rps, &[], false, origin, index)
+}
+
+/// Hours a week-ahead forecast from `origin` is scored on: up to a week, actual known and
+/// the seasonal-naive forecast defined (so every method is scored on the same hours).
+fn scored_hours(series: &HourlySeries, origin: usize) -> impl Iterator<Item = usize> + '_ {
+    (origin..(origin + WEEK).min(series.len())).filter(move |&index| {
+        !series.rps[index].is_nan() && !naive_value(series, origin, index).is_nan()
+    })
+}
+
+/// Forecast the week after each origin from everything before it, and score it.
 pub fn evaluate(
+    method: &Method,
     series: &HourlySeries,
     calendar: &HolidayCalendar,
-    config: ModelConfig,
     origins: &[usize],
+    multiplicative: bool,
 ) -> anyhow::Result<Evaluation> {
-    let designs = Designs::new(series, calendar, &[config]);
-    evaluate_with(series, calendar, config, origins, &designs)
-}
-
-/// [`evaluate`] with the designs already built.
-fn evaluate_with(
-    series: &HourlySeries,
-    calendar: &HolidayCalendar,
-    config: ModelConfig,
-    origins: &[usize],
-    designs: &Designs,
-) -> anyhow::Result<Evaluation> {
+    let designs = Designs::new(series, calendar, &method.models());
     let mut evaluation = Evaluation::default();
     for &origin in origins {
-        let model = fit_with(series, origin, calendar, config, designs)?;
-        for index in origin..(origin + WEEK).min(series.len()) {
+        let hours = WEEK.min(series.len().saturating_sub(origin));
+        let forecast = forecast_method(method, series, calendar, &designs, origin, hours)?;
+        evaluation.origin_starts.push(evaluation.actual.len());
+        for index in scored_hours(series, origin) {
             let actual = series.rps[index];
-            let predicted = model.predict_model_space(series, calendar, index);
+            let predicted = forecast[index - origin];
             evaluation.actual.push(actual);
-            evaluation.model.push(model.untransform(predicted));
-            evaluation.naive.push(series.rps[index - WEEK]);
-            evaluation
-                .residuals
-                .push(model.transform(actual) - predicted);
+            evaluation.forecast.push(predicted);
+            evaluation.naive.push(naive_value(series, origin, index));
+            evaluation.residuals.push(
+                to_interval_space(actual, multiplicative)
+                    - to_interval_space(predicted, multiplicative),
+            );
             evaluation.indices.push(index);
         }
     }
     Ok(evaluation)
 }
 
-impl Evaluation {
-    pub fn model_mae(&self) -> f64 {
-        metrics(&self.actual, &self.model, 1.0).mae
-    }
-}
-
-/// The mean week-ahead MAE of one candidate at the selection origins.
+/// The week-ahead MAE of one candidate method at the selection origins.
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateScore {
-    /// The candidate model.
-    pub config: ModelConfig,
+    /// `model`, `baseline` or `combination`.
+    pub kind: &'static str,
+    /// The method.
+    pub label: String,
     /// Its MAE over the selection weeks (requests/s).
     pub mae: f64,
+    /// Its MAE / the seasonal-naive MAE over the same hours (ratio; below 1 = better).
+    pub mae_ratio: f64,
+    /// The ranking: the mean over the selection weeks of its MAE / seasonal naive's that
+    /// week (ratio; every week weighs the same).
+    pub weekly_ratio: f64,
+    #[serde(skip)]
+    pub method: Method,
 }
 
-/// Candidates for selection: every recency crossed with every holiday mode.
-pub fn candidates(
+/// Models of the ranking that enter combinations (the best ones, by MAE).
+const MODELS_IN_COMBINATIONS: usize = 3;
+
+/// Every regression variant crossed with every holiday mode, recency and trend.
+pub fn model_candidates(
     holiday_modes: &[(HolidayMode, HolidayDays)],
     multiplicative: bool,
 ) -> Vec<ModelConfig> {
     const HALF_LIVES_WEEKS: [Option<f64>; 6] =
         [Some(1.0), Some(2.0), Some(4.0), Some(8.0), Some(16.0), None];
-    holiday_modes
-        .iter()
-        .flat_map(|&(holidays, holiday_days)| {
-            HALF_LIVES_WEEKS
-                .iter()
-                .map(move |&half_life_weeks| ModelConfig {
+    const TRENDS: [Trend; 3] = [Trend::None, Trend::ToDate, Trend::Linear];
+    let mut configs = Vec::new();
+    for &trend in &TRENDS {
+        for &(holidays, holiday_days) in holiday_modes {
+            for &half_life_weeks in &HALF_LIVES_WEEKS {
+                configs.push(ModelConfig {
                     holidays,
                     holiday_days,
                     half_life_weeks,
                     multiplicative,
-                })
-        })
-        .collect()
+                    trend,
+                });
+            }
+        }
+    }
+    configs
 }
 
-/// Score every candidate at the origins (in parallel) and return them best first.
-/// Ties keep the candidates' order, so list the preferred variant first.
+/// Score every baseline and model variant at the origins (in parallel), then equal-weight
+/// combinations of two among the baselines and the best models; best first. Ties keep
+/// the order: baselines, models (as listed), combinations.
 pub fn rank(
     series: &HourlySeries,
     calendar: &HolidayCalendar,
-    candidates: &[ModelConfig],
+    models: &[ModelConfig],
     origins: &[usize],
 ) -> anyhow::Result<Vec<CandidateScore>> {
-    let designs = Designs::new(series, calendar, candidates);
-    let mut scores = candidates
+    let designs = Designs::new(series, calendar, models);
+    let spans: Vec<(usize, Vec<usize>)> = origins
+        .iter()
+        .map(|&origin| (origin, scored_hours(series, origin).collect()))
+        .collect();
+    let actual: Vec<f64> = spans
+        .iter()
+        .flat_map(|(_, hours)| hours.iter().map(|&i| series.rps[i]))
+        .collect();
+    let singles: Vec<Single> = BASELINES
+        .iter()
+        .map(|&baseline| Single::Baseline { baseline })
+        .chain(models.iter().map(|&config| Single::Model { config }))
+        .collect();
+    let forecasts = singles
         .par_iter()
-        .map(|&config| {
-            let mae = evaluate_with(series, calendar, config, origins, &designs)?.model_mae();
-            Ok(CandidateScore { config, mae })
+        .map(|&part| {
+            let mut scored = Vec::with_capacity(actual.len());
+            for (origin, hours) in &spans {
+                let Some(&last) = hours.last() else { continue };
+                let forecast =
+                    forecast_single(part, series, calendar, &designs, *origin, last + 1 - origin)?;
+                scored.extend(hours.iter().map(|&i| forecast[i - origin]));
+            }
+            Ok(scored)
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    scores.sort_by(|a, b| a.mae.total_cmp(&b.mae));
+        .collect::<anyhow::Result<Vec<Vec<f64>>>>()?;
+    let mae = |forecast: &[f64]| metrics(&actual, forecast, 1.0).mae;
+    let naive_mae = mae(&forecasts[0]).max(f64::MIN_POSITIVE);
+    // Each week weighs the same in the ranking: a week-ahead MAE relative to seasonal
+    // naive's that week, so a holiday week's large errors do not choose for ordinary ones.
+    let mut bounds = Vec::with_capacity(spans.len());
+    let mut at = 0;
+    for (_, hours) in &spans {
+        bounds.push(at..at + hours.len());
+        at += hours.len();
+    }
+    let relative = |forecast: &[f64]| {
+        let ratios: Vec<f64> = bounds
+            .iter()
+            .filter(|range| !range.is_empty())
+            .map(|range| {
+                let actual = &actual[range.clone()];
+                metrics(actual, &forecast[range.clone()], 1.0).mae
+                    / metrics(actual, &forecasts[0][range.clone()], 1.0)
+                        .mae
+                        .max(f64::MIN_POSITIVE)
+            })
+            .collect();
+        ratios.iter().sum::<f64>() / ratios.len().max(1) as f64
+    };
+    let score = |method: Method, forecast: &[f64]| {
+        let mae = mae(forecast);
+        CandidateScore {
+            kind: method.kind,
+            label: method.label.clone(),
+            mae,
+            mae_ratio: mae / naive_mae,
+            weekly_ratio: relative(forecast),
+            method,
+        }
+    };
+    let mut scores: Vec<CandidateScore> = singles
+        .iter()
+        .zip(&forecasts)
+        .map(|(&part, forecast)| score(Method::single(part), forecast))
+        .collect();
+    // The pool of combinations: every baseline and the best few models.
+    let mut best_models: Vec<usize> = (BASELINES.len()..singles.len()).collect();
+    best_models.sort_by(|&a, &b| scores[a].weekly_ratio.total_cmp(&scores[b].weekly_ratio));
+    let pool: Vec<usize> = (0..BASELINES.len())
+        .chain(best_models.into_iter().take(MODELS_IN_COMBINATIONS))
+        .collect();
+    for (k, &a) in pool.iter().enumerate() {
+        for &b in &pool[k + 1..] {
+            let forecast = combine(&[forecasts[a].clone(), forecasts[b].clone()]);
+            scores.push(score(
+                Method::combination(singles[a], singles[b]),
+                &forecast,
+            ));
+        }
+    }
+    scores.sort_by(|a, b| a.weekly_ratio.total_cmp(&b.weekly_ratio));
     Ok(scores)
 }
 

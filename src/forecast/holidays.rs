@@ -9,6 +9,9 @@ use chrono::{Datelike, NaiveDate, Weekday};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HolidayCalendar {
     dates: BTreeMap<NaiveDate, (String, bool)>,
+    /// Days around holidays that are not holidays but not ordinary either (Christmas Eve to
+    /// New Year's Eve): no evidence for ordinary weeks.
+    periods: BTreeMap<NaiveDate, String>,
 }
 
 /// Which holidays a model variant treats as holidays.
@@ -44,8 +47,31 @@ impl HolidayCalendar {
                 "Day after Thanksgiving",
                 true,
             );
+            // Christmas Eve to the first Sunday after New Year's Day: offices half empty,
+            // schools closed, traffic still low on the days after New Year.
+            let mut date = NaiveDate::from_ymd_opt(year, 12, 24).expect("valid date");
+            let new_year = NaiveDate::from_ymd_opt(year + 1, 1, 1).expect("valid date");
+            while date <= new_year || date.weekday() != Weekday::Mon {
+                calendar.add_period(date, "Christmas to New Year");
+                date += chrono::Duration::days(1);
+            }
         }
         calendar
+    }
+
+    /// Mark a day as part of a holiday period (not a holiday itself).
+    pub fn add_period(&mut self, date: NaiveDate, name: impl Into<String>) {
+        self.periods.entry(date).or_insert_with(|| name.into());
+    }
+
+    /// A holiday or a day of a holiday period: not evidence for ordinary days.
+    pub fn is_unusual(&self, date: NaiveDate) -> bool {
+        self.dates.contains_key(&date) || self.periods.contains_key(&date)
+    }
+
+    /// A day of a holiday period that is not a holiday.
+    pub fn in_period(&self, date: NaiveDate) -> bool {
+        !self.dates.contains_key(&date) && self.periods.contains_key(&date)
     }
 
     /// Add a holiday; a date already present keeps its name and becomes major if either is.

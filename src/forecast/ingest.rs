@@ -2,14 +2,17 @@
 //! read by [`crate::formats::traffic`] and aggregated to an hourly rps series.
 use std::path::Path;
 
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 use super::locust::aggregate_samples;
-use super::series::HourlySeries;
+use super::series::{local_hour_to_time, HourlySeries};
 use crate::error::InputError;
+use crate::formats::located::Source;
 pub use crate::formats::traffic::FilledGap;
-use crate::formats::traffic::{self, Column, RegularTraffic, Traffic, TrafficOptions};
+use crate::formats::traffic::{
+    self, local_to_text, Column, ParsedRows, Row, TrafficOptions, MAX_INTERVALS,
+};
 
 /// How to read the history.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,21 +23,60 @@ pub struct IngestOptions {
     pub fill_gaps: bool,
 }
 
+/// A run of whole hours ingest filled or masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct HourRun {
+    /// First hour of the run (RFC 3339).
+    pub from: DateTime<FixedOffset>,
+    /// Hours in the run (count).
+    pub hours: usize,
+}
+
 /// What ingest read, and everything it did to the data.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestReport {
+    /// What the file was: `csv`, `grafana-csv`, `prometheus`, `cloudwatch` or `locust`.
+    pub format: String,
     /// Which column carried the traffic: `requests` (count per interval, alias `value`), `rps`, or `locust`.
     pub column: String,
     /// Data rows read (count).
     pub rows: usize,
-    /// Interval between rows (seconds); the median spacing for Locust files.
+    /// Interval between rows (seconds): the greatest spacing dividing nearly all gaps; the
+    /// median spacing for Locust files.
     pub interval_seconds: i64,
-    /// Hours in the aggregated series (count).
+    /// Hours in the aggregated series, masked ones included (count).
     pub hours: usize,
-    /// Runs of missing intervals filled by linear interpolation (`--fill-gaps`).
-    pub filled: Vec<FilledGap>,
+    /// Runs of absent hours filled by linear interpolation between the hours around them:
+    /// short gaps (at most 3 hours), or every gap with `--fill-gaps`.
+    pub filled: Vec<HourRun>,
+    /// Longer runs of absent hours (an outage): masked out of the fit and the scores,
+    /// never interpolated.
+    pub masked: Vec<HourRun>,
+    /// Hours with some rows absent, each read from the rows it has (count).
+    pub partial_hours: usize,
     /// Incomplete first or last hours left out (count of hours).
     pub dropped_partial_hours: usize,
+    /// What reading did to the rows: sorted, duplicates merged, series summed ...
+    pub notes: Vec<String>,
+}
+
+impl IngestReport {
+    /// The report of a clean hourly rps series read as is (callers that build a series
+    /// themselves: samples, tests).
+    pub fn hourly(hours: usize) -> IngestReport {
+        IngestReport {
+            format: "csv".into(),
+            column: "rps".into(),
+            rows: hours,
+            interval_seconds: 3600,
+            hours,
+            filled: Vec::new(),
+            masked: Vec::new(),
+            partial_hours: 0,
+            dropped_partial_hours: 0,
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// The ingested history.
@@ -63,61 +105,170 @@ pub fn parse_history(
         accept_locust: true,
         read_upper: false,
     };
-    match traffic::parse(&String::from_utf8_lossy(bytes), path, traffic_options)? {
-        Traffic::Locust(samples) => aggregate_samples(samples.rows, path, options, samples.offset),
-        Traffic::Regular(regular) => aggregate_regular(regular, path),
+    let text = String::from_utf8_lossy(bytes);
+    let parsed = traffic::parse_rows(&text, path, traffic_options, true)?;
+    if parsed.column == Column::Locust {
+        return aggregate_samples(parsed.rows, path, options, parsed.offset);
     }
+    aggregate_rows(parsed, &Source::new(path, &text), options)
 }
 
-fn aggregate_regular(traffic: RegularTraffic, path: &Path) -> Result<Ingested, InputError> {
-    let RegularTraffic {
+/// Absent runs of at most this many whole hours are interpolated; longer ones (an
+/// outage) are masked out of the fit.
+pub const MAX_FILLED_HOURS: usize = 3;
+
+/// Bucket the rows into hours of the wall clock: counts are summed and divided by 3600,
+/// rps averaged; an hour with some rows absent is read from the rows it has (counts: their
+/// mean per interval); absent hours are filled (short runs) or masked (long ones).
+fn aggregate_rows(
+    parsed: ParsedRows,
+    source: &Source,
+    options: IngestOptions,
+) -> Result<Ingested, InputError> {
+    let time_name = parsed.time_name().to_string();
+    let ParsedRows {
         column,
+        format,
         offset,
         rows,
-        start_local: first,
         interval_seconds: interval,
-        values,
-        filled,
+        mut notes,
         ..
-    } = traffic;
-    // The model is hourly: only intervals that tile an hour aggregate without guessing.
-    if 3600 % interval != 0 {
-        return Err(InputError::file(
-            path,
-            format!("rows are {interval} s apart; the interval must divide an hour (1 min, 5 min, 15 min, 30 min, 1 h ...)"),
+    } = parsed;
+    // The model is hourly: coarser rows cannot be split into hours without guessing.
+    if interval > 3600 {
+        return Err(source.whole_file(format!(
+            "rows are {interval} s apart: coarser than an hour, and the model is hourly"
+        )));
+    }
+    let known: Vec<&Row> = rows.iter().filter(|row| row.value.is_some()).collect();
+    let (Some(first), Some(last)) = (known.first(), known.last()) else {
+        return Err(source.whole_file("holds no value"));
+    };
+    let first_hour = first.local.div_euclid(3600);
+    let span = last.local.div_euclid(3600) - first_hour + 1;
+    // A stamp in the wrong year must not allocate every hour up to it.
+    if span > MAX_INTERVALS as i64 {
+        let jump = known
+            .windows(2)
+            .max_by_key(|pair| pair[1].local - pair[0].local)
+            .expect("two rows at least");
+        return Err(source.at_line(
+            jump[1].line,
+            &time_name,
+            format!(
+                "{} is {} hours after line {}: the series would span more than {MAX_INTERVALS} hours (a stamp in the wrong year?)",
+                local_to_text(jump[1].local, offset),
+                (jump[1].local - jump[0].local) / 3600,
+                jump[0].line
+            ),
         ));
     }
-    // Aggregate whole hours; incomplete first/last hours are dropped and reported.
-    let per_hour = (3600 / interval) as usize;
-    let first_hour = first.div_euclid(3600);
-    let lead = ((first - first_hour * 3600) / interval) as usize;
-    let skip = if lead == 0 { 0 } else { per_hour - lead };
-    let whole = (values.len() - skip.min(values.len())) / per_hour;
-    let dropped = usize::from(skip > 0) + usize::from(skip + whole * per_hour < values.len());
-    if whole == 0 {
-        return Err(InputError::file(path, "holds no complete hour of data"));
+    let hours = span as usize;
+    let mut sums = vec![(0.0f64, 0usize); hours];
+    for row in &known {
+        let slot = &mut sums[(row.local.div_euclid(3600) - first_hour) as usize];
+        slot.0 += row.value.unwrap_or(0.0);
+        slot.1 += 1;
     }
-    let rps: Vec<f64> = values[skip..skip + whole * per_hour]
-        .chunks_exact(per_hour)
-        .map(|hour| {
-            let sum: f64 = hour.iter().sum();
-            match column {
-                Column::Requests => sum / 3600.0,
-                _ => sum / per_hour as f64,
-            }
+    let per_hour = 3600.0 / interval as f64;
+    let complete = |n: usize| n as f64 >= per_hour - 0.5;
+    // Incomplete first and last hours are left out.
+    let start = usize::from(!complete(sums[0].1));
+    let end = hours - usize::from(hours > start && !complete(sums[hours - 1].1));
+    if end <= start {
+        return Err(source.whole_file("holds no complete hour of data"));
+    }
+    let dropped = start + (hours - end);
+    let partial_hours = sums[start..end]
+        .iter()
+        .filter(|&&(_, n)| n > 0 && !complete(n))
+        .count();
+    let mut rps: Vec<f64> = sums[start..end]
+        .iter()
+        .map(|&(sum, n)| match (n, column) {
+            (0, _) => f64::NAN,
+            (n, Column::Requests) => sum / n as f64 / interval as f64,
+            (n, _) => sum / n as f64,
         })
         .collect();
-    let start_hour = first_hour + i64::from(skip > 0);
-    Ok(finish(
-        rows,
-        column.name(),
-        interval,
+    let start_hour = first_hour + start as i64;
+    let (filled, masked) = fill_or_mask(&mut rps, start_hour, offset, options.fill_gaps);
+    if partial_hours > 0 {
+        notes.push(format!(
+            "{partial_hours} hour(s) with some rows absent: read from the rows they have"
+        ));
+    }
+    let filled_hours: usize = filled.iter().map(|run| run.hours).sum();
+    if filled_hours > 0 {
+        notes.push(format!(
+            "{filled_hours} absent hour(s) in {} short gap(s) filled by linear interpolation",
+            filled.len()
+        ));
+    }
+    for run in &masked {
+        notes.push(format!(
+            "{} absent hours from {} (an outage?) masked out of the fit, not interpolated",
+            run.hours,
+            run.from.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    let series = HourlySeries {
+        offset,
         start_hour,
         rps,
+    };
+    let report = IngestReport {
+        format: format.to_string(),
+        column: column.name().to_string(),
+        rows: rows.len(),
+        interval_seconds: interval,
+        hours: series.len(),
         filled,
-        dropped,
-        offset,
-    ))
+        masked,
+        partial_hours,
+        dropped_partial_hours: dropped,
+        notes,
+    };
+    Ok(Ingested { series, report })
+}
+
+/// Interpolate runs of absent hours (NaN) of at most [`MAX_FILLED_HOURS`] (or all with
+/// `fill_all`) between their neighbours; leave longer runs masked. Returns both lists.
+pub fn fill_or_mask(
+    rps: &mut [f64],
+    start_hour: i64,
+    offset: FixedOffset,
+    fill_all: bool,
+) -> (Vec<HourRun>, Vec<HourRun>) {
+    let (mut filled, mut masked) = (Vec::new(), Vec::new());
+    let mut index = 0;
+    while index < rps.len() {
+        if !rps[index].is_nan() {
+            index += 1;
+            continue;
+        }
+        let begin = index;
+        while index < rps.len() && rps[index].is_nan() {
+            index += 1;
+        }
+        let run = HourRun {
+            from: local_hour_to_time(start_hour + begin as i64, offset),
+            hours: index - begin,
+        };
+        if run.hours > MAX_FILLED_HOURS && !fill_all {
+            masked.push(run);
+            continue;
+        }
+        // The first and last hours are known (edges are complete hours).
+        let (left, right) = (rps[begin - 1], rps[index]);
+        let span = (run.hours + 1) as f64;
+        for (k, slot) in rps[begin..index].iter_mut().enumerate() {
+            *slot = left + (right - left) * (k + 1) as f64 / span;
+        }
+        filled.push(run);
+    }
+    (filled, masked)
 }
 
 #[allow(clippy::too_many_arguments)] // a plain record constructor
@@ -137,12 +288,22 @@ pub(super) fn finish(
         rps,
     };
     let report = IngestReport {
+        format: "locust".to_string(),
         column: column.to_string(),
         rows,
         interval_seconds: interval,
         hours: series.len(),
-        filled,
+        filled: filled
+            .into_iter()
+            .map(|gap| HourRun {
+                from: gap.from,
+                hours: gap.intervals,
+            })
+            .collect(),
+        masked: Vec::new(),
+        partial_hours: 0,
         dropped_partial_hours: dropped,
+        notes: Vec::new(),
     };
     Ingested { series, report }
 }
@@ -217,9 +378,17 @@ mod tests {
     }
 
     #[test]
-    fn fill_gaps_interpolates_linearly_and_reports_each_run() {
-        let text = "timestamp,rps\n2024-03-04 00:00,10\n2024-03-04 01:00,\n2024-03-04 02:00,30\n2024-03-04 05:00,60\n";
-        let filled = parse(
+    fn short_gaps_are_filled_by_default_and_long_ones_masked_unless_fill_gaps() {
+        let text = "timestamp,rps\n2024-03-04 00:00,10\n2024-03-04 01:00,\n2024-03-04 02:00,30\n2024-03-04 05:00,60\n2024-03-04 10:00,10\n";
+        let default = parse(text, IngestOptions::default()).unwrap();
+        let rps = &default.series.rps;
+        assert_eq!(rps[..6], [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
+        assert!(rps[6..10].iter().all(|v| v.is_nan()), "{rps:?}");
+        assert_eq!(rps[10], 10.0);
+        let runs = |runs: &[HourRun]| runs.iter().map(|r| r.hours).collect::<Vec<_>>();
+        assert_eq!(runs(&default.report.filled), vec![1, 2]);
+        assert_eq!(runs(&default.report.masked), vec![4]);
+        let all = parse(
             text,
             IngestOptions {
                 tz_offset: None,
@@ -227,13 +396,66 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(filled.series.rps, vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
-        let runs: Vec<(usize, usize)> = filled
-            .report
-            .filled
-            .iter()
-            .map(|g| (g.intervals, g.after_line))
+        assert_eq!(runs(&all.report.filled), vec![1, 2, 4]);
+        assert!(all.series.rps.iter().all(|v| !v.is_nan()));
+    }
+
+    #[test]
+    fn absent_rows_newest_first_duplicates_and_epoch_stamps() {
+        // Hourly counts, newest first, every other hour absent, one stamp twice, epoch seconds.
+        let start = 1_709_510_400; // 2024-03-04 00:00 UTC
+        let mut lines: Vec<String> = (0..48)
+            .filter(|h| h % 2 == 0 || h % 3 == 0)
+            .map(|h| format!("{},{}", start + h * 3600, 3600 * (h + 1)))
             .collect();
-        assert_eq!(runs, vec![(1, 2), (2, 4)]);
+        lines.push(format!("{},{}", start + 6 * 3600, 3600));
+        lines.reverse();
+        let text = format!("timestamp,requests\n{}\n", lines.join("\n"));
+        let ingested = parse(&text, IngestOptions::default()).unwrap();
+        let report = &ingested.report;
+        assert_eq!(
+            report.interval_seconds, 3600,
+            "2 h apart mostly, 1 h divides all"
+        );
+        assert!(report
+            .notes
+            .iter()
+            .any(|n| n.contains("newest first") || n.contains("sorted")));
+        assert!(report
+            .notes
+            .iter()
+            .any(|n| n.contains("1 row(s) repeated") && n.contains("summed")));
+        let rps = &ingested.series.rps;
+        assert_eq!(rps[6], 7.0 + 1.0, "duplicates of a count are summed");
+        assert_eq!(
+            rps[1], 2.0,
+            "an absent hour between 1 and 3 rps is interpolated"
+        );
+        assert_eq!(
+            ingested.series.time_at(0).to_rfc3339(),
+            "2024-03-04T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn off_grid_stamps_are_bucketed_into_hours() {
+        // Every 5 minutes at :MM:53, as the Twitter series: 12 rows per hour.
+        let rows: String = (0..36)
+            .map(|k| {
+                format!(
+                    "2015-03-02 {:02}:{:02}:53,{}\n",
+                    10 + k / 12,
+                    (k % 12) * 5 + 2,
+                    6
+                )
+            })
+            .collect();
+        let ingested = parse(
+            &format!("timestamp,value\n{rows}"),
+            IngestOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(ingested.report.interval_seconds, 300);
+        assert_eq!(ingested.series.rps, vec![72.0 / 3600.0; 3]);
     }
 }

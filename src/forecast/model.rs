@@ -27,6 +27,31 @@ pub struct ModelConfig {
     pub half_life_weeks: Option<f64>,
     /// Fit log(1 + rps) instead of rps (`--multiplicative`).
     pub multiplicative: bool,
+    /// How the trend term is used; the backtest chooses (a trend must earn its place).
+    pub trend: Trend,
+}
+
+/// The trend term of a variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trend {
+    /// No trend term: each cell is the (weighted) mean of its hours.
+    None,
+    /// Fitted, used to bring older weeks to today's level, but held flat after the last
+    /// training hour (a fully damped trend: nothing is extrapolated).
+    ToDate,
+    /// Fitted and extrapolated linearly over the horizon.
+    Linear,
+}
+
+impl Trend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Trend::None => "no trend",
+            Trend::ToDate => "trend to date",
+            Trend::Linear => "linear trend",
+        }
+    }
 }
 
 impl ModelConfig {
@@ -37,12 +62,16 @@ impl ModelConfig {
             None => "equal weights".to_string(),
         };
         let space = if self.multiplicative { ", log" } else { "" };
+        let trend = self.trend.label();
         let days = match (self.holidays, self.holiday_days) {
             (HolidayMode::Ignore, _) => "",
             (_, HolidayDays::All) => " (all)",
             (_, HolidayDays::Major) => " (major only)",
         };
-        format!("holidays {}{days}, {recency}{space}", self.holidays.label())
+        format!(
+            "holidays {}{days}, {recency}, {trend}{space}",
+            self.holidays.label()
+        )
     }
 
     fn transform(&self, rps: f64) -> f64 {
@@ -70,8 +99,10 @@ pub struct FittedModel {
     pub config: ModelConfig,
     /// Level of each cell in model space; `None` when training never saw the cell.
     pub cell_levels: Vec<Option<f64>>,
-    /// Trend slope in model space per year.
+    /// Trend slope in model space per year (0 without a trend term).
     pub trend_per_year: f64,
+    /// Last position the trend is extrapolated to (`Trend::ToDate`: the last training hour).
+    pub trend_until: Option<usize>,
 }
 
 /// Holiday x hour cells need this many holidays in training; with fewer, holiday hours take
@@ -123,21 +154,23 @@ pub struct Design {
 
 impl Design {
     pub fn new(series: &HourlySeries, calendar: &HolidayCalendar, config: ModelConfig) -> Design {
-        // The cell depends on the day only through the holiday check: look it up once a day.
-        let mut day_cache: Option<(i64, bool)> = None;
+        // The cell depends on the day only through the holiday checks: once a day.
+        let mut day_cache: Option<(i64, bool, bool)> = None;
         let cells = (0..series.len())
             .map(|i| {
                 let hour = series.local_hour(i);
                 let day = hour.div_euclid(24);
-                let holiday = match day_cache {
-                    Some((cached, holiday)) if cached == day => holiday,
+                let (holiday, period) = match day_cache {
+                    Some((cached, holiday, period)) if cached == day => (holiday, period),
                     _ => {
-                        let holiday = calendar.is_holiday(local_date(hour), config.holiday_days);
-                        day_cache = Some((day, holiday));
-                        holiday
+                        let date = local_date(hour);
+                        let holiday = calendar.is_holiday(date, config.holiday_days);
+                        let period = calendar.in_period(date);
+                        day_cache = Some((day, holiday, period));
+                        (holiday, period)
                     }
                 };
-                cell_of(hour, holiday, config.holidays) as u8
+                cell_of(hour, holiday, period, config.holidays) as u8
             })
             .collect();
         Design {
@@ -159,9 +192,10 @@ impl Design {
     }
 }
 
-/// Designs of several variants, built once (including the own-profile -> sunday fallback).
+/// Designs of several variants, built once (including the own-profile -> sunday fallback),
+/// and which hours fall on a holiday or in a holiday period (the baselines skip those).
 #[derive(Debug, Clone, Default)]
-pub struct Designs(Vec<Design>);
+pub struct Designs(Vec<Design>, Vec<bool>);
 
 impl Designs {
     pub fn new(
@@ -170,6 +204,20 @@ impl Designs {
         configs: &[ModelConfig],
     ) -> Designs {
         let mut designs = Designs::default();
+        let mut day_cache: Option<(i64, bool)> = None;
+        designs.1 = (0..series.len())
+            .map(|i| {
+                let day = series.local_hour(i).div_euclid(24);
+                match day_cache {
+                    Some((cached, unusual)) if cached == day => unusual,
+                    _ => {
+                        let unusual = calendar.is_unusual(local_date(series.local_hour(i)));
+                        day_cache = Some((day, unusual));
+                        unusual
+                    }
+                }
+            })
+            .collect();
         for config in configs {
             let fallback = ModelConfig {
                 holidays: HolidayMode::Sunday,
@@ -182,6 +230,11 @@ impl Designs {
             }
         }
         designs
+    }
+
+    /// Per hour of the series: on a holiday or in a holiday period.
+    pub fn unusual(&self) -> &[bool] {
+        &self.1
     }
 
     fn get(&self, config: &ModelConfig) -> Option<&Design> {
@@ -213,6 +266,18 @@ pub fn fit_with(
     config: ModelConfig,
     designs: &Designs,
 ) -> anyhow::Result<FittedModel> {
+    fit_weighted(series, train_end, calendar, config, designs, true)
+}
+
+/// The fit; `robust` adds the Huber reweighting (off only to test the plain solve).
+fn fit_weighted(
+    series: &HourlySeries,
+    train_end: usize,
+    calendar: &HolidayCalendar,
+    config: ModelConfig,
+    designs: &Designs,
+    robust: bool,
+) -> anyhow::Result<FittedModel> {
     anyhow::ensure!(train_end > 0, "no training data to fit");
     let config = effective_config(series, train_end, calendar, config);
     let design = match designs.get(&config) {
@@ -238,8 +303,64 @@ pub fn fit_with(
     weights.reverse();
     let rows = first..train_end;
 
+    // Masked hours (an outage: NaN) carry no weight.
+    for (w, i) in weights.iter_mut().zip(rows.clone()) {
+        if design.y[i].is_nan() {
+            *w = 0.0;
+        }
+    }
+    let (mut cell_levels, mut trend_per_year) = solve(design, rows.clone(), &weights, config)?;
+    // Robust: one Huber reweighting (IRLS) of the weighted least squares, so an incident
+    // or a spike pulls its cell less (rows beyond 1.345 robust sigmas weigh sigma / |r|).
+    let residuals: Vec<(usize, f64)> = rows
+        .clone()
+        .zip(&weights)
+        .enumerate()
+        .filter(|(_, (_, &w))| w > 0.0)
+        .filter_map(|(k, (i, _))| {
+            let level = cell_levels[usize::from(design.cells[i])]?;
+            Some((k, design.y[i] - level - trend_per_year * trend(i)))
+        })
+        .collect();
+    if robust && residuals.len() > 2 * CELLS {
+        let mut magnitudes: Vec<f64> = residuals.iter().map(|&(_, r)| r.abs()).collect();
+        let middle = magnitudes.len() / 2;
+        let (_, median, _) = magnitudes.select_nth_unstable_by(middle, f64::total_cmp);
+        let threshold = HUBER_K * 1.4826 * *median;
+        if threshold > 0.0 {
+            let mut robust = weights.clone();
+            for &(k, r) in &residuals {
+                if r.abs() > threshold {
+                    robust[k] *= threshold / r.abs();
+                }
+            }
+            (cell_levels, trend_per_year) = solve(design, rows, &robust, config)?;
+        }
+    }
+    Ok(FittedModel {
+        config,
+        cell_levels,
+        trend_per_year,
+        trend_until: (config.trend == Trend::ToDate).then(|| train_end - 1),
+    })
+}
+
+/// Huber's tuning constant: 95 % efficiency at Gaussian noise.
+const HUBER_K: f64 = 1.345;
+
+/// Weighted least squares of one design on `rows` with `weights` (zero = left out): each
+/// cell's level and the trend slope (0 without a trend term).
+fn solve(
+    design: &Design,
+    rows: std::ops::Range<usize>,
+    weights: &[f64],
+    config: ModelConfig,
+) -> anyhow::Result<(Vec<Option<f64>>, f64)> {
     let mut sums = vec![CellSums::default(); CELLS];
-    for (i, &w) in rows.clone().zip(&weights) {
+    for (i, &w) in rows.clone().zip(weights) {
+        if w == 0.0 {
+            continue;
+        }
         let s = &mut sums[usize::from(design.cells[i])];
         s.weight += w;
         s.weighted_trend += w * trend(i);
@@ -247,23 +368,30 @@ pub fn fit_with(
     }
     // Absorb the cell indicators: demean trend and y within each cell (weighted), scale
     // rows by sqrt(weight), and regress what is left (Frisch-Waugh-Lovell).
-    let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
-    let mut demeaned_y = Array1::<f64>::zeros(weights.len());
-    for (k, (i, &w)) in rows.zip(&weights).enumerate() {
-        let s = sums[usize::from(design.cells[i])];
-        let root = w.sqrt();
-        demeaned_trend[[k, 0]] = root * (trend(i) - s.weighted_trend / s.weight);
-        demeaned_y[k] = root * (design.y[i] - s.weighted_y / s.weight);
-    }
-    let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
-    // With a single row per cell (under two weeks) the trend is not identifiable: leave it flat.
-    let trend_per_year = if spread > 1e-12 {
-        let fitted = LinearRegression::new()
-            .with_intercept(false)
-            .fit(&Dataset::new(demeaned_trend, demeaned_y))?;
-        fitted.params()[0]
-    } else {
+    let trend_per_year = if config.trend == Trend::None {
         0.0
+    } else {
+        let mut demeaned_trend = Array2::<f64>::zeros((weights.len(), 1));
+        let mut demeaned_y = Array1::<f64>::zeros(weights.len());
+        for (k, (i, &w)) in rows.zip(weights).enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let s = sums[usize::from(design.cells[i])];
+            let root = w.sqrt();
+            demeaned_trend[[k, 0]] = root * (trend(i) - s.weighted_trend / s.weight);
+            demeaned_y[k] = root * (design.y[i] - s.weighted_y / s.weight);
+        }
+        let spread: f64 = demeaned_trend.iter().map(|v| v * v).sum();
+        // With a single row per cell (under two weeks) the trend is not identifiable: flat.
+        if spread > 1e-12 {
+            let fitted = LinearRegression::new()
+                .with_intercept(false)
+                .fit(&Dataset::new(demeaned_trend, demeaned_y))?;
+            fitted.params()[0]
+        } else {
+            0.0
+        }
     };
     let cell_levels = sums
         .iter()
@@ -271,11 +399,7 @@ pub fn fit_with(
             (s.weight > 0.0).then(|| (s.weighted_y - trend_per_year * s.weighted_trend) / s.weight)
         })
         .collect();
-    Ok(FittedModel {
-        config,
-        cell_levels,
-        trend_per_year,
-    })
+    Ok((cell_levels, trend_per_year))
 }
 
 impl FittedModel {
@@ -293,9 +417,10 @@ impl FittedModel {
             self.config.holiday_days,
         );
         let level = self.cell_levels[c]
-            .or(self.cell_levels[fallback_cell(c)])
+            .or(self.cell_levels[fallback_cell(c, series.local_hour(index))])
             .unwrap_or_else(|| self.mean_weekly_level());
-        level + self.trend_per_year * trend(index)
+        let at = self.trend_until.map_or(index, |until| index.min(until));
+        level + self.trend_per_year * trend(at)
     }
 
     /// Prediction in rps (never negative).
@@ -328,6 +453,7 @@ impl FittedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::series::hour_of_week;
     use chrono::{FixedOffset, NaiveDate};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -370,9 +496,11 @@ mod tests {
             holiday_days: HolidayDays::All,
             half_life_weeks: Some(1.0),
             multiplicative: false,
+            trend: Trend::Linear,
         };
         let n = data.len();
-        let model = fit(&data, n, &calendar, config).unwrap();
+        let designs = Designs::new(&data, &calendar, &[config]);
+        let model = fit_weighted(&data, n, &calendar, config, &designs, false).unwrap();
 
         let cells: Vec<usize> = (0..n)
             .map(|i| {
@@ -419,6 +547,35 @@ mod tests {
     }
 
     #[test]
+    fn an_incident_pulls_its_cell_less_than_in_plain_least_squares() {
+        let mut data = series(4 * 168, 2);
+        let spike = 3 * 168 + 10;
+        data.rps[spike] += 500.0;
+        let config = ModelConfig {
+            holidays: HolidayMode::Ignore,
+            holiday_days: HolidayDays::All,
+            half_life_weeks: None,
+            multiplicative: false,
+            trend: Trend::None,
+        };
+        let calendar = HolidayCalendar::none();
+        let designs = Designs::new(&data, &calendar, &[config]);
+        let n = data.len();
+        let plain = fit_weighted(&data, n, &calendar, config, &designs, false).unwrap();
+        let robust = fit_weighted(&data, n, &calendar, config, &designs, true).unwrap();
+        let cell = hour_of_week(data.local_hour(spike));
+        let others: f64 = (0..3).map(|w| data.rps[w * 168 + 10]).sum::<f64>() / 3.0;
+        let off = |m: &FittedModel| (m.cell_levels[cell].unwrap() - others).abs();
+        assert!(off(&plain) > 100.0, "plain {}", off(&plain));
+        assert!(
+            off(&robust) < 0.5 * off(&plain),
+            "robust {} plain {}",
+            off(&robust),
+            off(&plain)
+        );
+    }
+
+    #[test]
     fn own_profile_needs_two_holidays_in_training() {
         let data = series(3 * 168, 1);
         let mut calendar = HolidayCalendar::none();
@@ -437,6 +594,7 @@ mod tests {
             holiday_days: days,
             half_life_weeks: None,
             multiplicative: false,
+            trend: Trend::Linear,
         };
         let all = fit(&data, data.len(), &calendar, own(HolidayDays::All)).unwrap();
         assert_eq!(all.config.holidays, HolidayMode::OwnProfile);
@@ -457,6 +615,7 @@ mod tests {
             holiday_days: HolidayDays::All,
             half_life_weeks: None,
             multiplicative: true,
+            trend: Trend::Linear,
         };
         let model = fit(&data, data.len(), &calendar, config).unwrap();
         let predicted = model.predict(&data, &calendar, data.len());

@@ -37,9 +37,13 @@ pub fn find_outliers(series: &HourlySeries, calendar: &HolidayCalendar) -> Vec<O
     if n < 2 * WEEK + 2 {
         return Vec::new();
     }
-    let mut sorted = y.clone();
+    // Masked hours (NaN: an outage) are neither outliers nor evidence.
+    let mut sorted: Vec<f64> = y.iter().copied().filter(|v| !v.is_nan()).collect();
+    if sorted.is_empty() {
+        return Vec::new();
+    }
     sorted.sort_by(f64::total_cmp);
-    let floor = (sorted[n / 2] * 0.01).max(1e-9);
+    let floor = (sorted[sorted.len() / 2] * 0.01).max(1e-9);
     let expected: Vec<Option<f64>> = (0..n)
         .map(|i| {
             let mut near: Vec<f64> = [
@@ -50,7 +54,7 @@ pub fn find_outliers(series: &HourlySeries, calendar: &HolidayCalendar) -> Vec<O
             ]
             .into_iter()
             .flatten()
-            .filter(|&j| j < n)
+            .filter(|&j| j < n && !y[j].is_nan())
             .map(|j| y[j])
             .collect();
             near.sort_by(f64::total_cmp);
@@ -62,7 +66,11 @@ pub fn find_outliers(series: &HourlySeries, calendar: &HolidayCalendar) -> Vec<O
         })
         .collect();
     let log_ratio: Vec<Option<f64>> = (0..n)
-        .map(|i| expected[i].map(|e| ((y[i] + floor) / (e + floor)).ln()))
+        .map(|i| {
+            expected[i]
+                .filter(|_| !y[i].is_nan())
+                .map(|e| ((y[i] + floor) / (e + floor)).ln())
+        })
         .collect();
     // Deviation from the day around the hour: a holiday moves the whole day, a spike does not.
     let isolated: Vec<(usize, f64)> = (0..n)

@@ -4,12 +4,13 @@ use serde::Serialize;
 
 use super::backtest::{CandidateScore, Metrics};
 use super::ingest::IngestReport;
+use super::methods::Single;
 use super::model::ModelConfig;
 use super::outliers::Outlier;
 use super::peaks::{Peak, PrewarmStep};
 
 /// Version of the `--json` document (schema/forecast.schema.json); bump on a breaking change.
-pub const JSON_VERSION: u32 = 1;
+pub const JSON_VERSION: u32 = 2;
 
 /// Everything the forecast found (`--json` writes this).
 #[derive(Debug, Clone, Serialize)]
@@ -24,7 +25,9 @@ pub struct ForecastResult {
     pub ingest: IngestReport,
     /// Spikes and dips in the history (not on holidays), reported and NOT changed.
     pub outliers: Vec<Outlier>,
-    /// The chosen model and how it was chosen.
+    /// The method whose forecast this is, and how it was chosen.
+    pub method: MethodChoice,
+    /// The best regression variant of the selection, fitted on the whole history.
     pub model: ModelChoice,
     /// Held-out accuracy of the model and of the seasonal-naive baseline.
     pub backtest: Backtest,
@@ -42,21 +45,44 @@ pub struct ForecastResult {
     pub notes: Vec<String>,
 }
 
-/// The model that produced the forecast.
+/// The method that produced the forecast, and the rolling-origin selection behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodChoice {
+    /// The method shipped: the selection's winner, or seasonal naive when the winner lost
+    /// to it on the held-out weeks.
+    pub label: String,
+    /// `model`, `baseline` or `combination` (the equal-weight mean of two).
+    pub kind: &'static str,
+    /// The forecasters it averages.
+    pub parts: Vec<Single>,
+    /// The selection's winner.
+    pub selected: String,
+    /// True when the winner was worse than seasonal naive on the held-out weeks and
+    /// seasonal naive was shipped instead.
+    pub fell_back_to_naive: bool,
+    /// Weeks the selection scored, before the held-out weeks: the most recent ones plus
+    /// earlier weeks holding a holiday (count; 0 = too short, default regression used).
+    pub selection_weeks: usize,
+    /// The winner's week-ahead MAE over the selection weeks (requests/s; null without selection).
+    pub selection_mae: Option<f64>,
+    /// Seasonal naive's MAE over the same hours (requests/s; null without selection).
+    pub selection_naive_mae: Option<f64>,
+    /// Candidates scored: regression variants, baselines and combinations (count).
+    pub candidates_scored: usize,
+    /// The best candidates, best first.
+    pub candidates: Vec<CandidateScore>,
+}
+
+/// A regression variant.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelChoice {
-    /// The chosen variant.
+    /// The variant.
     pub config: ModelConfig,
     /// Human-readable form of `config`.
     pub label: String,
-    /// Weeks the rolling-origin selection scored, before the backtest weeks: the most recent
-    /// ones plus earlier weeks holding a holiday (count; 0 = too short, default used).
-    pub selection_weeks: usize,
-    /// Every candidate's week-ahead MAE at the selection origins, best first.
-    pub candidates: Vec<CandidateScore>,
-    /// Hours of history the final model was fitted on (count).
+    /// Hours of history it was fitted on (count).
     pub fitted_hours: usize,
-    /// Trend slope of the final model (model units per year: rps, or log(1 + rps)).
+    /// Its trend slope (model units per year: rps, or log(1 + rps); 0 without a trend term).
     pub trend_per_year: f64,
 }
 
@@ -67,20 +93,26 @@ pub struct Backtest {
     pub weeks: usize,
     /// First held-out hour (RFC 3339).
     pub from: DateTime<FixedOffset>,
-    /// The model's accuracy.
+    /// The method backtested: the selection's winner.
+    pub method: String,
+    /// The selection winner's accuracy.
     pub model: Metrics,
     /// The same hour one week earlier, as a forecast.
     pub seasonal_naive: Metrics,
-    /// Model MAE / seasonal-naive MAE (ratio; below 1 = model better).
+    /// Winner MAE / seasonal-naive MAE (ratio; below 1 = winner better).
     pub mae_ratio: f64,
-    /// True when the model's MAE is higher than the baseline's.
+    /// True when the winner's MAE is higher than the baseline's (seasonal naive is then shipped).
     pub model_worse_than_naive: bool,
-    /// Residual quantiles that make the interval (model units: rps, or log(1 + rps)).
+    /// Share of held-out hours inside the interval built from the weeks before them
+    /// (fraction; null without selection weeks).
+    pub interval_coverage: Option<f64>,
+    /// Residual quantiles that make the interval, as fractions of (forecast + a tenth of the
+    /// mean rps) (in log(1 + rps) with --multiplicative).
     pub residual_low: f64,
     /// Upper residual quantile (same units).
     pub residual_high: f64,
-    /// The band used on holiday hours instead, from week-ahead forecasts of recent holiday
-    /// weeks (null without enough holiday hours or when holidays are ignored).
+    /// The band used on holiday hours instead, from the holiday hours of the scored weeks
+    /// (null with fewer than 24 such hours).
     pub holiday_residuals: Option<ResidualBand>,
 }
 

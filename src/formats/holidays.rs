@@ -1,4 +1,5 @@
-//! The `--holidays` file: `date[,name]` per line, optional `date,name` header, `#` comments.
+//! The `--holidays` file: `date[,name]` or a period `first..last[,name]` per line, optional
+//! `date,name` header, `#` comments.
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -6,7 +7,11 @@ use chrono::NaiveDate;
 use super::located::Source;
 use crate::error::InputError;
 
-/// Read a `--holidays` file: `date[,name]` per line, optional header, `#` comments.
+/// Longest period of a `--holidays` line (days after its first).
+const MAX_PERIOD_DAYS: i64 = 366;
+
+/// Read a `--holidays` file: `date[,name]` or `first..last[,name]` per line, optional
+/// header, `#` comments.
 pub fn read_holidays_file(path: &Path) -> Result<Vec<(NaiveDate, String)>, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| InputError::file(path, format!("cannot read holidays file: {err}")))?;
@@ -30,15 +35,37 @@ pub fn parse_holidays(text: &str, path: &Path) -> Result<Vec<(NaiveDate, String)
         if line_number == 1 && date_text.eq_ignore_ascii_case("date") {
             continue;
         }
-        let date = NaiveDate::parse_from_str(date_text, "%Y-%m-%d").map_err(|_| {
-            source.at_line(
+        let parse = |text: &str| {
+            NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+                source.at_line(
+                    line_number,
+                    "date",
+                    format!(
+                        "'{}' is not a date (expected YYYY-MM-DD, or a period FIRST..LAST)",
+                        text.chars().take(60).collect::<String>()
+                    ),
+                )
+            })
+        };
+        let name = if name.is_empty() { "holiday" } else { name };
+        // A period: every day from the first to the last, inclusive.
+        let (first, last) = match date_text.split_once("..") {
+            Some((first, last)) => (parse(first)?, parse(last)?),
+            None => (parse(date_text)?, parse(date_text)?),
+        };
+        let days = (last - first).num_days();
+        if !(0..=MAX_PERIOD_DAYS).contains(&days) {
+            return Err(source.at_line(
                 line_number,
                 "date",
-                format!("'{date_text}' is not a date (expected YYYY-MM-DD)"),
-            )
-        })?;
-        let name = if name.is_empty() { "holiday" } else { name };
-        dates.push((date, name.to_string()));
+                format!(
+                    "a period runs forward and at most {MAX_PERIOD_DAYS} days: {first}..{last}"
+                ),
+            ));
+        }
+        for day in 0..=days {
+            dates.push((first + chrono::Duration::days(day), name.to_string()));
+        }
     }
     Ok(dates)
 }
@@ -67,5 +94,15 @@ mod tests {
             .to_string();
         assert!(err.starts_with("h.txt:2: date: '24/12/2024'"), "{err}");
         assert!(err.ends_with("\n  | 24/12/2024,Eve"), "{err}");
+    }
+
+    #[test]
+    fn a_period_is_every_day_of_it() {
+        let dates =
+            parse_holidays("2024-12-30..2025-01-02,Winter break\n", Path::new("h.txt")).unwrap();
+        assert_eq!(dates.len(), 4);
+        assert_eq!(dates[3].0, NaiveDate::from_ymd_opt(2025, 1, 2).unwrap());
+        let err = parse_holidays("2025-01-02..2024-12-30\n", Path::new("h.txt")).unwrap_err();
+        assert!(err.to_string().contains("runs forward"), "{err}");
     }
 }

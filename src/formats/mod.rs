@@ -2,5 +2,6 @@
 //! and the one "file:line:field" error helper they all use ([`located::Source`]).
 pub mod holidays;
 pub mod located;
+pub mod metrics_json;
 pub mod profile;
 pub mod traffic;

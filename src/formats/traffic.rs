@@ -124,11 +124,177 @@ pub fn read(path: &Path, options: TrafficOptions) -> Result<Traffic, InputError>
 /// 19 years of one-minute rows, 116 days of one-second rows.
 pub const MAX_INTERVALS: usize = 10_000_000;
 
-/// Parse traffic CSV text (see [`read`]).
+/// Rows read from any supported form, before they are put on a grid.
+#[derive(Debug, Clone)]
+pub struct ParsedRows {
+    pub column: Column,
+    /// What the file was: `csv`, `grafana-csv`, `prometheus`, `cloudwatch`, `locust`.
+    pub format: &'static str,
+    pub offset: FixedOffset,
+    /// In time order once `repair` sorted them (else as read).
+    pub rows: Vec<Row>,
+    /// The inferred spacing (seconds): the greatest that divides nearly all gaps; the
+    /// median spacing for Locust samples.
+    pub interval_seconds: i64,
+    /// What reading did to the rows (sorted, duplicates merged, series summed ...).
+    pub notes: Vec<String>,
+    has_upper: bool,
+    time_name: String,
+}
+
+/// Parse traffic text (see [`read`]).
 pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic, InputError> {
+    let parsed = parse_rows(text, path, options, false)?;
     let source = Source::new(path, text);
+    if parsed.column == Column::Locust {
+        return Ok(Traffic::Locust(LocustSamples {
+            offset: parsed.offset,
+            rows: parsed.rows,
+        }));
+    }
+    regular(parsed, &source, options).map(Traffic::Regular)
+}
+
+/// Cut a piece of input quoted in a message to its first line and 60 characters: a
+/// quoted field can run over many lines (an unclosed quote), the message must not.
+pub fn shorten(text: &str) -> String {
+    const MAX: usize = 60;
+    let first = text.lines().next().unwrap_or("");
+    let cut: String = first.chars().take(MAX).collect();
+    if cut.len() < text.len() {
+        format!("{cut}...")
+    } else {
+        cut
+    }
+}
+
+/// Read the rows of a traffic file of any supported form, detected by content: CSV (comma
+/// or semicolon, a header; Grafana's export included), Prometheus `query_range` JSON,
+/// CloudWatch `get-metric-data` JSON, a Locust history. With `repair` (forecast's ingest)
+/// rows are sorted, duplicate stamps merged (counts summed, rps averaged; each with a
+/// note) and empty values read as absent; else they are kept as read.
+pub fn parse_rows(
+    text: &str,
+    path: &Path,
+    options: TrafficOptions,
+    repair: bool,
+) -> Result<ParsedRows, InputError> {
+    let source = Source::new(path, text);
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let mut parsed = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        super::metrics_json::parse(&source, options.tz_offset)?
+    } else {
+        parse_csv(&source, options, repair)?
+    };
+    if parsed.rows.len() < 2 {
+        return Err(
+            source.whole_file("needs at least two data rows (the interval is read from them)")
+        );
+    }
+    if parsed.column == Column::Locust {
+        check_locust_order(&parsed.rows, &source, &parsed.time_name)?;
+        return Ok(parsed);
+    }
+    if repair {
+        sort_and_merge(&mut parsed);
+    }
+    parsed.interval_seconds = infer_interval(&parsed.rows).ok_or_else(|| {
+        source.at_line(
+            parsed.rows[1].line,
+            &parsed.time_name,
+            "no two rows are apart in time",
+        )
+    })?;
+    Ok(parsed)
+}
+
+/// Sort by time (stable) and merge rows of one stamp: counts are summed, rps averaged.
+fn sort_and_merge(parsed: &mut ParsedRows) {
+    let rows = &mut parsed.rows;
+    let unsorted = rows.windows(2).filter(|w| w[1].local < w[0].local).count();
+    if unsorted > 0 {
+        let newest_first = unsorted == rows.len() - 1;
+        rows.sort_by_key(|row| row.local);
+        parsed.notes.push(if newest_first {
+            "rows were newest first: read in time order".to_string()
+        } else {
+            format!("rows were not in time order ({unsorted} steps back): sorted by time")
+        });
+    }
+    let mut merged: Vec<Row> = Vec::with_capacity(rows.len());
+    let mut duplicates = 0usize;
+    let mut run = 1usize;
+    for row in rows.drain(..) {
+        match merged.last_mut() {
+            Some(last) if last.local == row.local => {
+                duplicates += 1;
+                run += 1;
+                last.value = match (last.value, row.value) {
+                    (Some(a), Some(b)) if parsed.column == Column::Rps => {
+                        // A running mean over the run of duplicates.
+                        Some(a + (b - a) / run as f64)
+                    }
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
+            }
+            _ => {
+                run = 1;
+                merged.push(row);
+            }
+        }
+    }
+    *rows = merged;
+    if duplicates > 0 {
+        let how = if parsed.column == Column::Rps {
+            "averaged (rps)"
+        } else {
+            "summed (counts)"
+        };
+        parsed.notes.push(format!(
+            "{duplicates} row(s) repeated an earlier stamp: values of one stamp {how}"
+        ));
+    }
+}
+
+fn check_locust_order(rows: &[Row], source: &Source, time_name: &str) -> Result<(), InputError> {
+    // Samples are not on a grid, but they are in time order, once each.
+    for pair in rows.windows(2) {
+        if pair[1].local <= pair[0].local {
+            let what = if pair[1].local == pair[0].local {
+                "duplicate of"
+            } else {
+                "earlier than"
+            };
+            return Err(source.at_line(
+                pair[1].line,
+                time_name,
+                format!("{what} line {}; rows must be sorted by time", pair[0].line),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Names a time column may have (any case): ours, Grafana's, pandas' and Prophet's.
+const TIME_NAMES: [&str; 5] = ["timestamp", "time", "date", "datetime", "ds"];
+
+fn parse_csv(
+    source: &Source,
+    options: TrafficOptions,
+    repair: bool,
+) -> Result<ParsedRows, InputError> {
+    let text = source.text.trim_start_matches('\u{feff}');
+    // Grafana's older exports separate with semicolons.
+    let first_line = text.lines().next().unwrap_or("");
+    let delimiter = if first_line.contains(';') && !first_line.contains(',') {
+        b';'
+    } else {
+        b','
+    };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
+        .delimiter(delimiter)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let header = reader
@@ -138,15 +304,29 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
     // Header names are matched case-insensitively: `Timestamp,RPS` is the same file.
     let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
     let locust = options.accept_locust && find("Requests/s").is_some();
-    let time_col = find("timestamp").ok_or_else(|| header_error(&source, &header, options))?;
+    let time_col = TIME_NAMES
+        .iter()
+        .find_map(|name| find(name))
+        .ok_or_else(|| header_error(source, &header, options))?;
+    let grafana = !locust && header[time_col].eq_ignore_ascii_case("time");
+    let series_col = if grafana { find("series") } else { None };
     let (column, value_col) = if locust {
         (Column::Locust, find("Requests/s").unwrap_or(time_col))
     } else {
         // A file with both prefers `rps`: it needs no interval to be read.
-        match (find("rps"), find("requests").or_else(|| find("value"))) {
-            (Some(c), _) => (Column::Rps, c),
-            (None, Some(c)) => (Column::Requests, c),
-            (None, None) => return Err(header_error(&source, &header, options)),
+        match (
+            find("rps"),
+            find("requests").or_else(|| find("count")),
+            find("value"),
+        ) {
+            (Some(c), _, _) => (Column::Rps, c),
+            (None, Some(c), _) => (Column::Requests, c),
+            // Grafana plots rates: its `Value` column is read as rps.
+            (None, None, Some(c)) if grafana => (Column::Rps, c),
+            (None, None, Some(c)) => (Column::Requests, c),
+            // Grafana's newer export names the value column after the series.
+            (None, None, None) if grafana && header.len() == 2 => (Column::Rps, 1 - time_col),
+            (None, None, None) => return Err(header_error(source, &header, options)),
         }
     };
     let name_col = if locust { find("Name") } else { None };
@@ -197,12 +377,12 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
                 source.at_line(
                     line,
                     &time_name,
-                    format!("'{time_text}' is not Unix seconds"),
+                    format!("'{}' is not Unix seconds", shorten(time_text)),
                 )
             })?;
             utc + i64::from(zone.unwrap_or(0))
         } else {
-            let stamp = parse_stamp(time_text)
+            let stamp = parse_stamp_or_epoch(time_text)
                 .map_err(|message| source.at_line(line, &time_name, message))?;
             let this_naive = stamp.offset_seconds.is_none();
             if *naive.get_or_insert(this_naive) != this_naive {
@@ -215,7 +395,7 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
             let zone = *zone.get_or_insert(stamp.offset_seconds.unwrap_or(0));
             stamp.utc_seconds(zone) + i64::from(zone)
         };
-        let value = parse_value(value_text, options.fill_gaps)
+        let value = parse_value(value_text, options.fill_gaps || repair)
             .map_err(|message| source.at_line(line, &value_name, message))?;
         let upper = match upper_col {
             Some(col) => parse_value(record.get(col).unwrap_or(""), options.fill_gaps)
@@ -229,41 +409,91 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
             upper,
         });
     }
-    if rows.len() < 2 {
-        return Err(
-            source.whole_file("needs at least two data rows (the interval is read from them)")
-        );
-    }
     let offset = FixedOffset::east_opt(zone.unwrap_or(0))
         .ok_or_else(|| source.whole_file("UTC offset out of range"))?;
-    if locust {
-        // Samples are not on a grid, but they are in time order, once each.
-        for pair in rows.windows(2) {
-            if pair[1].local <= pair[0].local {
-                let what = if pair[1].local == pair[0].local {
-                    "duplicate of"
-                } else {
-                    "earlier than"
-                };
-                return Err(source.at_line(
-                    pair[1].line,
-                    &time_name,
-                    format!("{what} line {}; rows must be sorted by time", pair[0].line),
-                ));
-            }
+    let mut notes = Vec::new();
+    if series_col.is_some() {
+        // One row per series and stamp: the traffic of a stamp is the sum of its series.
+        let mut by_stamp: std::collections::BTreeMap<i64, Row> = std::collections::BTreeMap::new();
+        for row in rows.drain(..) {
+            by_stamp
+                .entry(row.local)
+                .and_modify(|kept| {
+                    kept.value = match (kept.value, row.value) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    }
+                })
+                .or_insert(row);
         }
-        return Ok(Traffic::Locust(LocustSamples { offset, rows }));
+        rows = by_stamp.into_values().collect();
+        notes.push("Grafana export: the series' values of one stamp summed".to_string());
     }
-    regular(
-        rows,
+    Ok(ParsedRows {
         column,
-        upper_col.is_some(),
-        &source,
-        &time_name,
-        options,
+        format: if locust {
+            "locust"
+        } else if grafana {
+            "grafana-csv"
+        } else {
+            "csv"
+        },
         offset,
-    )
-    .map(Traffic::Regular)
+        rows,
+        interval_seconds: 0,
+        notes,
+        has_upper: upper_col.is_some(),
+        time_name,
+    })
+}
+
+/// A stamp as text, or Unix seconds or milliseconds (13 digits and more) as a number: UTC.
+fn parse_stamp_or_epoch(text: &str) -> Result<crate::timestamp::Stamp, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if let Ok(number) = text.parse::<f64>() {
+            return crate::timestamp::from_epoch(number).ok_or_else(|| {
+                format!(
+                    "'{}' is out of range as Unix seconds or milliseconds",
+                    shorten(text)
+                )
+            });
+        }
+    }
+    parse_stamp(text).map_err(|_| {
+        format!(
+            "'{}' is not a timestamp ({}, or Unix seconds/milliseconds)",
+            shorten(text),
+            crate::timestamp::EXPECTED
+        )
+    })
+}
+
+impl ParsedRows {
+    /// Rows from a JSON metrics export (values already summed per stamp).
+    pub(super) fn from_json(
+        format: &'static str,
+        column: Column,
+        offset: FixedOffset,
+        rows: Vec<Row>,
+        notes: Vec<String>,
+        time_name: &str,
+    ) -> ParsedRows {
+        ParsedRows {
+            column,
+            format,
+            offset,
+            rows,
+            interval_seconds: 0,
+            notes,
+            has_upper: false,
+            time_name: time_name.to_string(),
+        }
+    }
+
+    /// Name of the time field, for errors.
+    pub fn time_name(&self) -> &str {
+        &self.time_name
+    }
 }
 
 fn header_error(
@@ -271,7 +501,11 @@ fn header_error(
     header: &csv::StringRecord,
     options: TrafficOptions,
 ) -> InputError {
-    let found: Vec<&str> = header.iter().collect();
+    // A header can be a whole file (an unclosed quote): name a few fields, shortened.
+    let mut found: Vec<String> = header.iter().take(6).map(shorten).collect();
+    if header.len() > 6 {
+        found.push(format!("... {} more", header.len() - 6));
+    }
     let locust = if options.accept_locust {
         ", or a Locust _stats_history.csv"
     } else {
@@ -297,44 +531,78 @@ fn parse_value(text: &str, allow_empty: bool) -> Result<Option<f64>, String> {
     }
     let value: f64 = text
         .parse()
-        .map_err(|_| format!("'{text}' is not a number"))?;
+        .map_err(|_| format!("'{}' is not a number", shorten(text)))?;
     if !value.is_finite() {
-        return Err(format!("'{text}' is not a finite number"));
+        return Err(format!("'{}' is not a finite number", shorten(text)));
     }
     if value < 0.0 {
-        return Err(format!("{text} is negative; traffic cannot be"));
+        return Err(format!("{} is negative; traffic cannot be", shorten(text)));
     }
     Ok(Some(value))
 }
 
-/// Most common positive spacing of the first rows: robust to a gap or two.
-fn detect_interval(rows: &[Row]) -> Option<i64> {
-    let mut counts = std::collections::BTreeMap::new();
-    for pair in rows.windows(2).take(2000) {
+/// Share of gaps an interval must divide (within 5 % of it: stamps jitter).
+const DIVIDES_NEARLY_ALL: f64 = 0.98;
+
+/// The greatest spacing that divides nearly all gaps between consecutive rows: the
+/// interval of a series with absent rows (1 h when many rows are 2 h apart), robust to
+/// a few odd stamps and to jitter. `None` when no two rows are apart in time.
+pub fn infer_interval(rows: &[Row]) -> Option<i64> {
+    let mut counts = std::collections::HashMap::new();
+    for pair in rows.windows(2) {
         let step = pair[1].local - pair[0].local;
         if step > 0 {
             *counts.entry(step).or_insert(0usize) += 1;
         }
     }
-    counts
+    if counts.is_empty() {
+        return None;
+    }
+    let total: usize = counts.values().sum();
+    let mut gaps: Vec<(i64, usize)> = counts.into_iter().collect();
+    gaps.sort_unstable_by_key(|&(step, n)| (std::cmp::Reverse(n), step));
+    // Candidates: the common gaps themselves and the usual intervals below them.
+    const USUAL: [i64; 17] = [
+        1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 86_400,
+    ];
+    let mut candidates: Vec<i64> = gaps.iter().take(50).map(|&(step, _)| step).collect();
+    candidates.extend(USUAL);
+    candidates.sort_unstable_by(|a, b| b.cmp(a));
+    candidates.dedup();
+    let divides = |d: i64, step: i64| {
+        let rest = step % d;
+        step >= d - d / 20 && rest.min(d - rest) <= d / 20
+    };
+    candidates
         .into_iter()
-        .max_by_key(|&(step, n)| (n, -step))
-        .map(|(step, _)| step)
+        .find(|&d| {
+            let fits: usize = gaps
+                .iter()
+                .filter(|&&(step, _)| divides(d, step))
+                .map(|&(_, n)| n)
+                .sum();
+            fits as f64 >= DIVIDES_NEARLY_ALL * total as f64
+        })
+        .or(Some(1))
 }
 
 /// Put the rows on their grid: unsorted, duplicate and off-grid rows are errors; gaps
 /// are errors or, with `fill_gaps`, interpolated.
 fn regular(
-    rows: Vec<Row>,
-    column: Column,
-    has_upper: bool,
+    parsed: ParsedRows,
     source: &Source,
-    time_name: &str,
     options: TrafficOptions,
-    offset: FixedOffset,
 ) -> Result<RegularTraffic, InputError> {
-    let interval = detect_interval(&rows)
-        .ok_or_else(|| source.at_line(rows[1].line, time_name, "no two rows are apart in time"))?;
+    let ParsedRows {
+        column,
+        offset,
+        rows,
+        interval_seconds: interval,
+        has_upper,
+        time_name,
+        ..
+    } = parsed;
+    let time_name = time_name.as_str();
     let stamp_of = |local: i64| local_to_text(local, offset);
     let mut slots: Vec<Option<f64>> = Vec::with_capacity(rows.len());
     let mut upper_slots: Vec<Option<f64>> = Vec::new();

@@ -38,16 +38,15 @@ pub fn render_summary(result: &ForecastResult) -> String {
     let ingest = &result.ingest;
     let _ = writeln!(
         out,
-        "History: {} rows ({}, every {} s) -> {} hours",
-        ingest.rows, ingest.column, ingest.interval_seconds, ingest.hours
+        "History: {} rows ({} {}, every {} s) -> {} hours",
+        ingest.rows, ingest.format, ingest.column, ingest.interval_seconds, ingest.hours
     );
-    for gap in &ingest.filled {
+    for run in &ingest.filled {
         let _ = writeln!(
             out,
-            "  filled by linear interpolation: {} interval(s) from {} (after line {})",
-            gap.intervals,
-            gap.from.to_rfc3339(),
-            gap.after_line
+            "  filled by linear interpolation: {} hour(s) from {}",
+            run.hours,
+            run.from.format("%Y-%m-%d %H:%M")
         );
     }
     if ingest.dropped_partial_hours > 0 {
@@ -72,14 +71,28 @@ pub fn render_summary(result: &ForecastResult) -> String {
             o.rps
         );
     }
-    let model = &result.model;
-    let _ = writeln!(
-        out,
-        "Model: 168 hour-of-week cells + trend, {} (chosen by a {}-week rolling-origin backtest among {} variants)",
-        model.label,
-        model.selection_weeks,
-        model.candidates.len()
-    );
+    let method = &result.method;
+    match (method.selection_mae, method.selection_naive_mae) {
+        (Some(mae), Some(naive)) => {
+            let _ = writeln!(
+                out,
+                "Selection: {} among {} candidates (regression variants, baselines, combinations) \
+                 on {} rolling-origin weeks: MAE {mae:.3} vs seasonal-naive {naive:.3} rps ({:.2}x)",
+                method.selected,
+                method.candidates_scored,
+                method.selection_weeks,
+                mae / naive.max(f64::MIN_POSITIVE)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "Selection: none (history too short); default {}",
+                method.selected
+            );
+        }
+    }
+    let _ = writeln!(out, "Forecast: {}", method.label);
 
     let bt = &result.backtest;
     let mut table = Table::new();
@@ -90,7 +103,7 @@ pub fn render_summary(result: &ForecastResult) -> String {
             bt.weeks,
             bt.from.format("%Y-%m-%d %H:%M")
         ),
-        "model".into(),
+        "selected".into(),
         "seasonal-naive".into(),
     ]);
     table.add_row(vec![
@@ -120,15 +133,23 @@ pub fn render_summary(result: &ForecastResult) -> String {
     ]);
     let _ = writeln!(out, "{table}");
     let verdict = if bt.model_worse_than_naive {
-        "WORSE than seasonal-naive on the held-out weeks: last week's traffic forecast them better"
+        "WORSE than seasonal-naive on the held-out weeks: the forecast is seasonal naive instead"
     } else {
-        "better than seasonal-naive"
+        "not worse than seasonal-naive: shipped"
     };
     let _ = writeln!(
         out,
-        "Model MAE = {:.2}x seasonal-naive MAE: {verdict}",
+        "Selected MAE = {:.2}x seasonal-naive MAE: {verdict}",
         bt.mae_ratio
     );
+    if let Some(coverage) = bt.interval_coverage {
+        let _ = writeln!(
+            out,
+            "Interval: {:.0}% nominal, {} of held-out hours inside (bands from the weeks before them)",
+            result.interval * 100.0,
+            percent(coverage)
+        );
+    }
 
     let mut peaks = Table::new();
     peaks.load_preset(UTF8_FULL_CONDENSED);

@@ -25,7 +25,7 @@ pub fn section(series: &HourlySeries, calendar: &HolidayCalendar, r: &ForecastRe
                 ingest.rows, ingest.column, ingest.interval_seconds, ingest.hours
             ),
         ),
-        ("model", r.model.label.clone()),
+        ("method", r.method.label.clone()),
         (
             "horizon",
             format!(
@@ -135,7 +135,7 @@ fn backtest_table(r: &ForecastResult) -> String {
         },
         "1".into(),
     ]);
-    table(&["metric", "model", "seasonal-naive"], rows)
+    table(&["metric", "selected", "seasonal-naive"], rows)
 }
 
 /// Time on the series' own wall clock.
@@ -150,6 +150,14 @@ fn hour_x(series: &HourlySeries, index: usize) -> f64 {
     series.time_at(index).timestamp() as f64
 }
 
+/// Times and values of the hours from `from` on, masked hours (an outage) left out.
+fn known_hours(series: &HourlySeries, from: usize) -> (Vec<f64>, Vec<f64>) {
+    (from..series.len())
+        .filter(|&i| !series.rps[i].is_nan())
+        .map(|i| (hour_x(series, i), series.rps[i]))
+        .unzip()
+}
+
 /// History and forecast with the interval band and holidays: the `--plot` chart.
 pub fn main_chart(series: &HourlySeries, calendar: &HolidayCalendar, r: &ForecastResult) -> Chart {
     let mut chart = Chart::new(
@@ -158,8 +166,8 @@ pub fn main_chart(series: &HourlySeries, calendar: &HolidayCalendar, r: &Forecas
         time_axis(series),
     );
     let from = series.len().saturating_sub(HISTORY_HOURS);
-    let hx: Vec<f64> = (from..series.len()).map(|i| hour_x(series, i)).collect();
-    let history = envelope(&hx, &series.rps[from..], DISPLAY_BUCKETS);
+    let (hx, hy) = known_hours(series, from);
+    let history = envelope(&hx, &hy, DISPLAY_BUCKETS);
 
     let fx: Vec<f64> = r
         .forecast
@@ -205,12 +213,8 @@ pub fn main_chart(series: &HourlySeries, calendar: &HolidayCalendar, r: &Forecas
 pub fn history_chart(series: &HourlySeries, calendar: &HolidayCalendar) -> Chart {
     let mut chart = Chart::new("The whole history", "requests/s", time_axis(series));
     chart.height = 240.0;
-    let x: Vec<f64> = (0..series.len()).map(|i| hour_x(series, i)).collect();
-    chart = chart.line(
-        "history",
-        colors::BLUE,
-        envelope(&x, &series.rps, DISPLAY_BUCKETS),
-    );
+    let (x, y) = known_hours(series, 0);
+    chart = chart.line("history", colors::BLUE, envelope(&x, &y, DISPLAY_BUCKETS));
     chart.spans = holiday_spans(series, calendar, 0, series.len());
     chart
 }

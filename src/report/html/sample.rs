@@ -107,14 +107,7 @@ pub fn forecast_result() -> (HourlySeries, HolidayCalendar, ForecastResult) {
         rps_per_instance: Some(30.0),
         lead: chrono::Duration::minutes(10),
     };
-    let ingest = IngestReport {
-        column: "rps".into(),
-        rows: series.len(),
-        interval_seconds: 3600,
-        hours: series.len(),
-        filled: Vec::new(),
-        dropped_partial_hours: 0,
-    };
+    let ingest = IngestReport::hourly(series.len());
     let result = crate::forecast::forecast(&series, &calendar, &settings, ingest).unwrap();
     (series, calendar, result)
 }
