@@ -254,8 +254,16 @@ fn parse_connection_timeout(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
     /// Traffic history: CSV `timestamp,requests` (alias `value`) or `timestamp,rps`, or a Locust `_stats_history.csv`.
-    #[arg(long, value_name = "FILE.csv")]
-    pub history: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE.csv",
+        required_unless_present = "prometheus",
+        conflicts_with = "prometheus"
+    )]
+    pub history: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 
     /// Time zone of the model's calendar as a fixed offset (`UTC`, `+01:00`, `-05:00`); naive stamps are read in it.
     #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
@@ -312,6 +320,35 @@ pub struct ForecastArgs {
     pub report: ReportArgs,
 }
 
+/// History from a Prometheus server instead of a file (credentials from the
+/// environment: CAPPLAN_PROMETHEUS_TOKEN, or CAPPLAN_PROMETHEUS_USER and _PASSWORD).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PrometheusArgs {
+    /// Read the history from this Prometheus server's HTTP API (query_range).
+    #[arg(long, value_name = "URL", requires = "query")]
+    pub prometheus: Option<String>,
+
+    /// The PromQL query of the request rate, e.g. 'sum(rate(http_requests_total[5m]))'.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub query: Option<String>,
+
+    /// How much history to read (default: 35d for forecast, 7d for simulate).
+    #[arg(long, value_parser = parse_duration, requires = "prometheus")]
+    pub since: Option<Duration>,
+
+    /// The end of the history, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME", requires = "prometheus")]
+    pub until: Option<String>,
+
+    /// Add up the series a query returns instead of refusing them.
+    #[arg(long, requires = "prometheus")]
+    pub sum_series: bool,
+
+    /// A private CA (PEM) for an HTTPS Prometheus.
+    #[arg(long, value_name = "FILE.pem", requires = "prometheus")]
+    pub cacert: Option<PathBuf>,
+}
+
 /// Where the pre-warm schedule acts: `forecast --schedule-format ... --schedule-out FILE`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ScheduleArgs {
@@ -350,8 +387,16 @@ pub enum ScheduleFormat {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Traffic CSV: `timestamp,rps` or `timestamp,requests` (alias `value`; a forecast CSV works too), any regular interval, naive stamps in UTC.
-    #[arg(long, value_name = "FILE.csv")]
-    pub traffic: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE.csv",
+        required_unless_present = "prometheus",
+        conflicts_with = "prometheus"
+    )]
+    pub traffic: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 
     /// Policy TOML (every key optional; see docs/simulate.md). Default: all defaults.
     #[arg(long, value_name = "FILE.toml")]

@@ -272,6 +272,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     std::fs::write(file("policy.toml"), POLICY)?;
     let forecast_files = forecast_cmd::Files {
         history: file("history.csv"),
+        prometheus: None,
         ingest: IngestOptions::default(),
         holidays: None,
     };
@@ -303,6 +304,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     let simulate = |json: &str, prewarm: bool, recommend: bool| -> anyhow::Result<SimulateOutput> {
         let files = simulate_cmd::Files {
             traffic: file("replay.csv"),
+            prometheus: None,
             forecast: prewarm.then(|| file("forecast.csv")),
             fill_gaps: false,
         };

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{ForecastArgs, ReportArgs, ScheduleFormat};
+use crate::commands::prometheus::HistoryQuery;
 use crate::error::{InputError, Outcome};
 use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::ingest::{self, IngestOptions, Ingested};
@@ -20,8 +21,10 @@ const MAX_HORIZON_HOURS: usize = 365 * 24;
 /// The files one forecast reads.
 #[derive(Debug, Clone)]
 pub struct Files {
-    /// The traffic history (`--history`).
+    /// The traffic history (`--history`); with `prometheus`, the name errors give it.
     pub history: PathBuf,
+    /// Read the history from Prometheus instead (`--prometheus`).
+    pub prometheus: Option<HistoryQuery>,
     /// How the history is read: zone of naive stamps, gaps filled or refused.
     pub ingest: IngestOptions,
     /// Extra holidays (`--holidays`); not read when the settings model no holidays.
@@ -151,7 +154,14 @@ pub fn forecast(
     files: &Files,
     settings: &Settings,
 ) -> anyhow::Result<(HourlySeries, HolidayCalendar, ForecastResult)> {
-    let Ingested { series, report } = ingest::read_history(&files.history, files.ingest)?;
+    let Ingested { series, report } = match &files.prometheus {
+        // Hourly samples: the model's own grid.
+        Some(query) => {
+            let text = crate::commands::prometheus::fetch(query, 3600)?;
+            ingest::parse_history(text.as_bytes(), &files.history, files.ingest)?
+        }
+        None => ingest::read_history(&files.history, files.ingest)?,
+    };
     let extra_holidays = match &files.holidays {
         Some(path) if settings.holidays => crate::formats::holidays::read_holidays_file(path)?,
         _ => Vec::new(),
@@ -169,8 +179,23 @@ pub fn files_from(args: &ForecastArgs) -> Result<Files, InputError> {
         }
         None => None,
     };
+    let prometheus = HistoryQuery::from_args(
+        &args.prometheus,
+        std::time::Duration::from_secs(35 * 86_400),
+    )?;
+    let history = match (&args.history, &prometheus) {
+        (Some(path), _) => path.clone(),
+        (None, Some(query)) => query.display_name(),
+        (None, None) => {
+            return Err(InputError::flag(
+                "--history",
+                "a history is needed: --history FILE or --prometheus URL",
+            ))
+        }
+    };
     Ok(Files {
-        history: args.history.clone(),
+        history,
+        prometheus,
         ingest: IngestOptions {
             tz_offset,
             fill_gaps: args.fill_gaps,

@@ -4,5 +4,6 @@
 //! the renderers and `crate::output`.
 pub mod forecast;
 pub mod loadtest;
+pub mod prometheus;
 pub mod simulate;
 pub mod target;

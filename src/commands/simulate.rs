@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::{ReportArgs, SimulateArgs};
+use crate::commands::prometheus::HistoryQuery;
 use crate::error::{InputError, Outcome};
 use crate::formats::profile::CapacityProfile;
 use crate::output::{self, write_bytes};
@@ -21,8 +22,10 @@ use crate::slo::LatencySlo;
 /// The files one simulation reads besides the policy and the capacity profile.
 #[derive(Debug, Clone)]
 pub struct Files {
-    /// The traffic replayed (`--traffic`).
+    /// The traffic replayed (`--traffic`); with `prometheus`, the name errors give it.
     pub traffic: PathBuf,
+    /// Read the traffic from Prometheus instead (`--prometheus`), at the simulation step.
+    pub prometheus: Option<HistoryQuery>,
     /// A forecast CSV whose `upper` column drives the pre-warm (`--forecast`).
     pub forecast: Option<PathBuf>,
     /// Interpolate missing intervals instead of failing (`--fill-gaps`).
@@ -89,7 +92,7 @@ pub fn compute(args: &SimulateArgs) -> anyhow::Result<SimulateOutput> {
     let policy = policy_from(args)?;
     let (capacity, curve) = resolve_capacity(args, &policy.slo.latency())?;
     let settings = settings_from(args, &policy)?;
-    simulate(&files_from(args), policy, capacity, curve, &settings)
+    simulate(&files_from(args)?, policy, capacity, curve, &settings)
 }
 
 /// Read the traffic (and the forecast) and simulate with a policy, capacity and
@@ -101,7 +104,14 @@ pub fn simulate(
     curve: Option<MeasuredCurve>,
     settings: &Settings,
 ) -> anyhow::Result<SimulateOutput> {
-    let traffic = traffic::read(&files.traffic, files.fill_gaps)?;
+    let traffic = match &files.prometheus {
+        Some(query) => {
+            let text =
+                crate::commands::prometheus::fetch(query, settings.step_seconds.round() as i64)?;
+            traffic::parse_text(&text, &files.traffic, files.fill_gaps)?
+        }
+        None => traffic::read(&files.traffic, files.fill_gaps)?,
+    };
     let forecast = match &files.forecast {
         Some(path) => Some(read_forecast_upper(path, files.fill_gaps)?),
         None => None,
@@ -190,12 +200,25 @@ pub fn emit(outputs: &Outputs, output: &SimulateOutput) -> anyhow::Result<Outcom
 }
 
 /// The files to read.
-pub fn files_from(args: &SimulateArgs) -> Files {
-    Files {
-        traffic: args.traffic.clone(),
+pub fn files_from(args: &SimulateArgs) -> Result<Files, InputError> {
+    let prometheus =
+        HistoryQuery::from_args(&args.prometheus, std::time::Duration::from_secs(7 * 86_400))?;
+    let traffic = match (&args.traffic, &prometheus) {
+        (Some(path), _) => path.clone(),
+        (None, Some(query)) => query.display_name(),
+        (None, None) => {
+            return Err(InputError::flag(
+                "--traffic",
+                "traffic is needed: --traffic FILE or --prometheus URL",
+            ))
+        }
+    };
+    Ok(Files {
+        traffic,
+        prometheus,
         forecast: args.forecast.clone(),
         fill_gaps: args.fill_gaps,
-    }
+    })
 }
 
 /// The policy file (or the default policy), with `--slo-p95` applied.

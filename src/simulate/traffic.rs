@@ -42,15 +42,20 @@ impl Series {
 /// Read a traffic or forecast CSV with the shared reader ([`crate::formats::traffic`]):
 /// naive stamps are UTC, Locust files are not accepted (they are not on a grid).
 pub fn read(path: &Path, fill_gaps: bool) -> Result<Series, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|err| InputError::file(path, format!("cannot read traffic: {err}")))?;
+    parse_text(&String::from_utf8_lossy(&bytes), path, fill_gaps)
+}
+
+/// Traffic from text already read (a Prometheus answer); `path` names it in errors.
+pub fn parse_text(text: &str, path: &Path, fill_gaps: bool) -> Result<Series, InputError> {
     let options = TrafficOptions {
         tz_offset: Some(0),
         fill_gaps,
         accept_locust: false,
         read_upper: true,
     };
-    let bytes = std::fs::read(path)
-        .map_err(|err| InputError::file(path, format!("cannot read traffic: {err}")))?;
-    parse(&String::from_utf8_lossy(&bytes), path, options)
+    parse(text, path, options)
 }
 
 /// Parse traffic CSV text (see [`read`]).

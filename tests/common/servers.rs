@@ -1288,7 +1288,7 @@ impl H2FaultServer {
 }
 
 /// A Prometheus server of the test's own (config and TSDB in a temporary
-/// directory) scraping `target` (host:port) every second.
+/// directory): scraping a target, or serving a TSDB the test backfilled.
 pub struct Prometheus {
     _process: Process,
     port: u16,
@@ -1296,46 +1296,77 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
+    /// Scraping `target` (host:port) every second; returns once it has scraped.
     pub fn start(target: &str) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
+        let data = dir.path().join("data");
+        let prometheus = Prometheus::launch(
+            dir,
+            &data,
+            &format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
                  scrape_configs:\n  - job_name: capplan\n    static_configs:\n      - targets: ['{target}']\n"
             ),
-        )
-        .unwrap();
-        let data = dir.path().join("data");
+        );
+        // It listens before its scrape loop runs: wait for the first scrape (of a
+        // target that is down until the test starts it, so `up` is 0).
+        prometheus.wait_for("up");
+        prometheus
+    }
+
+    /// Serving the TSDB in `data` (blocks from `promtool tsdb create-blocks-from`),
+    /// kept whatever their age.
+    pub fn start_on_data(data: &Path) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let prometheus = Prometheus::launch(dir, data, "global:\n  scrape_interval: 1m\n");
+        prometheus.wait_for("vector(1)");
+        prometheus
+    }
+
+    fn launch(dir: tempfile::TempDir, data: &Path, config_text: &str) -> Prometheus {
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, config_text).unwrap();
         let (process, port) = Process::start_on_free_port(
             "prometheus",
             |port| {
                 let mut cmd = Command::new("prometheus");
                 cmd.arg(format!("--config.file={}", config.display()))
                     .arg(format!("--storage.tsdb.path={}", data.display()))
+                    .arg("--storage.tsdb.retention.time=100y")
                     .arg(format!("--web.listen-address=127.0.0.1:{port}"));
                 cmd
             },
             dir.path().join("prometheus.log"),
         );
-        let prometheus = Prometheus {
+        Prometheus {
             _process: process,
             port,
             _dir: dir,
-        };
-        // It listens before its scrape loop runs: wait for the first scrape (of a
-        // target that is down until the test starts it, so `up` is 0).
+        }
+    }
+
+    /// Wait until a query of `expr` returns something (the server is up and ready).
+    fn wait_for(&self, expr: &str) {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while prometheus.query_at("up", unix_now()).is_empty() {
+        loop {
+            if self
+                .try_query_at(expr, unix_now())
+                .is_some_and(|r| !r.is_empty())
+            {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
-                "prometheus never scraped: {}",
-                prometheus._process.output()
+                "prometheus not ready: {}",
+                self._process.output()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        prometheus
+    }
+
+    /// Its base URL.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// An instant query through the HTTP API (`/api/v1/query`) evaluated at `time`
@@ -1343,6 +1374,12 @@ impl Prometheus {
     /// from its next failed scrape on, so queries of a finished run name a time
     /// when it was up.
     pub fn query_at(&self, expr: &str, time: f64) -> Vec<Value> {
+        self.try_query_at(expr, time)
+            .unwrap_or_else(|| panic!("query {expr} failed: {}", self._process.output()))
+    }
+
+    /// [`Self::query_at`], `None` when the server does not answer it (yet).
+    fn try_query_at(&self, expr: &str, time: f64) -> Option<Vec<Value>> {
         let script = "import sys, urllib.parse, urllib.request\n\
                       q = urllib.parse.urlencode({'query': sys.argv[2], 'time': sys.argv[3]})\n\
                       url = 'http://127.0.0.1:%s/api/v1/query?%s' % (sys.argv[1], q)\n\
@@ -1357,17 +1394,16 @@ impl Prometheus {
             ])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "query {expr}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let body: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(body["status"], "success", "{expr}: {body}");
-        body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        if !out.status.success() {
+            return None;
+        }
+        let body: Value = serde_json::from_slice(&out.stdout).ok()?;
+        (body["status"] == "success").then(|| {
+            body["data"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
     }
 
     /// The single value of a query that returns one series, at `time`.
