@@ -60,7 +60,7 @@ pub struct Http2Template {
 
 impl PreparedRequest {
     /// Build a request for `url` (its path and query are the target, sent verbatim).
-    fn build(
+    pub(crate) fn build(
         method: Method,
         url: Url,
         target: &str,

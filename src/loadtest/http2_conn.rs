@@ -513,7 +513,17 @@ impl State {
                 self.woken -= 1;
             }
             if stream.outcome.is_none() && self.closed.is_none() {
+                // Written at once, so that the server stops working on it, when nothing
+                // else waits to be written (then no session waits to write, and none
+                // loses its turn to a waker of nobody's); else it goes with the rest.
+                let idle = self.written == self.write.len();
                 frame::write_rst_stream(&mut self.write, id, Reason::CANCEL);
+                if idle {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    if let Poll::Ready(Err(e)) = self.poll_flush(&mut cx) {
+                        self.end(Failure::Connect(e.kind().to_string()));
+                    }
+                }
             }
             self.stream_left(id);
         }
@@ -1036,5 +1046,177 @@ impl State {
             self.settle(index, Ok(()), me);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use http::header::{HeaderMap, HeaderValue, HOST};
+    use http::Method;
+
+    /// A server that speaks raw frames as `script` says, on a thread.
+    fn scripted(script: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> Connector {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut preface = [0u8; 24];
+            socket.read_exact(&mut preface).unwrap();
+            assert_eq!(&preface[..], frame::PREFACE);
+            let mut out = Vec::new();
+            frame::write_settings(&mut out, &[(frame::SETTINGS_MAX_CONCURRENT_STREAMS, 10)]);
+            socket.write_all(&out).unwrap();
+            script(&mut socket);
+        });
+        Connector {
+            addr,
+            tls: None,
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The next frame the client sent: header and payload.
+    fn next_frame(socket: &mut std::net::TcpStream) -> (Head, Vec<u8>) {
+        let mut head = [0u8; frame::HEADER_LEN];
+        socket.read_exact(&mut head).unwrap();
+        let head = frame::parse_head(&head).unwrap();
+        let mut payload = vec![0; head.len];
+        socket.read_exact(&mut payload).unwrap();
+        (head, payload)
+    }
+
+    fn get(url: &str) -> PreparedRequest {
+        let url = url::Url::parse(url).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("localhost"));
+        let target = url.path().to_string();
+        PreparedRequest::build(Method::GET, url, &target, headers, Bytes::new(), 0).unwrap()
+    }
+
+    /// `sessions` sessions sharing one connection, each sending one GET, each in its
+    /// own task as the engine runs them; their outcomes in order, within 5 s.
+    fn run_sessions(connector: Connector, sessions: u32) -> Vec<Result<Response, Failure>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&runtime, async move {
+            let shared = Rc::new(SharedConnection::new(Arc::new(connector), sessions));
+            let request = Rc::new(get("http://localhost/"));
+            let opened: OpenLog = Rc::default();
+            let tasks: Vec<_> = (0..sessions)
+                .map(|_| {
+                    let (shared, request, opened) =
+                        (Rc::clone(&shared), Rc::clone(&request), Rc::clone(&opened));
+                    tokio::task::spawn_local(
+                        async move { shared.send(&request, None, &opened).await },
+                    )
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                let outcome = tokio::time::timeout(Duration::from_secs(5), task)
+                    .await
+                    .expect("a session never got its response")
+                    .unwrap();
+                outcomes.push(outcome);
+            }
+            assert_eq!(opened.borrow().len(), 1, "one connection");
+            outcomes
+        })
+    }
+
+    /// One stream answered first, the two others 50 ms later: whichever session the
+    /// socket would wake, the others must go on reading when its own stream is done
+    /// first. Each of the three is answered first once, so one of the runs answers
+    /// the registered session first (without the hand-off its partners never wake).
+    #[test]
+    fn sessions_hand_the_socket_on_when_their_stream_is_done_first() {
+        for first in 0..3 {
+            let connector = scripted(move |socket| {
+                let mut streams = Vec::new();
+                while streams.len() < 3 {
+                    let (head, _) = next_frame(socket);
+                    if head.kind == frame::HEADERS {
+                        assert_ne!(head.flags & frame::END_STREAM, 0);
+                        streams.push(head.stream);
+                    }
+                }
+                let first_id = streams.remove(first);
+                for (i, id) in std::iter::once(first_id).chain(streams).enumerate() {
+                    let mut out = Vec::new();
+                    frame::write_headers(&mut out, id, &[&[0x88]], false, 16_384);
+                    frame::write_data(&mut out, id, &b"okay"[..=i], true);
+                    socket.write_all(&out).unwrap();
+                    if i == 0 {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            });
+            let outcomes = run_sessions(connector, 3);
+            let mut sizes: Vec<u64> = outcomes
+                .into_iter()
+                .map(|o| {
+                    let response = o.unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(response.status, 200);
+                    response.body_bytes
+                })
+                .collect();
+            sizes.sort();
+            assert_eq!(sizes, [1, 2, 3], "stream {first} answered first");
+        }
+    }
+
+    /// Server push was disabled by the client's SETTINGS: a PUSH_PROMISE ends the
+    /// connection with a GOAWAY(PROTOCOL_ERROR) of the client's, and the stream fails.
+    #[test]
+    fn a_push_promise_is_a_protocol_error() {
+        let (seen, saw) = std::sync::mpsc::channel();
+        let connector = scripted(move |socket| {
+            let id = loop {
+                let (head, _) = next_frame(socket);
+                if head.kind == frame::HEADERS {
+                    break head.stream;
+                }
+            };
+            let mut out = Vec::new();
+            let mut block = 2u32.to_be_bytes().to_vec();
+            block.extend_from_slice(&[0x82, 0x86, 0x84, 0x41, 1, b'x']);
+            frame::write_head(
+                &mut out,
+                block.len(),
+                frame::PUSH_PROMISE,
+                frame::END_HEADERS,
+                id,
+            );
+            out.extend_from_slice(&block);
+            socket.write_all(&out).unwrap();
+            let goaway = loop {
+                let (head, payload) = next_frame(socket);
+                if head.kind == frame::GOAWAY {
+                    break payload;
+                }
+            };
+            seen.send(Reason(frame::u32_at(&goaway, 4))).unwrap();
+        });
+        let outcomes = run_sessions(connector, 1);
+        match &outcomes[0] {
+            Err(failure) => assert_eq!(failure, &Failure::Protocol("PROTOCOL_ERROR".into())),
+            Ok(_) => panic!("a response after a PUSH_PROMISE"),
+        }
+        assert_eq!(
+            saw.recv_timeout(Duration::from_secs(5)).unwrap(),
+            Reason::PROTOCOL_ERROR
+        );
     }
 }
