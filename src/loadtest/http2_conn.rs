@@ -43,6 +43,9 @@ const CONNECTION_WINDOW: u32 = (1 << 30) - 1;
 const HEADER_TABLE: usize = 4096;
 /// Read buffer: two frames of the largest size the client accepts.
 const READ_CHUNK: usize = 32 * 1024;
+/// The largest header block the client takes (as the h2 crate's default header list
+/// limit): more CONTINUATION would only fill memory.
+const MAX_HEADER_BLOCK: usize = 16 << 20;
 /// The largest stream id a client may use (§5.1.1).
 const LAST_STREAM_ID: u32 = (1 << 31) - 1;
 /// The token of a session waiting for the server's SETTINGS (streams use their id).
@@ -236,6 +239,11 @@ struct StreamState {
     set_cookies: Vec<String>,
     location: Option<String>,
     body_bytes: u64,
+    /// The response's content-length, when it has one and a body may follow (not
+    /// for HEAD, 204 or 304): the DATA must add up to it (RFC 9113 §8.1.1).
+    expected: Option<u64>,
+    /// The request is a HEAD.
+    head: bool,
     /// Data read since this stream's window was last reopened.
     unacked: u32,
     send_window: i64,
@@ -417,6 +425,8 @@ impl State {
             set_cookies: Vec::new(),
             location: None,
             body_bytes: 0,
+            expected: None,
+            head: prepared.http1.is_head,
             unacked: 0,
             send_window: self.peer_window,
             body: prepared.body.clone(),
@@ -776,7 +786,13 @@ impl State {
                     return Ok(());
                 }
                 stream.body_bytes += data.len() as u64;
-                if head.flags & frame::END_STREAM != 0 {
+                let end = head.flags & frame::END_STREAM != 0;
+                if stream
+                    .expected
+                    .is_some_and(|n| stream.body_bytes > n || (end && stream.body_bytes < n))
+                {
+                    self.stream_error(index, Reason::PROTOCOL_ERROR, me);
+                } else if end {
                     self.settle(index, Ok(()), me);
                 } else {
                     stream.unacked += head.len as u32;
@@ -809,6 +825,9 @@ impl State {
                     return Err(ConnError(Reason::PROTOCOL_ERROR));
                 }
                 pending.block.extend_from_slice(payload);
+                if pending.block.len() > MAX_HEADER_BLOCK {
+                    return Err(ConnError(Reason::PROTOCOL_ERROR));
+                }
                 if head.flags & frame::END_HEADERS == 0 {
                     self.continuation = Some(pending);
                 } else {
@@ -989,7 +1008,13 @@ impl State {
         let mut status: Option<u16> = None;
         let mut set_cookies = Vec::new();
         let mut location = None;
-        let want = |name: &[u8]| matches!(name, b":status" | b"set-cookie" | b"location");
+        let mut length: Option<Option<u64>> = None;
+        let want = |name: &[u8]| {
+            matches!(
+                name,
+                b":status" | b"set-cookie" | b"location" | b"content-length"
+            )
+        };
         self.decoder
             .decode(block, want, |name, value| match name {
                 b":status" => {
@@ -1002,6 +1027,15 @@ impl State {
                     if let Ok(v) = std::str::from_utf8(value) {
                         set_cookies.push(v.to_string());
                     }
+                }
+                b"content-length" => {
+                    // Two that differ, or one that is not a number, are malformed.
+                    let n = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+                    length = match length {
+                        None => Some(n),
+                        Some(before) if before == n => Some(n),
+                        Some(_) => Some(None),
+                    };
                 }
                 _ => {
                     if let Ok(v) = std::str::from_utf8(value) {
@@ -1018,7 +1052,9 @@ impl State {
         }
         if self.streams[index].status != 0 {
             // Trailers: they end the stream.
-            if !end_stream {
+            let stream = &self.streams[index];
+            let short = stream.expected.is_some_and(|n| stream.body_bytes != n);
+            if !end_stream || short {
                 self.stream_error(index, Reason::PROTOCOL_ERROR, me);
             } else {
                 self.settle(index, Ok(()), me);
@@ -1042,8 +1078,21 @@ impl State {
         if crate::loadtest::http1::is_redirect(status) {
             stream.location = location;
         }
+        let bodiless = stream.head || status == 204 || status == 304;
+        match length {
+            Some(None) => {
+                self.stream_error(index, Reason::PROTOCOL_ERROR, me);
+                return Ok(());
+            }
+            Some(Some(n)) if !bodiless => stream.expected = Some(n),
+            _ => {}
+        }
         if end_stream {
-            self.settle(index, Ok(()), me);
+            if stream.expected.is_some_and(|n| n != 0) {
+                self.stream_error(index, Reason::PROTOCOL_ERROR, me);
+            } else {
+                self.settle(index, Ok(()), me);
+            }
         }
         Ok(())
     }
@@ -1175,6 +1224,64 @@ mod tests {
             sizes.sort();
             assert_eq!(sizes, [1, 2, 3], "stream {first} answered first");
         }
+    }
+
+    /// A body shorter than its content-length is malformed (RFC 9113 §8.1.1): the
+    /// stream is reset with PROTOCOL_ERROR and fails; one that matches is read whole.
+    #[test]
+    fn data_must_add_up_to_the_content_length() {
+        let (seen, saw) = std::sync::mpsc::channel();
+        let connector = scripted(move |socket| {
+            for (length, body) in [("5", &b"hello"[..]), ("5", &b"ok"[..])] {
+                let id = loop {
+                    let (head, _) = next_frame(socket);
+                    if head.kind == frame::HEADERS {
+                        break head.stream;
+                    }
+                };
+                let mut block = vec![0x88];
+                hpack::encode_field(&mut block, b"content-length", length.as_bytes());
+                let mut out = Vec::new();
+                frame::write_headers(&mut out, id, &[&block], false, 16_384);
+                frame::write_data(&mut out, id, body, true);
+                socket.write_all(&out).unwrap();
+            }
+            let reset = loop {
+                let (head, payload) = next_frame(socket);
+                if head.kind == frame::RST_STREAM {
+                    break payload;
+                }
+            };
+            seen.send(Reason(frame::u32_at(&reset, 0))).unwrap();
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcomes = runtime.block_on(async {
+            let shared = SharedConnection::new(Arc::new(connector), 1);
+            let request = get("http://localhost/");
+            let opened: OpenLog = Rc::default();
+            let mut outcomes = Vec::new();
+            for _ in 0..2 {
+                let send = shared.send(&request, None, &opened);
+                outcomes.push(
+                    tokio::time::timeout(Duration::from_secs(5), send)
+                        .await
+                        .unwrap(),
+                );
+            }
+            outcomes
+        });
+        assert_eq!(outcomes[0].as_ref().map(|r| r.body_bytes).ok(), Some(5));
+        match &outcomes[1] {
+            Err(failure) => assert_eq!(failure, &Failure::Protocol("PROTOCOL_ERROR".into())),
+            Ok(r) => panic!("a short body passed: {} bytes", r.body_bytes),
+        }
+        assert_eq!(
+            saw.recv_timeout(Duration::from_secs(5)).unwrap(),
+            Reason::PROTOCOL_ERROR
+        );
     }
 
     /// Server push was disabled by the client's SETTINGS: a PUSH_PROMISE ends the
