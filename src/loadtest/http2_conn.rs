@@ -3,8 +3,8 @@
 //!
 //! Built like the HTTP/1.1 path: a request's header block is encoded once at start
 //! (`client.rs`, `hpack.rs`), written as one HEADERS frame; the response's header block
-//! is decoded only as far as the run needs it (`:status`, `location`, `set-cookie`)
-//! while the server's HPACK table is kept exact. There is no task of the connection's
+//! is decoded only as far as the run needs it (`:status`, `content-length`,
+//! `location`, `set-cookie`) while the server's HPACK table is kept exact. There is no task of the connection's
 //! own: the sessions waiting on it drive it. Whoever polls writes what is queued and
 //! reads what came, hands each frame to its stream and wakes that stream's session;
 //! the last one to find the socket empty is registered to be woken when more comes,
@@ -16,8 +16,10 @@
 //! allow; ours are large and reopened by WINDOW_UPDATE as data is read), PING,
 //! GOAWAY (streams above its last id are unprocessed and go again on a new connection;
 //! those below it finish; an error code is the failure of the ones the close cuts),
-//! RST_STREAM (REFUSED_STREAM goes again on the same connection), CONTINUATION,
-//! padding, and the server's protocol errors (a GOAWAY of ours, `ProtocolError`).
+//! RST_STREAM (REFUSED_STREAM goes again on the same connection; a stream given up
+//! is reset with CANCEL), CONTINUATION, padding, interim responses, trailers, a body
+//! that does not add up to its content-length (a stream error), and the server's
+//! protocol errors (a GOAWAY of ours, `ProtocolError`).
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
@@ -1282,6 +1284,74 @@ mod tests {
             saw.recv_timeout(Duration::from_secs(5)).unwrap(),
             Reason::PROTOCOL_ERROR
         );
+    }
+
+    /// A request's own Cookie header goes alone when the session has no cookies, and
+    /// joined with the session's (one field) when it has: what the server decodes.
+    #[test]
+    fn own_cookie_header_joins_the_sessions_cookies() {
+        let (seen, saw) = std::sync::mpsc::channel();
+        let connector = scripted(move |socket| {
+            let mut decoder = hpack::Decoder::new(4096);
+            for _ in 0..2 {
+                let (id, block) = loop {
+                    let (head, payload) = next_frame(socket);
+                    if head.kind == frame::HEADERS {
+                        break (head.stream, payload);
+                    }
+                };
+                let mut fields = Vec::new();
+                decoder
+                    .decode(
+                        &block,
+                        |_| true,
+                        |n, v| {
+                            fields.push(format!(
+                                "{}: {}",
+                                String::from_utf8_lossy(n),
+                                String::from_utf8_lossy(v)
+                            ))
+                        },
+                    )
+                    .unwrap();
+                seen.send(fields).unwrap();
+                let mut out = Vec::new();
+                frame::write_headers(&mut out, id, &[&[0x88]], true, 16_384);
+                socket.write_all(&out).unwrap();
+            }
+        });
+        let url = url::Url::parse("http://localhost:8080/a?b=1").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("localhost:8080"));
+        headers.insert(http::header::COOKIE, HeaderValue::from_static("own=1"));
+        let request =
+            PreparedRequest::build(Method::GET, url, "/a?b=1", headers, Bytes::new(), 0).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let shared = SharedConnection::new(Arc::new(connector), 1);
+            let opened: OpenLog = Rc::default();
+            for jar in [None, Some("jar=2; x=3")] {
+                let send = shared.send(&request, jar, &opened);
+                let response = tokio::time::timeout(Duration::from_secs(5), send).await;
+                assert_eq!(response.unwrap().unwrap().status, 200);
+            }
+        });
+        let first = saw.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            first,
+            [
+                ":method: GET",
+                ":scheme: http",
+                ":authority: localhost:8080",
+                ":path: /a?b=1",
+                "cookie: own=1"
+            ]
+        );
+        let second = saw.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(second[4..], ["cookie: own=1; jar=2; x=3"]);
     }
 
     /// Server push was disabled by the client's SETTINGS: a PUSH_PROMISE ends the
