@@ -43,8 +43,11 @@ const STREAM_WINDOW: u32 = (1 << 30) - 1;
 const CONNECTION_WINDOW: u32 = (1 << 30) - 1;
 /// SETTINGS_HEADER_TABLE_SIZE: the default, which the client does not announce.
 const HEADER_TABLE: usize = 4096;
-/// Read buffer: two frames of the largest size the client accepts.
-const READ_CHUNK: usize = 32 * 1024;
+/// Read buffer: 8 KiB, as the HTTP/1.1 path's, enough for many small responses at
+/// once; it grows (up to twice the largest frame the client accepts) only when a
+/// frame needs the room, so many connections cost little memory.
+const READ_START: usize = 8 * 1024;
+const READ_MAX: usize = 2 * (frame::HEADER_LEN + frame::DEFAULT_MAX_FRAME);
 /// The largest header block the client takes (as the h2 crate's default header list
 /// limit): more CONTINUATION would only fill memory.
 const MAX_HEADER_BLOCK: usize = 16 << 20;
@@ -322,7 +325,7 @@ impl State {
         );
         State {
             io,
-            read: vec![0; READ_CHUNK],
+            read: vec![0; READ_START],
             read_at: 0,
             read_end: 0,
             write,
@@ -652,11 +655,16 @@ impl State {
         if self.read_at == self.read_end {
             self.read_at = 0;
             self.read_end = 0;
-        } else if self.read.len() - self.read_end < frame::HEADER_LEN + frame::DEFAULT_MAX_FRAME {
-            // Room for the rest of a frame of the largest size the client accepts.
+        } else if self.read_at > 0 {
+            // The start of a frame: moved to the front, for the room after it.
             self.read.copy_within(self.read_at..self.read_end, 0);
             self.read_end -= self.read_at;
             self.read_at = 0;
+        }
+        // Room for a whole frame of the largest size the client accepts, once one
+        // comes: a quarter of the buffer free at least, which holds it at READ_MAX.
+        if self.read.len() - self.read_end < self.read.len() / 4 && self.read.len() < READ_MAX {
+            self.read.resize((self.read.len() * 2).min(READ_MAX), 0);
         }
         let mut buf = ReadBuf::new(&mut self.read[self.read_end..]);
         std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
