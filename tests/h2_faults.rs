@@ -572,3 +572,108 @@ fn one_mb_response_in_16k_frames_is_counted_whole() {
         assert!(u(&r["data_frames"]) >= 62, "{r}");
     }
 }
+
+/// What the common path does not show, at once on every stream: an interim 103, a PING
+/// from the server, a header block of 40 000 bytes (HEADERS and CONTINUATION frames,
+/// Huffman-coded and indexed by hyper-h2's HPACK encoder, so the client's decoder
+/// table must follow), padded DATA frames and trailers. capplan's own HTTP/2 client
+/// must read each response whole (3 bytes of body, the padding not counted), answer
+/// every PING and keep its cookies, on connections shared by 2 sessions.
+#[test]
+fn interim_responses_pings_continuation_padding_and_trailers_are_understood() {
+    if !require(&[Component::PythonH2]) {
+        return;
+    }
+    let server = H2FaultServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let users = 4;
+    let tasks = [Task::get("dressed", "/dressed", Expect::Ok)];
+    let run = fault_run(dir.path(), &server, &tasks, users, 2, "1500ms");
+    let events = server.events();
+    assert_clean_server(&server, &events);
+    assert!(run.requests() > 0);
+    assert_eq!(run.failures(), 0, "{}", run.json["errors"]);
+    assert_eq!(
+        run.task("dressed")["avg_content_bytes"].as_f64().unwrap(),
+        3.0,
+        "the body without its padding"
+    );
+    let responses = of(&events, "response").len() as u64;
+    assert_seen("responses", run.requests(), responses, 2 * users);
+    // One PING a response; those of the last responses may be in flight at the end.
+    let acks = of(&events, "ping_ack").len() as u64;
+    assert!(
+        acks + 2 * users >= responses,
+        "{acks} PINGs answered of {responses}"
+    );
+    // The cookies of the Set-Cookie fields (in the 40 000-byte block) went back
+    // with the users' next requests, in one Cookie field.
+    let streams = of(&events, "stream");
+    let with_cookies = streams
+        .iter()
+        .filter(|e| {
+            let cookie = e["cookie"].as_str().unwrap_or("");
+            cookie.contains("b=2") && cookie.contains("a=")
+        })
+        .count();
+    assert!(
+        with_cookies as u64 + users >= streams.len() as u64,
+        "{with_cookies} of {} requests sent the cookies back",
+        streams.len()
+    );
+    assert_connections(&run, &events, users / 2);
+}
+
+/// `--timeout` shorter than the server's answer: the exchange fails as a Timeout and
+/// its stream is reset with CANCEL (the server sees the reset), on a connection that
+/// stays in use for the next requests.
+#[test]
+fn a_timed_out_stream_is_reset_with_cancel() {
+    if !require(&[Component::PythonH2]) {
+        return;
+    }
+    let server = H2FaultServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = [Task::get("slow", "/slow", Expect::Ok)];
+    let scenario = write_scenario(dir.path(), &server.base(), WAIT, &tasks);
+    let run = capplan_run(
+        dir.path(),
+        &[
+            "--http2",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--users",
+            "2",
+            "--streams",
+            "2",
+            "--spawn-rate",
+            "1000",
+            "--duration",
+            "1s",
+            "--timeout",
+            "5ms",
+        ],
+    );
+    let events = server.events();
+    assert_clean_server(&server, &events);
+    assert!(run.requests() > 2);
+    assert_eq!(run.failures(), run.requests(), "{}", run.json["errors"]);
+    let kinds: BTreeSet<String> = run.errors().keys().map(|(_, e)| e.clone()).collect();
+    assert_eq!(kinds.len(), 1, "{kinds:?}");
+    assert!(kinds.iter().all(|k| k.starts_with("Timeout")), "{kinds:?}");
+    let resets = of(&events, "client_reset");
+    assert!(
+        resets.len() as u64 + 2 >= run.requests(),
+        "{} resets for {} timeouts",
+        resets.len(),
+        run.requests()
+    );
+    assert!(resets.iter().all(|r| r["error"] == "CANCEL"), "{resets:?}");
+    // A reset stream does not end its connection: one per generator thread throughout.
+    let threads = u(&run.json["generator"]["threads"]);
+    assert!(
+        h2_connections(&events) <= threads,
+        "{} connections for {threads} generator threads",
+        h2_connections(&events)
+    );
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE,
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TE,
     TRANSFER_ENCODING, UPGRADE, USER_AGENT,
 };
 use http::Method;
@@ -21,6 +21,7 @@ use url::Url;
 
 use crate::error::InputError;
 use crate::loadtest::connector::{Connector, OpenInfo};
+use crate::loadtest::hpack;
 use crate::loadtest::http1::RequestTemplate;
 use crate::loadtest::http1_conn::{ExchangeError, Http1Connection};
 use crate::loadtest::http2_conn::SharedConnection;
@@ -45,17 +46,21 @@ pub struct PreparedRequest {
     pub stats_id: usize,
 }
 
-/// The parts of an HTTP/2 request: `:authority` comes from the URI, so Host and the
-/// connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2) are left out.
+/// An HTTP/2 request's header block, HPACK-encoded once (`hpack.rs`): the
+/// pseudo-header fields, then every header but Host (it is `:authority`) and the
+/// connection-specific ones HTTP/2 forbids (RFC 9113 §8.2.2), names in lower case.
+/// A Cookie header is kept apart, to be joined with the session's cookies.
 #[derive(Debug, Clone)]
 pub struct Http2Template {
-    pub uri: http::Uri,
-    pub headers: HeaderMap,
+    pub block: Vec<u8>,
+    /// The request's own Cookie value, and that field encoded (empty when none).
+    pub cookie: Option<String>,
+    pub own_cookie: Vec<u8>,
 }
 
 impl PreparedRequest {
     /// Build a request for `url` (its path and query are the target, sent verbatim).
-    fn build(
+    pub(crate) fn build(
         method: Method,
         url: Url,
         target: &str,
@@ -64,28 +69,52 @@ impl PreparedRequest {
         stats_id: usize,
     ) -> Result<PreparedRequest, String> {
         let authority = authority(&url);
-        let uri = format!("{}://{authority}{target}", url.scheme())
+        format!("{}://{authority}{target}", url.scheme())
             .parse::<http::Uri>()
             .map_err(|e| format!("'{target}' is not a valid request target: {e}"))?;
-        let mut http2_headers = HeaderMap::with_capacity(headers.len());
+        let mut block = Vec::with_capacity(128);
+        hpack::encode_pseudo(
+            &mut block,
+            method.as_str(),
+            url.scheme(),
+            &authority,
+            target,
+        );
+        let mut cookie = None;
         for (name, value) in &headers {
             let connection_specific =
                 [HOST, CONNECTION, TRANSFER_ENCODING, UPGRADE, CONTENT_LENGTH].contains(name)
                     || name == "keep-alive"
                     || name == "proxy-connection"
                     || (name == TE && value != "trailers");
-            if !connection_specific {
-                http2_headers.append(name.clone(), value.clone());
+            if name == COOKIE {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                cookie = Some(match cookie {
+                    Some(before) => format!("{before}; {value}"),
+                    None => value.into_owned(),
+                });
+            } else if !connection_specific {
+                // HeaderName is lower case already, as HTTP/2 requires.
+                hpack::encode_field(&mut block, name.as_str().as_bytes(), value.as_bytes());
             }
         }
         if !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH) {
-            http2_headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+            hpack::encode_field(
+                &mut block,
+                b"content-length",
+                body.len().to_string().as_bytes(),
+            );
+        }
+        let mut own_cookie = Vec::new();
+        if let Some(own) = &cookie {
+            hpack::encode_field(&mut own_cookie, b"cookie", own.as_bytes());
         }
         Ok(PreparedRequest {
             http1: RequestTemplate::new(&method, target, &headers, body.clone()),
             http2: Http2Template {
-                uri,
-                headers: http2_headers,
+                block,
+                cookie,
+                own_cookie,
             },
             method,
             url,
@@ -532,14 +561,41 @@ mod tests {
     #[test]
     fn http2_requests_carry_authority_and_no_connection_headers() {
         let r = request(Method::POST, "https://example.com:8443/api", "{}");
-        assert_eq!(r.http2.uri.to_string(), "https://example.com:8443/api");
-        let names: Vec<_> = r.http2.headers.keys().map(|k| k.as_str()).collect();
+        // The header block as it goes on the wire, decoded.
+        let mut fields = Vec::new();
+        hpack::Decoder::new(4096)
+            .decode(
+                &r.http2.block,
+                |_| true,
+                |n, v| {
+                    fields.push((
+                        String::from_utf8_lossy(n).into_owned(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    ))
+                },
+            )
+            .unwrap();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field(":method"), ["POST"]);
+        assert_eq!(field(":scheme"), ["https"]);
+        assert_eq!(field(":authority"), ["example.com:8443"]);
+        assert_eq!(field(":path"), ["/api"]);
+        // Pseudo-header fields first (RFC 9113 §8.3).
         assert!(
-            !names.contains(&"host") && !names.contains(&"connection"),
-            "{names:?}"
+            fields[..4].iter().all(|(n, _)| n.starts_with(':')),
+            "{fields:?}"
         );
-        assert!(names.contains(&"x-trace") && names.contains(&"content-type"));
-        assert_eq!(r.http2.headers[CONTENT_LENGTH], "2");
+        assert!(field("host").is_empty() && field("connection").is_empty());
+        assert_eq!(field("x-trace"), ["1"]);
+        assert_eq!(field("content-type"), ["application/json"]);
+        assert_eq!(field("content-length"), ["2"]);
+        assert!(r.http2.cookie.is_none() && r.http2.own_cookie.is_empty());
         // HTTP/1.1 keeps Host, once, and the request's own Connection: close.
         let head = String::from_utf8_lossy(r.http1.bytes()).to_lowercase();
         assert_eq!(

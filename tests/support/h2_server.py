@@ -10,6 +10,11 @@ Paths (any method; a request body is read whole and logged with its SHA-256):
                        connection (the 2nd, 4th, ...), 200 for the others
   /big                 200 with --big-size bytes, sent in DATA frames of at most
                        --frame-size bytes, as the client's windows allow
+  /dressed             what a client meets less often, all at once: an interim 103
+                       response, a PING, response headers of 40 000 bytes (so
+                       HEADERS + CONTINUATION frames, Huffman-coded and indexed by
+                       hyper-h2's HPACK encoder) with two set-cookie fields, the
+                       body "ok\n" in three padded DATA frames, then trailers
 
 Flags (faults of the whole connection):
 
@@ -35,8 +40,9 @@ Log (--log FILE): one JSON object per line, with "event":
   connection   {conn, client_port}              a TCP connection accepted
   preface      {conn}                           its client preface arrived (an HTTP/2 client)
   settings_ack {conn}                           the client acknowledged our SETTINGS
-  stream       {conn, stream, method, path, concurrent}  request headers received;
-               concurrent = streams open on the connection with this one
+  stream       {conn, stream, method, path, concurrent, cookie}  request headers
+               received; concurrent = streams open on the connection with this one;
+               cookie = its Cookie header (null when none)
   request      {conn, stream, method, path, body_length, sha256, data_frames,
                max_data_frame}  the request complete (END_STREAM)
   response     {conn, stream, path, status, body_length, data_frames}  answered whole
@@ -45,6 +51,7 @@ Log (--log FILE): one JSON object per line, with "event":
   goaway       {conn, error, last_stream_id, unanswered}  GOAWAY sent; unanswered =
                streams up to last_stream_id open at that moment
   client_reset {conn, stream, error}            the client reset a stream
+  ping_ack     {conn}                           the client answered our PING
   protocol_error {conn, error}                  hyper-h2 refused what the client sent
   close        {conn, streams, max_concurrent}  the connection ended
 
@@ -202,6 +209,8 @@ class Connection:
             self.window_open.set()
         elif isinstance(event, h2.events.SettingsAcknowledged):
             log("settings_ack", conn=self.id)
+        elif isinstance(event, h2.events.PingAckReceived):
+            log("ping_ack", conn=self.id)
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.closing = True
 
@@ -230,7 +239,7 @@ class Connection:
         self.streams[sid] = stream
         self.max_concurrent = max(self.max_concurrent, len(self.streams))
         log("stream", conn=self.id, stream=sid, method=method, path=path,
-            concurrent=len(self.streams))
+            concurrent=len(self.streams), cookie=headers.get("cookie"))
         if ARGS.goaway_error_after is not None and self.count == ARGS.goaway_error_after:
             self.goaway(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, sid)
             self.shut()
@@ -288,6 +297,8 @@ class Connection:
             task.add_done_callback(self.senders.discard)
         elif route == "/slow":
             asyncio.get_running_loop().call_later(0.02, self.answer_ok, stream)
+        elif route == "/dressed":
+            self.answer_dressed(stream)
         else:
             self.answer_ok(stream)
 
@@ -302,6 +313,22 @@ class Connection:
         log("response", conn=self.id, stream=stream.sid, path=stream.path, status=200,
             body_length=len(body), data_frames=1)
         self.done(stream.sid)
+        self.flush()
+
+    def answer_dressed(self, stream):
+        sid = stream.sid
+        self.h2.send_headers(sid, [(":status", "103"), ("link", "</style.css>; rel=preload")])
+        self.h2.ping(b"capplan!")
+        self.h2.send_headers(sid, [
+            (":status", "200"), ("content-type", "text/plain"),
+            ("set-cookie", f"a={sid}; Path=/"), ("set-cookie", "b=2; Path=/"),
+            ("x-large", "x" * 40_000)])
+        for i, part in enumerate([b"o", b"k", b"\n"]):
+            self.h2.send_data(sid, part, pad_length=10 + i)
+        self.h2.send_headers(sid, [("x-checksum", "ok")], end_stream=True)
+        log("response", conn=self.id, stream=sid, path=stream.path, status=200,
+            body_length=3, data_frames=3)
+        self.done(sid)
         self.flush()
 
     async def send_big(self, stream):
