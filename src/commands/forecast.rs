@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{ForecastArgs, ReportArgs, ScheduleFormat};
-use crate::commands::prometheus::HistoryQuery;
+use crate::commands::prometheus::{history_source, HistoryQuery};
 use crate::error::{InputError, Outcome};
 use crate::forecast::holidays::HolidayCalendar;
 use crate::forecast::ingest::{self, IngestOptions, Ingested};
@@ -179,20 +179,12 @@ pub fn files_from(args: &ForecastArgs) -> Result<Files, InputError> {
         }
         None => None,
     };
-    let prometheus = HistoryQuery::from_args(
+    let (history, prometheus) = history_source(
+        args.history.as_ref(),
         &args.prometheus,
         std::time::Duration::from_secs(35 * 86_400),
+        "--history",
     )?;
-    let history = match (&args.history, &prometheus) {
-        (Some(path), _) => path.clone(),
-        (None, Some(query)) => query.display_name(),
-        (None, None) => {
-            return Err(InputError::flag(
-                "--history",
-                "a history is needed: --history FILE or --prometheus URL",
-            ))
-        }
-    };
     Ok(Files {
         history,
         prometheus,

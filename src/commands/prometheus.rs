@@ -102,6 +102,28 @@ impl HistoryQuery {
     }
 }
 
+/// Where a command's history comes from: the file `flag` names, or the Prometheus
+/// query (then the path is the name errors give it). Clap makes exactly one be given.
+pub fn history_source(
+    file: Option<&PathBuf>,
+    args: &PrometheusArgs,
+    default_since: Duration,
+    flag: &str,
+) -> Result<(PathBuf, Option<HistoryQuery>), InputError> {
+    let query = HistoryQuery::from_args(args, default_since)?;
+    let name = match (file, &query) {
+        (Some(path), _) => path.clone(),
+        (None, Some(query)) => query.display_name(),
+        (None, None) => {
+            return Err(InputError::flag(
+                flag,
+                format!("give {flag} FILE or --prometheus URL --query Q"),
+            ))
+        }
+    };
+    Ok((name, query))
+}
+
 /// `[start, end]` ranges (Unix seconds, multiples of `step`) of at most `max_points`
 /// points each, covering `since` seconds up to `until`: start and end are aligned
 /// down to the step, as Grafana does, so the samples fall on the step's multiples.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::{ReportArgs, SimulateArgs};
-use crate::commands::prometheus::HistoryQuery;
+use crate::commands::prometheus::{history_source, HistoryQuery};
 use crate::error::{InputError, Outcome};
 use crate::formats::profile::CapacityProfile;
 use crate::output::{self, write_bytes};
@@ -201,18 +201,12 @@ pub fn emit(outputs: &Outputs, output: &SimulateOutput) -> anyhow::Result<Outcom
 
 /// The files to read.
 pub fn files_from(args: &SimulateArgs) -> Result<Files, InputError> {
-    let prometheus =
-        HistoryQuery::from_args(&args.prometheus, std::time::Duration::from_secs(7 * 86_400))?;
-    let traffic = match (&args.traffic, &prometheus) {
-        (Some(path), _) => path.clone(),
-        (None, Some(query)) => query.display_name(),
-        (None, None) => {
-            return Err(InputError::flag(
-                "--traffic",
-                "traffic is needed: --traffic FILE or --prometheus URL",
-            ))
-        }
-    };
+    let (traffic, prometheus) = history_source(
+        args.traffic.as_ref(),
+        &args.prometheus,
+        std::time::Duration::from_secs(7 * 86_400),
+        "--traffic",
+    )?;
     Ok(Files {
         traffic,
         prometheus,
