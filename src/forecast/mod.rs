@@ -498,6 +498,7 @@ pub fn forecast(
             label: model.config.label(),
             fitted_hours: n,
             trend_per_year: model.trend_per_year,
+            level_shift_from: model.shift_from.map(|index| series.time_at(index)),
         },
         backtest: Backtest {
             weeks: backtest_weeks,
