@@ -133,9 +133,9 @@ fn effective_config(
     }
 }
 
-/// Hours a fit looks back at most: a year (the model has no yearly season, so older weeks
+/// Hours a fit looks back at most: half a year (the model has no yearly season, so older weeks
 /// say little about next week; it also bounds the cost of the selection's many fits).
-pub const MAX_FIT_HOURS: usize = 52 * 168;
+pub const MAX_FIT_HOURS: usize = 26 * 168;
 
 /// Weight under which a row is left out of a fit.
 const NEGLIGIBLE_WEIGHT: f64 = 1e-4;
