@@ -250,7 +250,9 @@ pub fn rank(
                 match part {
                     Single::Model { config } if config.trend == Trend::Linear => {
                         let mut model = fit_with(series, *origin, calendar, config, &designs)?;
-                        let at = |model: &FittedModel, i: usize| model.predict(series, calendar, i);
+                        let at = |model: &FittedModel, i: usize| {
+                            model.predict_known(&designs, series, calendar, i)
+                        };
                         scored.extend(hours.iter().map(|&i| at(&model, i)));
                         model.trend_until = Some(origin - 1);
                         to_date.extend(hours.iter().map(|&i| at(&model, i)));

@@ -507,6 +507,30 @@ impl FittedModel {
         level + self.trend_per_year * trend(at)
     }
 
+    /// [`Self::predict`] for a position inside the series, its cell read from the designs
+    /// the fit used (no calendar lookup: the selection predicts hundreds of thousands).
+    pub fn predict_known(
+        &self,
+        designs: &Designs,
+        series: &HourlySeries,
+        calendar: &HolidayCalendar,
+        index: usize,
+    ) -> f64 {
+        let Some(&c) = designs
+            .get(&self.config)
+            .and_then(|design| design.cells.get(index))
+        else {
+            return self.predict(series, calendar, index);
+        };
+        let c = usize::from(c);
+        let level = self.cell_levels[c]
+            .or(self.cell_levels[fallback_cell(c, series.local_hour(index))])
+            .unwrap_or_else(|| self.mean_weekly_level());
+        let at = self.trend_until.map_or(index, |until| index.min(until));
+        self.config
+            .untransform(level + self.trend_per_year * trend(at))
+    }
+
     /// Prediction in rps (never negative).
     pub fn predict(&self, series: &HourlySeries, calendar: &HolidayCalendar, index: usize) -> f64 {
         self.config
