@@ -761,3 +761,13 @@ fn an_hour_of_week_masked_in_every_week_still_gets_a_forecast() {
         );
     }
 }
+
+#[test]
+fn rows_that_all_share_one_stamp_are_bad_input_not_a_panic() {
+    let rows = vec!["1704067200,5".to_string(); 3];
+    let message = assert_bad_input(&csv("timestamp,requests", &rows), 2, "timestamp", &[]);
+    assert!(
+        message.contains("no two rows are apart in time"),
+        "{message}"
+    );
+}
