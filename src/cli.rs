@@ -253,7 +253,7 @@ fn parse_connection_timeout(text: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
-    /// Traffic history: CSV `timestamp,requests` (alias `value`) or `timestamp,rps`, or a Locust `_stats_history.csv`.
+    /// Traffic history: CSV `timestamp,requests` (alias `value`) or `timestamp,rps`, Grafana's CSV export, Prometheus query_range or CloudWatch get-metric-data JSON, or a Locust `_stats_history.csv` (recognised by content).
     #[arg(
         long,
         value_name = "FILE.csv",
@@ -269,11 +269,11 @@ pub struct ForecastArgs {
     #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub tz: Option<String>,
 
-    /// Fill missing intervals (and empty values) by linear interpolation, reported, instead of failing.
+    /// Interpolate every gap, outages too (by default gaps up to 3 h are interpolated and longer ones masked out of the fit), reported.
     #[arg(long)]
     pub fill_gaps: bool,
 
-    /// Extra holidays: CSV of `date[,name]` (YYYY-MM-DD), added to the US federal calendar.
+    /// Extra holidays: CSV of `date[,name]` or `first..last[,name]` (YYYY-MM-DD), added to the US federal calendar.
     #[arg(long, value_name = "FILE.csv", conflicts_with = "no_holidays")]
     pub holidays: Option<PathBuf>,
 

@@ -740,3 +740,34 @@ fn a_holidays_file_takes_periods() {
     // The fixture ends on Sunday 2024-07-07: hours 24..48 are Tuesday the 9th.
     assert_eq!(doc["forecast"][30]["holiday"], "Company retreat");
 }
+
+/// The same ten hours absent in both weeks of a two-week history: masked everywhere, so
+/// no baseline has them; the forecast still holds a number for every hour.
+#[test]
+fn an_hour_of_week_masked_in_every_week_still_gets_a_forecast() {
+    let rows: Vec<String> = hourly_rows(14 * 24)
+        .into_iter()
+        .enumerate()
+        .filter(|(h, _)| !(10..20).contains(&(h % 168)))
+        .map(|(_, row)| row)
+        .collect();
+    let doc = forecast_json(&csv("timestamp,requests", &rows), &[]);
+    assert_eq!(doc["ingest"]["masked"].as_array().unwrap().len(), 2);
+    for point in doc["forecast"].as_array().unwrap() {
+        assert!(point["rps"].as_f64().is_some_and(f64::is_finite), "{point}");
+        assert!(
+            point["upper"].as_f64().is_some_and(f64::is_finite),
+            "{point}"
+        );
+    }
+}
+
+#[test]
+fn rows_that_all_share_one_stamp_are_bad_input_not_a_panic() {
+    let rows = vec!["1704067200,5".to_string(); 3];
+    let message = assert_bad_input(&csv("timestamp,requests", &rows), 2, "timestamp", &[]);
+    assert!(
+        message.contains("no two rows are apart in time"),
+        "{message}"
+    );
+}

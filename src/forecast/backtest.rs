@@ -8,7 +8,7 @@ use super::holidays::{HolidayCalendar, HolidayDays};
 use super::methods::{
     combine, forecast_method, forecast_single, Baseline, Method, Single, BASELINES,
 };
-use super::model::{Designs, ModelConfig, Trend};
+use super::model::{fit_with, Designs, FittedModel, ModelConfig, Trend};
 use super::series::HourlySeries;
 
 /// Hours in a week: the season of the seasonal-naive baseline and the backtest step.
@@ -228,19 +228,68 @@ pub fn rank(
         .map(|&baseline| Single::Baseline { baseline })
         .chain(models.iter().map(|&config| Single::Model { config }))
         .collect();
-    let forecasts = singles
+    // A trend to date and a linear trend share their fit (they differ only past the
+    // origin): fit once for both.
+    let twin = |config: &ModelConfig| ModelConfig {
+        trend: Trend::Linear,
+        ..*config
+    };
+    let forecasts_by_part = singles
         .par_iter()
         .map(|&part| {
+            if let Single::Model { config } = part {
+                if config.trend == Trend::ToDate && models.contains(&twin(&config)) {
+                    return Ok(None);
+                }
+            }
             let mut scored = Vec::with_capacity(actual.len());
+            let mut to_date = Vec::new();
             for (origin, hours) in &spans {
                 let Some(&last) = hours.last() else { continue };
-                let forecast =
-                    forecast_single(part, series, calendar, &designs, *origin, last + 1 - origin)?;
-                scored.extend(hours.iter().map(|&i| forecast[i - origin]));
+                let span = last + 1 - origin;
+                match part {
+                    Single::Model { config } if config.trend == Trend::Linear => {
+                        let mut model = fit_with(series, *origin, calendar, config, &designs)?;
+                        let at = |model: &FittedModel, i: usize| {
+                            model.predict_known(&designs, series, calendar, i)
+                        };
+                        scored.extend(hours.iter().map(|&i| at(&model, i)));
+                        model.trend_until = Some(origin - 1);
+                        to_date.extend(hours.iter().map(|&i| at(&model, i)));
+                    }
+                    _ => {
+                        let forecast =
+                            forecast_single(part, series, calendar, &designs, *origin, span)?;
+                        scored.extend(hours.iter().map(|&i| forecast[i - origin]));
+                    }
+                }
             }
-            Ok(scored)
+            Ok(Some((scored, to_date)))
         })
-        .collect::<anyhow::Result<Vec<Vec<f64>>>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let forecasts: Vec<Vec<f64>> = singles
+        .iter()
+        .zip(&forecasts_by_part)
+        .map(|(part, own)| match (part, own) {
+            (_, Some((scored, _))) => scored.clone(),
+            (Single::Model { config }, None) => {
+                let linear = singles
+                    .iter()
+                    .position(|p| {
+                        *p == Single::Model {
+                            config: twin(config),
+                        }
+                    })
+                    .expect("the linear twin is a candidate");
+                forecasts_by_part[linear]
+                    .as_ref()
+                    .expect("the linear twin was fitted")
+                    .1
+                    .clone()
+            }
+            (Single::Baseline { .. }, None) => unreachable!("baselines are always computed"),
+        })
+        .collect();
     let mae = |forecast: &[f64]| metrics(&actual, forecast, 1.0).mae;
     let naive_mae = mae(&forecasts[0]).max(f64::MIN_POSITIVE);
     // Each week weighs the same in the ranking: a week-ahead MAE relative to seasonal

@@ -173,12 +173,15 @@ fn aggregate_rows(
     }
     let per_hour = 3600.0 / interval as f64;
     let complete = |n: usize| n as f64 >= per_hour - 0.5;
-    // Incomplete first and last hours are left out.
-    let start = usize::from(!complete(sums[0].1));
-    let end = hours - usize::from(hours > start && !complete(sums[hours - 1].1));
-    if end <= start {
+    // Incomplete (or empty) hours before the first complete one and after the last are
+    // left out: every gap left has a known hour on each side.
+    let (Some(start), Some(last_complete)) = (
+        sums.iter().position(|&(_, n)| complete(n)),
+        sums.iter().rposition(|&(_, n)| complete(n)),
+    ) else {
         return Err(source.whole_file("holds no complete hour of data"));
-    }
+    };
+    let end = last_complete + 1;
     let dropped = start + (hours - end);
     let partial_hours = sums[start..end]
         .iter()
@@ -435,6 +438,24 @@ mod tests {
             ingested.series.time_at(0).to_rfc3339(),
             "2024-03-04T00:00:00+00:00"
         );
+    }
+
+    #[test]
+    fn a_lone_row_before_a_gap_at_the_start_is_left_out_not_a_panic() {
+        // 00:55 alone, nothing until 03:00, then whole hours of 5-minute rows.
+        let mut text = String::from("timestamp,requests\n2024-03-04 00:55,5\n");
+        for k in 0..36 {
+            text.push_str(&format!(
+                "2024-03-04 {:02}:{:02},6\n",
+                3 + k / 12,
+                (k % 12) * 5
+            ));
+        }
+        text.push_str("2024-03-04 06:00,5\n");
+        let ingested = parse(&text, IngestOptions::default()).unwrap();
+        assert_eq!(ingested.series.rps, vec![72.0 / 3600.0; 3]);
+        assert_eq!(ingested.report.dropped_partial_hours, 4);
+        assert!(ingested.report.masked.is_empty() && ingested.report.filled.is_empty());
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub fn forecast_single(
         Single::Model { config } => {
             let model = fit_with(series, origin, calendar, config, designs)?;
             (origin..origin + hours)
-                .map(|index| model.predict(series, calendar, index))
+                .map(|index| model.predict_known(designs, series, calendar, index))
                 .collect()
         }
         Single::Baseline { baseline } => {

@@ -431,14 +431,27 @@ pub fn forecast(
     let (band, holiday_band) = residual_bands(series, calendar, &all, settings.interval);
 
     let designs = Designs::new(series, calendar, &shipped.models());
-    let center = forecast_method(
+    let model = fit(series, n, calendar, best_model)?;
+    // A baseline has no value for an hour of week masked in every week it saw (an outage
+    // in a two-week history): the regression's forecast stands in.
+    let center: Vec<f64> = forecast_method(
         &shipped,
         series,
         calendar,
         &designs,
         n,
         settings.horizon_hours,
-    )?;
+    )?
+    .into_iter()
+    .enumerate()
+    .map(|(k, rps)| {
+        if rps.is_nan() {
+            model.predict(series, calendar, n + k)
+        } else {
+            rps
+        }
+    })
+    .collect();
     let points: Vec<ForecastPoint> = (n..n + settings.horizon_hours)
         .zip(&center)
         .map(|(index, &rps)| {
@@ -465,7 +478,6 @@ pub fn forecast(
         }
         None => Vec::new(),
     };
-    let model = fit(series, n, calendar, best_model)?;
     let selection_naive_mae = selection
         .scores
         .iter()
@@ -498,6 +510,7 @@ pub fn forecast(
             label: model.config.label(),
             fitted_hours: n,
             trend_per_year: model.trend_per_year,
+            level_shift_from: model.shift_from.map(|index| series.time_at(index)),
         },
         backtest: Backtest {
             weeks: backtest_weeks,

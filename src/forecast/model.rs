@@ -103,6 +103,9 @@ pub struct FittedModel {
     pub trend_per_year: f64,
     /// Last position the trend is extrapolated to (`Trend::ToDate`: the last training hour).
     pub trend_until: Option<usize>,
+    /// Start of a level shift detected in the last weeks (series position): the fit
+    /// starts there.
+    pub shift_from: Option<usize>,
 }
 
 /// Holiday x hour cells need this many holidays in training; with fewer, holiday hours take
@@ -129,6 +132,10 @@ fn effective_config(
         }
     }
 }
+
+/// Hours a fit looks back at most: half a year (the model has no yearly season, so older weeks
+/// say little about next week; it also bounds the cost of the selection's many fits).
+pub const MAX_FIT_HOURS: usize = 26 * 168;
 
 /// Weight under which a row is left out of a fit.
 const NEGLIGIBLE_WEIGHT: f64 = 1e-4;
@@ -292,7 +299,7 @@ fn fit_weighted(
         .map_or(1.0, |h| 0.5f64.powf(1.0 / (h * 168.0)));
     let mut weights = Vec::with_capacity(train_end);
     let mut weight = 1.0;
-    for age in 0..train_end {
+    for age in 0..train_end.min(MAX_FIT_HOURS) {
         if weight < NEGLIGIBLE_WEIGHT && age >= 2 * 168 {
             break;
         }
@@ -334,15 +341,92 @@ fn fit_weighted(
                     robust[k] *= threshold / r.abs();
                 }
             }
-            (cell_levels, trend_per_year) = solve(design, rows, &robust, config)?;
+            weights = robust;
+            (cell_levels, trend_per_year) = solve(design, rows.clone(), &weights, config)?;
         }
+    }
+    // A level shift in the last weeks: the fit starts after it. Variants with a trend term
+    // follow the level; those without stay the stable weekly mean (the backtest chooses).
+    let shift_from = if config.trend == Trend::None {
+        None
+    } else {
+        level_shift_start(design, rows.clone(), &residuals, &weights)
+    };
+    if let Some(start) = shift_from {
+        for (w, i) in weights.iter_mut().zip(rows.clone()) {
+            if i < start {
+                *w = 0.0;
+            }
+        }
+        (cell_levels, trend_per_year) = solve(design, rows, &weights, config)?;
     }
     Ok(FittedModel {
         config,
         cell_levels,
         trend_per_year,
         trend_until: (config.trend == Trend::ToDate).then(|| train_end - 1),
+        shift_from,
     })
+}
+
+/// Days of the last weeks a level shift is looked for in.
+const SHIFT_WINDOW_DAYS: usize = 35;
+/// A shift is looked for between this many days before the end ...
+const MIN_DAYS_AFTER_SHIFT: usize = 7;
+/// ... and this many (the fit must keep a week after it, and evidence before it).
+const MAX_DAYS_AFTER_SHIFT: usize = 21;
+/// Welch-style t of the daily mean residual after vs before the shift, at least.
+const SHIFT_T: f64 = 8.0;
+/// Relative size of a shift, at least (15 % of the level).
+const MIN_SHIFT: f64 = 0.15;
+
+/// Where a level shift in the last weeks of training starts (a series position), if there
+/// is one: the daily relative residuals (residual sum / prediction sum of each day, from the
+/// first fit) split into after and before, at the split that differs most; a shift is at
+/// least [`MIN_SHIFT`] of the level and [`SHIFT_T`] standard errors.
+fn level_shift_start(
+    design: &Design,
+    rows: std::ops::Range<usize>,
+    residuals: &[(usize, f64)],
+    weights: &[f64],
+) -> Option<usize> {
+    let end = rows.end;
+    if rows.len() < (SHIFT_WINDOW_DAYS + 7) * 24 {
+        return None;
+    }
+    let mut sums = vec![(0.0f64, 0.0f64); SHIFT_WINDOW_DAYS];
+    for &(k, residual) in residuals {
+        let i = rows.start + k;
+        let day = (end - 1 - i) / 24;
+        if day < SHIFT_WINDOW_DAYS && weights[k] > 0.0 {
+            sums[day].0 += residual;
+            sums[day].1 += (design.y[i] - residual).abs();
+        }
+    }
+    let daily: Vec<f64> = sums
+        .iter()
+        .map(|&(r, p)| if p > 0.0 { r / p } else { f64::NAN })
+        .collect();
+    if daily.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    let stats = |values: &[f64]| {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        (mean, var, n)
+    };
+    (MIN_DAYS_AFTER_SHIFT..=MAX_DAYS_AFTER_SHIFT)
+        .filter_map(|after_days| {
+            let (after, before) = daily.split_at(after_days);
+            let (ma, va, na) = stats(after);
+            let (mb, vb, nb) = stats(before);
+            let error = (va / na + vb / nb).sqrt().max(1e-12);
+            let t = (ma - mb).abs() / error;
+            (t > SHIFT_T && (ma - mb).abs() > MIN_SHIFT).then_some((after_days, t))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(after_days, _)| end - after_days * 24)
 }
 
 /// Huber's tuning constant: 95 % efficiency at Gaussian noise.
@@ -421,6 +505,30 @@ impl FittedModel {
             .unwrap_or_else(|| self.mean_weekly_level());
         let at = self.trend_until.map_or(index, |until| index.min(until));
         level + self.trend_per_year * trend(at)
+    }
+
+    /// [`Self::predict`] for a position inside the series, its cell read from the designs
+    /// the fit used (no calendar lookup: the selection predicts hundreds of thousands).
+    pub fn predict_known(
+        &self,
+        designs: &Designs,
+        series: &HourlySeries,
+        calendar: &HolidayCalendar,
+        index: usize,
+    ) -> f64 {
+        let Some(&c) = designs
+            .get(&self.config)
+            .and_then(|design| design.cells.get(index))
+        else {
+            return self.predict(series, calendar, index);
+        };
+        let c = usize::from(c);
+        let level = self.cell_levels[c]
+            .or(self.cell_levels[fallback_cell(c, series.local_hour(index))])
+            .unwrap_or_else(|| self.mean_weekly_level());
+        let at = self.trend_until.map_or(index, |until| index.min(until));
+        self.config
+            .untransform(level + self.trend_per_year * trend(at))
     }
 
     /// Prediction in rps (never negative).
@@ -573,6 +681,42 @@ mod tests {
             off(&robust),
             off(&plain)
         );
+    }
+
+    #[test]
+    fn a_level_shift_in_the_last_weeks_starts_the_fit_after_it() {
+        let mut data = series(6 * 168, 4);
+        let n = data.len();
+        let shift = n - 10 * 24;
+        for value in &mut data.rps[shift..] {
+            *value *= 0.6;
+        }
+        let calendar = HolidayCalendar::none();
+        let config = |trend| ModelConfig {
+            holidays: HolidayMode::Ignore,
+            holiday_days: HolidayDays::All,
+            half_life_weeks: None,
+            multiplicative: false,
+            trend,
+        };
+        let follows = fit(&data, n, &calendar, config(Trend::ToDate)).unwrap();
+        let from = follows.shift_from.expect("a 40 % drop is a shift");
+        assert!(from.abs_diff(shift) <= 24, "{from} vs {shift}");
+        // The next Monday hour from the days after the shift only: about 0.6 of before.
+        let before = data.rps[n - 7 * 24 - 168 * 2];
+        let next = follows.predict(&data, &calendar, n);
+        assert!(
+            (next / (0.6 * before) - 1.0).abs() < 0.2,
+            "{next} vs {before}"
+        );
+        let stable = fit(&data, n, &calendar, config(Trend::None)).unwrap();
+        assert_eq!(
+            stable.shift_from, None,
+            "no-trend variants keep the weekly mean"
+        );
+        let flat = series(6 * 168, 4);
+        let none = fit(&flat, n, &calendar, config(Trend::ToDate)).unwrap();
+        assert_eq!(none.shift_from, None, "no shift in a stable series");
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct ModelChoice {
     pub fitted_hours: usize,
     /// Its trend slope (model units per year: rps, or log(1 + rps); 0 without a trend term).
     pub trend_per_year: f64,
+    /// Start of a level shift detected in the last weeks, where its fit starts (variants
+    /// with a trend term only; null: none).
+    pub level_shift_from: Option<DateTime<FixedOffset>>,
 }
 
 /// Held-out accuracy, week-ahead forecasts from rolling origins.

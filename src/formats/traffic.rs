@@ -199,11 +199,13 @@ pub fn parse_rows(
         sort_and_merge(&mut parsed);
     }
     parsed.interval_seconds = infer_interval(&parsed.rows).ok_or_else(|| {
-        source.at_line(
-            parsed.rows[1].line,
-            &parsed.time_name,
-            "no two rows are apart in time",
-        )
+        // Merged duplicates can leave a single row: name the last one read.
+        let line = parsed
+            .rows
+            .get(1)
+            .or(parsed.rows.last())
+            .map_or(1, |row| row.line);
+        source.at_line(line, &parsed.time_name, "no two rows are apart in time")
     })?;
     Ok(parsed)
 }

@@ -35,8 +35,33 @@ pub fn section(series: &HourlySeries, calendar: &HolidayCalendar, r: &ForecastRe
             ),
         ),
     ];
+    if let (Some(mae), Some(naive)) = (r.method.selection_mae, r.method.selection_naive_mae) {
+        pairs.push((
+            "selection",
+            format!(
+                "{:.2}x seasonal naive's error on {} weeks, among {} candidates{}",
+                mae / naive.max(f64::MIN_POSITIVE),
+                r.method.selection_weeks,
+                r.method.candidates_scored,
+                if r.method.fell_back_to_naive {
+                    "; worse on the held-out weeks: seasonal naive shipped"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if let Some(coverage) = r.backtest.interval_coverage {
+        pairs.push((
+            "interval coverage",
+            format!("{:.0}% of held-out hours", 100.0 * coverage),
+        ));
+    }
     if !ingest.filled.is_empty() {
         pairs.push(("gaps filled", ingest.filled.len().to_string()));
+    }
+    if !ingest.masked.is_empty() {
+        pairs.push(("outages masked", ingest.masked.len().to_string()));
     }
     if let Some(rps) = r.rps_per_instance {
         pairs.push((
