@@ -1,7 +1,7 @@
 //! Hand-computable scenarios through the simulation core.
 use capplan::simulate::engine::{self, RunOptions, SimulationResult, WorkerCapacity, Workload};
 use capplan::simulate::latency::LatencyModel;
-use capplan::simulate::policy::Policy;
+use capplan::simulate::policy::{Metric, Policy};
 use capplan::simulate::queueing::erlang_c;
 use capplan::simulate::scaler::{Action, Reason};
 
@@ -215,21 +215,64 @@ fn warming_instances_serve_at_reduced_capacity() {
 }
 
 #[test]
-fn freeze_holds_the_count_while_p95_is_extreme() {
+fn freeze_holds_scale_in_but_never_a_drowning_fleet_below_its_need() {
     // 60 rps on one instance (20 rps): 2400 queue per minute, p95 about 114 s at the end
-    // of minute 30, above a 10 s freeze level: the scaler holds and logs it once.
+    // of minute 30, above a 10 s freeze level. The freeze is logged once, but the
+    // fleet still scales out (before issue 13 it stayed at 1 instance for the whole
+    // overload), and the breach minutes spent above the freeze level are counted.
     let demand: Vec<f64> = (0..60).map(|m| if m < 30 { 5.0 } else { 60.0 }).collect();
     let mut policy = small_policy();
     policy.limits.freeze_p95_ms = 10_000.0;
     let frozen = simulate(&demand, None, &policy);
-    let reasons: Vec<(Action, Reason)> =
-        frozen.events.iter().map(|e| (e.action, e.reason)).collect();
-    assert_eq!(reasons, vec![(Action::Hold, Reason::FrozenPanic)]);
+    let first: Vec<(Action, Reason)> = frozen
+        .events
+        .iter()
+        .take(2)
+        .map(|e| (e.action, e.reason))
+        .collect();
+    assert_eq!(
+        first,
+        vec![
+            (Action::Hold, Reason::FrozenPanic),
+            (Action::ScaleUp, Reason::StepUp(Metric::Utilization)),
+        ]
+    );
     assert_eq!(frozen.events[0].at_seconds, 31.0 * 60.0);
-    assert!(frozen.timeline.iter().all(|r| r.instances == 1));
-    assert_eq!(frozen.totals.refused, 1);
+    assert_eq!(frozen.events[1].at_seconds, 31.0 * 60.0);
+    // 60 rps needs 8 instances at 0.75 x 10 rps: the fleet gets there.
+    assert!(frozen.totals.peak_instances >= 8, "{:?}", frozen.totals);
+    assert!(frozen.totals.frozen_breach_steps > 0);
+    assert!(frozen.totals.frozen_breach_steps <= frozen.totals.breach_steps);
+    // No scale-in while frozen: every scale-down comes after the last frozen step.
+    assert_eq!(frozen.totals.scale_downs, 0);
 
     policy.limits.freeze_p95_ms = 1e12;
     let unfrozen = simulate(&demand, None, &policy);
-    assert!(unfrozen.totals.scale_ups > 0);
+    assert_eq!(unfrozen.totals.frozen_breach_steps, 0);
+    // The freeze changes nothing about scale-out.
+    assert_eq!(unfrozen.totals.peak_instances, frozen.totals.peak_instances);
+    assert_eq!(unfrozen.totals.breach_steps, frozen.totals.breach_steps);
+}
+
+#[test]
+fn a_spike_of_a_hundred_times_scales_out_through_the_freeze() {
+    // The issue's case: 5 instances (max 50) and a 100x spike of 5 minutes; with the
+    // default freeze level (30 s) the fleet stayed at 5.
+    let mut demand = vec![30.0; 60];
+    for d in &mut demand[20..25] {
+        *d = 3000.0;
+    }
+    let mut policy = small_policy();
+    policy.fleet.min_instances = 5;
+    policy.fleet.max_instances = 50;
+    policy.fleet.max_queue_per_instance = 2048.0;
+    policy.limits.freeze_p95_ms = 30_000.0;
+    policy.limits.safety_cap_multiple = 100.0;
+    let result = simulate(&demand, None, &policy);
+    assert!(result
+        .events
+        .iter()
+        .any(|e| e.reason == Reason::FrozenPanic));
+    assert!(result.totals.peak_instances > 5, "{:?}", result.events);
+    assert!(result.totals.frozen_breach_steps > 0);
 }

@@ -78,6 +78,16 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
             format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
             rec.map(|r| format!("{:.1} min", r.breach_minutes)),
         ),
+    ];
+    if t.frozen_breach_steps > 0 {
+        // Breach time while the panic freeze was on (scale-in held, scale-out allowed).
+        rows.push(row(
+            &format!("  of which frozen (p95 > {} ms)", p.limits.freeze_p95_ms),
+            format!("{:.1} min", frozen_minutes(out)),
+            None,
+        ));
+    }
+    rows.extend([
         row(
             "worst p95",
             crate::units::format_ms(t.max_p95_ms),
@@ -114,7 +124,7 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
             format!("{} / {}", t.flaps, t.refused),
             None,
         ),
-    ];
+    ]);
     if let Some(db) = &out.what_if.db_connections {
         rows.push(row(
             &format!("peak DB connections (of {})", db.max_connections),
@@ -123,6 +133,11 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ));
     }
     rows
+}
+
+/// Breach time while the panic freeze was on, minutes.
+fn frozen_minutes(out: &SimulateOutput) -> f64 {
+    f64::from(out.result.totals.frozen_breach_steps) * out.step_seconds / 60.0
 }
 
 /// The summary table (SLO, cost, scaling; the recommendation beside the user's policy).
@@ -407,6 +422,9 @@ struct SloJson {
     breach_minutes: f64,
     /// Share of time above it, percent.
     breach_percent: f64,
+    /// Of `breach_minutes`, those with p95 above `limits.freeze_p95_ms` (the panic
+    /// freeze was on), minutes.
+    frozen_breach_minutes: f64,
 }
 
 /// Version of the `--json` document (schema/simulate.schema.json); bump on a breaking change.
@@ -499,6 +517,7 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
             p95_ms: out.policy.slo.p95_ms,
             breach_minutes: t.breach_minutes,
             breach_percent: t.breach_percent,
+            frozen_breach_minutes: frozen_minutes(out),
         },
         dropped_requests: t.dropped_requests,
         max_queue_depth: t.max_queue_depth,

@@ -127,6 +127,9 @@ pub struct SimulationTotals {
     pub latency_steps: [u32; 3],
     /// Of `breach_steps`, those in excused steps, steps.
     pub excused_breach_steps: u32,
+    /// Of `breach_steps`, those with p95 above `limits.freeze_p95_ms` (the panic
+    /// freeze was on: scale-in held), steps.
+    pub frozen_breach_steps: u32,
     /// Of `dropped_requests`, those in excused steps, requests.
     pub excused_dropped: f64,
 }
@@ -273,6 +276,7 @@ pub fn run(
         completed: true,
         latency_steps: [0; 3],
         excused_breach_steps: 0,
+        frozen_breach_steps: 0,
         excused_dropped: 0.0,
     };
     let mut backlog = 0.0_f64;
@@ -342,6 +346,7 @@ pub fn run(
         instance_seconds += f64::from(total) * dt;
         let breach = p95_ms > slo_ms;
         totals.breach_steps += u32::from(breach);
+        totals.frozen_breach_steps += u32::from(breach && p95_ms > policy.limits.freeze_p95_ms);
         if workload.excused.is_some_and(|e| e[k]) {
             totals.excused_breach_steps += u32::from(breach);
             totals.excused_dropped += dropped;

@@ -42,11 +42,11 @@ pub enum Reason {
     BackoffExtended,
     /// Limited by `fleet.max_instances`.
     CappedMax,
-    /// Refused: beyond `limits.safety_cap_multiple` × normal peak.
+    /// Limited by `limits.safety_cap_multiple` × normal peak (clamped to it).
     CappedSafety,
     /// Limited by `--db-max-connections` (the tighter limit than `max_instances`).
     CappedDbConnections,
-    /// p95 above `limits.freeze_p95_ms`: count held.
+    /// p95 above `limits.freeze_p95_ms`: scale-in held (scale-out still allowed).
     FrozenPanic,
     /// A scale-down stopped at `fleet.min_instances`.
     FloorMin,
@@ -284,19 +284,23 @@ impl Scaler {
             self.window = cfg.window_seconds;
         }
 
-        // Panic button: hold everything while p95 is above the freeze level.
-        if obs.p95_ms > cfg.freeze_p95_ms {
+        // Panic button: while p95 is above the freeze level no instance is removed
+        // and no scale-in window runs (no flapping), but a fleet below what it needs
+        // still scales out (a freeze never holds a drowning fleet).
+        let frozen = obs.p95_ms > cfg.freeze_p95_ms;
+        if frozen {
             if !self.frozen {
                 self.frozen = true;
-                self.counts.count_refusal(Reason::FrozenPanic);
                 log(Action::Hold, desired, desired, Reason::FrozenPanic);
             }
             self.low_since = None;
-            return 0;
+        } else {
+            self.frozen = false;
         }
-        self.frozen = false;
 
-        if obs.metric < cfg.down_threshold {
+        if frozen {
+            // Scale-in is off while frozen.
+        } else if obs.metric < cfg.down_threshold {
             self.low_since.get_or_insert(now - cfg.step_seconds);
         } else {
             self.low_since = None;
@@ -318,16 +322,19 @@ impl Scaler {
         }
         self.counts.max_target = self.counts.max_target.max(target);
         if target > desired {
-            let safety_binds = cfg.safety_cap < cfg.max_instances;
             let (ceiling, capped_by) = cfg.ceiling();
-            let (to, why) = if safety_binds && target > cfg.safety_cap {
-                (desired, Reason::CappedSafety)
+            // A target above the safety cap is clamped to it, like max (not refused).
+            let (to, why) = if target > cfg.safety_cap && cfg.safety_cap < ceiling {
+                (cfg.safety_cap.max(desired), Reason::CappedSafety)
             } else if target > ceiling {
                 (ceiling.max(desired), capped_by)
             } else {
                 (target, reason)
             };
-            let clamped = matches!(why, Reason::CappedMax | Reason::CappedDbConnections);
+            let clamped = matches!(
+                why,
+                Reason::CappedMax | Reason::CappedDbConnections | Reason::CappedSafety
+            );
             if to == desired {
                 if self.capped != Some(why) {
                     self.capped = Some(why);
@@ -506,20 +513,32 @@ mod tests {
     }
 
     #[test]
-    fn freeze_holds_and_logs_once() {
+    fn freeze_holds_scale_in_not_scale_out_and_logs_once() {
         let mut s = Scaler::new(config());
         let mut ev = Vec::new();
         let mut o = obs(5.0, 10, 0);
         o.p95_ms = 40_000.0;
-        assert_eq!(s.decide(60.0, &o, 0, &mut ev), 0);
-        assert_eq!(s.decide(120.0, &o, 0, &mut ev), 0);
-        assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].reason, Reason::FrozenPanic);
+        // Drowning: the freeze is logged, and the step up still happens.
+        assert_eq!(s.decide(60.0, &o, 0, &mut ev), 2);
+        o.counts.booting = 2;
+        assert_eq!(s.decide(90.0, &o, 0, &mut ev), 0); // in cooldown, 2 booting: nothing more
+        let reasons: Vec<Reason> = ev.iter().map(|e| e.reason).collect();
+        assert_eq!(
+            reasons,
+            vec![Reason::FrozenPanic, Reason::StepUp(Metric::Utilization)]
+        );
         assert_eq!(ev[0].action, Action::Hold);
+        assert_eq!(s.counts.refused, 0);
+        // Frozen with a low metric for longer than the window: never a scale-in.
+        let mut low = obs(0.1, 12, 0);
+        low.p95_ms = 40_000.0;
+        for minute in 3..20 {
+            assert_eq!(s.decide(60.0 * f64::from(minute), &low, 0, &mut ev), 0);
+        }
     }
 
     #[test]
-    fn max_and_safety_cap_are_logged() {
+    fn max_and_safety_cap_clamp_and_are_logged() {
         let mut cfg = config();
         cfg.max_instances = 11;
         let mut s = Scaler::new(cfg.clone());
@@ -529,9 +548,17 @@ mod tests {
         cfg.max_instances = 100;
         cfg.safety_cap = 11;
         let mut s = Scaler::new(cfg);
-        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 0);
-        assert_eq!(ev[1].reason, Reason::CappedSafety);
+        // 10 -> 12 wanted, clamped to the cap of 11 (not refused).
+        assert_eq!(s.decide(60.0, &obs(0.9, 10, 0), 0, &mut ev), 1);
+        assert_eq!(
+            (ev[1].action, ev[1].to, ev[1].reason),
+            (Action::ScaleUp, 11, Reason::CappedSafety)
+        );
         assert_eq!(s.counts.refused, 1);
+        // At the cap: a hold, logged once per episode.
+        assert_eq!(s.decide(400.0, &obs(0.9, 11, 0), 0, &mut ev), 0);
+        assert_eq!(s.decide(460.0, &obs(0.9, 11, 0), 0, &mut ev), 0);
+        assert_eq!(ev.len(), 2);
     }
 
     #[test]

