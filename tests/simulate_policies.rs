@@ -114,3 +114,68 @@ fn the_freeze_never_holds_a_drowning_fleet_and_the_summary_says_so() {
     );
     assert!(stdout.contains(&format!("{frozen:.1} min")), "{stdout}");
 }
+
+#[test]
+fn min_two_is_reached_from_four_with_twenty_percent_and_holds_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    // 28 rps (4 one-worker instances at 0.75 x 10 rps), then 1 rps for an hour.
+    let mut rps = vec![1.0; 60];
+    rps[0] = 28.0;
+    let traffic = traffic(dir.path(), &rps);
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        "[fleet]\nmin_instances = 2\nworkers_per_instance = 1\n\
+         [scale_down]\nmax_remove_percent = 20\n",
+    );
+    let (_, events, json) = run(dir.path(), &traffic, &policy);
+    let downs: Vec<(u32, u32)> = event_rows(&events)
+        .into_iter()
+        .filter(|r| r.0 == "scale_down")
+        .map(|r| (r.1, r.2))
+        .collect();
+    // AWS rounding: -0.8 and -0.6 become -1 (the strict rule of before stopped at 4).
+    assert_eq!(downs, vec![(4, 3), (3, 2)], "{events}");
+    assert_eq!(json["scale_downs"], 2);
+
+    // max_remove_percent = 0: the fleet is held at 4, and the events say why.
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        "[fleet]\nmin_instances = 2\nworkers_per_instance = 1\n\
+         [scale_down]\nmax_remove_percent = 0\n",
+    );
+    let (_, events, _) = run(dir.path(), &traffic, &policy);
+    assert_eq!(
+        event_rows(&events),
+        vec![("hold".to_string(), 4, 4, "SCALE_IN_DISABLED".to_string())],
+        "{events}"
+    );
+}
+
+#[test]
+fn instances_warming_up_count_toward_capacity_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    // Need 12 from 10: 75 rps (10 one-worker instances at 0.75 x 10 rps), then 90 rps.
+    let mut rps = vec![90.0; 31];
+    rps[0] = 75.0;
+    let traffic = traffic(dir.path(), &rps);
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        "[fleet]\nmin_instances = 1\nworkers_per_instance = 1\nboot_seconds = 120\n\
+         warmup_seconds = 180\n[scale_up]\ncooldown_seconds = 60\n",
+    );
+    let (_, events, json) = run(dir.path(), &traffic, &policy);
+    assert_eq!(
+        event_rows(&events),
+        vec![(
+            "scale_up".to_string(),
+            10,
+            12,
+            "STEP_UP_UTILIZATION".to_string()
+        )],
+        "{events}"
+    );
+    assert_eq!(json["peak_instances"], 12);
+}

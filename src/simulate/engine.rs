@@ -558,8 +558,9 @@ mod tests {
         };
         let options = recorded(Some(db));
         let capped = run(&workload, &policy, &capacity, &table, options);
-        // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 12:00, 4 -> 8 wanted at 13:00 and
-        // held at 4 (logged once for the whole spike).
+        // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 13:00 (the step is taken from the
+        // instances in service: the one booting in minute 12 is not counted), 4 -> 8
+        // wanted at 15:00 and held at 4 (logged once for the whole spike).
         let reasons: Vec<(u32, u32, Reason)> = capped
             .events
             .iter()
@@ -574,7 +575,7 @@ mod tests {
                 (4, 4, Reason::CappedDbConnections),
             ]
         );
-        assert_eq!(capped.events[2].at_seconds, 780.0);
+        assert_eq!(capped.events[2].at_seconds, 900.0);
         assert_eq!((capped.totals.db_capped, capped.totals.refused), (1, 1));
         assert_eq!(capped.totals.peak_instances, 4);
         assert!(capped

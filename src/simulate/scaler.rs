@@ -4,7 +4,7 @@
 //! window, backoff, limits and freeze are the seeds'; rounding, in-flight
 //! accounting, the cooldown difference rule and scale-out cancelling the scale-in
 //! cooldown are AWS step scaling; the stabilization-window idea is Kubernetes HPA
-//! `behavior`, made strict (keep `ceil((1 − p) × fleet)`).
+//! `behavior`; scale-in rounding is AWS's `PercentChangeInCapacity` rounding.
 use serde::Serialize;
 
 use super::fleet::FleetCounts;
@@ -50,6 +50,12 @@ pub enum Reason {
     FrozenPanic,
     /// A scale-down stopped at `fleet.min_instances`.
     FloorMin,
+    /// The metric says scale in, but instances are booting or warming (AWS: no
+    /// scale-in while instances warm up): the fleet is held above min.
+    HeldWarmup,
+    /// The metric says scale in, but the policy removes nothing
+    /// (`scale_down.max_remove_percent = 0`): the fleet is held above min.
+    ScaleInDisabled,
 }
 
 impl Reason {
@@ -65,6 +71,8 @@ impl Reason {
             Reason::CappedDbConnections => "CAPPED_DB_CONNECTIONS".into(),
             Reason::FrozenPanic => "FROZEN_PANIC".into(),
             Reason::FloorMin => "FLOOR_MIN".into(),
+            Reason::HeldWarmup => "SCALE_IN_HELD_WARMUP".into(),
+            Reason::ScaleInDisabled => "SCALE_IN_DISABLED".into(),
         }
     }
 }
@@ -186,11 +194,25 @@ pub fn step_size(base: u32, percent: f64, min_step: u32) -> u32 {
     rounded.max(min_step)
 }
 
-/// Instances kept by one scale-down: at least `ceil((1 − p/100) × fleet)`, so a
-/// fleet of 2 with p = 20 stays at 2 (HPA and AWS rounding would allow 1).
+/// Instances kept by one scale-down removing at most `max_remove_percent` of
+/// `fleet`, rounded as AWS rounds a negative `PercentChangeInCapacity`: a removal
+/// between 0 and 1 instance becomes 1, above 1 it rounds toward zero (−0.8 → −1,
+/// −1.4 → −1, −3.9 → −3). So 3 or 4 instances at 20 % lose one, and any fleet can
+/// reach `min_instances`; 0 % never removes.
 pub fn keep_after_scale_down(fleet: u32, max_remove_percent: f64) -> u32 {
-    let keep = (f64::from(fleet) * (1.0 - max_remove_percent / 100.0) - 1e-9).ceil();
-    (keep.max(0.0) as u32).min(fleet)
+    fleet - remove_count(fleet, max_remove_percent).min(fleet)
+}
+
+/// Instances removed by a negative percent adjustment of `percent` of `base` (AWS rounding).
+pub fn remove_count(base: u32, percent: f64) -> u32 {
+    let adjustment = f64::from(base) * percent / 100.0;
+    if adjustment >= 1.0 {
+        (adjustment + 1e-9).floor() as u32
+    } else if adjustment > 0.0 {
+        1
+    } else {
+        0
+    }
 }
 
 /// The scaler's memory between steps.
@@ -209,6 +231,8 @@ pub struct Scaler {
     frozen: bool,
     /// A capped or refused episode in progress (logged once).
     capped: Option<Reason>,
+    /// A rule holding the fleet above min against a low metric (logged once).
+    held: Option<Reason>,
     pub counts: ScalerCounts,
 }
 
@@ -225,6 +249,7 @@ impl Scaler {
             last_flap: f64::NEG_INFINITY,
             frozen: false,
             capped: None,
+            held: None,
             counts: ScalerCounts::default(),
         }
     }
@@ -311,9 +336,17 @@ impl Scaler {
         let mut target = desired;
         let mut reason = Reason::StepUp(cfg.metric);
         if obs.metric > cfg.up_threshold && obs.counts.in_service > 0 {
-            // During a cooldown the step is taken from the capacity before the running
-            // step, so only the difference to a larger step is added (AWS).
-            let base = if in_cooldown { self.up_base } else { desired };
+            // AWS "current capacity": instances still booting or warming are not
+            // counted, so the step is taken from the instances in service and only
+            // the difference to a larger target is launched; repeated triggers
+            // while instances warm do not compound (issue 13). During a cooldown the
+            // base is at most the capacity before the running step.
+            let in_service = obs.counts.in_service;
+            let base = if in_cooldown {
+                in_service.min(self.up_base)
+            } else {
+                in_service
+            };
             target = target.max(base + step_size(base, cfg.step_percent, cfg.min_step));
         }
         if prewarm > target {
@@ -376,7 +409,17 @@ impl Scaler {
         let low_long_enough = self
             .low_since
             .is_some_and(|since| now - since >= self.window - EPS);
-        if low_long_enough && obs.counts.in_flight() == 0 && now >= self.down_cooldown_until - EPS {
+        if !low_long_enough || desired <= cfg.min_instances {
+            self.held = None;
+            return 0;
+        }
+        // The metric says scale in and the fleet is above min: scale in, or say which
+        // rule holds it (once per episode).
+        let held = if obs.counts.in_flight() > 0 {
+            Some(Reason::HeldWarmup)
+        } else if now < self.down_cooldown_until - EPS {
+            None // one scale-down per window: the next one comes
+        } else {
             let keep = keep_after_scale_down(desired, cfg.max_remove_percent);
             let (to, why) = if cfg.min_instances.max(prewarm) <= keep {
                 (keep, Reason::ScaleDownWindow)
@@ -390,7 +433,19 @@ impl Scaler {
                 self.counts.scale_downs += 1;
                 self.last_down = Some(now);
                 self.down_cooldown_until = now + self.window;
+                self.held = None;
                 return i64::from(to) - i64::from(desired);
+            }
+            Some(if keep == desired {
+                Reason::ScaleInDisabled
+            } else {
+                Reason::PrewarmForecast
+            })
+        };
+        if let Some(why) = held {
+            if self.held != Some(why) {
+                self.held = Some(why);
+                log(Action::Hold, desired, desired, why);
             }
         }
         0
@@ -429,12 +484,18 @@ mod tests {
     }
 
     #[test]
-    fn strict_twenty_percent_rule() {
-        assert_eq!(keep_after_scale_down(2, 20.0), 2); // ceil(1.6) = 2: a fleet of 2 cannot shrink
-        assert_eq!(keep_after_scale_down(4, 20.0), 4); // ceil(3.2)
+    fn aws_scale_in_rounding() {
+        // Between -1 and 0 becomes -1: 2, 3 and 4 instances at 20 % lose one.
+        assert_eq!(keep_after_scale_down(2, 20.0), 1);
+        assert_eq!(keep_after_scale_down(3, 20.0), 2);
+        assert_eq!(keep_after_scale_down(4, 20.0), 3);
+        // Below -1 rounds toward zero: -1.4 -> -1, -3.9 -> -3.
+        assert_eq!(keep_after_scale_down(7, 20.0), 6);
+        assert_eq!(remove_count(13, 30.0), 3);
         assert_eq!(keep_after_scale_down(5, 20.0), 4);
         assert_eq!(keep_after_scale_down(10, 20.0), 8);
         assert_eq!(keep_after_scale_down(10, 100.0), 0);
+        assert_eq!(keep_after_scale_down(10, 0.0), 10);
     }
 
     #[test]
@@ -465,7 +526,7 @@ mod tests {
         }
         // Five minutes low, but an instance is still warming: blocked.
         assert_eq!(s.decide(300.0, &obs(0.1, 10, 1), 0, &mut ev), 0);
-        assert_eq!(s.decide(360.0, &obs(0.1, 11, 0), 0, &mut ev), -2); // keep ceil(8.8) = 9
+        assert_eq!(s.decide(360.0, &obs(0.1, 11, 0), 0, &mut ev), -2); // 2.2 rounds to 2
         assert_eq!(ev.last().unwrap().reason, Reason::ScaleDownWindow);
         // One scale-down per window.
         assert_eq!(s.decide(420.0, &obs(0.1, 9, 0), 0, &mut ev), 0);
