@@ -79,6 +79,10 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
             rec.map(|r| format!("{:.1} min", r.breach_minutes)),
         ),
     ];
+    if let Some(rules) = own_rules(p) {
+        // The step rows above are not what decides: say what does.
+        rows.push(row("scaling rules", rules, None));
+    }
     if t.frozen_breach_steps > 0 {
         // Breach time while the panic freeze was on (scale-in held, scale-out allowed).
         rows.push(row(
@@ -133,6 +137,41 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ));
     }
     rows
+}
+
+/// What decides instead of the single-step rules, when something else does.
+fn own_rules(p: &crate::simulate::policy::Policy) -> Option<String> {
+    use crate::simulate::policy::TrackedMetric;
+    let metric = |m: TrackedMetric| match m {
+        TrackedMetric::Utilization => "utilization",
+        TrackedMetric::RpsPerInstance => "rps per instance",
+    };
+    if let Some(tt) = &p.target_tracking {
+        return Some(format!(
+            "target tracking: {} at {}{}",
+            metric(tt.metric),
+            tt.target,
+            if tt.disable_scale_in {
+                ", no scale-in"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(hpa) = &p.hpa {
+        let unit = match hpa.metric {
+            TrackedMetric::Utilization => " %",
+            TrackedMetric::RpsPerInstance => "",
+        };
+        return Some(format!(
+            "HPA: {} at {}{unit}, tolerance {}",
+            metric(hpa.metric),
+            hpa.target,
+            hpa.tolerance
+        ));
+    }
+    let (up, down) = (p.scale_up.steps.len(), p.scale_down.steps.len());
+    (up + down > 0).then(|| format!("steps: {up} up, {down} down"))
 }
 
 /// Breach time while the panic freeze was on, minutes.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::fleet::Fleet;
 use super::latency::{LatencyModel, LatencyState, Source, StepLoad};
-use super::policy::{Metric, Policy};
+use super::policy::{Metric, Policy, TrackedMetric};
 use super::queueing::{fluid_step, FluidStep};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
 use super::whatif::{fleet_cap, DbLimit};
@@ -195,9 +195,22 @@ pub fn normal_peak_rps(demand: &[f64]) -> f64 {
 /// (initial fleet, pre-warm): the scale-up threshold when the metric is utilization
 /// or rps per worker, otherwise 0.75.
 pub fn sizing_utilization(policy: &Policy, capacity: &WorkerCapacity) -> f64 {
-    let value = match policy.scale_up.metric {
-        Metric::Utilization => policy.scale_up.threshold,
-        Metric::RpsPerWorker => policy.scale_up.threshold / capacity.rps_per_worker,
+    let per_instance = f64::from(policy.fleet.workers_per_instance) * capacity.rps_per_worker;
+    let (metric, level) = if let Some(tt) = &policy.target_tracking {
+        (tt.metric.metric(), tt.target)
+    } else if let Some(hpa) = &policy.hpa {
+        let level = match hpa.metric {
+            TrackedMetric::Utilization => hpa.target / 100.0,
+            TrackedMetric::RpsPerInstance => hpa.target,
+        };
+        (hpa.metric.metric(), level)
+    } else {
+        (policy.scale_up.metric, policy.scale_up.threshold)
+    };
+    let value = match metric {
+        Metric::Utilization => level,
+        Metric::RpsPerWorker => level / capacity.rps_per_worker,
+        Metric::RpsPerInstance => level / per_instance,
         Metric::QueueDepth | Metric::P95Ms => 0.75,
     };
     value.clamp(0.01, 1.0)
@@ -287,6 +300,7 @@ pub fn run(
         .max_instance_hours
         .map_or(f64::INFINITY, |h| h * 3600.0);
     let mut instance_seconds = 0.0;
+    let decision_metric = policy.decision_metric();
 
     for (k, &lambda) in workload.demand.iter().enumerate() {
         let start = k as f64 * dt;
@@ -380,11 +394,12 @@ pub fn run(
             break;
         }
 
-        let metric = match policy.scale_up.metric {
+        let metric = match decision_metric {
             Metric::Utilization => utilization,
             Metric::QueueDepth => queue_depth / accepting.max(1.0),
             Metric::P95Ms => p95_ms.max(0.0),
             Metric::RpsPerWorker => utilization * capacity.rps_per_worker,
+            Metric::RpsPerInstance => lambda / accepting.max(1.0),
         };
         let observation = Observation {
             metric,

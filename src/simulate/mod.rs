@@ -6,6 +6,7 @@
 //! (renderers: `report::simulate`).
 pub mod engine;
 pub mod fleet;
+pub mod hpa;
 pub mod latency;
 pub mod policy;
 pub mod queueing;
