@@ -285,3 +285,193 @@ fn target_tracking_holds_rps_per_instance_at_its_target() {
         "{events}"
     );
 }
+
+/// `capplan simulate --policy fixtures/policies/<name>` on the bundled day:
+/// (exit code, stderr, events CSV).
+fn simulate_fixture(dir: &Path, name: &str) -> (i32, String, String) {
+    let events = dir.join(format!("{name}.events.csv"));
+    let out = capplan()
+        .arg("simulate")
+        .arg("--traffic")
+        .arg(repo("fixtures/simulate/traffic_day.csv"))
+        .arg("--capacity")
+        .arg(repo("fixtures/simulate/capacity.json"))
+        .arg("--policy")
+        .arg(repo(&format!("fixtures/policies/{name}")))
+        .arg("--events")
+        .arg(&events)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        fs::read_to_string(&events).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn an_aws_step_scaling_bundle_is_read_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, events) = simulate_fixture(dir.path(), "aws_step.json");
+    assert_eq!(code, 0, "{stderr}");
+    // The scale-out policy's +10 % and +30 % steps, the scale-in policy's -1 step.
+    assert!(events.contains(",STEP_UP_2"), "{events}");
+    assert!(events.contains(",STEP_UP_3"), "{events}");
+    assert!(
+        events.contains(",scale_down,") && events.contains(",STEP_DOWN_2"),
+        "{events}"
+    );
+    // Never below MinSize 2 or above MaxSize 20.
+    for (_, _, from, to, _) in timed_rows(&events) {
+        assert!(
+            (2..=20).contains(&from) && (2..=20).contains(&to),
+            "{events}"
+        );
+    }
+    assert!(
+        stderr.contains("aws_step.json: instance warm-up 240 s"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("CPUUtilization is simulated as utilization"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_aws_target_tracking_bundle_with_predictive_scaling() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, events) = simulate_fixture(dir.path(), "aws_target_tracking.json");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        events.contains(",scale_up,") && events.contains(",TARGET_TRACKING"),
+        "{events}"
+    );
+    assert!(
+        stderr.contains("SchedulingBufferTime 600 s (launch by) is predictive.lead_seconds 420"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("IncreaseMaxCapacity (buffer 10 %) is not simulated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn kubernetes_hpa_manifests_are_read_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, events) = simulate_fixture(dir.path(), "hpa_cpu.yaml");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(events.contains(",HPA_SCALE_UP"), "{events}");
+    assert!(events.contains(",HPA_SCALE_DOWN"), "{events}");
+    for (_, _, from, to, _) in timed_rows(&events) {
+        assert!(
+            (2..=20).contains(&from) && (2..=20).contains(&to),
+            "{events}"
+        );
+    }
+    let (code, stderr, events) = simulate_fixture(dir.path(), "hpa_pods_behavior.yaml");
+    assert_eq!(code, 0, "{stderr}");
+    // Its scale-down waits 600 s and removes at most the Min of 20 % / 120 s and 2 pods / 60 s.
+    assert!(events.contains(",STABILIZED"), "{events}");
+    assert!(
+        stderr.contains(
+            "Pods metric http_requests_per_second is simulated as requests per second per pod"
+        ),
+        "{stderr}"
+    );
+    // The same document with a .toml name is still read as YAML (by content).
+    let renamed = dir.path().join("hpa.toml");
+    fs::copy(repo("fixtures/policies/hpa_pods_behavior.yaml"), &renamed).unwrap();
+    let traffic = traffic(dir.path(), &[100.0; 30]);
+    let (_, _, json) = run(dir.path(), &traffic, &renamed);
+    assert!(json["peak_instances"].as_u64().unwrap() >= 3, "{json}");
+}
+
+/// Exit code and stderr of a run with a `--policy` written from `text`.
+fn policy_error(name: &str, text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write(dir.path(), name, text);
+    let traffic = traffic(dir.path(), &[10.0; 5]);
+    let out = capplan()
+        .args(["simulate", "--rps-per-worker", "10"])
+        .arg("--traffic")
+        .arg(&traffic)
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unsupported_or_bad_policy_documents_exit_2_naming_file_line_and_field() {
+    // An AWS simple scaling policy: its cooldown semantics are not simulated.
+    let (code, stderr) = policy_error(
+        "bundle.json",
+        "{\n  \"AutoScalingGroups\": [{\"AutoScalingGroupName\": \"g\", \"MinSize\": 1, \"MaxSize\": 4}],\n  \"ScalingPolicies\": [\n    {\n      \"PolicyName\": \"old\",\n      \"PolicyType\": \"SimpleScaling\",\n      \"ScalingAdjustment\": 1\n    }\n  ]\n}\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "bundle.json:6: ScalingPolicies[0].PolicyType: SimpleScaling is not simulated"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  |       \"PolicyType\": \"SimpleScaling\","),
+        "{stderr}"
+    );
+    // A step policy whose alarm is missing from the bundle.
+    let (code, stderr) = policy_error(
+        "bundle.json",
+        "{\n  \"AutoScalingGroups\": [{\"AutoScalingGroupName\": \"g\", \"MinSize\": 1, \"MaxSize\": 4}],\n  \"ScalingPolicies\": [\n    {\n      \"PolicyName\": \"out\",\n      \"PolicyType\": \"StepScaling\",\n      \"StepAdjustments\": [{\"MetricIntervalLowerBound\": 0, \"ScalingAdjustment\": 1}],\n      \"Alarms\": [{\"AlarmName\": \"cpu-high\"}]\n    }\n  ]\n}\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "bundle.json:5: MetricAlarms: the alarm of out (cpu-high) is not in the bundle"
+        ),
+        "{stderr}"
+    );
+    // A wrong type inside a policy: serde's path and line.
+    let (code, stderr) = policy_error(
+        "bundle.json",
+        "{\n  \"ScalingPolicies\": [\n    {\n      \"PolicyName\": \"out\",\n      \"PolicyType\": \"StepScaling\",\n      \"MinAdjustmentMagnitude\": \"two\"\n    }\n  ]\n}\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bundle.json:6: ScalingPolicies[0].MinAdjustmentMagnitude:"),
+        "{stderr}"
+    );
+    // An HPA with a typo in its spec, and one with two metrics.
+    let (code, stderr) = policy_error(
+        "hpa.yaml",
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n  maxReplicas: 9\n  minReplica: 2\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("hpa.yaml:8: minReplica:"), "{stderr}");
+    assert!(stderr.contains("  |   minReplica: 2"), "{stderr}");
+    let (code, stderr) = policy_error(
+        "hpa.yaml",
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef:\n    kind: Deployment\n    name: web\n  maxReplicas: 9\n  metrics:\n  - type: Resource\n    resource:\n      name: cpu\n      target:\n        type: Utilization\n        averageUtilization: 60\n  - type: Resource\n    resource:\n      name: memory\n      target:\n        type: Utilization\n        averageUtilization: 70\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("hpa.yaml:15: spec.metrics[1]: a second metric (Resource)"),
+        "{stderr}"
+    );
+    // autoscaling/v1 is refused with the way out.
+    let (code, stderr) = policy_error(
+        "hpa.yaml",
+        "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nspec:\n  scaleTargetRef: {}\n  maxReplicas: 9\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("hpa.yaml:1: apiVersion: expected autoscaling/v2"),
+        "{stderr}"
+    );
+}

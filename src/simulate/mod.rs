@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod hpa;
 pub mod latency;
 pub mod policy;
+pub mod policy_import;
 pub mod queueing;
 pub mod recommend;
 pub mod scaler;

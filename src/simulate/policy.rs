@@ -454,11 +454,17 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Read and validate a policy file (the one I/O function of this module).
+    /// Read and validate a policy file (the one I/O function of this module): a
+    /// policy TOML, an AWS bundle or a Kubernetes HPA, detected by content.
     pub fn read(path: &Path) -> Result<Policy, InputError> {
+        Policy::read_with_notes(path).map(|imported| imported.policy)
+    }
+
+    /// As [`Policy::read`], with the notes on how an AWS or Kubernetes document was mapped.
+    pub fn read_with_notes(path: &Path) -> Result<super::policy_import::Imported, InputError> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| InputError::file(path, format!("cannot read policy: {err}")))?;
-        Policy::parse(&text, path)
+        super::policy_import::parse_any(&text, path)
     }
 
     /// Check every value; the error names the dotted field and what was expected.
