@@ -97,6 +97,30 @@ fn the_freeze_never_holds_a_drowning_fleet_and_the_summary_says_so() {
          [limits]\nsafety_cap_multiple = 100\nfreeze_p95_ms = 30000\n",
     );
     let (stdout, events, json) = run(dir.path(), &traffic, &policy);
+    // The HTML report's summary says it too.
+    let html = dir.path().join("report.html");
+    capplan()
+        .args([
+            "simulate",
+            "--quiet",
+            "--rps-per-worker",
+            "10",
+            "--service-time",
+            "50ms",
+        ])
+        .arg("--traffic")
+        .arg(&traffic)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--html")
+        .arg(&html)
+        .assert()
+        .success();
+    let page = fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("of which frozen (p95 &gt; 30000 ms)"),
+        "frozen row missing from the HTML report"
+    );
     let rows = event_rows(&events);
     assert!(
         rows.iter().any(|r| r.3 == "FROZEN_PANIC" && r.0 == "hold"),
@@ -474,4 +498,43 @@ fn unsupported_or_bad_policy_documents_exit_2_naming_file_line_and_field() {
         stderr.contains("hpa.yaml:1: apiVersion: expected autoscaling/v2"),
         "{stderr}"
     );
+}
+
+#[test]
+fn recommend_searches_only_the_knobs_an_hpa_or_target_tracking_policy_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_of = |policy: Option<&str>, name: &str| {
+        let json = dir.path().join(name);
+        let mut cmd = capplan();
+        cmd.arg("simulate")
+            .arg("--traffic")
+            .arg(repo("fixtures/simulate/traffic_day.csv"))
+            .arg("--capacity")
+            .arg(repo("fixtures/simulate/capacity.json"))
+            .args(["--recommend", "--quiet", "--json"])
+            .arg(&json);
+        if let Some(p) = policy {
+            cmd.arg("--policy").arg(repo(p));
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(&fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let steps = json_of(None, "steps.json");
+    let hpa = json_of(Some("fixtures/policies/hpa_cpu.yaml"), "hpa.json");
+    // min, max and workers only: far fewer candidates than the step rules' grid.
+    let (n_steps, n_hpa) = (
+        steps["candidates"].as_u64().unwrap(),
+        hpa["candidates"].as_u64().unwrap(),
+    );
+    assert!(n_hpa * 5 < n_steps, "{n_hpa} vs {n_steps}");
+    let rec = &hpa["recommendation"];
+    assert!(rec["min_instances"].as_u64().unwrap() >= 2, "{rec}");
+    // The knobs the HPA does not have are left as they were.
+    assert_eq!(rec["step_percent"], 20.0);
+    assert_eq!(rec["cooldown_seconds"], 60.0);
 }
