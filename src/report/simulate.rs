@@ -35,6 +35,14 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         mine,
         recommended,
     };
+    // Under target tracking or an HPA the step knobs decide nothing: shown as "-".
+    let step_knob = |text: String| {
+        if p.own_rules().is_some() {
+            "-".to_string()
+        } else {
+            text
+        }
+    };
     let mut rows = vec![
         row(
             "min / max instances",
@@ -48,15 +56,18 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ),
         row(
             "step % / window",
-            format!(
+            step_knob(format!(
                 "{} / {}s",
                 p.scale_up.step_percent, p.scale_down.window_seconds
-            ),
+            )),
             rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
         ),
         row(
             "scale-up / down threshold",
-            format!("{} / {}", p.scale_up.threshold, p.scale_down.threshold),
+            step_knob(format!(
+                "{} / {}",
+                p.scale_up.threshold, p.scale_down.threshold
+            )),
             rec.map(|r| {
                 format!(
                     "{} / {}",
@@ -67,10 +78,10 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ),
         row(
             "cooldown / remove %",
-            format!(
+            step_knob(format!(
                 "{}s / {}",
                 p.scale_up.cooldown_seconds, p.scale_down.max_remove_percent
-            ),
+            )),
             rec.map(|r| format!("{}s / {}", r.cooldown_seconds, r.max_remove_percent)),
         ),
         row(

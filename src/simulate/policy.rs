@@ -683,6 +683,9 @@ fn validate_steps(
     if steps.is_empty() {
         return Ok(());
     }
+    if steps.len() > 20 {
+        return Err((field, "at most 20 steps (AWS's limit)".into()));
+    }
     let mut sorted: Vec<&StepAdjustment> = steps.iter().collect();
     sorted.sort_by(|a, b| {
         a.lower

@@ -198,7 +198,7 @@ impl ScalerConfig {
             return None;
         }
         if self.up_steps.is_empty() {
-            let target = base + step_size(base, self.step_percent, self.min_step);
+            let target = base.saturating_add(step_size(base, self.step_percent, self.min_step));
             return Some((target, Reason::StepUp(self.metric)));
         }
         let delta = snap(metric - self.up_threshold);
@@ -356,7 +356,7 @@ pub fn adjust(base: u32, adjustment: f64, kind: AdjustmentType, min_step: u32) -
         }
         AdjustmentType::PercentChangeInCapacity => {
             if adjustment > 0.0 {
-                base + step_size(base, adjustment, min_step)
+                base.saturating_add(step_size(base, adjustment, min_step))
             } else if adjustment < 0.0 {
                 base - remove_count(base, -adjustment).max(min_step).min(base)
             } else {
