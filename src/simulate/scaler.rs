@@ -746,8 +746,10 @@ impl Scaler {
                     Reason::HpaScaleDown
                 };
                 (replicas, why)
-            } else {
+            } else if prewarm >= floor {
                 (floor, Reason::PrewarmForecast)
+            } else {
+                (floor, Reason::HeldWarmup) // only instances in service are removed
             };
             if to < desired {
                 log(events, now, Action::ScaleDown, desired, to, why);
