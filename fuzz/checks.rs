@@ -218,6 +218,22 @@ pub fn policy_toml(data: &[u8]) {
     }
 }
 
+/// Any `simulate --policy` document (TOML, AWS bundle, Kubernetes HPA, told apart
+/// by content): an accepted one is a valid policy; a refusal is a tidy error.
+pub fn policy_files(data: &[u8]) {
+    let path = Path::new("fuzz.policy");
+    match capplan::simulate::policy_import::parse_any(&text(data), path) {
+        Err(err) => check_input_error(&err),
+        Ok(imported) => {
+            assert!(
+                imported.policy.validate().is_ok(),
+                "an accepted policy must validate: {:?}",
+                imported.policy.validate()
+            );
+        }
+    }
+}
+
 /// Traffic CSV: an accepted series has strictly increasing stamps and finite,
 /// non-negative values; a refusal is a tidy error.
 pub fn traffic_csv(data: &[u8]) {

@@ -398,8 +398,10 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
 
-    /// Policy TOML (every key optional; see docs/simulate.md). Default: all defaults.
-    #[arg(long, value_name = "FILE.toml")]
+    /// Policy: capplan's TOML (every key optional), an AWS bundle (JSON: describe-policies,
+    /// describe-auto-scaling-groups, describe-alarms) or a Kubernetes HPA (autoscaling/v2
+    /// YAML), told apart by content; see docs/simulate.md. Default: all defaults.
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
     /// Sustainable rps of one worker at the SLO (the utilization denominator).

@@ -66,6 +66,11 @@ fn policy_toml() {
 }
 
 #[test]
+fn policy_files() {
+    replay("policy_files", checks::policy_files);
+}
+
+#[test]
 fn traffic_csv() {
     replay("traffic_csv", checks::traffic_csv);
 }

@@ -258,13 +258,14 @@ fn events_of(traffic: &Path, policy: &Path, dir: &Path) -> String {
 }
 
 #[test]
-fn safety_cap_refusal_is_logged() {
+fn a_decision_above_the_safety_cap_is_clamped_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    // Fleet 14 (100 rps at 0.75); the spike asks 14 + 5 x 14 = 84 > 5 x 10 = 50: refused.
+    // Fleet 14 (100 rps at 0.75); the spike asks 14 + 5 x 14 = 84 > 5 x 10 = 50:
+    // clamped to the cap (issue 13: before, the whole decision was refused).
     let (traffic, policy) = spike(dir.path(), "max_instances = 200");
     let events = events_of(&traffic, &policy, dir.path());
     assert!(
-        events.contains("T01:41:00Z,hold,14,14,CAPPED_SAFETY"),
+        events.contains("T01:41:00Z,scale_up,14,50,CAPPED_SAFETY"),
         "{events}"
     );
 }

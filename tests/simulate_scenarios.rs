@@ -1,7 +1,7 @@
 //! Hand-computable scenarios through the simulation core.
 use capplan::simulate::engine::{self, RunOptions, SimulationResult, WorkerCapacity, Workload};
 use capplan::simulate::latency::LatencyModel;
-use capplan::simulate::policy::Policy;
+use capplan::simulate::policy::{Metric, Policy};
 use capplan::simulate::queueing::erlang_c;
 use capplan::simulate::scaler::{Action, Reason};
 
@@ -148,13 +148,33 @@ fn sawtooth_flaps_a_naive_policy_and_backoff_damps_it() {
 }
 
 #[test]
-fn a_fleet_of_two_never_shrinks_under_the_strict_twenty_percent_rule() {
-    // Starts at 2 instances (12 rps at 0.75 x 10), then idles for 3 hours with min 1.
+fn a_fleet_of_two_or_four_reaches_min_with_twenty_percent() {
+    // Starts at 2 instances (12 rps at 0.75 x 10), then idles for 3 hours with min 1:
+    // AWS rounding makes -0.4 a removal of one (the strict ceil((1 - p) x fleet) rule
+    // of before kept 2 forever).
     let mut demand = vec![1.0; 180];
     demand[0] = 12.0;
     let result = simulate(&demand, None, &small_policy());
-    assert!(result.timeline.iter().all(|r| r.instances == 2));
-    assert_eq!(result.totals.scale_downs, 0);
+    let downs: Vec<(u32, u32)> = result
+        .events
+        .iter()
+        .filter(|e| e.action == Action::ScaleDown)
+        .map(|e| (e.from, e.to))
+        .collect();
+    assert_eq!(downs, vec![(2, 1)]);
+    // From 4 with min 2: 4 -> 3 -> 2 (-0.8 and -0.6 each become -1).
+    let mut policy = small_policy();
+    policy.fleet.min_instances = 2;
+    demand[0] = 28.0; // ceil(28 / 7.5) = 4 instances
+    let result = simulate(&demand, None, &policy);
+    let downs: Vec<(u32, u32)> = result
+        .events
+        .iter()
+        .filter(|e| e.action == Action::ScaleDown)
+        .map(|e| (e.from, e.to))
+        .collect();
+    assert_eq!(downs, vec![(4, 3), (3, 2)]);
+    assert_eq!(result.timeline.last().unwrap().instances, 2);
 }
 
 #[test]
@@ -168,12 +188,52 @@ fn ten_instances_shrink_by_at_most_twenty_percent_per_window() {
         .filter(|e| e.action == Action::ScaleDown)
         .map(|e| (e.from, e.to))
         .collect();
-    // 10 -> 8 -> 7 -> 6 -> 5 -> 4, one per 5-minute window, then stuck at 4 (ceil(3.2)).
-    assert_eq!(downs, vec![(10, 8), (8, 7), (7, 6), (6, 5), (5, 4)]);
+    // -2, then -1.6, -1.4, -1.2 round toward zero, -1, -0.8, -0.6, -0.4 become -1:
+    // one per 5-minute window down to min (1) in 40 minutes.
+    assert_eq!(
+        downs,
+        vec![(10, 8), (8, 7), (7, 6), (6, 5), (5, 4), (4, 3), (3, 2)]
+    );
     assert!(result
         .events
         .windows(2)
         .all(|w| w[1].at_seconds - w[0].at_seconds >= 300.0));
+}
+
+#[test]
+fn a_rule_holding_the_fleet_above_min_is_logged() {
+    // 10 instances idle: with max_remove_percent = 0 nothing is ever removed, and
+    // that is logged once (SCALE_IN_DISABLED), not silently.
+    let mut demand = vec![1.0; 40];
+    demand[0] = 75.0;
+    let mut policy = small_policy();
+    policy.scale_down.max_remove_percent = 0.0;
+    let result = simulate(&demand, None, &policy);
+    let holds: Vec<(f64, u32, Reason)> = result
+        .events
+        .iter()
+        .map(|e| (e.at_seconds, e.to, e.reason))
+        .collect();
+    assert_eq!(holds, vec![(360.0, 10, Reason::ScaleInDisabled)]);
+    assert_eq!(Reason::ScaleInDisabled.code(), "SCALE_IN_DISABLED");
+
+    // Low demand while launched instances warm up: scale-in waits (AWS), logged.
+    let mut demand = vec![5.0, 5.0, 30.0];
+    demand.extend(vec![1.0; 40]);
+    let mut policy = small_policy();
+    policy.fleet.boot_seconds = 60.0;
+    policy.fleet.warmup_seconds = 900.0;
+    policy.fleet.min_instances = 2;
+    let result = simulate(&demand, None, &policy);
+    assert!(
+        result
+            .events
+            .iter()
+            .any(|e| e.action == Action::Hold && e.reason == Reason::HeldWarmup),
+        "{:?}",
+        result.events
+    );
+    assert_eq!(Reason::HeldWarmup.code(), "SCALE_IN_HELD_WARMUP");
 }
 
 #[test]
@@ -216,21 +276,90 @@ fn warming_instances_serve_at_reduced_capacity() {
 }
 
 #[test]
-fn freeze_holds_the_count_while_p95_is_extreme() {
+fn freeze_holds_scale_in_but_never_a_drowning_fleet_below_its_need() {
     // 60 rps on one instance (20 rps): 2400 queue per minute, p95 about 114 s at the end
-    // of minute 30, above a 10 s freeze level: the scaler holds and logs it once.
+    // of minute 30, above a 10 s freeze level. The freeze is logged once, but the
+    // fleet still scales out (before issue 13 it stayed at 1 instance for the whole
+    // overload), and the breach minutes spent above the freeze level are counted.
     let demand: Vec<f64> = (0..60).map(|m| if m < 30 { 5.0 } else { 60.0 }).collect();
     let mut policy = small_policy();
     policy.limits.freeze_p95_ms = 10_000.0;
     let frozen = simulate(&demand, None, &policy);
-    let reasons: Vec<(Action, Reason)> =
-        frozen.events.iter().map(|e| (e.action, e.reason)).collect();
-    assert_eq!(reasons, vec![(Action::Hold, Reason::FrozenPanic)]);
+    let first: Vec<(Action, Reason)> = frozen
+        .events
+        .iter()
+        .take(2)
+        .map(|e| (e.action, e.reason))
+        .collect();
+    assert_eq!(
+        first,
+        vec![
+            (Action::Hold, Reason::FrozenPanic),
+            (Action::ScaleUp, Reason::StepUp(Metric::Utilization)),
+        ]
+    );
     assert_eq!(frozen.events[0].at_seconds, 31.0 * 60.0);
-    assert!(frozen.timeline.iter().all(|r| r.instances == 1));
-    assert_eq!(frozen.totals.refused, 1);
+    assert_eq!(frozen.events[1].at_seconds, 31.0 * 60.0);
+    // 60 rps needs 8 instances at 0.75 x 10 rps: the fleet gets there.
+    assert!(frozen.totals.peak_instances >= 8, "{:?}", frozen.totals);
+    assert!(frozen.totals.frozen_breach_steps > 0);
+    assert!(frozen.totals.frozen_breach_steps <= frozen.totals.breach_steps);
+    // No scale-in while frozen: every scale-down comes after the last frozen step.
+    assert_eq!(frozen.totals.scale_downs, 0);
 
     policy.limits.freeze_p95_ms = 1e12;
     let unfrozen = simulate(&demand, None, &policy);
-    assert!(unfrozen.totals.scale_ups > 0);
+    assert_eq!(unfrozen.totals.frozen_breach_steps, 0);
+    // The freeze changes nothing about scale-out.
+    assert_eq!(unfrozen.totals.peak_instances, frozen.totals.peak_instances);
+    assert_eq!(unfrozen.totals.breach_steps, frozen.totals.breach_steps);
+}
+
+#[test]
+fn a_spike_of_a_hundred_times_scales_out_through_the_freeze() {
+    // The issue's case: 5 instances (max 50) and a 100x spike of 5 minutes; with the
+    // default freeze level (30 s) the fleet stayed at 5.
+    let mut demand = vec![30.0; 60];
+    for d in &mut demand[20..25] {
+        *d = 3000.0;
+    }
+    let mut policy = small_policy();
+    policy.fleet.min_instances = 5;
+    policy.fleet.max_instances = 50;
+    policy.fleet.max_queue_per_instance = 2048.0;
+    policy.limits.freeze_p95_ms = 30_000.0;
+    policy.limits.safety_cap_multiple = 100.0;
+    let result = simulate(&demand, None, &policy);
+    assert!(result
+        .events
+        .iter()
+        .any(|e| e.reason == Reason::FrozenPanic));
+    assert!(result.totals.peak_instances > 5, "{:?}", result.events);
+    assert!(result.totals.frozen_breach_steps > 0);
+}
+
+#[test]
+fn warming_instances_count_toward_capacity_so_triggers_do_not_compound() {
+    // The issue's case: a need of 12 from 10 (90 rps at 0.75 x 10 rps per instance),
+    // boot + warm-up 300 s, cooldown 60 s. The metric stays above the threshold until
+    // the new instances are warm, but the step is taken from the instances in service
+    // (AWS current capacity), so 10 -> 12 once; before it went 10 -> 12 -> 14 -> 16 -> 19.
+    let mut demand = vec![75.0];
+    demand.extend(vec![90.0; 30]);
+    let mut policy = small_policy();
+    policy.scale_up.min_step = 1;
+    policy.scale_up.cooldown_seconds = 60.0;
+    policy.fleet.boot_seconds = 120.0;
+    policy.fleet.warmup_seconds = 180.0;
+    policy.limits.safety_cap_multiple = 100.0;
+    let result = simulate(&demand, None, &policy);
+    let ups: Vec<(u32, u32)> = result
+        .events
+        .iter()
+        .filter(|e| e.action == Action::ScaleUp)
+        .map(|e| (e.from, e.to))
+        .collect();
+    assert_eq!(ups, vec![(10, 12)], "{:?}", result.events);
+    assert_eq!(result.totals.peak_instances, 12);
+    assert_eq!(result.timeline.last().unwrap().in_service, 12);
 }

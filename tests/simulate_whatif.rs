@@ -153,24 +153,33 @@ fn prewarm_sizes_for_the_forecast_share_that_reaches_the_app() {
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
+    // The forecast's floor then holds the fleet above min against a low metric:
+    // logged once as a hold (issue 13).
     assert_eq!(
         prewarm(&[]),
-        vec!["2026-03-02T00:29:00Z,scale_up,2,40,PREWARM_FORECAST"]
+        vec![
+            "2026-03-02T00:29:00Z,scale_up,2,40,PREWARM_FORECAST",
+            "2026-03-02T00:35:00Z,hold,40,40,PREWARM_FORECAST"
+        ]
     );
     assert_eq!(
         prewarm(&["--cdn-offload", "50%"]),
-        vec!["2026-03-02T00:29:00Z,scale_up,1,20,PREWARM_FORECAST"]
+        vec![
+            "2026-03-02T00:29:00Z,scale_up,1,20,PREWARM_FORECAST",
+            "2026-03-02T00:35:00Z,hold,20,20,PREWARM_FORECAST"
+        ]
     );
 }
 
 #[test]
 fn database_limit_caps_each_spike_and_the_breach_is_reported() {
     // 5 rps, with 100 rps in minutes 10-19 and 30-39. 40 connections at 10 per
-    // worker allow 4 one-worker instances. Step 100 %: 1 -> 2 at 00:11, 2 -> 4 at
-    // 00:12; 4 -> 8 is wanted at 00:13 and held at 4 (one event for the spike). A
-    // fleet of 4 never shrinks (keep ceil(0.8 x 4) = 4), so the second spike is held
-    // at once, at 00:31: two CAPPED_DB_CONNECTIONS events, two refused decisions.
-    // 4 x 20 = 80 rps served against 100: the SLO is missed.
+    // worker allow 4 one-worker instances. Step 100 % of the instances in service
+    // (booting ones are not current capacity, AWS): 1 -> 2 at 00:11, 2 -> 4 at 00:13
+    // once the second is up; 4 -> 8 is wanted at 00:15 and held at 4 (one event for
+    // the spike). The fleet shrinks to 2 (AWS scale-in rounding), the second spike
+    // brings it back to 4 at 00:31 and is held from 00:33: two CAPPED_DB_CONNECTIONS
+    // events, two refused decisions. 4 x 20 = 80 rps served against 100: the SLO is missed.
     let dir = tempfile::tempdir().unwrap();
     let rates: Vec<f64> = (0..50)
         .map(|m| {
@@ -221,12 +230,12 @@ fn database_limit_caps_each_spike_and_the_breach_is_reported() {
     assert_eq!(
         capped,
         vec![
-            "2026-03-02T00:13:00Z,hold,4,4,CAPPED_DB_CONNECTIONS",
-            "2026-03-02T00:31:00Z,hold,4,4,CAPPED_DB_CONNECTIONS",
+            "2026-03-02T00:15:00Z,hold,4,4,CAPPED_DB_CONNECTIONS",
+            "2026-03-02T00:33:00Z,hold,4,4,CAPPED_DB_CONNECTIONS",
         ],
         "{events}"
     );
-    assert!(events.contains("2026-03-02T00:12:00Z,scale_up,2,4,STEP_UP_UTILIZATION"));
+    assert!(events.contains("2026-03-02T00:13:00Z,scale_up,2,4,STEP_UP_UTILIZATION"));
 
     let doc: Value = serde_json::from_str(&fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(doc["refused"], 2);

@@ -218,7 +218,14 @@ pub fn files_from(args: &SimulateArgs) -> Result<Files, InputError> {
 /// The policy file (or the default policy), with `--slo-p95` applied.
 pub fn policy_from(args: &SimulateArgs) -> Result<Policy, InputError> {
     let mut policy = match &args.policy {
-        Some(path) => Policy::read(path)?,
+        Some(path) => {
+            // An AWS or Kubernetes document says how it was mapped.
+            let imported = Policy::read_with_notes(path)?;
+            for note in &imported.notes {
+                eprintln!("note: {}: {note}", path.display());
+            }
+            imported.policy
+        }
         None => Policy::default(),
     };
     if let Some(slo) = args.slo_p95 {

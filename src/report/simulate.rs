@@ -35,6 +35,14 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         mine,
         recommended,
     };
+    // Under target tracking or an HPA the step knobs decide nothing: shown as "-".
+    let step_knob = |text: String| {
+        if p.own_rules().is_some() {
+            "-".to_string()
+        } else {
+            text
+        }
+    };
     let mut rows = vec![
         row(
             "min / max instances",
@@ -48,15 +56,18 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ),
         row(
             "step % / window",
-            format!(
+            step_knob(format!(
                 "{} / {}s",
                 p.scale_up.step_percent, p.scale_down.window_seconds
-            ),
+            )),
             rec.map(|r| format!("{} / {}s", r.step_percent, r.window_seconds)),
         ),
         row(
             "scale-up / down threshold",
-            format!("{} / {}", p.scale_up.threshold, p.scale_down.threshold),
+            step_knob(format!(
+                "{} / {}",
+                p.scale_up.threshold, p.scale_down.threshold
+            )),
             rec.map(|r| {
                 format!(
                     "{} / {}",
@@ -67,10 +78,10 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ),
         row(
             "cooldown / remove %",
-            format!(
+            step_knob(format!(
                 "{}s / {}",
                 p.scale_up.cooldown_seconds, p.scale_down.max_remove_percent
-            ),
+            )),
             rec.map(|r| format!("{}s / {}", r.cooldown_seconds, r.max_remove_percent)),
         ),
     ];
@@ -86,12 +97,24 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
             .unwrap_or(p.predictive.lead_seconds);
         rows.push(row(key, format!("{mine}s"), Some(format!("{lead}s"))));
     }
+    rows.extend([row(
+        &format!("SLO p95 > {} ms", p.slo.p95_ms),
+        format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
+        rec.map(|r| format!("{:.1} min", r.breach_minutes)),
+    )]);
+    if let Some(rules) = own_rules(p) {
+        // The step rows above are not what decides: say what does.
+        rows.push(row("scaling rules", rules, None));
+    }
+    if t.frozen_breach_steps > 0 {
+        // Breach time while the panic freeze was on (scale-in held, scale-out allowed).
+        rows.push(row(
+            &format!("  of which frozen (p95 > {} ms)", p.limits.freeze_p95_ms),
+            format!("{:.1} min", frozen_minutes(out)),
+            None,
+        ));
+    }
     rows.extend([
-        row(
-            &format!("SLO p95 > {} ms", p.slo.p95_ms),
-            format!("{:.1} min ({:.2}%)", t.breach_minutes, t.breach_percent),
-            rec.map(|r| format!("{:.1} min", r.breach_minutes)),
-        ),
         row(
             "worst p95",
             crate::units::format_ms(t.max_p95_ms),
@@ -137,6 +160,46 @@ pub fn summary_rows(out: &SimulateOutput) -> Vec<SummaryRow> {
         ));
     }
     rows
+}
+
+/// What decides instead of the single-step rules, when something else does.
+fn own_rules(p: &crate::simulate::policy::Policy) -> Option<String> {
+    use crate::simulate::policy::TrackedMetric;
+    let metric = |m: TrackedMetric| match m {
+        TrackedMetric::Utilization => "utilization",
+        TrackedMetric::RpsPerInstance => "rps per instance",
+    };
+    if let Some(tt) = &p.target_tracking {
+        return Some(format!(
+            "target tracking: {} at {}{}",
+            metric(tt.metric),
+            tt.target,
+            if tt.disable_scale_in {
+                ", no scale-in"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(hpa) = &p.hpa {
+        let unit = match hpa.metric {
+            TrackedMetric::Utilization => " %",
+            TrackedMetric::RpsPerInstance => "",
+        };
+        return Some(format!(
+            "HPA: {} at {}{unit}, tolerance {}",
+            metric(hpa.metric),
+            hpa.target,
+            hpa.tolerance
+        ));
+    }
+    let (up, down) = (p.scale_up.steps.len(), p.scale_down.steps.len());
+    (up + down > 0).then(|| format!("steps: {up} up, {down} down"))
+}
+
+/// Breach time while the panic freeze was on, minutes.
+fn frozen_minutes(out: &SimulateOutput) -> f64 {
+    f64::from(out.result.totals.frozen_breach_steps) * out.step_seconds / 60.0
 }
 
 /// The summary table (SLO, cost, scaling; the recommendation beside the user's policy).
@@ -438,6 +501,9 @@ struct SloJson {
     breach_minutes: f64,
     /// Share of time above it, percent.
     breach_percent: f64,
+    /// Of `breach_minutes`, those with p95 above `limits.freeze_p95_ms` (the panic
+    /// freeze was on), minutes.
+    frozen_breach_minutes: f64,
 }
 
 /// Version of the `--json` document (schema/simulate.schema.json); bump on a breaking change.
@@ -534,6 +600,7 @@ pub fn json(out: &SimulateOutput) -> anyhow::Result<String> {
             p95_ms: out.policy.slo.p95_ms,
             breach_minutes: t.breach_minutes,
             breach_percent: t.breach_percent,
+            frozen_breach_minutes: frozen_minutes(out),
         },
         dropped_requests: t.dropped_requests,
         max_queue_depth: t.max_queue_depth,

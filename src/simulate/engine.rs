@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::fleet::Fleet;
 use super::latency::{LatencyModel, LatencyState, Source, StepLoad};
-use super::policy::{Metric, Policy};
+use super::policy::{Metric, Policy, TrackedMetric};
 use super::queueing::{fluid_step, FluidStep};
 use super::scaler::{Event, Observation, Scaler, ScalerConfig, ScalerCounts};
 use super::whatif::{fleet_cap, DbLimit};
@@ -144,6 +144,9 @@ pub struct SimulationTotals {
     pub latency_steps: [u32; 3],
     /// Of `breach_steps`, those in excused steps, steps.
     pub excused_breach_steps: u32,
+    /// Of `breach_steps`, those with p95 above `limits.freeze_p95_ms` (the panic
+    /// freeze was on: scale-in held), steps.
+    pub frozen_breach_steps: u32,
     /// Of `dropped_requests`, those in excused steps, requests.
     pub excused_dropped: f64,
     /// Steps whose mean fits the fleet's sustainable capacity but whose busiest input
@@ -237,9 +240,22 @@ pub fn normal_peak_of(policy: &Policy, demand: &[f64], step_seconds: f64) -> f64
 /// (initial fleet, pre-warm): the scale-up threshold when the metric is utilization
 /// or rps per worker, otherwise 0.75.
 pub fn sizing_utilization(policy: &Policy, capacity: &WorkerCapacity) -> f64 {
-    let value = match policy.scale_up.metric {
-        Metric::Utilization => policy.scale_up.threshold,
-        Metric::RpsPerWorker => policy.scale_up.threshold / capacity.rps_per_worker,
+    let per_instance = f64::from(policy.fleet.workers_per_instance) * capacity.rps_per_worker;
+    let (metric, level) = if let Some(tt) = &policy.target_tracking {
+        (tt.metric.metric(), tt.target)
+    } else if let Some(hpa) = &policy.hpa {
+        let level = match hpa.metric {
+            TrackedMetric::Utilization => hpa.target / 100.0,
+            TrackedMetric::RpsPerInstance => hpa.target,
+        };
+        (hpa.metric.metric(), level)
+    } else {
+        (policy.scale_up.metric, policy.scale_up.threshold)
+    };
+    let value = match metric {
+        Metric::Utilization => level,
+        Metric::RpsPerWorker => level / capacity.rps_per_worker,
+        Metric::RpsPerInstance => level / per_instance,
         Metric::QueueDepth | Metric::P95Ms => 0.75,
     };
     value.clamp(0.01, 1.0)
@@ -318,6 +334,7 @@ pub fn run(
         completed: true,
         latency_steps: [0; 3],
         excused_breach_steps: 0,
+        frozen_breach_steps: 0,
         excused_dropped: 0.0,
         hidden_burst_steps: 0,
     };
@@ -330,6 +347,7 @@ pub fn run(
         .max_instance_hours
         .map_or(f64::INFINITY, |h| h * 3600.0);
     let mut instance_seconds = 0.0;
+    let decision_metric = policy.decision_metric();
 
     for (k, &lambda) in workload.demand.iter().enumerate() {
         let start = k as f64 * dt;
@@ -389,6 +407,7 @@ pub fn run(
         instance_seconds += f64::from(total) * dt;
         let breach = p95_ms > slo_ms;
         totals.breach_steps += u32::from(breach);
+        totals.frozen_breach_steps += u32::from(breach && p95_ms > policy.limits.freeze_p95_ms);
         if let Some(bursts) = workload.burst_rps {
             let sustainable = effective * workers * capacity.rps_per_worker;
             if bursts[k] > sustainable && lambda <= sustainable {
@@ -434,11 +453,12 @@ pub fn run(
             break;
         }
 
-        let metric = match policy.scale_up.metric {
+        let metric = match decision_metric {
             Metric::Utilization => utilization,
             Metric::QueueDepth => queue_depth / accepting.max(1.0),
             Metric::P95Ms => p95_ms.max(0.0),
             Metric::RpsPerWorker => utilization * capacity.rps_per_worker,
+            Metric::RpsPerInstance => lambda / accepting.max(1.0),
         };
         let observation = Observation {
             metric,
@@ -636,8 +656,9 @@ mod tests {
         };
         let options = recorded(Some(db));
         let capped = run(&workload, &policy, &capacity, &table, options);
-        // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 12:00, 4 -> 8 wanted at 13:00 and
-        // held at 4 (logged once for the whole spike).
+        // Decisions: 1 -> 2 at 11:00, 2 -> 4 at 13:00 (the step is taken from the
+        // instances in service: the one booting in minute 12 is not counted), 4 -> 8
+        // wanted at 15:00 and held at 4 (logged once for the whole spike).
         let reasons: Vec<(u32, u32, Reason)> = capped
             .events
             .iter()
@@ -652,7 +673,7 @@ mod tests {
                 (4, 4, Reason::CappedDbConnections),
             ]
         );
-        assert_eq!(capped.events[2].at_seconds, 780.0);
+        assert_eq!(capped.events[2].at_seconds, 900.0);
         assert_eq!((capped.totals.db_capped, capped.totals.refused), (1, 1));
         assert_eq!(capped.totals.peak_instances, 4);
         assert!(capped

@@ -6,8 +6,10 @@
 //! (renderers: `report::simulate`).
 pub mod engine;
 pub mod fleet;
+pub mod hpa;
 pub mod latency;
 pub mod policy;
+pub mod policy_import;
 pub mod queueing;
 pub mod recommend;
 pub mod scaler;

@@ -21,6 +21,12 @@ pub struct Policy {
     pub limits: Limits,
     pub predictive: Predictive,
     pub slo: Slo,
+    /// `[target_tracking]`: an AWS target tracking policy instead of the step rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_tracking: Option<TargetTracking>,
+    /// `[hpa]`: a Kubernetes HorizontalPodAutoscaler (autoscaling/v2) instead of the step rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hpa: Option<Hpa>,
 }
 
 /// `[fleet]`: size limits and the life of a new instance.
@@ -69,6 +75,9 @@ pub enum Metric {
     P95Ms,
     /// Demand per serving worker, rps.
     RpsPerWorker,
+    /// Demand per accepting (in-service or warming) instance, rps: ALB's
+    /// `RequestCountPerTarget` per minute / 60.
+    RpsPerInstance,
 }
 
 impl Metric {
@@ -79,6 +88,52 @@ impl Metric {
             Metric::QueueDepth => "QUEUE_DEPTH",
             Metric::P95Ms => "P95_MS",
             Metric::RpsPerWorker => "RPS_PER_WORKER",
+            Metric::RpsPerInstance => "RPS_PER_INSTANCE",
+        }
+    }
+}
+
+/// How a step's `adjustment` changes the capacity (AWS `AdjustmentType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentType {
+    /// Add (or remove) `adjustment` instances (`ChangeInCapacity`).
+    ChangeInCapacity,
+    /// Add (or remove) `adjustment` percent of current capacity, AWS rounding
+    /// (`PercentChangeInCapacity`).
+    #[default]
+    PercentChangeInCapacity,
+    /// Set the capacity to `adjustment` instances (`ExactCapacity`).
+    ExactCapacity,
+}
+
+/// One step adjustment (AWS `StepAdjustment`): applies while `lower <= metric −
+/// threshold < upper` above the threshold (`lower < … <= upper` below it); an
+/// omitted bound is unbounded.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepAdjustment {
+    /// Lower bound relative to the threshold, metric units (omitted: −infinity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<f64>,
+    /// Upper bound relative to the threshold, metric units (omitted: +infinity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<f64>,
+    /// Instances, percent or exact capacity (per `adjustment_type`); negative removes.
+    pub adjustment: f64,
+}
+
+impl StepAdjustment {
+    /// Whether `delta` (metric − threshold) falls in this step; `above` says which
+    /// side of the threshold the alarm is on (AWS: inclusive lower bound above the
+    /// threshold, inclusive upper bound below it).
+    pub fn contains(&self, delta: f64, above: bool) -> bool {
+        let lower = self.lower.unwrap_or(f64::NEG_INFINITY);
+        let upper = self.upper.unwrap_or(f64::INFINITY);
+        if above {
+            lower <= delta && delta < upper
+        } else {
+            lower < delta && delta <= upper
         }
     }
 }
@@ -91,12 +146,18 @@ pub struct ScaleUp {
     pub metric: Metric,
     /// Scale up when the metric is above this, metric units.
     pub threshold: f64,
-    /// Step size, percent of current capacity.
+    /// Step size, percent of current capacity (the one step when `steps` is empty).
     pub step_percent: f64,
-    /// Smallest step, instances.
+    /// Smallest step, instances (MinAdjustmentMagnitude; percent adjustments only
+    /// when `steps` are given).
     pub min_step: u32,
-    /// Time after a scale-up during which a new trigger adds only the difference, seconds.
+    /// Time after a scale-up during which the step's base stays the capacity before it, seconds.
     pub cooldown_seconds: f64,
+    /// How the steps' adjustments apply (`steps` only; `step_percent` is a percent).
+    pub adjustment_type: AdjustmentType,
+    /// AWS-shaped step adjustments, bounds relative to `threshold` (empty: one step of `step_percent`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepAdjustment>,
 }
 
 impl Default for ScaleUp {
@@ -107,6 +168,8 @@ impl Default for ScaleUp {
             step_percent: 20.0,
             min_step: 1,
             cooldown_seconds: 60.0,
+            adjustment_type: AdjustmentType::PercentChangeInCapacity,
+            steps: Vec::new(),
         }
     }
 }
@@ -125,6 +188,17 @@ pub struct ScaleDown {
     pub backoff_multiplier: f64,
     /// Largest window after backoff, seconds.
     pub max_window_seconds: f64,
+    /// Time after a scale-down before the next one, seconds (omitted: the window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown_seconds: Option<f64>,
+    /// How the steps' adjustments apply (`steps` only).
+    pub adjustment_type: AdjustmentType,
+    /// Smallest removal of a percent step, instances (MinAdjustmentMagnitude; `steps` only).
+    pub min_step: u32,
+    /// AWS-shaped step adjustments, bounds relative to `threshold`, adjustments
+    /// negative (empty: one step of `max_remove_percent`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepAdjustment>,
 }
 
 impl Default for ScaleDown {
@@ -135,8 +209,158 @@ impl Default for ScaleDown {
             max_remove_percent: 20.0,
             backoff_multiplier: 2.0,
             max_window_seconds: 3600.0,
+            cooldown_seconds: None,
+            adjustment_type: AdjustmentType::PercentChangeInCapacity,
+            min_step: 1,
+            steps: Vec::new(),
         }
     }
+}
+
+/// The metric a target tracking policy or an HPA holds at its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackedMetric {
+    /// Demand over sustainable capacity (fraction; AWS `ASGAverageCPUUtilization` / 100,
+    /// HPA CPU `averageUtilization` / 100).
+    Utilization,
+    /// Demand per accepting instance, rps (ALB `RequestCountPerTarget` / 60, an HPA
+    /// Pods metric of requests per second).
+    RpsPerInstance,
+}
+
+impl TrackedMetric {
+    pub fn metric(self) -> Metric {
+        match self {
+            TrackedMetric::Utilization => Metric::Utilization,
+            TrackedMetric::RpsPerInstance => Metric::RpsPerInstance,
+        }
+    }
+}
+
+/// `[target_tracking]`: AWS target tracking scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTracking {
+    /// The metric held at `target`.
+    pub metric: TrackedMetric,
+    /// Target value, metric units (utilization as a fraction, rps per instance).
+    pub target: f64,
+    /// Never scale in (`DisableScaleIn`).
+    #[serde(default)]
+    pub disable_scale_in: bool,
+    /// Time after a scale-out before the next one is taken from a larger base, seconds.
+    #[serde(default)]
+    pub scale_out_cooldown_seconds: f64,
+    /// Time after a scale-in before the next one, seconds (AWS default 300).
+    #[serde(default = "default_scale_in_cooldown")]
+    pub scale_in_cooldown_seconds: f64,
+}
+
+fn default_scale_in_cooldown() -> f64 {
+    300.0
+}
+
+/// `[hpa]`: a Kubernetes HorizontalPodAutoscaler (autoscaling/v2), one metric.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hpa {
+    /// `utilization` (Resource cpu, target `averageUtilization`) or `rps_per_instance`
+    /// (a Pods metric, target `averageValue`).
+    pub metric: TrackedMetric,
+    /// Target: percent for `utilization` (`averageUtilization`), rps per pod for `rps_per_instance`.
+    pub target: f64,
+    /// No change while `|metric / target − 1| <= tolerance` (kube-controller-manager default 0.1).
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Controller sync period, seconds (default 15).
+    #[serde(default = "default_sync")]
+    pub sync_period_seconds: f64,
+    /// `behavior` (absent parts take the Kubernetes defaults).
+    #[serde(default)]
+    pub behavior: HpaBehavior,
+}
+
+fn default_tolerance() -> f64 {
+    0.1
+}
+
+fn default_sync() -> f64 {
+    15.0
+}
+
+/// `behavior`: one set of rules per direction.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaBehavior {
+    #[serde(default = "HpaRules::default_up")]
+    pub scale_up: HpaRules,
+    #[serde(default = "HpaRules::default_down")]
+    pub scale_down: HpaRules,
+}
+
+impl Default for HpaBehavior {
+    fn default() -> Self {
+        HpaBehavior {
+            scale_up: HpaRules::default_up(),
+            scale_down: HpaRules::default_down(),
+        }
+    }
+}
+
+/// `HPAScalingRules`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaRules {
+    /// Stabilization window, seconds (defaults: 0 up, 300 down).
+    pub stabilization_window_seconds: Option<f64>,
+    /// `Max` (default), `Min` or `Disabled`.
+    #[serde(default)]
+    pub select_policy: SelectPolicy,
+    /// Rate limits (defaults: up 100 % or 4 pods per 15 s, down 100 % per 15 s).
+    pub policies: Option<Vec<HpaPolicy>>,
+}
+
+impl HpaRules {
+    fn default_up() -> Self {
+        HpaRules {
+            stabilization_window_seconds: None,
+            select_policy: SelectPolicy::Max,
+            policies: None,
+        }
+    }
+
+    fn default_down() -> Self {
+        HpaRules::default_up()
+    }
+}
+
+/// `selectPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum SelectPolicy {
+    #[default]
+    Max,
+    Min,
+    Disabled,
+}
+
+/// `HPAScalingPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaPolicy {
+    #[serde(rename = "type")]
+    pub kind: HpaPolicyType,
+    /// Pods, or percent of the pods at the start of the period.
+    pub value: f64,
+    /// The period the limit applies over, seconds (1..1800).
+    pub period_seconds: f64,
+}
+
+/// `Pods` or `Percent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum HpaPolicyType {
+    Pods,
+    Percent,
 }
 
 /// `[limits]`.
@@ -242,14 +466,35 @@ impl Policy {
                  scheduling_buffer_seconds (AWS SchedulingBufferTime: launched by then), not both",
             ));
         }
+        if let Some(own) = policy.own_rules() {
+            // The step rules would be silently unused: refuse them.
+            let tables = text.parse::<toml::Table>().unwrap_or_default();
+            for table in ["scale_up", "scale_down"] {
+                if tables.contains_key(table) {
+                    return Err(source.at_line(
+                        source.toml_key_line(table),
+                        table,
+                        format!(
+                            "[{own}] replaces the step rules: remove [{table}] (the metric, thresholds and steps come from [{own}])"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(policy)
     }
 
-    /// Read and validate a policy file (the one I/O function of this module).
+    /// Read and validate a policy file (the one I/O function of this module): a
+    /// policy TOML, an AWS bundle or a Kubernetes HPA, detected by content.
     pub fn read(path: &Path) -> Result<Policy, InputError> {
+        Policy::read_with_notes(path).map(|imported| imported.policy)
+    }
+
+    /// As [`Policy::read`], with the notes on how an AWS or Kubernetes document was mapped.
+    pub fn read_with_notes(path: &Path) -> Result<super::policy_import::Imported, InputError> {
         let text = std::fs::read_to_string(path)
             .map_err(|err| InputError::file(path, format!("cannot read policy: {err}")))?;
-        Policy::parse(&text, path)
+        super::policy_import::parse_any(&text, path)
     }
 
     /// Check every value; the error names the dotted field and what was expected.
@@ -321,7 +566,9 @@ impl Policy {
             (
                 down.threshold.is_finite()
                     && down.threshold >= 0.0
-                    && down.threshold < up.threshold,
+                    && (down.threshold < up.threshold
+                        || (down.threshold == up.threshold
+                            && !(up.steps.is_empty() && down.steps.is_empty()))),
                 "scale_down.threshold",
                 format!(
                     "must be >= 0 and below scale_up.threshold ({})",
@@ -409,8 +656,189 @@ impl Policy {
                 "must be a fraction between 0 and 1".into(),
             ));
         }
+        validate_steps("scale_up.steps", &up.steps, up.adjustment_type, true)?;
+        validate_steps("scale_down.steps", &down.steps, down.adjustment_type, false)?;
+        if let Some(cooldown) = down.cooldown_seconds {
+            if !non_negative(cooldown) {
+                return Err(("scale_down.cooldown_seconds", "must be >= 0".into()));
+            }
+        }
+        if self.target_tracking.is_some() && self.hpa.is_some() {
+            return Err((
+                "hpa",
+                "a policy has either [target_tracking] or [hpa], not both".into(),
+            ));
+        }
+        if let Some(tt) = &self.target_tracking {
+            let checks = [
+                (positive(tt.target), "target_tracking.target", "must be > 0"),
+                (
+                    non_negative(tt.scale_out_cooldown_seconds),
+                    "target_tracking.scale_out_cooldown_seconds",
+                    "must be >= 0",
+                ),
+                (
+                    non_negative(tt.scale_in_cooldown_seconds),
+                    "target_tracking.scale_in_cooldown_seconds",
+                    "must be >= 0",
+                ),
+            ];
+            for (ok, field, message) in checks {
+                if !ok {
+                    return Err((field, message.into()));
+                }
+            }
+        }
+        if let Some(hpa) = &self.hpa {
+            validate_hpa(hpa)?;
+        }
         Ok(())
     }
+
+    /// `target_tracking` or `hpa` when one of them decides instead of the step rules.
+    pub fn own_rules(&self) -> Option<&'static str> {
+        if self.target_tracking.is_some() {
+            Some("target_tracking")
+        } else if self.hpa.is_some() {
+            Some("hpa")
+        } else {
+            None
+        }
+    }
+
+    /// The metric the decisions read: the tracked metric of `[target_tracking]` or
+    /// `[hpa]`, else `scale_up.metric`.
+    pub fn decision_metric(&self) -> Metric {
+        if let Some(tt) = &self.target_tracking {
+            tt.metric.metric()
+        } else if let Some(hpa) = &self.hpa {
+            hpa.metric.metric()
+        } else {
+            self.scale_up.metric
+        }
+    }
+}
+
+/// Steps of one direction: ordered, without gaps or overlaps (AWS refuses both),
+/// bounds on the direction's side of the threshold, adjustments of its sign.
+fn validate_steps(
+    field: &'static str,
+    steps: &[StepAdjustment],
+    kind: AdjustmentType,
+    up: bool,
+) -> Result<(), (&'static str, String)> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    if steps.len() > 20 {
+        return Err((field, "at most 20 steps (AWS's limit)".into()));
+    }
+    let mut sorted: Vec<&StepAdjustment> = steps.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.lower
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&b.lower.unwrap_or(f64::NEG_INFINITY))
+    });
+    for (i, step) in sorted.iter().enumerate() {
+        let lower = step.lower.unwrap_or(f64::NEG_INFINITY);
+        let upper = step.upper.unwrap_or(f64::INFINITY);
+        if lower.is_nan() || upper.is_nan() || lower >= upper {
+            return Err((field, format!("step {}: lower must be below upper", i + 1)));
+        }
+        if up && lower < 0.0 || !up && upper > 0.0 {
+            let side = if up {
+                "lower >= 0 (above"
+            } else {
+                "upper <= 0 (below"
+            };
+            return Err((
+                field,
+                format!(
+                    "step {}: bounds are relative to the threshold: {side} it)",
+                    i + 1
+                ),
+            ));
+        }
+        if let Some(next) = sorted.get(i + 1) {
+            if next.lower != step.upper {
+                return Err((
+                    field,
+                    format!(
+                        "steps must neither overlap nor leave a gap: one ends at {}, the next starts at {}",
+                        upper,
+                        next.lower.unwrap_or(f64::NEG_INFINITY)
+                    ),
+                ));
+            }
+        }
+        let a = step.adjustment;
+        let sign_ok = match kind {
+            AdjustmentType::ExactCapacity => a >= 0.0,
+            _ if up => a >= 0.0,
+            _ => a <= 0.0,
+        };
+        if !a.is_finite() || !sign_ok {
+            let expected = match kind {
+                AdjustmentType::ExactCapacity => "an instance count >= 0",
+                _ if up => "an adjustment >= 0 (scale-out)",
+                _ => "an adjustment <= 0 (scale-in)",
+            };
+            return Err((field, format!("step {}: must be {expected}", i + 1)));
+        }
+    }
+    let covers = |bound: Option<f64>| bound.is_none() || bound == Some(0.0);
+    let (first, last) = (sorted[0], sorted[sorted.len() - 1]);
+    if up && !(first.lower == Some(0.0) || first.lower.is_none()) || !up && !covers(last.upper) {
+        return Err((
+            field,
+            "the steps must start at the threshold (a bound of 0)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_hpa(hpa: &Hpa) -> Result<(), (&'static str, String)> {
+    if !positive(hpa.target) {
+        return Err(("hpa.target", "must be > 0".into()));
+    }
+    if !(hpa.tolerance.is_finite() && (0.0..1.0).contains(&hpa.tolerance)) {
+        return Err(("hpa.tolerance", "must be a fraction >= 0 and < 1".into()));
+    }
+    if !(hpa.sync_period_seconds.is_finite() && hpa.sync_period_seconds >= 1.0) {
+        return Err(("hpa.sync_period_seconds", "must be >= 1".into()));
+    }
+    for (rules, window_field, policies_field) in [
+        (
+            &hpa.behavior.scale_up,
+            "hpa.behavior.scale_up.stabilization_window_seconds",
+            "hpa.behavior.scale_up.policies",
+        ),
+        (
+            &hpa.behavior.scale_down,
+            "hpa.behavior.scale_down.stabilization_window_seconds",
+            "hpa.behavior.scale_down.policies",
+        ),
+    ] {
+        if let Some(w) = rules.stabilization_window_seconds {
+            if !(w.is_finite() && (0.0..=3600.0).contains(&w)) {
+                return Err((window_field, "must be 0..3600 seconds".into()));
+            }
+        }
+        if let Some(policies) = &rules.policies {
+            if policies.is_empty() {
+                return Err((policies_field, "must list at least one policy".into()));
+            }
+            for p in policies {
+                if !positive(p.value) {
+                    return Err((policies_field, "value must be > 0".into()));
+                }
+                if !(p.period_seconds.is_finite() && (1.0..=1800.0).contains(&p.period_seconds)) {
+                    return Err((policies_field, "period_seconds must be 1..1800".into()));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn positive(x: f64) -> bool {
@@ -470,6 +898,60 @@ mod tests {
         assert!(err.contains("slo.max_drop_rate"), "{err}");
         let err = parse("[slo]\nmax_breach_minutes = -1\n").unwrap_err();
         assert!(err.contains("slo.max_breach_minutes"), "{err}");
+    }
+
+    #[test]
+    fn steps_target_tracking_and_hpa_parse_and_are_checked() {
+        let p = parse(
+            "[scale_up]\nadjustment_type = \"change_in_capacity\"\n\
+             [[scale_up.steps]]\nlower = 0\nupper = 0.1\nadjustment = 1\n\
+             [[scale_up.steps]]\nlower = 0.1\nadjustment = 3\n",
+        )
+        .unwrap();
+        assert_eq!(p.scale_up.steps.len(), 2);
+        assert_eq!(p.scale_up.adjustment_type, AdjustmentType::ChangeInCapacity);
+        // A gap between steps: refused, at the steps' line.
+        let err = parse(
+            "[scale_up]\n[[scale_up.steps]]\nlower = 0\nupper = 0.1\nadjustment = 1\n\
+             [[scale_up.steps]]\nlower = 0.2\nadjustment = 3\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("scale_up.steps: steps must neither overlap nor leave a gap"),
+            "{err}"
+        );
+        // A scale-in step that adds.
+        let err = parse("[[scale_down.steps]]\nupper = 0\nadjustment = 2\n").unwrap_err();
+        assert!(
+            err.contains("scale_down.steps: step 1: must be an adjustment <= 0"),
+            "{err}"
+        );
+        // Target tracking with step rules beside it: the step rules would be unused.
+        let err = parse(
+            "[scale_up]\nthreshold = 0.8\n[target_tracking]\nmetric = \"utilization\"\ntarget = 0.5\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("p.toml:1: scale_up: [target_tracking] replaces"),
+            "{err}"
+        );
+        let p = parse("[target_tracking]\nmetric = \"rps_per_instance\"\ntarget = 50\n").unwrap();
+        assert_eq!(p.decision_metric(), Metric::RpsPerInstance);
+        // The HPA with its defaults, and a bad policy period.
+        let p = parse("[hpa]\nmetric = \"utilization\"\ntarget = 60\n").unwrap();
+        let hpa = p.hpa.unwrap();
+        assert_eq!((hpa.tolerance, hpa.sync_period_seconds), (0.1, 15.0));
+        let err = parse(
+            "[hpa]\nmetric = \"utilization\"\ntarget = 60\n\
+             [[hpa.behavior.scale_down.policies]]\ntype = \"Pods\"\nvalue = 1\nperiod_seconds = 4000\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("hpa.behavior.scale_down.policies: period_seconds must be 1..1800"),
+            "{err}"
+        );
+        let err = parse("[hpa]\nmetric = \"utilization\"\ntarget = 60\n[target_tracking]\nmetric = \"utilization\"\ntarget = 0.5\n").unwrap_err();
+        assert!(err.contains("not both"), "{err}");
     }
 
     #[test]

@@ -520,13 +520,43 @@ fn pick(grid: &[Candidate], passing: &[(usize, SimulationTotals)]) -> Option<(us
         .map(|(index, _)| (*index, tied.len() - 1))
 }
 
+/// Which of the step knobs mean something for `base`: none under `[target_tracking]`
+/// or `[hpa]` (their own rules decide; only min, max and workers are searched),
+/// and not `step_percent` / `max_remove_percent` when steps replace them.
+#[derive(Debug, Clone, Copy)]
+struct Knobs {
+    step_percent: bool,
+    remove: bool,
+    rules: bool,
+}
+
+impl Knobs {
+    fn of(base: &Policy) -> Knobs {
+        let rules = base.own_rules().is_none();
+        Knobs {
+            step_percent: rules && base.scale_up.steps.is_empty(),
+            remove: rules && base.scale_down.steps.is_empty(),
+            rules,
+        }
+    }
+}
+
 /// Grid values of the first stage for `workers`.
 fn stage_one(judge: &Judge, workers_range: &[u32]) -> Vec<Candidate> {
     let base = judge.base;
-    let mut steps = vec![10.0, 20.0, 50.0, 100.0, base.scale_up.step_percent];
+    let knobs = Knobs::of(base);
+    let mut steps = if knobs.step_percent {
+        vec![10.0, 20.0, 50.0, 100.0, base.scale_up.step_percent]
+    } else {
+        vec![base.scale_up.step_percent]
+    };
     steps.sort_by(f64::total_cmp);
     steps.dedup();
-    let mut windows = vec![60.0, 300.0, 900.0, base.scale_down.window_seconds];
+    let mut windows = if knobs.rules {
+        vec![60.0, 300.0, 900.0, base.scale_down.window_seconds]
+    } else {
+        vec![base.scale_down.window_seconds]
+    };
     windows.sort_by(f64::total_cmp);
     windows.dedup();
     windows.retain(|w| *w <= base.scale_down.max_window_seconds);
@@ -617,8 +647,14 @@ fn neighbours(judge: &Judge, c: &Candidate) -> Vec<Candidate> {
     for max in [c.max.saturating_sub(1), c.max + 1, c.max * 2] {
         push(Candidate { max, ..*c });
     }
-    for step_percent in [10.0, 20.0, 50.0, 100.0, base.scale_up.step_percent] {
-        push(Candidate { step_percent, ..*c });
+    let knobs = Knobs::of(base);
+    if !knobs.rules {
+        return out;
+    }
+    if knobs.step_percent {
+        for step_percent in [10.0, 20.0, 50.0, 100.0, base.scale_up.step_percent] {
+            push(Candidate { step_percent, ..*c });
+        }
     }
     for window in [60.0, 300.0, 900.0, base.scale_down.window_seconds] {
         push(Candidate { window, ..*c });
@@ -632,8 +668,10 @@ fn neighbours(judge: &Judge, c: &Candidate) -> Vec<Candidate> {
     for cooldown in [30.0, 60.0, 120.0, 300.0, base.scale_up.cooldown_seconds] {
         push(Candidate { cooldown, ..*c });
     }
-    for remove in [10.0, 20.0, 34.0, 50.0, base.scale_down.max_remove_percent] {
-        push(Candidate { remove, ..*c });
+    if knobs.remove {
+        for remove in [10.0, 20.0, 34.0, 50.0, base.scale_down.max_remove_percent] {
+            push(Candidate { remove, ..*c });
+        }
     }
     if judge.has_forecast() {
         for lead in LEADS.into_iter().chain([Candidate::of(base).lead]) {
@@ -707,16 +745,24 @@ fn draw_fine(judge: &Judge, workers_range: &[u32], rng: &mut SmallRng) -> Candid
     let base = judge.base;
     let pick_of = |rng: &mut SmallRng, v: &[f64]| v[rng.gen_range(0..v.len())];
     let workers = workers_range[rng.gen_range(0..workers_range.len())];
+    let knobs = Knobs::of(base);
     let mut c = Candidate {
         workers,
-        step_percent: pick_of(rng, &[5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0]),
-        window: pick_of(rng, &[60.0, 120.0, 300.0, 600.0, 900.0, 1800.0]),
-        up: pick_of(rng, &up_thresholds(base, true)),
-        down: pick_of(rng, &down_thresholds(base, true)),
-        cooldown: pick_of(rng, &[30.0, 60.0, 90.0, 120.0, 180.0, 300.0]),
-        remove: pick_of(rng, &[5.0, 10.0, 20.0, 25.0, 34.0, 50.0, 100.0]),
         ..Candidate::of(base)
     };
+    // Drawn in this order (the seeded draws of a default policy stay the same).
+    if knobs.step_percent {
+        c.step_percent = pick_of(rng, &[5.0, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0]);
+    }
+    if knobs.rules {
+        c.window = pick_of(rng, &[60.0, 120.0, 300.0, 600.0, 900.0, 1800.0]);
+        c.up = pick_of(rng, &up_thresholds(base, true));
+        c.down = pick_of(rng, &down_thresholds(base, true));
+        c.cooldown = pick_of(rng, &[30.0, 60.0, 90.0, 120.0, 180.0, 300.0]);
+    }
+    if knobs.remove {
+        c.remove = pick_of(rng, &[5.0, 10.0, 20.0, 25.0, 34.0, 50.0, 100.0]);
+    }
     if judge.has_forecast() {
         c.lead = pick_of(rng, &FINE_LEADS);
     }
