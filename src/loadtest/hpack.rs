@@ -408,13 +408,7 @@ impl Decoder {
 
     /// The string literal at the start of `input`, decoded onto `out`; the bytes it took.
     fn read_string_into(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, HpackError> {
-        let huffman = input.first().is_some_and(|b| b & 0x80 != 0);
-        let (len, used) = decode_int(input, 7)?;
-        let end = used
-            .checked_add(len)
-            .filter(|&end| end <= input.len())
-            .ok_or(HpackError("string literal beyond the block"))?;
-        let raw = &input[used..end];
+        let (huffman, raw, end) = string_literal(input)?;
         if !huffman {
             out.extend_from_slice(raw);
             return Ok(end);
@@ -598,13 +592,7 @@ impl Decoder {
         needed: bool,
         is_name: bool,
     ) -> Result<(Text<'a>, usize), HpackError> {
-        let huffman = input.first().is_some_and(|b| b & 0x80 != 0);
-        let (len, used) = decode_int(input, 7)?;
-        let end = used
-            .checked_add(len)
-            .filter(|&end| end <= input.len())
-            .ok_or(HpackError("string literal beyond the block"))?;
-        let raw = &input[used..end];
+        let (huffman, raw, end) = string_literal(input)?;
         if !huffman {
             return Ok((Text::Block(raw), end));
         }
@@ -620,6 +608,18 @@ impl Decoder {
         huffman_decode(raw, scratch)?;
         Ok((Text::Scratch, end))
     }
+}
+
+/// A string literal at the start of `input` (RFC 7541 §5.2): whether it is
+/// Huffman-coded, its bytes as sent, and the bytes it took.
+fn string_literal(input: &[u8]) -> Result<(bool, &[u8], usize), HpackError> {
+    let huffman = input.first().is_some_and(|b| b & 0x80 != 0);
+    let (len, used) = decode_int(input, 7)?;
+    let end = used
+        .checked_add(len)
+        .filter(|&end| end <= input.len())
+        .ok_or(HpackError("string literal beyond the block"))?;
+    Ok((huffman, &input[used..end], end))
 }
 
 #[cfg(test)]
