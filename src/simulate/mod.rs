@@ -158,7 +158,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         std::mem::replace(&mut demand, app)
     });
 
-    let mut warnings = Vec::new();
+    let mut findings = Vec::new();
     let forecast_grid = forecast.as_ref().map(|forecast| {
         let on_grid = forecast_on_grid(
             forecast,
@@ -169,7 +169,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
             levers.app_share(),
         );
         let covered = || on_grid.iter().enumerate().filter(|(_, v)| !v.is_nan());
-        warnings.extend(warnings::forecast_coverage(
+        findings.extend(warnings::forecast_coverage(
             covered().count(),
             steps,
             series.start,
@@ -211,13 +211,13 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         ..RunOptions::default()
     };
     let result = engine::run(&workload, &policy, &capacity, &latency, options);
-    warnings.extend(warnings::hidden_bursts(
+    findings.extend(warnings::hidden_bursts(
         &result,
         series.start,
         series.interval_seconds,
         step,
     ));
-    warnings.extend(warnings::flapping(&policy, &capacity, &latency));
+    findings.extend(warnings::flapping(&policy, &capacity, &latency));
     let latency_report = LatencyReport::new(curve.as_ref(), result.totals.latency_steps);
     let mut timing = Timing {
         simulate: clock.elapsed().as_secs_f64() * 1000.0,
@@ -282,7 +282,7 @@ pub fn simulate(inputs: Inputs, settings: &Settings) -> SimulateOutput {
         what_if,
         total_demand,
         normal_peak,
-        warnings,
+        warnings: findings,
         timing,
     }
 }

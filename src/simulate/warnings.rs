@@ -121,16 +121,21 @@ pub fn flapping(
         .filter(|e| e.action != Action::Hold)
         .map(|e| format!("{} -> {} at {:.0} min", e.from, e.to, e.at_seconds / 60.0));
     let story: Vec<String> = moves.by_ref().take(3).collect();
+    // The remedy names the rules that decide: the thresholds, or the tracking section's.
+    let remedy = match policy.own_rules() {
+        Some(own) => format!("[{own}]'s target and tolerance leave no band for this fleet's steps"),
+        None => format!(
+            "widen the dead band between scale_down.threshold ({}) and scale_up.threshold ({})",
+            policy.scale_down.threshold, policy.scale_up.threshold
+        ),
+    };
     Some(format!(
         "the policy flaps on constant demand: at a steady {rps:.1} rps it goes {} \
          ({flaps} flap(s) in {:.0} h; {flapping_levels} of {FLAP_LEVELS} steady levels \
          between {low:.1} and {high:.1} rps flap): a scale-in lands the metric above the \
-         scale-out threshold, or a scale-out below the scale-in one; widen the dead band \
-         between scale_down.threshold ({}) and scale_up.threshold ({})",
+         scale-out threshold, or a scale-out below the scale-in one; {remedy}",
         story.join(", "),
         steps as f64 * FLAP_STEP_SECONDS / 3600.0,
-        policy.scale_down.threshold,
-        policy.scale_up.threshold,
     ))
 }
 
