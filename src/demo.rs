@@ -255,7 +255,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         },
         ..LoadtestOutputs::default()
     };
-    let load = measure_plan(load_plan, &load_outputs, &[])?;
+    let load = measure_plan(load_plan, &load_outputs, &[], &mut [])?;
     let loaded = report_run(&load_outputs, &load)?;
     drop(target);
     if loaded == Outcome::Interrupted {

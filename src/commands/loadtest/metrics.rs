@@ -49,9 +49,17 @@ impl MetricsServer {
         })
     }
 
-    /// Keep serving the final values for `linger`, then stop.
+    /// Keep serving the final values for `linger`, then stop; a stop signal ends the
+    /// wait (the reports are already written).
     pub fn linger(self, linger: Duration) {
-        std::thread::sleep(linger);
+        if linger.is_zero() {
+            return;
+        }
+        crate::stop_signal::watch_in_background("no more metrics linger");
+        let until = std::time::Instant::now() + linger;
+        while std::time::Instant::now() < until && crate::stop_signal::requested().is_none() {
+            std::thread::sleep(Duration::from_millis(50).min(until - std::time::Instant::now()));
+        }
     }
 }
 

@@ -46,7 +46,18 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
     if args.find_capacity {
         return find_capacity::run(&args);
     }
-    let mut result = measure(&args)?;
+    let outputs = Outputs::of(&args);
+    let plan = plan_from_args(&args)?;
+    // Listening before any traffic: a port in use is a bad flag, not a lost run.
+    let mut metrics = args
+        .metrics_listen
+        .map(|addr| MetricsServer::start(addr, live_metrics_of(&plan)))
+        .transpose()?;
+    let mut watchers: Vec<&mut dyn Observer> = Vec::new();
+    if let Some(metrics) = metrics.as_mut() {
+        watchers.push(metrics);
+    }
+    let mut result = measure_plan(plan, &outputs, &args.thresholds, &mut watchers)?;
     if result.failures > 0 && args.thresholds.is_empty() && !args.fail_on_errors {
         result.warnings.push(format!(
             "{} of {} requests failed ({:.3}%) and nothing judges them: this run exits 0; \
@@ -56,7 +67,12 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
             100.0 * result.error_rate
         ));
     }
-    report_run(&Outputs::of(&args), &result)
+    let outcome = report_run(&outputs, &result)?;
+    // After the reports: the last scrape must see the totals, the user need not wait for them.
+    if let (Some(metrics), false) = (metrics, result.interrupted) {
+        metrics.linger(args.metrics_linger);
+    }
+    Ok(outcome)
 }
 
 /// Where a load test's reports go (`-`: standard output).
@@ -71,10 +87,6 @@ pub struct Outputs {
     pub junit: Option<PathBuf>,
     /// `--fail-on-errors`: any failed request fails the run.
     pub fail_on_errors: bool,
-    /// `--metrics-listen`: serve live metrics there during the run.
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// `--metrics-linger`: keep serving the final metrics this long.
-    pub metrics_linger: std::time::Duration,
 }
 
 impl Outputs {
@@ -85,30 +97,20 @@ impl Outputs {
             hdr_log: args.hdr_log.clone(),
             junit: args.junit.clone(),
             fail_on_errors: args.fail_on_errors,
-            metrics_listen: args.metrics_listen,
-            metrics_linger: args.metrics_linger,
         }
     }
 }
 
-/// Run the load test the arguments describe and judge its thresholds; of the
-/// outputs, only the hlog (written as the run goes).
-pub fn measure(args: &LoadtestArgs) -> anyhow::Result<RunResult> {
-    measure_plan(plan_from_args(args)?, &Outputs::of(args), &args.thresholds)
-}
-
-/// Run a validated plan with the observers its outputs need and judge `thresholds`:
-/// the entry a caller without a command line (the demo) uses.
+/// Run a validated plan with the observers its outputs need (and the caller's
+/// `watchers`) and judge `thresholds`: the entry a caller without a command line (the
+/// demo) uses.
 pub fn measure_plan(
     plan: Plan,
     outputs: &Outputs,
     thresholds: &[Threshold],
+    watchers: &mut [&mut (dyn Observer + 'static)],
 ) -> anyhow::Result<RunResult> {
     let duration = plan.duration;
-    let mut metrics = outputs
-        .metrics_listen
-        .map(|addr| MetricsServer::start(addr, live_metrics_of(&plan)))
-        .transpose()?;
     let run = Run::new(plan)?;
     let mut history = HistorySpill::default();
     let mut progress = Progress::new(duration, outputs.report.quiet);
@@ -126,17 +128,11 @@ pub fn measure_plan(
         if let Some(hlog) = hlog.as_mut() {
             observers.push(hlog);
         }
-        if let Some(metrics) = metrics.as_mut() {
-            observers.push(metrics);
+        for watcher in watchers.iter_mut() {
+            observers.push(&mut **watcher);
         }
         run.drive(&mut observers)?
     };
-    if let Some(metrics) = metrics {
-        // The user asked to stop: no lingering.
-        if !result.interrupted {
-            metrics.linger(outputs.metrics_linger);
-        }
-    }
     if let Some(file) = hlog_file {
         file.commit()?;
     }
