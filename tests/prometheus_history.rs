@@ -145,19 +145,20 @@ fn forecast_from_prometheus(prometheus: &Prometheus) {
     );
     let since = format!("{}h", WEEKS * 168 - 1);
     let window = ["--since", since.as_str(), "--until", "2024-07-07T23:00:00Z"];
-    let out = run(&[
-        &[
-            "forecast",
-            "--quiet",
-            "--prometheus",
-            &url,
-            "--query",
-            "capplan_fixture_rps",
-        ][..],
-        &window,
-        &["--json", from_prometheus.to_str().unwrap()],
-    ]
-    .concat());
+    // `forecast --prometheus URL --query ARGS...` over the fixture's window.
+    let from = |args: &[&str]| {
+        run(&[
+            &["forecast", "--quiet", "--prometheus", &url, "--query"][..],
+            args,
+            &window,
+        ]
+        .concat())
+    };
+    let out = from(&[
+        "capplan_fixture_rps",
+        "--json",
+        from_prometheus.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -167,18 +168,7 @@ fn forecast_from_prometheus(prometheus: &Prometheus) {
     assert_same_forecast(&a, &b);
 
     // Two series: refused with their labels, unless added up.
-    let out = run(&[
-        &[
-            "forecast",
-            "--quiet",
-            "--prometheus",
-            &url,
-            "--query",
-            "capplan_fixture_split",
-        ][..],
-        &window,
-    ]
-    .concat());
+    let out = from(&["capplan_fixture_split"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -190,20 +180,12 @@ fn forecast_from_prometheus(prometheus: &Prometheus) {
         "{err}"
     );
     let summed = dir.path().join("summed.json");
-    let out = run(&[
-        &[
-            "forecast",
-            "--quiet",
-            "--prometheus",
-            &url,
-            "--query",
-            "capplan_fixture_split",
-            "--sum-series",
-        ][..],
-        &window,
-        &["--json", summed.to_str().unwrap()],
-    ]
-    .concat());
+    let out = from(&[
+        "capplan_fixture_split",
+        "--sum-series",
+        "--json",
+        summed.to_str().unwrap(),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -212,11 +194,7 @@ fn forecast_from_prometheus(prometheus: &Prometheus) {
     assert_same_forecast(&a, &json_of(&summed));
 
     // A query Prometheus refuses is a bad flag, with Prometheus's reason.
-    let out = run(&[
-        &["forecast", "--prometheus", &url, "--query", "sum(("][..],
-        &window,
-    ]
-    .concat());
+    let out = from(&["sum(("]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Prometheus refused it"));
 }
