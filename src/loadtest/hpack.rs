@@ -309,6 +309,12 @@ fn encode_str(out: &mut Vec<u8>, s: &[u8]) {
 /// One field as a literal without indexing (RFC 7541 §6.2.2): the name from the static
 /// table when it is there, the value as a plain literal.
 pub fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    encode_field_joined(out, name, &[value]);
+}
+
+/// As `encode_field`, the value being `parts` one after the other (so a joined value
+/// needs no buffer of its own).
+pub fn encode_field_joined(out: &mut Vec<u8>, name: &[u8], parts: &[&[u8]]) {
     match STATIC.iter().position(|(n, _)| n.as_bytes() == name) {
         Some(i) => encode_int(out, 0x00, 4, i + 1),
         None => {
@@ -316,7 +322,10 @@ pub fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
             encode_str(out, name);
         }
     }
-    encode_str(out, value);
+    encode_int(out, 0, 7, parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.extend_from_slice(part);
+    }
 }
 
 /// A request's pseudo-header fields (RFC 9113 §8.3.1), from the static table when a
@@ -955,5 +964,20 @@ mod tests {
         let fields = decode_all(&mut d, &out);
         assert_eq!(fields[0], (":method".into(), "DELETE".into()));
         assert_eq!(fields[3], (":path".into(), "/a?b=1".into()));
+    }
+
+    #[test]
+    fn a_joined_value_encodes_as_the_whole_value() {
+        let mut joined = Vec::new();
+        encode_field_joined(&mut joined, b"cookie", &[b"a=1", b"; ", &[b'b'; 200]]);
+        let mut whole = Vec::new();
+        let value = [&b"a=1; "[..], &[b'b'; 200]].concat();
+        encode_field(&mut whole, b"cookie", &value);
+        assert_eq!(joined, whole);
+        let fields = decode_all(&mut Decoder::new(4096), &joined);
+        assert_eq!(
+            fields,
+            vec![("cookie".into(), String::from_utf8(value).unwrap())]
+        );
     }
 }

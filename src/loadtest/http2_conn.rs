@@ -302,6 +302,8 @@ struct State {
     go_away: Option<(u32, Reason)>,
     /// The connection ended: the failure of a stream it cut.
     closed: Option<Failure>,
+    /// A request's Cookie field, HPACK-encoded: reused from request to request.
+    cookie_field: Vec<u8>,
 }
 
 /// A connection error: the server broke the protocol.
@@ -346,6 +348,7 @@ impl State {
             continuation: None,
             go_away: None,
             closed: None,
+            cookie_field: Vec::new(),
         }
     }
 
@@ -406,18 +409,22 @@ impl State {
                 self.peer_max_frame,
             ),
             Some(jar) => {
-                // The request's own Cookie header, then the jar's (one field).
-                let mut field = Vec::new();
-                let value = match &template.cookie {
-                    Some(own) => [own.as_bytes(), b"; ", jar.as_bytes()].concat(),
-                    None => jar.as_bytes().to_vec(),
-                };
-                // One Cookie field (RFC 9113 §8.2.3 allows either).
-                hpack::encode_field(&mut field, b"cookie", &value);
+                // The request's own Cookie header, then the jar's: one field (RFC 9113
+                // §8.2.3 allows either), encoded into a buffer kept for the next request.
+                let field = &mut self.cookie_field;
+                field.clear();
+                match &template.cookie {
+                    Some(own) => hpack::encode_field_joined(
+                        field,
+                        b"cookie",
+                        &[own.as_bytes(), b"; ", jar.as_bytes()],
+                    ),
+                    None => hpack::encode_field(field, b"cookie", jar.as_bytes()),
+                }
                 frame::write_headers(
                     &mut self.write,
                     id,
-                    &[&template.block, &field],
+                    &[&template.block, &self.cookie_field],
                     end_stream,
                     self.peer_max_frame,
                 );
