@@ -471,6 +471,20 @@ fn unsupported_or_bad_policy_documents_exit_2_naming_file_line_and_field() {
         stderr.contains("bundle.json:6: ScalingPolicies[0].MinAdjustmentMagnitude:"),
         "{stderr}"
     );
+    // A value the imported policy rejects: placed on the bundle's line that gave it.
+    let (code, stderr) = policy_error(
+        "bundle.json",
+        "{\n  \"AutoScalingGroups\": [{\"AutoScalingGroupName\": \"g\", \"MinSize\": 1, \"MaxSize\": 4}],\n  \"ScalingPolicies\": [\n    {\n      \"PolicyName\": \"tt\",\n      \"PolicyType\": \"TargetTrackingScaling\",\n      \"TargetTrackingConfiguration\": {\n        \"PredefinedMetricSpecification\": {\"PredefinedMetricType\": \"ASGAverageCPUUtilization\"},\n        \"TargetValue\": -5\n      }\n    }\n  ]\n}\n",
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bundle.json:9: target_tracking.target: must be > 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  |         \"TargetValue\": -5"),
+        "{stderr}"
+    );
     // An HPA with a typo in its spec, and one with two metrics.
     let (code, stderr) = policy_error(
         "hpa.yaml",

@@ -191,10 +191,14 @@ pub fn from_aws(bundle: &Bundle, source: &Source) -> Result<Imported, InputError
         .iter()
         .chain(&tracking)
         .find_map(|p| p.estimated_instance_warmup);
-    let warmup = scale_out_warmup
-        .or(group.default_instance_warmup)
-        .or(group.default_cooldown)
-        .unwrap_or(300.0);
+    let (warmup_key, warmup) = [
+        ("EstimatedInstanceWarmup", scale_out_warmup),
+        ("DefaultInstanceWarmup", group.default_instance_warmup),
+        ("DefaultCooldown", group.default_cooldown),
+    ]
+    .into_iter()
+    .find_map(|(key, seconds)| seconds.map(|s| (key, s)))
+    .unwrap_or(("", 300.0));
     policy.fleet.boot_seconds = warmup;
     policy.fleet.warmup_seconds = 0.0;
     notes.push(format!(
@@ -285,9 +289,28 @@ pub fn from_aws(bundle: &Bundle, source: &Source) -> Result<Imported, InputError
             ));
         }
     }
-    policy
-        .validate()
-        .map_err(|(field, message)| source.at_line(1, field, message))?;
+    // A value the policy rejects is placed on the bundle's line that gave it.
+    policy.validate().map_err(|(field, message)| {
+        let (anchor, key) = match field {
+            "fleet.min_instances" => ("", "MinSize"),
+            "fleet.max_instances" => ("", "MaxSize"),
+            "fleet.boot_seconds" => ("", warmup_key),
+            "target_tracking.target" => (
+                tracking.first().map_or("", |p| p.policy_name.as_str()),
+                "TargetValue",
+            ),
+            "predictive.scheduling_buffer_seconds" => ("", "SchedulingBufferTime"),
+            "scale_up.threshold" | "scale_down.threshold" => ("", "Threshold"),
+            "scale_up.steps" | "scale_down.steps" => ("", "StepAdjustments"),
+            _ => ("", ""),
+        };
+        let line = if key.is_empty() {
+            1
+        } else {
+            aws_policy::line_of(text, anchor, key, "")
+        };
+        source.at_line(line, field, message)
+    })?;
     let mut seen = std::collections::HashSet::new();
     notes.retain(|n| seen.insert(n.clone()));
     Ok(Imported { policy, notes })
