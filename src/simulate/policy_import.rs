@@ -201,8 +201,13 @@ pub fn from_aws(bundle: &Bundle, source: &Source) -> Result<Imported, InputError
     .unwrap_or(("", 300.0));
     policy.fleet.boot_seconds = warmup;
     policy.fleet.warmup_seconds = 0.0;
+    let warmup_from = if warmup_key.is_empty() {
+        "none of EstimatedInstanceWarmup, DefaultInstanceWarmup, DefaultCooldown is set: AWS's 300 s".to_string()
+    } else {
+        format!("from {warmup_key}")
+    };
     notes.push(format!(
-        "instance warm-up {warmup} s: an instance serves nothing for {warmup} s, then fully (fleet.boot_seconds = {warmup}, fleet.warmup_seconds = 0)"
+        "instance warm-up {warmup} s ({warmup_from}): an instance serves nothing for {warmup} s, then fully (fleet.boot_seconds = {warmup}, fleet.warmup_seconds = 0)"
     ));
 
     if let Some(p) = tracking.first() {
