@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::located::Source;
 use crate::error::InputError;
-use crate::timestamp::parse_stamp;
+use crate::timestamp::{parse_stamp, shorten};
 
 /// How a command reads traffic.
 #[derive(Debug, Clone, Copy, Default)]
@@ -153,19 +153,6 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
         }));
     }
     regular(parsed, &source, options).map(Traffic::Regular)
-}
-
-/// Cut a piece of input quoted in a message to its first line and 60 characters: a
-/// quoted field can run over many lines (an unclosed quote), the message must not.
-pub fn shorten(text: &str) -> String {
-    const MAX: usize = 60;
-    let first = text.lines().next().unwrap_or("");
-    let cut: String = first.chars().take(MAX).collect();
-    if cut.len() < text.len() {
-        format!("{cut}...")
-    } else {
-        cut
-    }
 }
 
 /// Read the rows of a traffic file of any supported form, detected by content: CSV (comma
