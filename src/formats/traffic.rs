@@ -550,7 +550,8 @@ pub fn infer_interval(rows: &[Row]) -> Option<i64> {
     let total: usize = counts.values().sum();
     let mut gaps: Vec<(i64, usize)> = counts.into_iter().collect();
     gaps.sort_unstable_by_key(|&(step, n)| (std::cmp::Reverse(n), step));
-    // Candidates: the common gaps themselves and the usual intervals below them.
+    // Candidates: the common gaps themselves and the usual intervals below them. 1 s
+    // divides every gap, so there is always an answer.
     const USUAL: [i64; 17] = [
         1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 86_400,
     ];
@@ -562,17 +563,14 @@ pub fn infer_interval(rows: &[Row]) -> Option<i64> {
         let rest = step % d;
         step >= d - d / 20 && rest.min(d - rest) <= d / 20
     };
-    candidates
-        .into_iter()
-        .find(|&d| {
-            let fits: usize = gaps
-                .iter()
-                .filter(|&&(step, _)| divides(d, step))
-                .map(|&(_, n)| n)
-                .sum();
-            fits as f64 >= DIVIDES_NEARLY_ALL * total as f64
-        })
-        .or(Some(1))
+    candidates.into_iter().find(|&d| {
+        let fits: usize = gaps
+            .iter()
+            .filter(|&&(step, _)| divides(d, step))
+            .map(|&(_, n)| n)
+            .sum();
+        fits as f64 >= DIVIDES_NEARLY_ALL * total as f64
+    })
 }
 
 /// Put the rows on their grid: unsorted, duplicate and off-grid rows are errors; gaps
