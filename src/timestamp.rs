@@ -25,7 +25,7 @@ pub const EXPECTED: &str =
 
 /// Parse one stamp; the error says what was expected.
 pub fn parse_stamp(text: &str) -> Result<Stamp, String> {
-    let bad = || format!("'{}' is not a timestamp ({EXPECTED})", quoted(text));
+    let bad = || format!("'{}' is not a timestamp ({EXPECTED})", shorten(text));
     let b = text.as_bytes();
     if b.len() < 16
         || b[4] != b'-'
@@ -78,7 +78,7 @@ pub fn parse_stamp(text: &str) -> Result<Stamp, String> {
         || minute > 59
         || second > 60
     {
-        return Err(format!("'{}' is not a valid date and time", quoted(text)));
+        return Err(format!("'{}' is not a valid date and time", shorten(text)));
     }
     let days = days_from_civil(year, month, day);
     Ok(Stamp {
@@ -104,9 +104,10 @@ pub fn from_epoch(number: f64) -> Option<Stamp> {
     })
 }
 
-/// A stamp's text as quoted in a message: its first line, at most 60 characters (a CSV
-/// field with an unclosed quote can hold the rest of the file).
-fn quoted(text: &str) -> String {
+/// A piece of input as quoted in a message: its first line, at most 60 characters (a CSV
+/// field with an unclosed quote can hold the rest of the file; the message must not).
+/// Shared by the readers in `formats/`.
+pub fn shorten(text: &str) -> String {
     let first = text.lines().next().unwrap_or("");
     let cut: String = first.chars().take(60).collect();
     if cut.len() < text.len() {

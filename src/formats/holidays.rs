@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 
 use super::located::Source;
 use crate::error::InputError;
+use crate::timestamp::shorten;
 
 /// Longest period of a `--holidays` line (days after its first).
 const MAX_PERIOD_DAYS: i64 = 366;
@@ -42,7 +43,7 @@ pub fn parse_holidays(text: &str, path: &Path) -> Result<Vec<(NaiveDate, String)
                     "date",
                     format!(
                         "'{}' is not a date (expected YYYY-MM-DD, or a period FIRST..LAST)",
-                        text.chars().take(60).collect::<String>()
+                        shorten(text)
                     ),
                 )
             })

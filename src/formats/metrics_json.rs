@@ -9,9 +9,9 @@ use chrono::FixedOffset;
 use serde::Deserialize;
 
 use super::located::Source;
-use super::traffic::{shorten, Column, ParsedRows, Row};
+use super::traffic::{Column, ParsedRows, Row};
 use crate::error::InputError;
-use crate::timestamp::{from_epoch, parse_stamp};
+use crate::timestamp::{from_epoch, parse_stamp, shorten};
 
 #[derive(Deserialize)]
 struct Prometheus {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::located::Source;
 use crate::error::InputError;
-use crate::timestamp::parse_stamp;
+use crate::timestamp::{parse_stamp, shorten};
 
 /// How a command reads traffic.
 #[derive(Debug, Clone, Copy, Default)]
@@ -153,19 +153,6 @@ pub fn parse(text: &str, path: &Path, options: TrafficOptions) -> Result<Traffic
         }));
     }
     regular(parsed, &source, options).map(Traffic::Regular)
-}
-
-/// Cut a piece of input quoted in a message to its first line and 60 characters: a
-/// quoted field can run over many lines (an unclosed quote), the message must not.
-pub fn shorten(text: &str) -> String {
-    const MAX: usize = 60;
-    let first = text.lines().next().unwrap_or("");
-    let cut: String = first.chars().take(MAX).collect();
-    if cut.len() < text.len() {
-        format!("{cut}...")
-    } else {
-        cut
-    }
 }
 
 /// Read the rows of a traffic file of any supported form, detected by content: CSV (comma
@@ -563,7 +550,8 @@ pub fn infer_interval(rows: &[Row]) -> Option<i64> {
     let total: usize = counts.values().sum();
     let mut gaps: Vec<(i64, usize)> = counts.into_iter().collect();
     gaps.sort_unstable_by_key(|&(step, n)| (std::cmp::Reverse(n), step));
-    // Candidates: the common gaps themselves and the usual intervals below them.
+    // Candidates: the common gaps themselves and the usual intervals below them. 1 s
+    // divides every gap, so there is always an answer.
     const USUAL: [i64; 17] = [
         1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 86_400,
     ];
@@ -575,17 +563,14 @@ pub fn infer_interval(rows: &[Row]) -> Option<i64> {
         let rest = step % d;
         step >= d - d / 20 && rest.min(d - rest) <= d / 20
     };
-    candidates
-        .into_iter()
-        .find(|&d| {
-            let fits: usize = gaps
-                .iter()
-                .filter(|&&(step, _)| divides(d, step))
-                .map(|&(_, n)| n)
-                .sum();
-            fits as f64 >= DIVIDES_NEARLY_ALL * total as f64
-        })
-        .or(Some(1))
+    candidates.into_iter().find(|&d| {
+        let fits: usize = gaps
+            .iter()
+            .filter(|&&(step, _)| divides(d, step))
+            .map(|&(_, n)| n)
+            .sum();
+        fits as f64 >= DIVIDES_NEARLY_ALL * total as f64
+    })
 }
 
 /// Put the rows on their grid: unsorted, duplicate and off-grid rows are errors; gaps
