@@ -33,6 +33,18 @@ pub const BASELINES: [Baseline; 7] = [
     Baseline::WeeksMedian(5),
 ];
 
+/// Most weeks a baseline looks back over (the size of `gather`'s stack buffer).
+const MAX_WEEKS: usize = 8;
+
+// Every baseline fits the buffer: checked when compiling, not by a panic at run time.
+const _: () = {
+    let mut i = 0;
+    while i < BASELINES.len() {
+        assert!(BASELINES[i].weeks() <= MAX_WEEKS);
+        i += 1;
+    }
+};
+
 impl Baseline {
     pub fn label(self) -> String {
         match self {
@@ -43,7 +55,7 @@ impl Baseline {
         }
     }
 
-    fn weeks(self) -> usize {
+    const fn weeks(self) -> usize {
         match self {
             Baseline::SeasonalNaive => 1,
             Baseline::WeeksMean(k) | Baseline::WeeksMedian(k) => k,
@@ -91,7 +103,7 @@ impl Baseline {
     ) -> f64 {
         let position = (index - origin) % WEEK;
         let wanted = self.weeks();
-        let mut values = [0.0; 8];
+        let mut values = [0.0; MAX_WEEKS];
         let mut found = 0;
         let mut back = 1;
         while found < wanted && back * WEEK <= origin && back <= max_back {
