@@ -1,4 +1,4 @@
-"""A fault-injecting HTTP/2 server for capplan's tests (tests/h2_faults.rs), built on
+"""A fault-injecting HTTP/2 server for capplan's tests (tests/suite/h2_faults.rs), built on
 the third-party `h2` package (hyper-h2). Plain h2c with prior knowledge on 127.0.0.1.
 
 Paths (any method; a request body is read whole and logged with its SHA-256):
