@@ -645,7 +645,9 @@ fn a_timed_out_stream_is_reset_with_cancel() {
     }
     let server = H2FaultServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let tasks = [Task::get("slow", "/slow", Expect::Ok)];
+    // 500 ms against a 5 ms timeout: on a loaded machine the timer may fire late, but
+    // not so late that the answer comes first.
+    let tasks = [Task::get("slow", "/slow?ms=500", Expect::Ok)];
     let scenario = write_scenario(dir.path(), &server.base(), WAIT, &tasks);
     let run = capplan_run(
         dir.path(),
