@@ -208,6 +208,41 @@ pub fn key_line(text: &str, keys: &[&str]) -> usize {
     from + 1
 }
 
+/// The line of the `n`th item (from 0) of the block list under a nested key, e.g. the
+/// second metric of `["spec", "metrics"]`: the items are the `- ` lines at the first
+/// item's indentation, until a line less indented ends the list. `None` when absent.
+pub fn item_line(text: &str, keys: &[&str], n: usize) -> Option<usize> {
+    let key_at = key_line(text, keys) - 1;
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let key_indent = indent(lines.get(key_at)?);
+    let mut item_indent = None;
+    let mut seen = 0;
+    for (i, line) in lines.iter().enumerate().skip(key_at + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let at = indent(line);
+        if at < key_indent || (at == key_indent && !trimmed.starts_with("- ")) {
+            return None;
+        }
+        if !trimmed.starts_with("- ") {
+            continue;
+        }
+        match item_indent {
+            None => item_indent = Some(at),
+            Some(first) if at != first => continue,
+            Some(_) => {}
+        }
+        if seen == n {
+            return Some(i + 1);
+        }
+        seen += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +264,17 @@ mod tests {
         assert!(err.ends_with("  |   minReplica: 2"), "{err}");
         assert!(detect(text));
         assert!(!detect("[fleet]\nmin_instances = 2\n"));
+    }
+
+    #[test]
+    fn list_items_are_found_under_their_key_only() {
+        let text = "spec:\n  metrics:\n  - type: Resource\n    resource:\n      name: cpu\n  - type: Pods\n    pods:\n      metric:\n        name: rps\n  behavior:\n    scaleUp:\n      policies:\n      - type: Pods\n        value: 4\n";
+        assert_eq!(item_line(text, &["spec", "metrics"], 0), Some(3));
+        assert_eq!(item_line(text, &["spec", "metrics"], 1), Some(6));
+        assert_eq!(item_line(text, &["spec", "metrics"], 2), None);
+        assert_eq!(
+            item_line(text, &["behavior", "scaleUp", "policies"], 0),
+            Some(13)
+        );
     }
 }

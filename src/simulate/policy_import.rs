@@ -625,12 +625,8 @@ pub fn from_hpa(manifest: &Manifest, source: &Source) -> Result<Imported, InputE
             }
         },
         [_, second, ..] => {
-            let line = text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| l.trim_start().starts_with("- ") && l.contains("type:") || l.trim_start().starts_with("- resource:") || l.trim_start().starts_with("- pods:") || l.trim_start().starts_with("- type:"))
-                .nth(1)
-                .map_or(key_line(text, &["metrics"]), |(i, _)| i + 1);
+            let line = hpa::item_line(text, &["spec", "metrics"], 1)
+                .unwrap_or_else(|| key_line(text, &["metrics"]));
             return Err(source.at_line(
                 line,
                 "spec.metrics[1]",
