@@ -341,7 +341,7 @@ impl OutputDir {
         }
     }
 
-    /// Start writing the directory `dest`.
+    /// Start writing the directory `dest` (its parents are created).
     pub fn create(dest: &Path) -> anyhow::Result<OutputDir> {
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -350,6 +350,9 @@ impl OutputDir {
         let name = dest
             .file_name()
             .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        // The run's folder on a shared volume (`/results/RUN/shard-I`) may not exist yet.
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .tempdir_in(parent)
