@@ -345,6 +345,7 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
         generator.seconds,
         generator.max_cpu,
         plan.threads,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
     ));
     let (rate_report, rate_achieved, service_time) = match plan.load {
         LoadModel::Open {
