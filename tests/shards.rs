@@ -124,54 +124,65 @@ fn one_shard_merges_into_exactly_the_runs_own_reports() {
     let _machine = common::machine::shared();
     let target = Target::start(&["--workers", "8", "--service-time", "exp:2ms"]);
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let out = common::capplan()
-        .args(["loadtest", "--url", &target.url_for("/"), "--quiet"])
-        .args(["--users", "3", "--duration", "3s", "--warmup", "1s"])
-        .args(["--threshold", "p95<5s", "--threshold", "error_rate<1%"])
-        .arg("--out-dir")
-        .arg(d.join("shard"))
-        .arg("--json")
-        .arg(d.join("run.json"))
-        .arg("--junit")
-        .arg(d.join("run.xml"))
-        .arg("--csv")
-        .arg(d.join("run"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", said(&out));
-    let prefix = d.join("merged");
-    let out = merge(
-        &[
-            "--json",
-            d.join("merged.json").to_str().unwrap(),
-            "--junit",
-            d.join("merged.xml").to_str().unwrap(),
-            "--csv",
-            prefix.to_str().unwrap(),
-            "--html",
-            d.join("merged.html").to_str().unwrap(),
-        ],
-        &[&d.join("shard")],
-    );
-    assert!(out.status.success(), "{}", said(&out));
-    // The same renderers on the same numbers: the very same documents.
-    let (run, merged) = (json(&d.join("run.json")), json(&d.join("merged.json")));
-    assert!(run["requests"].as_u64().unwrap() > 0);
-    assert_eq!(run, merged);
-    assert_eq!(
-        fs::read_to_string(d.join("run.xml")).unwrap(),
-        fs::read_to_string(d.join("merged.xml")).unwrap()
-    );
-    for suffix in ["_stats.csv", "_stats_history.csv", "_failures.csv"] {
-        let a = fs::read_to_string(d.join(format!("run{suffix}"))).unwrap();
-        let b = fs::read_to_string(d.join(format!("merged{suffix}"))).unwrap();
-        assert_eq!(a, b, "{suffix}");
+    let loads: [(&str, &[&str]); 2] = [
+        ("closed", &["--users", "3"]),
+        // The open model: service times, pacing and the rate report merge too.
+        ("open", &["--rate", "100", "--connections", "16"]),
+    ];
+    for (model, load) in loads {
+        let d = dir.path().join(model);
+        fs::create_dir(&d).unwrap();
+        let out = common::capplan()
+            .args(["loadtest", "--url", &target.url_for("/"), "--quiet"])
+            .args(load)
+            .args(["--duration", "3s", "--warmup", "1s"])
+            .args(["--threshold", "p95<5s", "--threshold", "error_rate<1%"])
+            .arg("--out-dir")
+            .arg(d.join("shard"))
+            .arg("--json")
+            .arg(d.join("run.json"))
+            .arg("--junit")
+            .arg(d.join("run.xml"))
+            .arg("--csv")
+            .arg(d.join("run"))
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        // A busy machine may fail a verdict; the merge must reach the same one.
+        let verdict = out.status.code();
+        assert!(matches!(verdict, Some(0 | 1)), "{}", said(&out));
+        let prefix = d.join("merged");
+        let out = merge(
+            &[
+                "--json",
+                d.join("merged.json").to_str().unwrap(),
+                "--junit",
+                d.join("merged.xml").to_str().unwrap(),
+                "--csv",
+                prefix.to_str().unwrap(),
+                "--html",
+                d.join("merged.html").to_str().unwrap(),
+            ],
+            &[&d.join("shard")],
+        );
+        assert_eq!(out.status.code(), verdict, "{}", said(&out));
+        // The same renderers on the same numbers: the very same documents.
+        let (run, merged) = (json(&d.join("run.json")), json(&d.join("merged.json")));
+        assert!(run["requests"].as_u64().unwrap() > 0);
+        assert_eq!(run, merged, "{model}");
+        assert_eq!(
+            fs::read_to_string(d.join("run.xml")).unwrap(),
+            fs::read_to_string(d.join("merged.xml")).unwrap()
+        );
+        for suffix in ["_stats.csv", "_stats_history.csv", "_failures.csv"] {
+            let a = fs::read_to_string(d.join(format!("run{suffix}"))).unwrap();
+            let b = fs::read_to_string(d.join(format!("merged{suffix}"))).unwrap();
+            assert_eq!(a, b, "{model} {suffix}");
+        }
+        assert!(fs::read_to_string(d.join("merged.html"))
+            .unwrap()
+            .contains("<svg"));
     }
-    assert!(fs::read_to_string(d.join("merged.html"))
-        .unwrap()
-        .contains("<svg"));
 }
 
 #[test]

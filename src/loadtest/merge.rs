@@ -301,16 +301,17 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
     } else {
         HttpVersion::Http1
     };
+    // Each shard's warnings, named by shard (a run of one shard keeps its own words).
     let mut warnings: Vec<String> = Vec::new();
     for shard in shards {
         let id = shard.manifest.shard;
-        warnings.extend(
-            shard
-                .manifest
-                .warnings
-                .iter()
-                .map(|w| format!("shard {}/{}: {w}", id.index, id.count)),
-        );
+        warnings.extend(shard.manifest.warnings.iter().map(|w| {
+            if id.count > 1 {
+                format!("shard {}/{}: {w}", id.index, id.count)
+            } else {
+                w.clone()
+            }
+        }));
     }
     let mut thresholds: Vec<String> = Vec::new();
     for t in shards.iter().flat_map(|s| &s.manifest.thresholds) {
