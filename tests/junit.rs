@@ -305,8 +305,13 @@ fn merge_writes_the_junit_a_run_writes_with_the_shards_and_its_own_thresholds() 
         })
         .collect();
     let mut dirs = Vec::new();
-    for (mut child, out_dir) in shards {
-        assert!(child.wait().unwrap().success());
+    for (child, out_dir) in shards {
+        let out = common::wait_output(child, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dirs.push(out_dir);
     }
     let junit = dir.path().join("merged.xml");

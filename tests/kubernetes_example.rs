@@ -116,7 +116,7 @@ fn the_jobs_commands_run_and_merge_as_the_pods_would() {
         })
         .collect();
     for pod in pods {
-        let out = pod.wait_with_output().unwrap();
+        let out = common::wait_output(pod, Duration::from_secs(60));
         assert!(
             out.status.success(),
             "{}",

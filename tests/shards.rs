@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Target;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
@@ -66,7 +66,7 @@ fn run_shards(target: &Target, base: &Path, count: u32, load: &[&str]) -> Vec<Pa
         })
         .collect();
     for child in children {
-        let out = child.wait_with_output().unwrap();
+        let out = common::wait_output(child, Duration::from_secs(60));
         assert!(out.status.success(), "{}", said(&out));
     }
     (0..count)
@@ -361,9 +361,7 @@ fn a_terminated_shard_still_writes_its_directory_whole() {
     std::thread::sleep(Duration::from_millis(2500));
     assert!(!out_dir.exists(), "the directory appears only whole");
     common::send_signal(&child, libc::SIGTERM);
-    let begun = Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert!(begun.elapsed() < Duration::from_secs(20));
+    let out = common::wait_output(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(130), "{}", said(&out));
     let manifest = json(&out_dir.join("manifest.json"));
     assert_eq!(manifest["interrupted"], true);
