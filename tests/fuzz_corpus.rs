@@ -84,3 +84,8 @@ fn profile() {
 fn holidays() {
     replay("holidays", checks::holidays);
 }
+
+#[test]
+fn shard_dir() {
+    replay("shard_dir", checks::shard_dir);
+}

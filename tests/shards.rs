@@ -337,6 +337,25 @@ fn merge_refuses_missing_duplicate_foreign_and_misaligned_shards() {
     fs::write(broken.join("seconds.jsonl"), lines.join("\n")).unwrap();
     refused(&[s0, &broken], &["broken/seconds.jsonl:1: elapsed_s"]);
 
+    let gap = d.join("gap");
+    copy_dir(s1, &gap);
+    let seconds = fs::read_to_string(gap.join("seconds.jsonl")).unwrap();
+    let skipped = seconds.replacen("\"elapsed_s\":1,", "\"elapsed_s\":2,", 1);
+    assert_ne!(skipped, seconds);
+    fs::write(gap.join("seconds.jsonl"), skipped).unwrap();
+    refused(
+        &[s0, &gap],
+        &["gap/seconds.jsonl:1: elapsed_s", "expected second 1"],
+    );
+
+    let nonsense = d.join("nonsense");
+    copy_dir(s1, &nonsense);
+    edit_manifest(&nonsense, |m| m["shard"]["count"] = 0.into());
+    refused(
+        &[s0, &nonsense],
+        &["nonsense/manifest.json", "shard: shard 1/0 is not a shard"],
+    );
+
     refused(
         &[s0, &d.join("nowhere")],
         &["nowhere", "is not a directory"],

@@ -38,7 +38,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     let mut shards = args
         .dirs
         .iter()
-        .map(|dir| shard_dir::read(dir))
+        .map(|dir| shard_dir::read(dir, crate::loadtest::recorder::HIGHEST_US))
         .collect::<Result<Vec<_>, InputError>>()?;
     merge::check(&mut shards)?;
     // The shards' own thresholds, then merge's; each judged once.

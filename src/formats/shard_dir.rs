@@ -209,28 +209,61 @@ pub struct ShardDir {
     pub seconds: Vec<Second>,
 }
 
+/// Most shards of one run: far more generators than any team runs, so a typo.
+pub const MAX_SHARDS: u32 = 10_000;
+/// Most tasks (stats slots) a shard may have: each costs two histograms a second
+/// in the merge (~280 KB), and no scenario comes near.
+pub const MAX_TASKS: usize = 1_000;
+
 /// Read a shard directory; every problem names the file, line and field.
-pub fn read(dir: &Path) -> Result<ShardDir, InputError> {
+/// `highest_us`: the largest value capplan's histograms hold (a log with larger
+/// values was not written by capplan and could not be added).
+pub fn read(dir: &Path, highest_us: u64) -> Result<ShardDir, InputError> {
     if !dir.is_dir() {
         return Err(InputError::file(
             dir,
             "is not a directory: give the --out-dir of each shard",
         ));
     }
+    let manifest = read_text(&dir.join(MANIFEST), dir)?;
+    let seconds = read_text(&dir.join(SECONDS), dir)?;
+    let log = read_text(&dir.join(LATENCY_LOG), dir)?;
+    parse(
+        dir,
+        Texts {
+            manifest: &manifest,
+            seconds: &seconds,
+            log: &log,
+        },
+        highest_us,
+    )
+}
+
+/// The three files of a shard directory, read.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts<'a> {
+    pub manifest: &'a str,
+    pub seconds: &'a str,
+    pub log: &'a str,
+}
+
+/// Parse and check the files of the shard directory `dir` (only named in errors).
+pub fn parse(dir: &Path, texts: Texts<'_>, highest_us: u64) -> Result<ShardDir, InputError> {
     let manifest_path = dir.join(MANIFEST);
-    let text = read_text(&manifest_path, dir)?;
-    let source = Source::new(&manifest_path, &text);
+    let text = texts.manifest;
+    let source = Source::new(&manifest_path, text);
     let manifest: Manifest = source.json("manifest")?;
+    let bad = |key: &str, message: String| {
+        source.at_line(line_of(text, &format!("\"{key}\"")), key, message)
+    };
     if manifest.format != FORMAT {
-        return Err(source.at_line(
-            line_of(&text, "\"format\""),
+        return Err(bad(
             "format",
             format!("expected \"{FORMAT}\", got \"{}\"", manifest.format),
         ));
     }
     if manifest.version != VERSION {
-        return Err(source.at_line(
-            line_of(&text, "\"version\""),
+        return Err(bad(
             "version",
             format!(
                 "version {} is not the version {VERSION} this capplan reads: merge with the \
@@ -240,18 +273,47 @@ pub fn read(dir: &Path) -> Result<ShardDir, InputError> {
         ));
     }
     if manifest.interval_s != 1 {
-        return Err(source.at_line(
-            line_of(&text, "\"interval_s\""),
+        return Err(bad(
             "interval_s",
             format!("expected intervals of 1 s, got {}", manifest.interval_s),
         ));
     }
+    let shard = manifest.shard;
+    if !(1..=MAX_SHARDS).contains(&shard.count) || shard.index >= shard.count {
+        return Err(bad(
+            "shard",
+            format!(
+                "shard {}/{} is not a shard: the index counts from 0 and stays below the \
+                 count, at most {MAX_SHARDS}",
+                shard.index, shard.count
+            ),
+        ));
+    }
+    if manifest.tasks.is_empty() || manifest.tasks.len() > MAX_TASKS {
+        return Err(bad(
+            "tasks",
+            format!(
+                "expected 1 to {MAX_TASKS} tasks, got {}",
+                manifest.tasks.len()
+            ),
+        ));
+    }
+    let numbers = [
+        ("duration_s", manifest.duration_s),
+        ("rate", manifest.rate.unwrap_or(0.0)),
+        ("late_tolerance_ms", manifest.late_tolerance_ms),
+        ("max_cpu_percent", manifest.generator.max_cpu_percent),
+    ];
+    if let Some((key, value)) = numbers.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        return Err(bad(
+            key,
+            format!("expected a finite number at least 0, got {value}"),
+        ));
+    }
     let seconds_path = dir.join(SECONDS);
-    let seconds_text = read_text(&seconds_path, dir)?;
-    let lines = read_seconds(&seconds_path, &seconds_text, manifest.tasks.len())?;
+    let lines = read_seconds(&seconds_path, texts.seconds, manifest.tasks.len())?;
     let log_path = dir.join(LATENCY_LOG);
-    let log_text = read_text(&log_path, dir)?;
-    let mut histograms = read_log(&log_path, &log_text, &lines)?;
+    let mut histograms = read_log(&log_path, texts.log, &lines, highest_us)?;
     let seconds = lines
         .into_iter()
         .map(|(_, line)| Second {
@@ -284,7 +346,7 @@ fn line_of(text: &str, needle: &str) -> usize {
         .map_or(1, |at| text[..at].matches('\n').count() + 1)
 }
 
-/// The lines of `seconds.jsonl` with their line numbers, strictly increasing seconds.
+/// The lines of `seconds.jsonl` with their line numbers: seconds 1, 2, 3...
 fn read_seconds(
     path: &Path,
     text: &str,
@@ -310,17 +372,17 @@ fn read_seconds(
                 ),
             ));
         }
-        if let Some((_, last)) = lines.last() {
-            if line.elapsed_s <= last.elapsed_s {
-                return Err(source.at_line(
-                    number,
-                    "elapsed_s",
-                    format!(
-                        "seconds must increase: {} follows {}",
-                        line.elapsed_s, last.elapsed_s
-                    ),
-                ));
-            }
+        // A run's seconds follow each other from 1, in every thread and shard.
+        let expected = lines.len() as u64 + 1;
+        if line.elapsed_s != expected {
+            return Err(source.at_line(
+                number,
+                "elapsed_s",
+                format!(
+                    "expected second {expected} (the seconds follow each other from 1), got {}",
+                    line.elapsed_s
+                ),
+            ));
         }
         lines.push((number, line));
     }
@@ -344,6 +406,7 @@ fn read_log(
     path: &Path,
     text: &str,
     seconds: &[(usize, SecondLine)],
+    highest_us: u64,
 ) -> Result<BTreeMap<u64, BTreeMap<String, Vec<u8>>>, InputError> {
     use base64::Engine;
     let source = Source::new(path, text);
@@ -399,11 +462,22 @@ fn read_log(
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(interval.encoded_histogram())
             .map_err(|e| source.at_line(number, "histogram", format!("not base64: {e}")))?;
-        let _: Histogram<u64> = deserializer
-            .deserialize(&mut bytes.as_slice())
-            .map_err(|e| {
-                source.at_line(number, "histogram", format!("not an HdrHistogram: {e:?}"))
-            })?;
+        let histogram: Histogram<u64> =
+            deserializer
+                .deserialize(&mut bytes.as_slice())
+                .map_err(|e| {
+                    source.at_line(number, "histogram", format!("not an HdrHistogram: {e:?}"))
+                })?;
+        if histogram.max() > highest_us {
+            return Err(source.at_line(
+                number,
+                "histogram",
+                format!(
+                    "holds {} µs, beyond the {highest_us} µs capplan records",
+                    histogram.max()
+                ),
+            ));
+        }
         let slot = out.entry(second).or_default();
         if slot.insert(tag.clone(), bytes).is_some() {
             return Err(source.at_line(

@@ -13,8 +13,7 @@ pub struct ShardId {
     pub count: u32,
 }
 
-/// Most shards of one run: far more generators than any team runs, so a typo.
-pub const MAX_SHARDS: u32 = 10_000;
+pub use crate::formats::shard_dir::MAX_SHARDS;
 
 impl ShardId {
     /// The whole run as one shard (what an unsharded run is).
