@@ -428,6 +428,20 @@ fn the_shard_comes_from_the_indexed_jobs_variable_and_a_late_start_is_reported()
     let warned = String::from_utf8_lossy(&out.stderr);
     assert!(warned.contains("after --start-at"), "{warned}");
 
+    // A shard without --out-dir says that its numbers are a part only.
+    let out = common::capplan()
+        .args(["loadtest", "--url", &target.url_for("/"), "--quiet"])
+        .args(["--users", "2", "--duration", "1s", "--shard", "1/2"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("this is shard 1/2"),
+        "{}",
+        said(&out)
+    );
+
     // Without the variable, or with a bad one: exit 2, naming it.
     for value in [None, Some("two")] {
         let mut cmd = common::capplan();

@@ -24,13 +24,12 @@ use crate::loadtest::run::Observer;
 /// second N would cover different moments.
 pub const ALIGNMENT_TOLERANCE: Duration = Duration::from_millis(500);
 
-/// What the shards asked for besides their numbers.
+/// The merged result, and what the shards asked for besides their numbers (their
+/// thresholds the command reads from the manifests, to name the file of a bad one).
 #[derive(Debug, Clone)]
 pub struct Merged {
     pub result: RunResult,
     pub run_id: String,
-    /// Thresholds the shards were given (each once, in order of first appearance).
-    pub thresholds: Vec<String>,
     /// Any shard was given `--fail-on-errors`.
     pub fail_on_errors: bool,
 }
@@ -313,12 +312,6 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
             }
         }));
     }
-    let mut thresholds: Vec<String> = Vec::new();
-    for t in shards.iter().flat_map(|s| &s.manifest.thresholds) {
-        if !thresholds.contains(t) {
-            thresholds.push(t.clone());
-        }
-    }
     let result = RunResult {
         version: result::JSON_VERSION,
         target: first.target.clone(),
@@ -358,7 +351,6 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
     Ok(Merged {
         result,
         run_id: first.run_id.clone(),
-        thresholds,
         fail_on_errors: shards.iter().any(|s| s.manifest.fail_on_errors),
     })
 }

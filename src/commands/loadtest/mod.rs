@@ -90,6 +90,12 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
     if result.failures > 0 && args.thresholds.is_empty() && !args.fail_on_errors {
         result.warnings.push(unjudged_failures(&result));
     }
+    if shard.count > 1 && out_dir.is_none() {
+        result.warnings.push(format!(
+            "this is shard {shard}: these numbers are its part of the load only; give \
+             every shard --out-dir and merge them with capplan merge"
+        ));
+    }
     // The shard's directory first: a table the reader stops (| head) must not cost it.
     if let Some(out_dir) = out_dir {
         out_dir.commit(&result)?;
