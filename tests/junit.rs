@@ -286,7 +286,7 @@ fn merge_writes_the_junit_a_run_writes_with_the_shards_and_its_own_thresholds() 
     let _machine = common::machine::shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let dir = tempfile::tempdir().unwrap();
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(2))
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(3))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     let shards: Vec<_> = (0..2)

@@ -29,7 +29,8 @@ fn said(out: &Output) -> String {
     )
 }
 
-/// RFC 3339 of a moment `ahead` from now, on a whole second.
+/// RFC 3339 of a moment `ahead` from now, on a whole second (so 1 s sooner at worst:
+/// every shard must be up by then, or it starts late and the merge refuses it).
 fn start_at(ahead: Duration) -> String {
     let at = chrono::Utc::now() + chrono::Duration::from_std(ahead).unwrap();
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -48,7 +49,7 @@ fn merge(args: &[&str], dirs: &[&Path]) -> Output {
 /// Run `count` shards at once as separate processes (as pods would be), each with
 /// `--shard i/count --start-at T --out-dir base/shard-i` and its own `--json`.
 fn run_shards(target: &Target, base: &Path, count: u32, load: &[&str]) -> Vec<PathBuf> {
-    let at = start_at(Duration::from_secs(2));
+    let at = start_at(Duration::from_secs(3));
     let children: Vec<_> = (0..count)
         .map(|i| {
             Command::new(common::capplan_bin())
