@@ -1,7 +1,7 @@
 //! Properties checked on arbitrary bytes, one function per fuzz target.
 //!
 //! Shared by the cargo-fuzz targets (fuzz/fuzz_targets/*.rs) and by
-//! tests/fuzz_corpus.rs, which replays the corpus on stable. Each function
+//! tests/suite/fuzz_corpus.rs, which replays the corpus on stable. Each function
 //! panics when a property breaks; it must not depend on libfuzzer.
 #![allow(dead_code)]
 

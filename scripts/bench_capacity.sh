@@ -4,7 +4,7 @@
 #           p95<100ms, against the M/M/8 knee (the largest rate whose p95 sojourn is
 #           under the SLO, Erlang C, computed here in awk);
 #   gunicorn examples/flask_app (45 ms wait + 5 ms CPU) with 2 and 4 sync workers at
-#           p95<500ms, step 4s (as tests/flask_capacity.rs), against workers / the
+#           p95<500ms, step 4s (as tests/suite/flask_capacity.rs), against workers / the
 #           low-load service time the search measured, and against workers / 50 ms.
 # Usage: scripts/bench_capacity.sh [ROUNDS] [target|gunicorn|all]
 #   SLOS="200 100" picks the target's SLOs in ms (default 200),

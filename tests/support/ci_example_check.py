@@ -1,5 +1,5 @@
 """Print the `run` script of one step of a GitHub Actions workflow (by step name),
-for tests/ci_example.rs: the test runs it as written."""
+for tests/suite/ci_example.rs: the test runs it as written."""
 import sys
 
 import yaml

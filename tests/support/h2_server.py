@@ -1,10 +1,11 @@
-"""A fault-injecting HTTP/2 server for capplan's tests (tests/h2_faults.rs), built on
+"""A fault-injecting HTTP/2 server for capplan's tests (tests/suite/h2_faults.rs), built on
 the third-party `h2` package (hyper-h2). Plain h2c with prior knowledge on 127.0.0.1.
 
 Paths (any method; a request body is read whole and logged with its SHA-256):
 
   /ok                  200 with a small body ("ok\\n")
   /slow                200 with the same body, 20 ms after the request is complete
+                       (`/slow?ms=N`: N ms)
   /reset               RST_STREAM(INTERNAL_ERROR) once the request is complete
   /refuse-every-other  RST_STREAM(REFUSED_STREAM) for every second stream of a
                        connection (the 2nd, 4th, ...), 200 for the others
@@ -62,6 +63,7 @@ import asyncio
 import hashlib
 import json
 import sys
+import urllib.parse
 
 import h2.config
 import h2.connection
@@ -296,7 +298,9 @@ class Connection:
             self.senders.add(task)
             task.add_done_callback(self.senders.discard)
         elif route == "/slow":
-            asyncio.get_running_loop().call_later(0.02, self.answer_ok, stream)
+            query = urllib.parse.parse_qs(stream.path.partition("?")[2])
+            delay = float(query.get("ms", ["20"])[0]) / 1000
+            asyncio.get_running_loop().call_later(delay, self.answer_ok, stream)
         elif route == "/dressed":
             self.answer_dressed(stream)
         else:

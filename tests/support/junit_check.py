@@ -1,5 +1,5 @@
 """Read a JUnit XML report with junitparser (what CI tools use) and print what it
-holds as JSON, for tests/junit.rs: suites with their counts, cases with their
+holds as JSON, for tests/suite/junit.rs: suites with their counts, cases with their
 class, result kinds and messages."""
 import json
 import sys

@@ -1,5 +1,5 @@
 """Check a `capplan forecast --schedule-out` file with the tools that consume it,
-for tests/forecast_schedule.rs; print what it holds as JSON.
+for tests/suite/forecast_schedule.rs; print what it holds as JSON.
 
 aws: each request is validated by botocore against the Auto Scaling service model
      of batch-put-scheduled-update-group-action (validate_parameters).
