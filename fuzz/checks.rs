@@ -302,3 +302,30 @@ pub fn holidays(data: &[u8]) {
         }
     }
 }
+
+/// Shard directories (capplan merge): the input is the manifest, `seconds.jsonl` and
+/// `latency.hlog`, separated by NUL bytes. An accepted shard has seconds 1, 2, 3...,
+/// counts for every task, and histograms that decode within capplan's range.
+pub fn shard_dir(data: &[u8]) {
+    let text = text(data);
+    let mut parts = text.splitn(3, '\0');
+    let texts = capplan::formats::shard_dir::Texts {
+        manifest: parts.next().unwrap_or(""),
+        seconds: parts.next().unwrap_or(""),
+        log: parts.next().unwrap_or(""),
+    };
+    let highest = capplan::loadtest::recorder::HIGHEST_US;
+    match capplan::formats::shard_dir::parse(Path::new("shard"), texts, highest) {
+        Err(err) => check_input_error(&err),
+        Ok(shard) => {
+            for (i, second) in shard.seconds.iter().enumerate() {
+                assert_eq!(second.line.elapsed_s, i as u64 + 1, "seconds out of order");
+                assert_eq!(second.line.tasks.len(), shard.manifest.tasks.len());
+                for bytes in second.histograms.values() {
+                    let h = capplan::formats::shard_dir::decode(bytes);
+                    assert!(h.max() <= highest, "a histogram beyond capplan's range");
+                }
+            }
+        }
+    }
+}

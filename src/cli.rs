@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub use crate::loadtest::plan::Arrivals;
+use crate::loadtest::shard::ShardId;
 use crate::loadtest::threshold::Threshold;
 use crate::simulate::traffic::Interpolate;
 use crate::slo::LatencySlo;
@@ -32,6 +33,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// The whole pipeline on built-in defaults: target, capacity, forecast, simulate, recommendation.
     Demo(DemoArgs),
+    /// Merge the --out-dir directories of a sharded load test into every report one run writes.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +148,9 @@ pub struct LoadtestArgs {
     #[command(flatten)]
     pub report: ReportArgs,
 
+    #[command(flatten)]
+    pub shard: ShardArgs,
+
     /// Fail (exit 1) unless this holds, e.g. "p95<300ms", "error_rate<1%", "rps>200" (repeatable).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<Threshold>,
@@ -196,6 +202,72 @@ pub struct LoadtestArgs {
     /// Capacity search: write the capacity profile (JSON) here.
     #[arg(long, value_name = "FILE", requires = "find_capacity")]
     pub profile_out: Option<PathBuf>,
+}
+
+/// Distributed runs: which shard this process is, when the shards start, where the
+/// shard's results go (docs/loadtest.md, "Distributed runs").
+#[derive(Debug, Clone, Default, Args)]
+pub struct ShardArgs {
+    /// Run shard I of N (0-based): users, spawn rate, open-model rate and connections divided so
+    /// that N shards together offer what one process would.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["shard_from_env", "find_capacity"])]
+    pub shard: Option<ShardId>,
+
+    /// Run shard $JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job) of COUNT.
+    #[arg(long, value_name = "COUNT", conflicts_with = "find_capacity")]
+    pub shard_from_env: Option<u32>,
+
+    /// Start the traffic at this time (RFC 3339, e.g. 2026-05-01T12:00:00Z), so all shards
+    /// start on the same second; a late start is reported.
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at, conflicts_with = "find_capacity")]
+    pub start_at: Option<std::time::SystemTime>,
+
+    /// Write the shard's results (histogram logs, counts, failures, settings) to this new
+    /// directory, for `capplan merge` (also without --shard: a run of one shard).
+    #[arg(long, value_name = "DIR", conflicts_with = "find_capacity")]
+    pub out_dir: Option<PathBuf>,
+
+    /// The run's id, the same in every shard (default: derived from --start-at and the shard
+    /// count; needed with --shard when --start-at is not given).
+    #[arg(long, value_name = "ID", requires = "out_dir")]
+    pub run_id: Option<String>,
+}
+
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(std::time::SystemTime::from)
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time like 2026-05-01T12:00:00Z: {e}"))
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The --out-dir of every shard of one run.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// Write Locust-compatible PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv,
+    /// PREFIX_exceptions.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
+
+    /// Write the merged HdrHistogram V2 interval log (one interval per second; `-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// A threshold judged on the merged result besides those the shards were given (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<Threshold>,
+
+    /// Fail (exit 1) when any request failed (also when a shard was given it).
+    #[arg(long)]
+    pub fail_on_errors: bool,
+
+    /// Write the verdicts as JUnit XML for CI, as loadtest --junit does (`-` for stdout).
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -30,5 +30,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Forecast(args) => commands::forecast::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Merge(args) => commands::merge::run(args),
     }
 }

@@ -311,6 +311,92 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result
     file.commit()
 }
 
+/// A directory of outputs written whole (`--out-dir`): its files go to a temporary
+/// sibling directory, renamed into place by [`OutputDir::commit`], so a reader (or
+/// `capplan merge`) never sees half of it, even when a signal ended the run.
+pub struct OutputDir {
+    tmp: tempfile::TempDir,
+    dest: PathBuf,
+}
+
+impl OutputDir {
+    /// Check `dest` before any work: it must not exist, or be an empty directory.
+    pub fn check(flag: &str, dest: &Path) -> Result<(), InputError> {
+        match std::fs::read_dir(dest) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(InputError::flag(
+                        flag,
+                        format!(
+                            "{} already holds files; give a new or empty directory (results \
+                             of two runs are never mixed)",
+                            dest.display()
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(InputError::flag(flag, format!("{}: {e}", dest.display()))),
+        }
+    }
+
+    /// Start writing the directory `dest` (its parents are created).
+    pub fn create(dest: &Path) -> anyhow::Result<OutputDir> {
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = dest
+            .file_name()
+            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        // The run's folder on a shared volume (`/results/RUN/shard-I`) may not exist yet.
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempdir_in(parent)
+            .with_context(|| format!("cannot create a directory beside {}", dest.display()))?;
+        Ok(OutputDir {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Create the file `name` in the directory.
+    pub fn file(&self, name: &str) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+        let path = self.tmp.path().join(name);
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(std::io::BufWriter::new(file))
+    }
+
+    /// Write the whole file `name`.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let mut file = self.file(name)?;
+        file.write_all(bytes)?;
+        file.flush()?;
+        Ok(())
+    }
+
+    /// Put the directory in place (replacing an empty one).
+    pub fn commit(self) -> anyhow::Result<()> {
+        let cannot = || format!("cannot write {}", self.dest.display());
+        for entry in std::fs::read_dir(self.tmp.path()).with_context(cannot)? {
+            std::fs::File::open(entry.with_context(cannot)?.path())
+                .and_then(|f| f.sync_all())
+                .with_context(cannot)?;
+        }
+        if self.dest.is_dir() {
+            // An empty directory (checked before the run) is replaced.
+            std::fs::remove_dir(&self.dest).with_context(cannot)?;
+        }
+        let tmp = self.tmp.keep();
+        std::fs::rename(&tmp, &self.dest).with_context(cannot)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

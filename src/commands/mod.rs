@@ -4,6 +4,7 @@
 //! the renderers and `crate::output`.
 pub mod forecast;
 pub mod loadtest;
+pub mod merge;
 pub mod prometheus;
 pub mod simulate;
 pub mod target;

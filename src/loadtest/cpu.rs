@@ -29,18 +29,30 @@ pub fn percent_of_threads(cpu_delta: Duration, wall_delta: Duration, threads: us
 /// At or above this share of its threads' capacity, the generator is considered saturated.
 pub const SATURATED_PERCENT: f64 = 90.0;
 
-/// The report's warning when the generator was saturated in some seconds.
+/// The report's warning when the generator was saturated in some seconds. `cores`:
+/// the cores this process may use. When the threads already use them all, this
+/// machine is the limit, and the way on is more machines: `--shard`.
 pub fn saturation_warning(
     saturated_seconds: u64,
     total_seconds: usize,
     max_percent: f64,
     threads: usize,
+    cores: usize,
 ) -> Option<String> {
     (saturated_seconds > 0).then(|| {
+        let way_on = if threads >= cores {
+            format!(
+                "this machine is the limit (its {cores} core(s) all generate): split the load \
+                 over several machines with --shard I/N and capplan merge (docs/loadtest.md, \
+                 \"Distributed runs\")"
+            )
+        } else {
+            format!("add --threads (up to this machine's {cores} cores) or shard the run (--shard I/N)")
+        };
         format!(
             "the generator's CPU was saturated in {saturated_seconds} of {total_seconds} seconds \
              (max {max_percent:.0}% of {threads} thread(s)): these numbers may measure capplan rather \
-             than the target; add --threads, cores or generator machines"
+             than the target; {way_on}"
         )
     })
 }
@@ -51,10 +63,20 @@ mod tests {
 
     #[test]
     fn warns_only_when_some_second_was_saturated() {
-        assert_eq!(saturation_warning(0, 10, 85.0, 2), None);
-        let w = saturation_warning(3, 10, 97.0, 2).unwrap();
+        assert_eq!(saturation_warning(0, 10, 85.0, 2, 2), None);
+        let w = saturation_warning(3, 10, 97.0, 2, 8).unwrap();
         assert!(
             w.contains("saturated in 3 of 10 seconds (max 97% of 2 thread(s))"),
+            "{w}"
+        );
+        assert!(
+            w.contains("add --threads (up to this machine's 8 cores)"),
+            "{w}"
+        );
+        // Every core already generates: one machine is the limit, shard the run.
+        let w = saturation_warning(3, 10, 97.0, 4, 4).unwrap();
+        assert!(
+            w.contains("this machine is the limit") && w.contains("--shard I/N"),
             "{w}"
         );
     }

@@ -13,12 +13,14 @@ pub mod hpack;
 pub mod http1;
 pub mod http1_conn;
 pub mod http2_conn;
+pub mod merge;
 pub mod plan;
 pub mod reach;
 pub mod recorder;
 pub mod result;
 pub mod run;
 pub mod scenario;
+pub mod shard;
 pub mod threshold;
 pub mod tls;
 

@@ -91,6 +91,9 @@ pub struct Plan {
     pub connection: ConnectionPlan,
     pub threads: usize,
     pub seed: u64,
+    /// `--start-at`: the traffic starts at this moment (after the target was reached),
+    /// so the shards of a distributed run start on the same second.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl Plan {
@@ -138,6 +141,7 @@ impl Plan {
             connection,
             threads,
             seed,
+            start_at: None,
         }
     }
 }

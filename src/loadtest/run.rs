@@ -48,6 +48,9 @@ use crate::loadtest::reach::reach;
 use crate::loadtest::result::{self, GeneratorReport, ProtocolReport, RateReport, RunResult};
 use crate::loadtest::{cpu, fd_limit};
 
+/// A start this much after --start-at is reported as late.
+pub const LATE_START_TOLERANCE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What watches a run second by second. Each observer sees every finished second
 /// once, in order, then `finished`; an error from one ends the run with that error.
 pub trait Observer {
@@ -97,6 +100,25 @@ impl Run {
             Arc::new(reach.connector),
             reach.version,
         ));
+        let stop_signal = crate::stop_signal::stop_requested();
+        tokio::pin!(stop_signal);
+        // --start-at: every shard's traffic begins on the same moment, the target
+        // already reached. A shard that comes late starts at once and says so.
+        let mut late_start = None;
+        if let Some(at) = plan.start_at {
+            match at.duration_since(SystemTime::now()) {
+                Ok(wait) => tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    signal = &mut stop_signal => {
+                        return Err(crate::error::Interrupted(format!(
+                            "{signal} while waiting for --start-at: nothing was measured"
+                        ))
+                        .into());
+                    }
+                },
+                Err(late) => late_start = Some(late.duration()),
+            }
+        }
         let started_wall = SystemTime::now();
         for observer in observers.iter_mut() {
             observer.started(started_wall)?;
@@ -135,8 +157,6 @@ impl Run {
             LoadModel::Open { connections, .. } => connections,
         };
 
-        let stop_signal = crate::stop_signal::stop_requested();
-        tokio::pin!(stop_signal);
         let mut stopped_by: Option<&'static str> = None;
         let mut stopped_at: Option<Instant> = None;
         let mut threads_done = 0usize;
@@ -213,6 +233,7 @@ impl Run {
         );
         let ended = Ended {
             started_wall,
+            late_start,
             duration_s,
             stopped_by,
             reach_warning: reach.warning,
@@ -249,6 +270,8 @@ impl Generator {
 /// How the run went, besides what the aggregator measured.
 struct Ended {
     started_wall: SystemTime,
+    /// How late after --start-at the traffic began (none when on time or not asked).
+    late_start: Option<std::time::Duration>,
     duration_s: f64,
     /// The signal that stopped the run early, if one did.
     stopped_by: Option<&'static str>,
@@ -260,6 +283,7 @@ struct Ended {
 fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: Ended) -> RunResult {
     let Ended {
         started_wall,
+        late_start,
         duration_s,
         stopped_by,
         reach_warning,
@@ -270,6 +294,14 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
     let requests_done = aggregate.requests;
     let failures = aggregate.failures;
     let mut warnings: Vec<String> = reach_warning.into_iter().collect();
+    if let Some(late) = late_start.filter(|late| *late >= LATE_START_TOLERANCE) {
+        warnings.push(format!(
+            "started {:.3}s after --start-at: this shard's seconds do not line up with the \
+             others' (capplan merge refuses shards more than 0.5 s apart); give the shards a \
+             --start-at far enough ahead for every one to be ready",
+            late.as_secs_f64()
+        ));
+    }
     if let Some(signal) = stopped_by {
         warnings.push(format!(
             "interrupted by {signal} after {duration_s:.1}s: the results cover what was measured until then"
@@ -313,6 +345,7 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
         generator.seconds,
         generator.max_cpu,
         plan.threads,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
     ));
     let (rate_report, rate_achieved, service_time) = match plan.load {
         LoadModel::Open {

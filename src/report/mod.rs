@@ -9,5 +9,6 @@ pub mod locust_csv;
 pub mod openmetrics;
 pub mod progress;
 pub mod schedule;
+pub mod shard_dir;
 pub mod simulate;
 pub mod table;

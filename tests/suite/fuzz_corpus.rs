@@ -94,3 +94,9 @@ fn holidays() {
     let _machine = crate::common::machine::shared();
     replay("holidays", checks::holidays);
 }
+
+#[test]
+fn shard_dir() {
+    let _machine = crate::common::machine::shared();
+    replay("shard_dir", checks::shard_dir);
+}

@@ -94,12 +94,26 @@ fn loadtest_json_matches_its_schema_closed_and_open() {
     ];
     for (file, extra) in runs {
         let json = dir.path().join(file);
+        // Its shard directory too (--out-dir): the manifest has a schema of its own,
+        // and the merge of it is a loadtest document like the run's.
+        let shard = dir.path().join(format!("{file}.shard"));
         let mut args = vec!["loadtest", "--url", &url, "--duration", "2s", "--quiet"];
         args.extend_from_slice(extra);
-        args.extend_from_slice(&["--json", path_str(&json)]);
+        args.extend_from_slice(&["--json", path_str(&json), "--out-dir", path_str(&shard)]);
         let doc = run_json(&args, &json);
         assert_eq!(doc["version"], 1);
         assert_valid("loadtest.schema.json", &json);
+        assert_valid("shard-manifest.schema.json", &shard.join("manifest.json"));
+        let merged = dir.path().join(format!("merged-{file}"));
+        let args = [
+            "merge",
+            path_str(&shard),
+            "--quiet",
+            "--json",
+            path_str(&merged),
+        ];
+        run_json(&args, &merged);
+        assert_valid("loadtest.schema.json", &merged);
     }
 }
 

@@ -281,3 +281,85 @@ fn junit_can_go_to_stdout_and_the_table_to_stderr() {
     assert_eq!(suite["name"], "capplan simulate");
     assert!(String::from_utf8_lossy(&out.stderr).contains("verdict: SLO"));
 }
+
+#[test]
+fn merge_writes_the_junit_a_run_writes_with_the_shards_and_its_own_thresholds() {
+    if !require(&[Component::PythonJunitparser]) {
+        return;
+    }
+    let _machine = common::machine::shared();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(3))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let shards: Vec<_> = (0..2)
+        .map(|i| {
+            let out_dir = dir.path().join(format!("shard-{i}"));
+            let child = std::process::Command::new(common::capplan_bin())
+                .args(["loadtest", "--url", &target.url_for("/"), "--quiet"])
+                .args(["--users", "2", "--duration", "1s", "--threshold", "p95<5s"])
+                .args(["--shard", &format!("{i}/2"), "--start-at", &at])
+                .arg("--out-dir")
+                .arg(&out_dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (child, out_dir)
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    for (child, out_dir) in shards {
+        let out = common::wait_output(child, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dirs.push(out_dir);
+    }
+    let junit = dir.path().join("merged.xml");
+    let out = common::capplan()
+        .arg("merge")
+        .args(&dirs)
+        .args(["--quiet", "--threshold", "rps>100000000", "--junit"])
+        .arg(&junit)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let suites = read_back(&junit);
+    let suite = &suites[0];
+    assert_eq!(
+        (suite["tests"].as_u64(), suite["failures"].as_u64()),
+        (Some(3), Some(1)),
+        "{suite}"
+    );
+    assert!(kinds(case(suite, "run completed")).is_empty());
+    assert!(
+        kinds(case(suite, "p95<5s")).is_empty(),
+        "the shards' threshold"
+    );
+    assert_eq!(kinds(case(suite, "rps>100000000")), vec!["Failure"]);
+    let shard_requests: u64 = dirs
+        .iter()
+        .map(|d| {
+            let text = fs::read_to_string(d.join("seconds.jsonl")).unwrap();
+            text.lines()
+                .map(|l| {
+                    let v: Value = serde_json::from_str(l).unwrap();
+                    v["tasks"][0]["requests"].as_u64().unwrap()
+                })
+                .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(
+        suite["properties"]["requests"].as_str().unwrap(),
+        shard_requests.to_string()
+    );
+}

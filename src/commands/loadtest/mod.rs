@@ -3,6 +3,7 @@
 pub mod find_capacity;
 pub mod metrics;
 pub mod plan;
+pub mod shard;
 
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ use crate::report;
 use crate::report::hlog::HlogObserver;
 use crate::report::openmetrics::LiveMetrics;
 use crate::report::progress::Progress;
+use crate::report::shard_dir::ShardLog;
 use metrics::MetricsServer;
 use plan::plan_from_args;
 
@@ -46,26 +48,57 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
     if args.find_capacity {
         return find_capacity::run(&args);
     }
+    if let Some(dir) = &args.shard.out_dir {
+        output::OutputDir::check("--out-dir", dir)?;
+    }
     let outputs = Outputs::of(&args);
-    let plan = plan_from_args(&args)?;
+    let whole = plan_from_args(&args)?;
+    let shard = shard::shard_of(&args.shard)?;
+    let mut plan = whole.shard(shard)?;
+    plan.start_at = shard::start_at(&args.shard)?;
+    let out_dir = args
+        .shard
+        .out_dir
+        .as_deref()
+        .map(|dir| shard::ShardOut::create(dir, shard::info(&args, &plan, shard)?))
+        .transpose()?;
     // Listening before any traffic: a port in use is a bad flag, not a lost run.
     let mut metrics = args
         .metrics_listen
         .map(|addr| MetricsServer::start(addr, live_metrics_of(&plan)))
         .transpose()?;
-    let mut watchers: Vec<&mut dyn Observer> = Vec::new();
-    if let Some(metrics) = metrics.as_mut() {
-        watchers.push(metrics);
+    let mut shard_files = out_dir.as_ref().map(shard::ShardOut::files).transpose()?;
+    let mut serializer = V2DeflateSerializer::new();
+    let mut result = {
+        let mut shard_log = shard_files
+            .as_mut()
+            .map(|(hlog, seconds)| ShardLog::new(hlog, &mut serializer, seconds));
+        let mut watchers: Vec<&mut dyn Observer> = Vec::new();
+        if let Some(metrics) = metrics.as_mut() {
+            watchers.push(metrics);
+        }
+        if let Some(log) = shard_log.as_mut() {
+            watchers.push(log);
+        }
+        measure_plan(plan, &outputs, &args.thresholds, &mut watchers)?
+    };
+    if let Some((mut hlog, mut seconds)) = shard_files {
+        use std::io::Write;
+        hlog.flush()?;
+        seconds.flush()?;
     }
-    let mut result = measure_plan(plan, &outputs, &args.thresholds, &mut watchers)?;
     if result.failures > 0 && args.thresholds.is_empty() && !args.fail_on_errors {
+        result.warnings.push(unjudged_failures(&result));
+    }
+    if shard.count > 1 && out_dir.is_none() {
         result.warnings.push(format!(
-            "{} of {} requests failed ({:.3}%) and nothing judges them: this run exits 0; \
-             add --threshold \"error_rate<1%\" or --fail-on-errors to fail it",
-            result.failures,
-            result.requests,
-            100.0 * result.error_rate
+            "this is shard {shard}: these numbers are its part of the load only; give \
+             every shard --out-dir and merge them with capplan merge"
         ));
+    }
+    // The shard's directory first: a table the reader stops (| head) must not cost it.
+    if let Some(out_dir) = out_dir {
+        out_dir.commit(&result)?;
     }
     let outcome = report_run(&outputs, &result)?;
     // After the reports: the last scrape must see the totals, the user need not wait for them.
@@ -73,6 +106,17 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
         metrics.linger(args.metrics_linger);
     }
     Ok(outcome)
+}
+
+/// The warning of a run whose failed requests nothing judges.
+pub fn unjudged_failures(result: &RunResult) -> String {
+    format!(
+        "{} of {} requests failed ({:.3}%) and nothing judges them: this run exits 0; \
+         add --threshold \"error_rate<1%\" or --fail-on-errors to fail it",
+        result.failures,
+        result.requests,
+        100.0 * result.error_rate
+    )
 }
 
 /// Where a load test's reports go (`-`: standard output).
@@ -108,7 +152,7 @@ pub fn measure_plan(
     plan: Plan,
     outputs: &Outputs,
     thresholds: &[Threshold],
-    watchers: &mut [&mut (dyn Observer + 'static)],
+    watchers: &mut [&mut dyn Observer],
 ) -> anyhow::Result<RunResult> {
     let duration = plan.duration;
     let run = Run::new(plan)?;
@@ -191,7 +235,7 @@ pub fn report_run(outputs: &Outputs, result: &RunResult) -> anyhow::Result<Outco
 
 /// Write every requested file, then print the summary: a closed pipe on the
 /// table must not cost the files. One output that fails does not stop the others.
-fn write_outputs(args: &Outputs, result: &RunResult) -> anyhow::Result<()> {
+pub fn write_outputs(args: &Outputs, result: &RunResult) -> anyhow::Result<()> {
     let mut written = output::Outcomes::default();
     if let Some(prefix) = &args.csv {
         for (suffix, render) in report::locust_csv::FILES {

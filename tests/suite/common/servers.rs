@@ -50,6 +50,9 @@ pub enum Component {
     /// botocore (the AWS service models) and the kubernetes client with PyYAML:
     /// tests/suite/forecast_schedule.rs.
     ScheduleConsumers,
+    /// `kubernetes-validate` (PyPI), the offline validator of examples/kubernetes/:
+    /// tests/suite/kubernetes_example.rs.
+    KubernetesValidate,
 }
 
 impl Component {
@@ -84,6 +87,9 @@ impl Component {
                 Command::new("python3")
                     .args(["-c", "import botocore.validate, kubernetes.client, yaml"]),
             ),
+            Component::KubernetesValidate => {
+                quiet(Command::new("kubernetes-validate").arg("--version"))
+            }
         }
     }
 
@@ -107,6 +113,9 @@ impl Component {
             Component::Prometheus => "prometheus is not installed (apt-get install prometheus)",
             Component::ScheduleConsumers => {
                 "python3 cannot import botocore, kubernetes or yaml (pip install botocore kubernetes pyyaml)"
+            }
+            Component::KubernetesValidate => {
+                "kubernetes-validate is not installed (pip install kubernetes-validate==1.37.0)"
             }
         }
     }
