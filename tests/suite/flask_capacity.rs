@@ -147,19 +147,10 @@ fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
         common::skip("python3 cannot import flask and gunicorn (pip install flask gunicorn)");
         return;
     }
-    // The two searches run at the same time, each on its own Gunicorn: together their
-    // workers need under one of the two cores (5 ms of CPU in every 50 ms request, and
-    // Gunicorn's own), and the suite is shorter by one search.
-    let ((two, two_ceiling), (four, four_ceiling)) = std::thread::scope(|scope| {
-        let two = scope.spawn(|| plausible_capacity(2));
-        let four = scope.spawn(|| plausible_capacity(4));
-        let joined = |search: std::thread::ScopedJoinHandle<'_, (Value, f64)>| {
-            search
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        };
-        (joined(two), joined(four))
-    });
+    // One after the other: two searches side by side measured lower knees (each
+    // Gunicorn's CPU part competing with the other's), as model_validation's loads did.
+    let (two, two_ceiling) = plausible_capacity(2);
+    let (four, four_ceiling) = plausible_capacity(4);
     let capacities = [two_ceiling, four_ceiling];
 
     // Twice the workers serve twice the rate, and the knee sits a little closer to it

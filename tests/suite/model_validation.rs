@@ -131,32 +131,14 @@ fn measured_p95_once(target: &Target, rate: f64, dir: &std::path::Path) -> Resul
 fn simulate_predicts_the_p95_that_loadtest_measures() {
     // Both tests measure latency: they must not share the 2 cores with each other.
     let _guard = alone();
+    let target = start_target("7");
+    let dir = tempfile::tempdir().unwrap();
     let capacity = WORKERS as f64 * 1000.0 / SERVICE_MS;
-    // The three loads are measured at the same time, each against its own target: they
-    // need a fraction of a core each (the target's workers sleep their service time),
-    // and the test is shorter by two 16-second runs.
-    let loads = [0.50, 0.75, 0.90];
-    let results: Vec<(f64, f64, f64)> = std::thread::scope(|scope| {
-        let runs: Vec<_> = loads
-            .iter()
-            .enumerate()
-            .map(|(k, &load)| {
-                scope.spawn(move || {
-                    let target = start_target(&format!("7{k}"));
-                    let dir = tempfile::tempdir().unwrap();
-                    let rate = load * capacity;
-                    let predicted = simulated_p95(rate, dir.path());
-                    let measured = measured_p95(&target, rate, dir.path());
-                    (rate, predicted, measured)
-                })
-            })
-            .collect();
-        runs.into_iter()
-            .map(|run| run.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
     eprintln!("| load | rate (rps) | simulate p95 (ms) | loadtest p95 (ms) | difference |");
-    for (load, (rate, predicted, measured)) in loads.iter().zip(results) {
+    for load in [0.50, 0.75, 0.90] {
+        let rate = load * capacity;
+        let predicted = simulated_p95(rate, dir.path());
+        let measured = measured_p95(&target, rate, dir.path());
         let difference = (measured - predicted) / predicted;
         eprintln!(
             "| {:.0}% | {rate:.0} | {predicted:.1} | {measured:.1} | {:+.1}% |",
