@@ -170,12 +170,23 @@ pub struct CandidateScore {
     pub mae: f64,
     /// Its MAE / the seasonal-naive MAE over the same hours (ratio; below 1 = better).
     pub mae_ratio: f64,
-    /// The ranking: the mean over the selection weeks of its MAE / seasonal naive's that
-    /// week (ratio; every week weighs the same).
+    /// The mean over the selection weeks of its MAE / seasonal naive's that week (ratio;
+    /// every week weighs the same).
     pub weekly_ratio: f64,
+    /// The largest of those weekly ratios: its worst week.
+    pub worst_weekly_ratio: f64,
+    /// The ranking, lowest first: `weekly_ratio` + [`WORST_WEEK_WEIGHT`] x `worst_weekly_ratio`.
+    pub score: f64,
     #[serde(skip)]
     pub method: Method,
 }
+
+/// How much a candidate's worst selection week counts beside its mean week: of two
+/// methods about as good on average, the one that never did badly is chosen (a forecast
+/// worse than last week's traffic costs more than a slightly better average earns).
+/// Measured with scripts/accuracy_forecast.py (docs/BENCHMARKS.md): any weight from 0.1
+/// to 0.35 gave the same worst week, 0.25 the best mean.
+pub const WORST_WEEK_WEIGHT: f64 = 0.25;
 
 /// Models of the ranking that enter combinations (the best ones, by MAE).
 const MODELS_IN_COMBINATIONS: usize = 3;
@@ -300,6 +311,7 @@ pub fn rank(
         bounds.push(at..at + hours.len());
         at += hours.len();
     }
+    // (mean, worst) over the weeks of MAE / seasonal naive's MAE that week.
     let relative = |forecast: &[f64]| {
         let ratios: Vec<f64> = bounds
             .iter()
@@ -312,16 +324,20 @@ pub fn rank(
                         .max(f64::MIN_POSITIVE)
             })
             .collect();
-        ratios.iter().sum::<f64>() / ratios.len().max(1) as f64
+        let mean = ratios.iter().sum::<f64>() / ratios.len().max(1) as f64;
+        (mean, ratios.iter().copied().fold(0.0, f64::max))
     };
     let score = |method: Method, forecast: &[f64]| {
         let mae = mae(forecast);
+        let (mean, worst) = relative(forecast);
         CandidateScore {
             kind: method.kind,
             label: method.label.clone(),
             mae,
             mae_ratio: mae / naive_mae,
-            weekly_ratio: relative(forecast),
+            weekly_ratio: mean,
+            worst_weekly_ratio: worst,
+            score: mean + WORST_WEEK_WEIGHT * worst,
             method,
         }
     };
@@ -332,7 +348,7 @@ pub fn rank(
         .collect();
     // The pool of combinations: every baseline and the best few models.
     let mut best_models: Vec<usize> = (BASELINES.len()..singles.len()).collect();
-    best_models.sort_by(|&a, &b| scores[a].weekly_ratio.total_cmp(&scores[b].weekly_ratio));
+    best_models.sort_by(|&a, &b| scores[a].score.total_cmp(&scores[b].score));
     let pool: Vec<usize> = (0..BASELINES.len())
         .chain(best_models.into_iter().take(MODELS_IN_COMBINATIONS))
         .collect();
@@ -345,7 +361,7 @@ pub fn rank(
             ));
         }
     }
-    scores.sort_by(|a, b| a.weekly_ratio.total_cmp(&b.weekly_ratio));
+    scores.sort_by(|a, b| a.score.total_cmp(&b.score));
     Ok(scores)
 }
 

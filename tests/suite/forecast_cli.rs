@@ -553,8 +553,18 @@ fn the_selection_scores_models_baselines_and_combinations_and_says_which_won() {
     let candidates = method["candidates"].as_array().unwrap();
     assert_eq!(candidates[0]["label"], method["selected"]);
     assert!((candidates[0]["mae_ratio"].as_f64().unwrap() - mae / naive).abs() < 1e-9);
+    // Ranked by score: the mean weekly ratio plus a quarter of the worst week's.
+    for candidate in candidates {
+        let number = |key: &str| candidate[key].as_f64().unwrap();
+        assert!(
+            number("worst_weekly_ratio") >= number("weekly_ratio"),
+            "{candidate}"
+        );
+        let score = number("weekly_ratio") + 0.25 * number("worst_weekly_ratio");
+        assert!((number("score") - score).abs() < 1e-9, "{candidate}");
+    }
     for pair in candidates.windows(2) {
-        assert!(pair[0]["weekly_ratio"].as_f64() <= pair[1]["weekly_ratio"].as_f64());
+        assert!(pair[0]["score"].as_f64() <= pair[1]["score"].as_f64());
     }
     // The fixture is well modelled: the winner is shipped, and beats naive on the held-out weeks.
     assert_eq!(method["fell_back_to_naive"], false);
