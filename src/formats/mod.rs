@@ -6,4 +6,5 @@ pub mod hpa;
 pub mod located;
 pub mod metrics_json;
 pub mod profile;
+pub mod shape;
 pub mod traffic;
