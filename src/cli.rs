@@ -105,6 +105,11 @@ pub struct LoadtestArgs {
     #[arg(long, requires = "replay", value_name = "F")]
     pub scale: Option<f64>,
 
+    /// With --replay: fill missing intervals (and empty values) of the file by linear
+    /// interpolation instead of failing.
+    #[arg(long, requires = "replay")]
+    pub fill_gaps: bool,
+
     /// Seed for random choices (task picks, wait times, Poisson arrivals).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

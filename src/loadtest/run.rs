@@ -385,6 +385,7 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
             LoadModel::Closed { users, .. } => Some(users),
             LoadModel::Open { .. } => None,
         },
+        shape: plan.shape.as_ref().map(result::ShapeReport::of),
         duration_s,
         interrupted,
         requests: requests_done,

@@ -130,7 +130,7 @@ fn shape_from_args(args: &LoadtestArgs) -> Result<Option<(&'static str, Shape)>,
     } else if let Some(path) = &args.shape {
         ("--shape", shape_file(path)?)
     } else if let Some(path) = &args.replay {
-        ("--replay", replay(path, args.speedup, args.scale)?)
+        ("--replay", replay(path, args)?)
     } else {
         return Ok(None);
     };
@@ -195,20 +195,20 @@ fn shape_file(path: &std::path::Path) -> Result<Shape, InputError> {
 
 /// `--replay TRAFFIC.csv --speedup N --scale F`: the file read by the one traffic reader
 /// (formats/traffic.rs), each interval played for interval / N seconds at its rate x F.
-fn replay(
-    path: &std::path::Path,
-    speedup: Option<f64>,
-    scale: Option<f64>,
-) -> Result<Shape, InputError> {
-    let speedup = speedup.unwrap_or(1.0);
+fn replay(path: &std::path::Path, args: &LoadtestArgs) -> Result<Shape, InputError> {
+    let speedup = args.speedup.unwrap_or(1.0);
     if !(speedup.is_finite() && speedup > 0.0) {
         return Err(InputError::flag("--speedup", "must be a positive number"));
     }
-    let scale = scale.unwrap_or(1.0);
+    let scale = args.scale.unwrap_or(1.0);
     if !(scale.is_finite() && scale > 0.0) {
         return Err(InputError::flag("--scale", "must be a positive number"));
     }
-    let traffic = match traffic::read(path, TrafficOptions::default())? {
+    let options = TrafficOptions {
+        fill_gaps: args.fill_gaps,
+        ..TrafficOptions::default()
+    };
+    let traffic = match traffic::read(path, options)? {
         Traffic::Regular(regular) => regular,
         Traffic::Locust(_) => {
             return Err(InputError::file(
@@ -222,7 +222,6 @@ fn replay(
         Column::Rps | Column::Locust => traffic.values.clone(),
         Column::Requests => traffic.values.iter().map(|v| v / interval).collect(),
     };
-    // A file of one row has no spacing to infer: its interval is what the reader chose.
     shape::replay_shape(&rates, interval, speedup, scale).map_err(|why| InputError::file(path, why))
 }
 
