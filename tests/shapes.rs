@@ -280,6 +280,7 @@ fn bad_shapes_exit_2_before_any_traffic_naming_the_flag_file_and_line() {
         "timestamp,rps\n2026-03-02 12:00:00,5\n2026-03-02 12:01:00,5\n2026-03-02 12:05:00,5\n",
     )
     .unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shape.csv");
     // Nothing listens on port 9 (discard): a shape checked after reaching it would
     // fail with exit 3, not 2.
     let url = "http://127.0.0.1:9/";
@@ -314,6 +315,11 @@ fn bad_shapes_exit_2_before_any_traffic_naming_the_flag_file_and_line() {
             "--speedup: must be a positive number",
         ),
         (vec!["--speedup", "60"], "--replay"),
+        // The documented example parses, and lasts its three minutes.
+        (
+            vec!["--shape", example.to_str().unwrap(), "--duration", "1s"],
+            "--duration: 1s conflicts with --shape, which lasts 180s",
+        ),
     ];
     for (args, says) in cases {
         let out = capplan()
