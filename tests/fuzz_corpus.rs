@@ -84,3 +84,8 @@ fn profile() {
 fn holidays() {
     replay("holidays", checks::holidays);
 }
+
+#[test]
+fn load_shape() {
+    replay("load_shape", checks::load_shape);
+}

@@ -157,10 +157,13 @@ impl Shape {
         let i = after - 1;
         let (t0, v0) = self.points[i];
         let (t1, v1) = self.points[after];
-        let need = amount - self.cumulative[i];
         let length = t1 - t0;
         // value(t0 + x) = v0 + k x; integral = v0 x + k x^2 / 2 = need, solved in the
-        // form that stays exact when v0 is 0 or k is 0.
+        // form that stays exact when v0 is 0 or k is 0, on values divided by the
+        // segment's largest so that squaring cannot overflow.
+        let unit = v0.max(v1);
+        let (v0, v1) = (v0 / unit, v1 / unit);
+        let need = (amount - self.cumulative[i]) / unit;
         let k = (v1 - v0) / length;
         let root = (v0 * v0 + 2.0 * k * need).max(0.0).sqrt();
         let x = if v0 + root > 0.0 {
