@@ -42,9 +42,12 @@ fn served(target: Target) -> u64 {
     after.split(' ').next().unwrap().parse().unwrap()
 }
 
-/// Users the test's own reading of k6 stages gives at `t` s: linear from 0 through
-/// each (duration, target) in turn, whole users.
+/// Users the test's own reading of k6 stages gives just after `t` s: linear from 0
+/// through each (duration, target) in turn, whole users (user u runs while the ramp
+/// is at least u + 1: on a ramp down through 4 at `t`, the 4th has just stopped).
 fn stage_users(stages: &[(f64, f64)], t: f64) -> u32 {
+    let end: f64 = stages.iter().map(|s| s.0).sum();
+    let t = (t + 1e-6).min(end);
     let (mut t0, mut v0) = (0.0, 0.0);
     for &(duration, target) in stages {
         if t <= t0 + duration {
@@ -109,6 +112,11 @@ fn stage_runs_users_follow_the_ramp_and_stop_between_requests() {
     for (k, row) in rows.iter().enumerate() {
         let second = (k + 1) as f64;
         let expected = stage_users(&stages, second);
+        assert_eq!(
+            expected,
+            [4, 8, 7, 3, 0, 3, 0][k],
+            "the test's own reading of its stages"
+        );
         let running: u32 = row["User Count"].parse().unwrap();
         let intended: u32 = row["Intended User Count"].parse().unwrap();
         assert_eq!(intended, expected, "second {second}: the intended users");

@@ -160,7 +160,7 @@ pub struct HistoryRow {
     pub generator_cpu_percent: f64,
     /// Open model: sends this second that left late.
     pub late_sends: u64,
-    /// Closed model: users the run intended at the end of this second (a shape's, or
+    /// Closed model: users the run intended at the end of this second (a shape's just after it, or
     /// those started by then at the spawn rate), beside `users`, those running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intended_users: Option<u32>,

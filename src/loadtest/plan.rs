@@ -149,13 +149,16 @@ impl Plan {
 }
 
 impl Plan {
-    /// The users the run intends at `t` s: the shape's (whole users), or under a flat
-    /// closed model those started by then at the spawn rate. `None` for the open model.
+    /// The users the run intends just after `t` s: the shape's whole users (user u
+    /// runs while the shape is at least u + 1, so on a ramp down the user whose level
+    /// the shape reaches at `t` has stopped), or under a flat closed model those
+    /// started by then at the spawn rate. `None` for the open model.
     pub fn intended_users(&self, t: f64) -> Option<u32> {
         match (&self.load, &self.shape) {
             (LoadModel::Closed { .. }, Some(shape)) if shape.kind() == ShapeKind::Users => {
+                let after = (t + 1e-6).min(shape.duration());
                 // A hair of slack: 49.999999 users at the top of a ramp to 50 are 50.
-                Some((shape.value_at(t) + 1e-9).floor() as u32)
+                Some((shape.value_at(after) + 1e-9).floor() as u32)
             }
             (LoadModel::Closed { users, spawn_rate }, _) => {
                 // User u starts at u / spawn_rate (engine.rs).

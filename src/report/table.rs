@@ -99,8 +99,13 @@ pub fn loadtest_summary(result: &RunResult) -> String {
         t.add_row(latency);
         t.add_row(serv);
         out.push_str(&format!(
-            "{t}\nrate: intended {:.1} rps, achieved {:.1} rps, {:.1}% of sends on time (late > {}ms: {}, max {})\n",
+            "{t}\nrate: intended {:.1} rps{}, achieved {:.1} rps, {:.1}% of sends on time (late > {}ms: {}, max {})\n",
             rate.intended_rps,
+            if result.shape.is_some() {
+                " (the shape's mean)"
+            } else {
+                ""
+            },
             rate.achieved_rps,
             100.0 * result.rate_achieved.unwrap_or(0.0),
             rate.late_tolerance_ms,

@@ -14,6 +14,7 @@ use crate::error::Outcome;
 use crate::loadtest::history_spill::HistorySpill;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::result::RunResult;
+use crate::loadtest::shape::ShapeKind;
 use crate::loadtest::threshold::Threshold;
 use crate::loadtest::{Observer, Run};
 use crate::output::{self, OutputFile};
@@ -158,7 +159,11 @@ fn live_metrics_of(plan: &Plan) -> LiveMetrics {
         LoadModel::Open { rate, .. } => Some(rate),
         LoadModel::Closed { .. } => None,
     };
-    LiveMetrics::new(&target, plan.stats_names.clone(), intended)
+    let live = LiveMetrics::new(&target, plan.stats_names.clone(), intended);
+    match &plan.shape {
+        Some(shape) if shape.kind() == ShapeKind::Rate => live.with_rate_shape(shape.clone()),
+        _ => live,
+    }
 }
 
 /// Print and write every output the arguments ask for; exit 1 on a failed threshold.
