@@ -357,13 +357,19 @@ pub fn replay_shape(
     scale: f64,
 ) -> Result<Shape, String> {
     let step = interval / speedup;
-    let mut points = Vec::with_capacity(2 * rates.len());
+    let mut points: Vec<(f64, f64)> = Vec::with_capacity(2 * rates.len());
     for (i, rate) in rates.iter().enumerate() {
-        let from = i as f64 * step;
-        points.push((from, rate * scale));
-        points.push((from + step, rate * scale));
+        let (from, to, value) = (i as f64 * step, (i + 1) as f64 * step, rate * scale);
+        match points.last_mut() {
+            // A run of equal rows is one flat piece: a day of one-second rows at a
+            // steady rate stays a few points.
+            Some(last) if last.1 == value => last.0 = to,
+            _ => {
+                points.push((from, value));
+                points.push((to, value));
+            }
+        }
     }
-    points.dedup();
     Shape::new(ShapeKind::Rate, points)
 }
 
@@ -520,5 +526,12 @@ mod tests {
         assert_eq!(s.value_at(0.5), 50.0);
         assert_eq!(s.value_at(1.5), 150.0);
         assert_eq!(s.total(), 200.0);
+        // Equal neighbours merge into one flat piece.
+        let flat = replay_shape(&[5.0, 5.0, 5.0, 7.0], 1.0, 1.0, 1.0).unwrap();
+        assert_eq!(
+            flat.points(),
+            [(0.0, 5.0), (3.0, 5.0), (3.0, 7.0), (4.0, 7.0)]
+        );
+        assert_eq!(flat.total(), 22.0);
     }
 }

@@ -479,4 +479,66 @@ mod tests {
         assert_eq!(typed.host, from_flags.host);
         assert_eq!(typed.seed, from_flags.seed);
     }
+
+    fn args(argv: &[&str]) -> LoadtestArgs {
+        let mut full = vec!["capplan", "loadtest", "--url", "http://127.0.0.1:9/"];
+        full.extend_from_slice(argv);
+        let Command::Loadtest(args) = Cli::parse_from(full).command else {
+            unreachable!()
+        };
+        args
+    }
+
+    #[test]
+    fn a_forecast_replays_its_rps_column_and_a_count_file_its_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let forecast = dir.path().join("forecast.csv");
+        std::fs::write(
+            &forecast,
+            "timestamp,rps,lower,upper\n2026-03-02T00:00:00Z,100,80,120\n\
+             2026-03-02T01:00:00Z,300,250,350\n",
+        )
+        .unwrap();
+        let file = forecast.to_str().unwrap();
+        let plan = plan_from_args(&args(&["--replay", file, "--speedup", "3600"])).unwrap();
+        // Two hours at 3600x: two seconds at the file's rates.
+        assert_eq!(plan.duration, Duration::from_secs(2));
+        let shape = plan.shape.as_ref().unwrap();
+        assert_eq!((shape.value_at(0.5), shape.value_at(1.5)), (100.0, 300.0));
+        assert_eq!(plan.intended_requests(0.0, 2.0), Some(400.0));
+        let LoadModel::Open { rate, .. } = plan.load else {
+            panic!("a replay is open-model")
+        };
+        assert_eq!(rate, 200.0, "the mean rate");
+        let counts = dir.path().join("counts.csv");
+        std::fs::write(
+            &counts,
+            "timestamp,requests\n2026-03-02 00:00,600\n2026-03-02 00:01,1200\n",
+        )
+        .unwrap();
+        let file = counts.to_str().unwrap();
+        let plan = plan_from_args(&args(&["--replay", file, "--scale", "0.5"])).unwrap();
+        // Requests per minute become a rate: 10/s and 20/s, halved, for a minute each.
+        assert_eq!(plan.duration, Duration::from_secs(120));
+        assert_eq!(plan.intended_requests(0.0, 120.0), Some(900.0));
+        let (users, rps) = (plan.intended_users(5.0), plan.intended_requests(60.0, 61.0));
+        assert_eq!((users, rps), (None, Some(10.0)));
+    }
+
+    #[test]
+    fn a_users_shape_sets_the_closed_model_and_the_length() {
+        let plan = plan_from_args(&args(&["--stages", "10s:20,20s:20,10s:0"])).unwrap();
+        assert_eq!(plan.duration, Duration::from_secs(40));
+        assert!(matches!(plan.load, LoadModel::Closed { users: 20, .. }));
+        assert_eq!(plan.intended_users(5.0), Some(10));
+        assert_eq!(plan.intended_users(40.0), Some(0));
+        // --duration may repeat the shape's length.
+        let same = plan_from_args(&args(&["--stages", "10s:20,30s:0", "--duration", "40s"]));
+        assert!(same.is_ok());
+        // Without a shape: 10 s, and users started at the spawn rate.
+        let flat = plan_from_args(&args(&["--users", "10", "--spawn-rate", "2"])).unwrap();
+        assert_eq!(flat.duration, Duration::from_secs(10));
+        assert_eq!(flat.intended_users(2.0), Some(5));
+        assert_eq!(flat.intended_users(9.0), Some(10));
+    }
 }
