@@ -472,10 +472,11 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32, stop_at: Option<Instant>) {
         mark_answered(&ctx);
         let resume = match shared.wait_time {
             WaitTime::None => None,
-            WaitTime::Constant(pause) => Some(Instant::now() + pause),
+            // Saturating, as tokio's sleep was: `constant = "1e15s"` waits, not panics.
+            WaitTime::Constant(pause) => Some(after(Instant::now(), pause.as_secs_f64())),
             WaitTime::Between(low, high) => {
                 let pause = rng.gen_range(low.as_secs_f64()..=high.as_secs_f64());
-                Some(Instant::now() + Duration::from_secs_f64(pause))
+                Some(after(Instant::now(), pause))
             }
             WaitTime::ConstantThroughput(per_second) => Some(after(began, 1.0 / per_second)),
         };
