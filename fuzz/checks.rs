@@ -329,3 +329,65 @@ pub fn shard_dir(data: &[u8]) {
         }
     }
 }
+
+/// Load shapes: a shape file and `--stages` text. An accepted file has increasing
+/// offsets and ends at 0; any shape built from it or from stages is non-negative,
+/// lasts to its last offset, and its integral's inverse lands where the integral is.
+pub fn load_shape(data: &[u8]) {
+    use capplan::loadtest::shape::{shape_of_steps, Shape, ShapeKind, Stages, Step};
+    fn check_shape(shape: &Shape) {
+        let end = shape.duration();
+        assert!(end.is_finite() && end > 0.0, "length {end}");
+        for t in [0.0, end / 3.0, end / 2.0, end] {
+            let v = shape.value_at(t);
+            assert!(v.is_finite() && v >= 0.0, "value {v} at {t}");
+        }
+        let total = shape.total();
+        if total.is_finite() && total > 0.0 {
+            let t = shape
+                .time_of_cumulative(total / 2.0)
+                .expect("half the integral is reached");
+            assert!(
+                (0.0..=end).contains(&t),
+                "half the integral at {t} of {end}"
+            );
+            let back = shape.cumulative_at(t);
+            assert!(
+                (back - total / 2.0).abs() <= 1e-6 * total.max(1.0),
+                "cumulative {back} at the inverse of {}",
+                total / 2.0
+            );
+            assert_eq!(shape.time_of_cumulative(total * 1.5 + 1.0), None);
+        }
+    }
+    let text = text(data);
+    match capplan::formats::shape::parse_shape(&text, Path::new("fuzz.csv")) {
+        Err(err) => check_input_error(&err),
+        Ok(file) => {
+            assert!(file.rows.len() >= 2, "fewer than two rows accepted");
+            for pair in file.rows.windows(2) {
+                assert!(pair[1].offset > pair[0].offset, "offsets not increasing");
+            }
+            assert_eq!(file.rows.last().map(|r| r.value), Some(0.0));
+            let steps: Vec<Step> = file
+                .rows
+                .iter()
+                .map(|r| Step {
+                    offset: r.offset,
+                    value: r.value,
+                    spawn_rate: r.spawn_rate,
+                })
+                .collect();
+            if let Ok(shape) = shape_of_steps(ShapeKind::Rate, &steps) {
+                check_shape(&shape);
+                let last = file.rows.last().map_or(0.0, |r| r.offset);
+                assert_eq!(shape.duration(), last, "the last offset ends the shape");
+            }
+        }
+    }
+    if let Ok(stages) = text.parse::<Stages>() {
+        if let Ok(shape) = stages.shape(ShapeKind::Users) {
+            check_shape(&shape);
+        }
+    }
+}

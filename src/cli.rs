@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub use crate::loadtest::plan::Arrivals;
+use crate::loadtest::shape::Stages;
 use crate::loadtest::shard::ShardId;
 use crate::loadtest::threshold::Threshold;
 use crate::simulate::traffic::Interpolate;
@@ -73,20 +74,52 @@ pub struct LoadtestArgs {
     pub rate: Option<f64>,
 
     /// Open model: connections available to keep the rate (default: 100).
-    #[arg(long, requires = "rate")]
+    #[arg(long)]
     pub connections: Option<u32>,
 
     /// Open model: spacing of the intended sends (default uniform).
-    #[arg(long, value_enum, requires = "rate")]
+    #[arg(long, value_enum)]
     pub arrivals: Option<Arrivals>,
+
+    /// Closed model, k6 stages: users ramp linearly from 0 to each target in turn, e.g.
+    /// "30s:50,2m:500,30s:0"; the run lasts as long as the stages.
+    #[arg(long, value_name = "DURATION:USERS,...")]
+    pub stages: Option<Stages>,
+
+    /// Open model, k6 ramping-arrival-rate: the rate ramps linearly from 0 to each target in
+    /// turn, e.g. "30s:100,2m:1000,30s:0"; a "0s:100" stage jumps.
+    #[arg(long, value_name = "DURATION:RPS,...")]
+    pub rate_stages: Option<Stages>,
+
+    /// A load shape file (Locust's LoadTestShape): offset,users[,spawn_rate] or offset,rate rows.
+    #[arg(long, value_name = "FILE.csv")]
+    pub shape: Option<PathBuf>,
+
+    /// Open model: play a traffic or forecast CSV (timestamp,rps|requests) as the rate.
+    #[arg(long, value_name = "TRAFFIC.csv")]
+    pub replay: Option<PathBuf>,
+
+    /// With --replay: play N seconds of the file in one second, at the file's rate
+    /// (60: each minute in a second, a day in 24 minutes).
+    #[arg(long, requires = "replay", value_name = "N")]
+    pub speedup: Option<f64>,
+
+    /// With --replay: multiply the file's rate, e.g. 0.02 for 2 % of production.
+    #[arg(long, requires = "replay", value_name = "F")]
+    pub scale: Option<f64>,
+
+    /// With --replay: fill missing intervals (and empty values) of the file by linear
+    /// interpolation instead of failing.
+    #[arg(long, requires = "replay")]
+    pub fill_gaps: bool,
 
     /// Seed for random choices (task picks, wait times, Poisson arrivals).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
-    /// How long to run, e.g. 30s, 10m.
-    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
+    /// How long to run, e.g. 30s, 10m (default 10s; a load shape sets its own length).
+    #[arg(long, short = 'd', value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Leave the first whole seconds out of the statistics (they still show in the history).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
@@ -172,7 +205,7 @@ pub struct LoadtestArgs {
     pub metrics_linger: Duration,
 
     /// Find the highest open-model rate that holds --slo: coarse steps, then bisection.
-    #[arg(long, conflicts_with_all = ["users", "rate", "thresholds", "html", "plot"])]
+    #[arg(long, conflicts_with_all = ["users", "rate", "stages", "rate_stages", "shape", "replay", "connections", "arrivals", "thresholds", "html", "plot"])]
     pub find_capacity: bool,
 
     /// Capacity search: the latency objective each step must hold.

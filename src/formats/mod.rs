@@ -6,5 +6,6 @@ pub mod hpa;
 pub mod located;
 pub mod metrics_json;
 pub mod profile;
+pub mod shape;
 pub mod shard_dir;
 pub mod traffic;

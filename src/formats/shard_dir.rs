@@ -132,6 +132,9 @@ pub struct Manifest {
     pub failures: Vec<FailureLine>,
     /// Warnings of the shard's own report.
     pub warnings: Vec<String>,
+    /// The load shape of the whole run (every shard records the same), absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::loadtest::result::ShapeReport>,
 }
 
 /// Open-model pacing in one second.
@@ -179,6 +182,12 @@ pub struct SecondLine {
     /// Second N (1-based) covers [N-1, N) since `started_at`.
     pub elapsed_s: u64,
     pub users: u32,
+    /// The shard's intended users at the end of the second (closed model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_users: Option<u32>,
+    /// The shard's intended sends in the second (open model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_rps: Option<f64>,
     pub generator_cpu_percent: f64,
     pub pacing: PacingLine,
     pub connections: ConnectionsLine,

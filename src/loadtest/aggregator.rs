@@ -160,6 +160,14 @@ pub struct HistoryRow {
     pub generator_cpu_percent: f64,
     /// Open model: sends this second that left late.
     pub late_sends: u64,
+    /// Closed model: users the run intended at the end of this second (a shape's just after it, or
+    /// those started by then at the spawn rate), beside `users`, those running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_users: Option<u32>,
+    /// Open model: requests intended to be sent in this second (the rate, or a shape's
+    /// integral over the second), beside `rps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_rps: Option<f64>,
 }
 
 /// Locust's percentile columns.
@@ -291,6 +299,9 @@ impl Aggregator {
             total_avg_content_bytes: ratio(total.content_bytes, total.requests),
             generator_cpu_percent: 0.0,
             late_sends: merged.pacing.late,
+            // The run knows the plan: it fills these in.
+            intended_users: None,
+            intended_rps: None,
         };
         FinishedSecond {
             row,

@@ -22,6 +22,7 @@ use crate::loadtest::plan::Arrivals;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
 use crate::loadtest::scenario::WaitTime;
+use crate::loadtest::shape::Shape;
 
 /// A send leaving later than this after its intended time counts as late.
 pub const LATE_TOLERANCE: Duration = Duration::from_millis(10);
@@ -56,6 +57,8 @@ pub struct RunShared {
     pub on_start: Vec<usize>,
     pub wait_time: WaitTime,
     pub load: LoadModel,
+    /// Users or rate over time (plan.rs); `None`: `load` holds for the whole run.
+    pub shape: Option<Shape>,
     pub timeout: Duration,
     pub connector: Arc<Connector>,
     pub version: HttpVersion,
@@ -108,6 +111,7 @@ pub fn shared_from_plan(
         on_start: plan.on_start.clone(),
         wait_time: plan.wait_time,
         load: plan.load.clone(),
+        shape: plan.shape.clone(),
         timeout: plan.timeout,
         connector,
         version,
@@ -280,7 +284,7 @@ async fn generator_thread(
     let schedule: Option<Rc<Schedule>> = match shared.load {
         LoadModel::Open { rate, arrivals, .. } => Some(Rc::new(Schedule::new(
             start,
-            rate / shared.threads as f64,
+            Pace::of(rate, shared.shape.as_ref(), shared.threads),
             thread as f64 / shared.threads as f64,
             arrivals,
             shared.seed.wrapping_add(thread as u64 * 7919),
@@ -328,14 +332,19 @@ async fn generator_thread(
     let mut tasks = Vec::new();
     match shared.load.clone() {
         LoadModel::Closed { users, spawn_rate } => {
-            // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate.
+            // Users i, i+T, i+2T, ... belong to thread i; user u starts at u / spawn_rate,
+            // or, under a users shape, whenever the shape is at least u + 1.
             for user in (thread as u32..users).step_by(shared.threads) {
                 let ctx = Rc::clone(&ctx);
+                if shared.shape.is_some() {
+                    tasks.push(tokio::task::spawn_local(run_shaped_user(ctx, user, start)));
+                    continue;
+                }
                 let at = after(start, user as f64 / spawn_rate);
                 tasks.push(tokio::task::spawn_local(async move {
                     tokio::time::sleep_until(at).await;
                     ctx.shared.active_users.fetch_add(1, Ordering::Relaxed);
-                    run_user(ctx, user).await;
+                    run_user(ctx, user, None).await;
                 }));
             }
         }
@@ -394,8 +403,43 @@ async fn generator_thread(
     let _ = reports.send(Report::Done { backlog });
 }
 
-/// A Locust user: on_start once, then weighted tasks with waits, until stopped.
-async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
+/// A user of a users shape: it runs while the shape is at least `user + 1`, and stops
+/// between tasks when the shape falls below; when the shape comes back up it starts
+/// again as a new user (a new session, on_start again), as Locust starts new users.
+async fn run_shaped_user(ctx: Rc<ThreadCtx>, user: u32, start: Instant) {
+    let shared = Arc::clone(&ctx.shared);
+    let shape = shared.shape.as_ref().expect("a shaped user has a shape");
+    let level = f64::from(user) + 1.0;
+    let mut from = 0.0;
+    while let Some(on) = shape.next_at_least(level, from) {
+        let begin = after(start, on);
+        if begin >= ctx.deadline {
+            return;
+        }
+        tokio::time::sleep_until(begin).await;
+        let off = shape.next_below(level, on);
+        shared.active_users.fetch_add(1, Ordering::Relaxed);
+        run_user(Rc::clone(&ctx), user, off.map(|t| after(start, t))).await;
+        if Instant::now() >= ctx.deadline {
+            // Stopped by the end of the run, not the shape: it counts to the last second.
+            return;
+        }
+        shared.active_users.fetch_sub(1, Ordering::Relaxed);
+        match off {
+            // At least a microsecond on, so rounding at a crossing cannot loop.
+            Some(t) => from = t.max(from) + 1e-6,
+            None => return,
+        }
+    }
+}
+
+/// A Locust user: on_start once, then weighted tasks with waits, until the run ends
+/// or, between tasks, `stop_at` (a users shape ramping down) has come.
+async fn run_user(ctx: Rc<ThreadCtx>, user: u32, stop_at: Option<Instant>) {
+    let stopping = |now: Instant| stop_at.is_some_and(|at| now >= at);
+    if stopping(Instant::now()) {
+        return;
+    }
     let shared = &ctx.shared;
     let mut rng =
         SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -418,70 +462,121 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32) {
     }
     loop {
         let began = Instant::now();
+        if stopping(began) {
+            return;
+        }
         let request = shared.pick(&mut rng);
         if !ctx.exchange(&mut session, request, began, None).await {
             return;
         }
         mark_answered(&ctx);
-        match shared.wait_time {
-            WaitTime::None => {}
-            WaitTime::Constant(pause) => tokio::time::sleep(pause).await,
+        let resume = match shared.wait_time {
+            WaitTime::None => None,
+            // Saturating, as tokio's sleep was: `constant = "1e15s"` waits, not panics.
+            WaitTime::Constant(pause) => Some(after(Instant::now(), pause.as_secs_f64())),
             WaitTime::Between(low, high) => {
                 let pause = rng.gen_range(low.as_secs_f64()..=high.as_secs_f64());
-                tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+                Some(after(Instant::now(), pause))
             }
-            WaitTime::ConstantThroughput(per_second) => {
-                tokio::time::sleep_until(after(began, 1.0 / per_second)).await;
-            }
+            WaitTime::ConstantThroughput(per_second) => Some(after(began, 1.0 / per_second)),
+        };
+        if let Some(resume) = resume {
+            // A user told to stop does not sit out its wait.
+            tokio::time::sleep_until(stop_at.map_or(resume, |stop| stop.min(resume))).await;
         }
     }
 }
 
-/// Intended send times of one thread: evenly spaced or Poisson.
+/// One thread's rate: constant, or its share of a rate shape.
+enum Pace {
+    Constant(f64),
+    Shaped(Shape),
+}
+
+impl Pace {
+    /// The pace of one of `threads` threads.
+    fn of(rate: f64, shape: Option<&Shape>, threads: usize) -> Pace {
+        match shape {
+            Some(shape) => Pace::Shaped(shape.scaled(1.0 / threads as f64)),
+            None => Pace::Constant(rate / threads as f64),
+        }
+    }
+}
+
+/// Intended send times of one thread: evenly spaced or Poisson. Under a rate shape the
+/// n-th send falls due when the shape's integral reaches n (uniform), or the sum of n
+/// exponential gaps of mean 1 (a non-homogeneous Poisson process, by time rescaling).
 struct Schedule {
     next_index: Cell<u64>,
     start: Instant,
-    rate: f64,
+    pace: Pace,
     /// Fraction of a gap by which this thread's uniform schedule is shifted, so threads interleave.
     phase: f64,
-    poisson: Option<RefCell<(Instant, SmallRng, Exp<f64>)>>,
+    poisson: Option<RefCell<Poisson>>,
 }
 
+/// Poisson arrivals: the last send (constant rate) or the integral reached (shaped),
+/// the draws and the gap distribution.
+type Poisson = (Instant, f64, SmallRng, Exp<f64>);
+
 impl Schedule {
-    fn new(start: Instant, rate: f64, phase: f64, arrivals: Arrivals, seed: u64) -> Schedule {
+    fn new(start: Instant, pace: Pace, phase: f64, arrivals: Arrivals, seed: u64) -> Schedule {
+        let mean_gap_of = match pace {
+            Pace::Constant(rate) => rate,
+            Pace::Shaped(_) => 1.0,
+        };
         let poisson = match arrivals {
             Arrivals::Uniform => None,
             Arrivals::Poisson => Some(RefCell::new((
                 start,
+                0.0,
                 SmallRng::seed_from_u64(seed),
-                Exp::new(rate).expect("rate is validated positive"),
+                Exp::new(mean_gap_of).expect("rate is validated positive"),
             ))),
         };
         Schedule {
             next_index: Cell::new(0),
             start,
-            rate,
+            pace,
             phase,
             poisson,
         }
     }
 
-    /// The next intended send time; each is handed out once.
+    /// The next intended send time; each is handed out once. Past the end of a shape,
+    /// never (30 years on).
     fn claim(&self) -> Instant {
-        match &self.poisson {
-            None => {
+        match (&self.pace, &self.poisson) {
+            (Pace::Constant(rate), None) => {
                 let n = self.next_index.get();
                 self.next_index.set(n + 1);
-                after(self.start, (n as f64 + self.phase) / self.rate)
+                after(self.start, (n as f64 + self.phase) / rate)
             }
-            Some(state) => {
+            (Pace::Constant(_), Some(state)) => {
                 let mut state = state.borrow_mut();
-                let (next, rng, exp) = &mut *state;
+                let (next, _, rng, exp) = &mut *state;
                 let gap = exp.sample(rng);
                 *next = after(*next, gap);
                 *next
             }
+            (Pace::Shaped(shape), None) => {
+                let n = self.next_index.get();
+                self.next_index.set(n + 1);
+                self.when_due(shape, n as f64 + self.phase)
+            }
+            (Pace::Shaped(shape), Some(state)) => {
+                let mut state = state.borrow_mut();
+                let (_, amount, rng, exp) = &mut *state;
+                *amount += exp.sample(rng);
+                self.when_due(shape, *amount)
+            }
         }
+    }
+
+    /// When the shape's integral reaches `amount`.
+    fn when_due(&self, shape: &Shape, amount: f64) -> Instant {
+        let at = shape.time_of_cumulative(amount).unwrap_or(f64::INFINITY);
+        after(self.start, at)
     }
 }
 
@@ -568,11 +663,41 @@ mod tests {
         assert_eq!(after(now, 1e300), now + far);
         assert_eq!(after(now, f64::INFINITY), now + far);
         // --rate 1e-300: the next send is never (uniform: the first is at the start).
-        let uniform = Schedule::new(now, 1e-300, 0.0, Arrivals::Uniform, 1);
+        let uniform = Schedule::new(now, Pace::Constant(1e-300), 0.0, Arrivals::Uniform, 1);
         assert_eq!(uniform.claim(), now);
         assert_eq!(uniform.claim(), now + far);
-        let poisson = Schedule::new(now, 1e-300, 0.0, Arrivals::Poisson, 1);
+        let poisson = Schedule::new(now, Pace::Constant(1e-300), 0.0, Arrivals::Poisson, 1);
         assert_eq!(poisson.claim(), now + far);
         assert!(poisson.claim() > now + far);
+    }
+
+    #[test]
+    fn a_shaped_schedule_sends_the_shapes_integral_in_order() {
+        use crate::loadtest::shape::{ShapeKind, Stages};
+        let now = Instant::now();
+        let end = now + Duration::from_secs(4);
+        // Up to 100/s over 2 s and down again: 200 sends due.
+        let stages: Stages = "2s:100,2s:0".parse().unwrap();
+        let shape = stages.shape(ShapeKind::Rate).unwrap();
+        let sends_before_end = |schedule: Schedule| {
+            let (mut count, mut last, mut first_half) = (0, now, 0);
+            loop {
+                let t = schedule.claim();
+                if t >= end {
+                    return (count, first_half);
+                }
+                assert!(t >= last, "intended times never go back");
+                last = t;
+                count += 1;
+                first_half += usize::from(t < now + Duration::from_secs(1));
+            }
+        };
+        let uniform = Schedule::new(now, Pace::Shaped(shape.clone()), 0.0, Arrivals::Uniform, 1);
+        // 25 of them in the first second (the ramp's integral), 200 in all.
+        assert_eq!(sends_before_end(uniform), (200, 25));
+        // Poisson: the count is random around 200 (sd 14); the seed fixes it.
+        let poisson = Schedule::new(now, Pace::Shaped(shape), 0.0, Arrivals::Poisson, 7);
+        let (count, _) = sends_before_end(poisson);
+        assert!((200 - 45..=200 + 45).contains(&count), "{count}");
     }
 }

@@ -101,6 +101,8 @@ mod tests {
             total_avg_content_bytes: 512.25,
             generator_cpu_percent: 99.9,
             late_sends: 11,
+            intended_users: second.is_multiple_of(2).then_some(9),
+            intended_rps: (!second.is_multiple_of(2)).then_some(0.1 + 1.0 / 3.0),
         }
     }
 

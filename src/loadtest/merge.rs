@@ -110,6 +110,7 @@ pub fn check(shards: &mut [ShardDir]) -> Result<(), InputError> {
             ("tasks", a.tasks != b.tasks),
             ("warmup_s", a.warmup_s != b.warmup_s),
             ("http", a.http != b.http),
+            ("shape", a.shape != b.shape),
         ];
         if let Some((field, _)) = differs.iter().find(|(_, d)| *d) {
             return Err(InputError::file(
@@ -241,6 +242,17 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
         let seconds: Vec<Option<&Second>> =
             by_second.iter_mut().map(|m| m.remove(&elapsed)).collect();
         let users: u32 = seconds.iter().flatten().map(|s| s.line.users).sum();
+        // What the shards intended adds up as what they did (None: no shard said).
+        let intended_users = seconds
+            .iter()
+            .flatten()
+            .filter_map(|s| s.line.intended_users)
+            .reduce(|a, b| a + b);
+        let intended_rps = seconds
+            .iter()
+            .flatten()
+            .filter_map(|s| s.line.intended_rps)
+            .reduce(|a, b| a + b);
         let cpu = seconds
             .iter()
             .flatten()
@@ -256,6 +268,8 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
         }
         let mut finished = finished.expect("every shard reported the second");
         finished.row.generator_cpu_percent = cpu;
+        finished.row.intended_users = intended_users;
+        finished.row.intended_rps = intended_rps;
         saturated_seconds += u64::from(cpu >= crate::loadtest::cpu::SATURATED_PERCENT);
         for observer in observers.iter_mut() {
             observer.second(&finished)?;
@@ -347,6 +361,7 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
         errors: merged_failures(shards),
         thresholds: Vec::new(),
         history: Vec::new(),
+        shape: first.shape.clone(),
     };
     Ok(Merged {
         result,

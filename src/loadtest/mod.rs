@@ -20,6 +20,7 @@ pub mod recorder;
 pub mod result;
 pub mod run;
 pub mod scenario;
+pub mod shape;
 pub mod shard;
 pub mod threshold;
 pub mod tls;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::error::InputError;
 use crate::loadtest::scenario::{RequestDef, Scenario, TaskDef, WaitTime};
+use crate::loadtest::shape::{Shape, ShapeKind};
 use crate::loadtest::tls::TlsOptions;
 
 /// Highest `--rate` (and capacity-search rate): far beyond what one machine sends;
@@ -84,6 +85,10 @@ pub struct Plan {
     pub stats_names: Vec<(String, String)>,
     pub wait_time: WaitTime,
     pub load: LoadModel,
+    /// `--stages`, `--rate-stages`, `--shape`, `--replay`: users (closed model) or the
+    /// rate (open model) over time; `duration` is its length. Without one, `load`'s
+    /// users or rate hold for the whole run.
+    pub shape: Option<Shape>,
     pub duration: Duration,
     /// Leading whole seconds kept out of the statistics (still in the history).
     pub warmup: Duration,
@@ -135,6 +140,7 @@ impl Plan {
             stats_names,
             wait_time: scenario.wait_time,
             load,
+            shape: None,
             duration: length.duration,
             warmup: length.warmup,
             timeout: length.timeout,
@@ -142,6 +148,40 @@ impl Plan {
             threads,
             seed,
             start_at: None,
+        }
+    }
+}
+
+impl Plan {
+    /// The users the run intends just after `t` s: the shape's whole users (user u
+    /// runs while the shape is at least u + 1, so on a ramp down the user whose level
+    /// the shape reaches at `t` has stopped), or under a flat closed model those
+    /// started by then at the spawn rate. `None` for the open model.
+    pub fn intended_users(&self, t: f64) -> Option<u32> {
+        match (&self.load, &self.shape) {
+            (LoadModel::Closed { .. }, Some(shape)) if shape.kind() == ShapeKind::Users => {
+                let after = (t + 1e-6).min(shape.duration());
+                // A hair of slack: 49.999999 users at the top of a ramp to 50 are 50.
+                Some((shape.value_at(after) + 1e-9).floor() as u32)
+            }
+            (LoadModel::Closed { users, spawn_rate }, _) => {
+                // User u starts at u / spawn_rate (engine.rs).
+                let started = (t * spawn_rate + 1e-9).floor() + 1.0;
+                Some(started.min(f64::from(*users)) as u32)
+            }
+            (LoadModel::Open { .. }, _) => None,
+        }
+    }
+
+    /// The requests the open model intends to send from `from` to `to` s. `None` for
+    /// the closed model.
+    pub fn intended_requests(&self, from: f64, to: f64) -> Option<f64> {
+        match (&self.load, &self.shape) {
+            (LoadModel::Open { .. }, Some(shape)) if shape.kind() == ShapeKind::Rate => {
+                Some(shape.integral(from, to))
+            }
+            (LoadModel::Open { rate, .. }, _) => Some(rate * (to - from).max(0.0)),
+            (LoadModel::Closed { .. }, _) => None,
         }
     }
 }

@@ -4,12 +4,13 @@ use serde::Serialize;
 use crate::loadtest::aggregator::{EndpointSummary, FailureRow, HistoryRow, LatencySummary};
 use crate::loadtest::client::HttpVersion;
 use crate::loadtest::recorder::ConnectionStats;
+use crate::loadtest::shape::{Shape, ShapeKind};
 use crate::loadtest::threshold::{Statistic, Threshold};
 
 /// Open-model pacing: did the generator keep the rate?
 #[derive(Debug, Clone, Serialize)]
 pub struct RateReport {
-    /// Requested arrival rate, requests/s.
+    /// Requested arrival rate, requests/s (a rate shape: its mean over the run).
     pub intended_rps: f64,
     /// Requests completed per second.
     pub achieved_rps: f64,
@@ -23,6 +24,37 @@ pub struct RateReport {
     pub max_late_ms: f64,
     /// Tolerance for "on time", ms.
     pub late_tolerance_ms: f64,
+}
+
+/// The load shape a run followed (`--stages`, `--rate-stages`, `--shape`, `--replay`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeReport {
+    /// `users` (closed model) or `rate` (open model, requests/s).
+    pub kind: String,
+    /// Length of the shape, hence of the run, s.
+    pub duration_s: f64,
+    /// Highest users or rate (requests/s).
+    pub peak: f64,
+    /// Open model: requests the shape intends in all (its integral).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intended_requests: Option<f64>,
+    /// The points the shape runs through, [seconds, users or requests/s]: straight
+    /// between them, a jump where two share a time.
+    pub points: Vec<[f64; 2]>,
+}
+
+impl ShapeReport {
+    pub fn of(shape: &Shape) -> ShapeReport {
+        let rate = shape.kind() == ShapeKind::Rate;
+        ShapeReport {
+            kind: if rate { "rate" } else { "users" }.to_string(),
+            duration_s: shape.duration(),
+            peak: shape.peak(),
+            intended_requests: rate.then(|| shape.total()),
+            points: shape.points().iter().map(|&(t, v)| [t, v]).collect(),
+        }
+    }
 }
 
 /// How busy the generator itself was.
@@ -122,9 +154,12 @@ pub struct RunResult {
     pub started_at: String,
     /// `closed` (users) or `open` (arrival rate).
     pub model: String,
-    /// Closed model: users.
+    /// Closed model: users (a users shape: its peak).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<u32>,
+    /// The load shape the run followed, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeReport>,
     /// Measured duration, s.
     pub duration_s: f64,
     /// True when Ctrl-C ended the run early.

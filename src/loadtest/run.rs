@@ -190,6 +190,7 @@ impl Run {
                 }
             }
             for mut second in finished.drain(..) {
+                intend(&plan, &mut second.row);
                 let now = (cpu::process_cpu_time(), std::time::Instant::now());
                 let percent =
                     cpu::percent_of_threads(now.0 - cpu_mark.0, now.1 - cpu_mark.1, plan.threads);
@@ -217,7 +218,8 @@ impl Run {
         let stopped_at = stopped_at.unwrap_or_else(Instant::now);
         // Statistics cover the time after the warm-up.
         let duration_s = ((stopped_at - start).as_secs_f64() - warmup_seconds as f64).max(0.0);
-        for second in aggregator.flush_pending(users(&shared)) {
+        for mut second in aggregator.flush_pending(users(&shared)) {
+            intend(&plan, &mut second.row);
             generator.seconds += 1;
             tell(observers, &second)?;
         }
@@ -241,6 +243,15 @@ impl Run {
         };
         Ok(assemble(&plan, &shared, totals, ended))
     }
+}
+
+/// What the plan intended in a second, beside what was measured: users at its end
+/// (closed model) or requests sent during it (open model; the last second may be short).
+fn intend(plan: &Plan, row: &mut aggregator::HistoryRow) {
+    let end = (row.elapsed_s as f64).min(plan.duration.as_secs_f64());
+    let begin = row.elapsed_s.saturating_sub(1) as f64;
+    row.intended_users = plan.intended_users(end);
+    row.intended_rps = plan.intended_requests(begin.min(end), end);
 }
 
 /// Hand a finished second to every observer, in order.
@@ -407,6 +418,7 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
             LoadModel::Closed { users, .. } => Some(users),
             LoadModel::Open { .. } => None,
         },
+        shape: plan.shape.as_ref().map(result::ShapeReport::of),
         duration_s,
         interrupted,
         requests: requests_done,

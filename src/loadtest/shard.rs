@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::error::InputError;
 use crate::loadtest::plan::{LoadModel, Plan};
+use crate::loadtest::shape::ShapeKind;
 
 /// Shard `index` (0-based) of `count`: `--shard 2/4` is the third of four.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,6 +128,15 @@ impl Plan {
                 }
             }
         };
+        let n = f64::from(id.count);
+        plan.shape = self.shape.as_ref().map(|shape| match shape.kind() {
+            ShapeKind::Rate => shape.scaled(1.0 / n),
+            // The whole run's user u runs while its shape V is at least u + 1; user u
+            // belongs to shard u % N as its local user k = u / N, which runs while the
+            // local shape is at least k + 1: (V + N - I - 1) / N. Over the shards these
+            // add up to V's whole users exactly (Hermite's identity).
+            ShapeKind::Users => shape.affine(1.0 / n, (n - f64::from(id.index) - 1.0) / n),
+        });
         plan.seed = id.seed(self.seed);
         Ok(plan)
     }
@@ -256,5 +266,45 @@ mod tests {
         let err = whole.shard(ShardId::new(3, 4).unwrap()).unwrap_err();
         assert!(err.to_string().contains("use at most 3 shards"), "{err}");
         assert!(whole.shard(ShardId::new(2, 4).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_users_shape_divides_into_whole_users_that_add_up_at_every_instant() {
+        use crate::loadtest::shape::Shape;
+        let mut whole = plan(LoadModel::Closed {
+            users: 50,
+            spawn_rate: 1.0,
+        });
+        let ramp = vec![(0.0, 0.0), (30.0, 50.0), (90.0, 50.0), (120.0, 0.0)];
+        whole.shape = Some(Shape::new(ShapeKind::Users, ramp).unwrap());
+        for count in [1, 2, 3, 4, 7] {
+            let parts: Vec<Plan> = shards(count).map(|id| whole.shard(id).unwrap()).collect();
+            for tenth in 0..=1200 {
+                let t = f64::from(tenth) / 10.0;
+                let sum: u32 = parts.iter().map(|p| p.intended_users(t).unwrap()).sum();
+                assert_eq!(
+                    sum,
+                    whole.intended_users(t).unwrap(),
+                    "{count} shards at {t} s"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_rate_shape_divides_equally_and_adds_up_to_its_requests() {
+        use crate::loadtest::shape::Shape;
+        let mut whole = plan(LoadModel::Open {
+            rate: 300.0,
+            connections: 40,
+            arrivals: Arrivals::Uniform,
+        });
+        let ramp = vec![(0.0, 100.0), (60.0, 500.0), (120.0, 100.0)];
+        whole.shape = Some(Shape::new(ShapeKind::Rate, ramp).unwrap());
+        let total = whole.shape.as_ref().unwrap().total();
+        let parts: f64 = shards(4)
+            .map(|id| whole.shard(id).unwrap().shape.unwrap().total())
+            .sum();
+        assert!((parts - total).abs() < 1e-9 * total, "{parts} vs {total}");
     }
 }

@@ -54,6 +54,13 @@ pub const HISTORY_COLUMNS_TAIL: [&str; 7] = [
     "Total Average Content Size",
 ];
 
+/// The column a users shape adds to the stats history: users the shape intended
+/// beside Locust's `User Count` (those running).
+pub const INTENDED_USERS_COLUMN: &str = "Intended User Count";
+/// The column a rate shape adds to the stats history: the intended rate, a 10 s mean
+/// like Locust's `Requests/s` beside it.
+pub const INTENDED_RPS_COLUMN: &str = "Intended Requests/s";
+
 pub const FAILURES_COLUMNS: [&str; 6] = [
     "Method",
     "Name",
@@ -133,8 +140,16 @@ pub fn stats_history(result: &RunResult) -> Vec<u8> {
         .chain(&HISTORY_COLUMNS_TAIL)
         .copied()
         .collect();
+    let mut header = header;
+    // A shaped run adds what it intended, last, so Locust's columns stay where they are.
+    let intended = result.shape.as_ref().map(|s| s.kind == "rate");
+    match intended {
+        Some(true) => header.push(INTENDED_RPS_COLUMN),
+        Some(false) => header.push(INTENDED_USERS_COLUMN),
+        None => {}
+    }
     w.write_record(&header).expect("in memory");
-    for h in &result.history {
+    for (i, h) in result.history.iter().enumerate() {
         let mut row = vec![
             h.timestamp.to_string(),
             h.users.to_string(),
@@ -164,6 +179,16 @@ pub fn stats_history(result: &RunResult) -> Vec<u8> {
             format!("{}", h.total_max_ms),
             format!("{}", h.total_avg_content_bytes.round() as u64),
         ]);
+        match intended {
+            Some(true) => {
+                // Like Requests/s: the mean of the last (up to) 10 seconds.
+                let recent = &result.history[i.saturating_sub(9)..=i];
+                let sum: f64 = recent.iter().filter_map(|r| r.intended_rps).sum();
+                row.push(format!("{:.6}", sum / recent.len() as f64));
+            }
+            Some(false) => row.push(h.intended_users.unwrap_or(0).to_string()),
+            None => {}
+        }
         w.write_record(&row).expect("in memory");
     }
     finish(w)

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 
 use crate::loadtest::aggregator::FinishedSecond;
+use crate::loadtest::shape::Shape;
 
 /// Latency bucket bounds, seconds (Prometheus client libraries' defaults).
 pub const BUCKETS_SECONDS: [f64; 11] = [
@@ -42,6 +43,8 @@ pub struct LiveMetrics {
     latency: Histogram<u64>,
     users: u32,
     intended_rps: Option<f64>,
+    /// A rate shape: `intended_rps` follows it second by second.
+    rate_shape: Option<Shape>,
     achieved_rps: f64,
     late_sends: u64,
     cpu_percent: f64,
@@ -69,6 +72,7 @@ impl LiveMetrics {
             latency: Histogram::new(3).expect("3 significant digits is valid"),
             users: 0,
             intended_rps,
+            rate_shape: None,
             achieved_rps: 0.0,
             late_sends: 0,
             cpu_percent: 0.0,
@@ -76,8 +80,19 @@ impl LiveMetrics {
         }
     }
 
+    /// The open model's rate follows `shape` (its value at the end of each second).
+    pub fn with_rate_shape(mut self, shape: Shape) -> LiveMetrics {
+        self.intended_rps = Some(shape.value_at(0.0));
+        self.model = "open";
+        self.rate_shape = Some(shape);
+        self
+    }
+
     /// Add one finished second.
     pub fn add(&mut self, second: &FinishedSecond) {
+        if let Some(shape) = &self.rate_shape {
+            self.intended_rps = Some(shape.value_at(second.row.elapsed_s as f64));
+        }
         for (slot, endpoint) in second.interval.endpoints.iter().enumerate() {
             if let Some(total) = self.requests.get_mut(slot) {
                 *total += endpoint.requests;
@@ -308,5 +323,27 @@ mod tests {
         {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
         }
+    }
+
+    #[test]
+    fn the_intended_rate_follows_a_rate_shape() {
+        use crate::loadtest::shape::{ShapeKind, Stages};
+        let stages: Stages = "2s:100,2s:0".parse().unwrap();
+        let shape = stages.shape(ShapeKind::Rate).unwrap();
+        let names = vec![
+            ("GET".to_string(), "/".to_string()),
+            ("GET".to_string(), "/a".to_string()),
+        ];
+        let mut live =
+            LiveMetrics::new("http://127.0.0.1:1", names, Some(50.0)).with_rate_shape(shape);
+        let mut at = |elapsed_s: u64| {
+            let mut s = second([1, 0], 0, &[1_000]);
+            s.row.elapsed_s = elapsed_s;
+            live.add(&s);
+            live.render()
+        };
+        assert!(at(1).contains("capplan_intended_rps 50\n"));
+        assert!(at(2).contains("capplan_intended_rps 100\n"));
+        assert!(at(3).contains("capplan_intended_rps 50\n"));
     }
 }

@@ -49,6 +49,8 @@ impl<W: Write, S: Write> Observer for ShardLog<'_, '_, W, S> {
         let line = SecondLine {
             elapsed_s: second.row.elapsed_s,
             users: second.row.users,
+            intended_users: second.row.intended_users,
+            intended_rps: second.row.intended_rps,
             generator_cpu_percent: second.row.generator_cpu_percent,
             pacing: PacingLine {
                 sent: interval.pacing.sent,
@@ -126,6 +128,8 @@ pub struct ShardInfo {
     pub fail_on_errors: bool,
     /// Open model: sends due and never sent.
     pub unsent: u64,
+    /// The whole run's load shape (the shard follows its part of it).
+    pub shape: Option<crate::loadtest::result::ShapeReport>,
 }
 
 /// `manifest.json` of a finished shard.
@@ -185,6 +189,7 @@ pub fn manifest(info: &ShardInfo, result: &RunResult) -> anyhow::Result<Vec<u8>>
             })
             .collect(),
         warnings: result.warnings.clone(),
+        shape: info.shape.clone(),
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;
     bytes.push(b'\n');

@@ -3,7 +3,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
 
 use crate::loadtest::aggregator::{EndpointSummary, LatencySummary};
-use crate::loadtest::result::{ProtocolReport, RunResult};
+use crate::loadtest::result::{ProtocolReport, RunResult, ShapeReport};
 use crate::units::format_ms;
 
 fn latency_cells(l: &LatencySummary) -> Vec<String> {
@@ -26,6 +26,21 @@ fn endpoint_row(e: &EndpointSummary, label: &str) -> Vec<String> {
     ];
     row.extend(latency_cells(&e.latency_ms));
     row
+}
+
+/// What the load shape intended: its peak, length and (rate) requests in all.
+fn shape_line(shape: &ShapeReport) -> String {
+    match shape.intended_requests {
+        Some(total) => format!(
+            "shape: rate up to {:.1} rps over {:.1}s, {:.0} requests intended \
+             (the history's intended_rps beside rps)\n",
+            shape.peak, shape.duration_s, total
+        ),
+        None => format!(
+            "shape: up to {:.0} users over {:.1}s (the history's intended_users beside users)\n",
+            shape.peak, shape.duration_s
+        ),
+    }
 }
 
 /// The loadtest summary: per task and total, then service time (open model),
@@ -62,6 +77,9 @@ pub fn loadtest_summary(result: &RunResult) -> String {
         latency_basis,
         protocol_line(&result.protocol),
     ));
+    if let Some(shape) = &result.shape {
+        out.push_str(&shape_line(shape));
+    }
 
     if let (Some(service), Some(rate)) = (&result.service_time_ms, &result.rate) {
         let mut t = Table::new();
@@ -81,8 +99,13 @@ pub fn loadtest_summary(result: &RunResult) -> String {
         t.add_row(latency);
         t.add_row(serv);
         out.push_str(&format!(
-            "{t}\nrate: intended {:.1} rps, achieved {:.1} rps, {:.1}% of sends on time (late > {}ms: {}, max {})\n",
+            "{t}\nrate: intended {:.1} rps{}, achieved {:.1} rps, {:.1}% of sends on time (late > {}ms: {}, max {})\n",
             rate.intended_rps,
+            if result.shape.is_some() {
+                " (the shape's mean)"
+            } else {
+                ""
+            },
             rate.achieved_rps,
             100.0 * result.rate_achieved.unwrap_or(0.0),
             rate.late_tolerance_ms,

@@ -100,3 +100,9 @@ fn shard_dir() {
     let _machine = crate::common::machine::shared();
     replay("shard_dir", checks::shard_dir);
 }
+
+#[test]
+fn load_shape() {
+    let _machine = crate::common::machine::shared();
+    replay("load_shape", checks::load_shape);
+}

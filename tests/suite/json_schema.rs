@@ -88,9 +88,11 @@ fn loadtest_json_matches_its_schema_closed_and_open() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
     let url = target.url_for("/");
-    let runs: [(&str, &[&str]); 2] = [
+    let runs: [(&str, &[&str]); 4] = [
         ("closed.json", &["--users", "4", "--threshold", "p95<1s"]),
         ("open.json", &["--rate", "50"]),
+        ("stages.json", &["--stages", "1s:4,1s:0"]),
+        ("rate-stages.json", &["--rate-stages", "1s:50,1s:0"]),
     ];
     for (file, extra) in runs {
         let json = dir.path().join(file);

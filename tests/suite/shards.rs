@@ -484,3 +484,71 @@ fn the_shard_comes_from_the_indexed_jobs_variable_and_a_late_start_is_reported()
         );
     }
 }
+
+/// Load shapes divide between shards: 3 shards of a users ramp (10 users is not a
+/// multiple of 3) and of a rate ramp intend, second by second, what the whole run
+/// intends, and the merge shows the whole run's shape and its intended line.
+#[test]
+fn shapes_divide_between_shards_and_the_merge_follows_the_whole_shape() {
+    let _machine = crate::common::machine::shared();
+    let target = Target::start(&["--workers", "8", "--service-time", "1ms"]);
+    for (load, column) in [
+        (["--stages", "2s:10,1s:10,1s:0"], "intended_users"),
+        (["--rate-stages", "2s:60,1s:60,1s:0"], "intended_rps"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = run_shards(&target, dir.path(), 3, &load);
+        for d in &dirs {
+            let manifest = json(&d.join("manifest.json"));
+            assert_eq!(
+                manifest["shape"]["peak"],
+                json(&dirs[0].join("manifest.json"))["shape"]["peak"]
+            );
+        }
+        let merged = dir.path().join("merged.json");
+        let out = merge(
+            &["--json", merged.to_str().unwrap()],
+            &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
+        );
+        assert!(out.status.success(), "{}", said(&out));
+        let merged = json(&merged);
+        assert_eq!(
+            merged["shape"]["peak"].as_f64(),
+            Some(if column == "intended_users" {
+                10.0
+            } else {
+                60.0
+            })
+        );
+        let history = merged["history"].as_array().unwrap();
+        let intended: Vec<f64> = history
+            .iter()
+            .map(|row| row[column].as_f64().unwrap())
+            .collect();
+        // What one process intends each second with the same flags.
+        let single = dir.path().join("single.json");
+        let out = common::capplan()
+            .args(["loadtest", "--url", &target.url_for("/"), "--quiet"])
+            .args(load)
+            .arg("--json")
+            .arg(&single)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", said(&out));
+        let whole: Vec<f64> = json(&single)["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row[column].as_f64().unwrap())
+            .collect();
+        assert!(whole.iter().any(|&v| v > 0.0), "{column}: {whole:?}");
+        assert_eq!(intended.len(), whole.len(), "{column}: {intended:?}");
+        for (got, want) in intended.iter().zip(&whole) {
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{column}: {intended:?}, want {whole:?}"
+            );
+        }
+    }
+}

@@ -99,6 +99,7 @@ fn load_result() -> RunResult {
     let totals = agg.finish(20.0, &clock);
     let a = totals.aggregate;
     let mut result = RunResult {
+        shape: None,
         version: capplan::loadtest::result::JSON_VERSION,
         target: "https://127.0.0.1:8443".into(),
         started_at: "2023-11-14T22:13:20+00:00".into(),

@@ -15,6 +15,7 @@ use crate::error::Outcome;
 use crate::loadtest::history_spill::HistorySpill;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::result::RunResult;
+use crate::loadtest::shape::ShapeKind;
 use crate::loadtest::threshold::Threshold;
 use crate::loadtest::{Observer, Run};
 use crate::output::{self, OutputFile};
@@ -60,7 +61,7 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
         .shard
         .out_dir
         .as_deref()
-        .map(|dir| shard::ShardOut::create(dir, shard::info(&args, &plan, shard)?))
+        .map(|dir| shard::ShardOut::create(dir, shard::info(&args, &whole, &plan, shard)?))
         .transpose()?;
     // Listening before any traffic: a port in use is a bad flag, not a lost run.
     let mut metrics = args
@@ -202,7 +203,11 @@ fn live_metrics_of(plan: &Plan) -> LiveMetrics {
         LoadModel::Open { rate, .. } => Some(rate),
         LoadModel::Closed { .. } => None,
     };
-    LiveMetrics::new(&target, plan.stats_names.clone(), intended)
+    let live = LiveMetrics::new(&target, plan.stats_names.clone(), intended);
+    match &plan.shape {
+        Some(shape) if shape.kind() == ShapeKind::Rate => live.with_rate_shape(shape.clone()),
+        _ => live,
+    }
 }
 
 /// Print and write every output the arguments ask for; exit 1 on a failed threshold.

@@ -9,7 +9,7 @@ use crate::cli::{LoadtestArgs, ShardArgs};
 use crate::error::InputError;
 use crate::formats::shard_dir::{LATENCY_LOG, MANIFEST, SECONDS};
 use crate::loadtest::plan::{LoadModel, Plan};
-use crate::loadtest::result::RunResult;
+use crate::loadtest::result::{RunResult, ShapeReport};
 use crate::loadtest::shard::ShardId;
 use crate::output::OutputDir;
 use crate::report::shard_dir::{manifest, ShardInfo};
@@ -96,7 +96,12 @@ fn run_id(args: &ShardArgs, shard: ShardId) -> Result<String, InputError> {
 }
 
 /// What the manifest says besides the result, known before the run.
-pub fn info(args: &LoadtestArgs, plan: &Plan, shard: ShardId) -> Result<ShardInfo, InputError> {
+pub fn info(
+    args: &LoadtestArgs,
+    whole: &Plan,
+    plan: &Plan,
+    shard: ShardId,
+) -> Result<ShardInfo, InputError> {
     let (users, rate, connections) = match plan.load {
         LoadModel::Closed { users, .. } => (Some(users), None, None),
         LoadModel::Open {
@@ -117,6 +122,7 @@ pub fn info(args: &LoadtestArgs, plan: &Plan, shard: ShardId) -> Result<ShardInf
         thresholds: args.thresholds.iter().map(|t| t.expr.clone()).collect(),
         fail_on_errors: args.fail_on_errors,
         unsent: 0,
+        shape: whole.shape.as_ref().map(ShapeReport::of),
     })
 }
 

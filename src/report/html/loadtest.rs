@@ -75,6 +75,21 @@ fn parameters(r: &RunResult) -> Vec<(&'static str, String)> {
     if let Some(users) = r.users {
         p.push(("users", users.to_string()));
     }
+    if let Some(shape) = &r.shape {
+        p.push((
+            "load shape",
+            match shape.intended_requests {
+                Some(total) => format!(
+                    "rate up to {:.1} req/s over {:.1} s, {:.0} requests intended",
+                    shape.peak, shape.duration_s, total
+                ),
+                None => format!(
+                    "up to {:.0} users over {:.1} s",
+                    shape.peak, shape.duration_s
+                ),
+            },
+        ));
+    }
     if let Some(rate) = &r.rate {
         p.push((
             "rate",
@@ -161,9 +176,17 @@ fn series(history: &[HistoryRow], value: impl Fn(&HistoryRow) -> f64) -> Vec<(f6
     envelope(&x, &y, DISPLAY_BUCKETS)
 }
 
-/// Requests and failures per second over the run.
+/// Requests and failures per second over the run, and the open model's intended rate.
 pub fn throughput_chart(history: &[HistoryRow]) -> Chart {
-    Chart::new("Requests per second", "req/s", XAxis::Seconds)
+    let mut chart = Chart::new("Requests per second", "req/s", XAxis::Seconds);
+    if history.iter().any(|h| h.intended_rps.is_some()) {
+        chart = chart.line(
+            "intended req/s",
+            colors::GREY,
+            series(history, |h| h.intended_rps.unwrap_or(0.0)),
+        );
+    }
+    chart
         .line("req/s", colors::BLUE, series(history, |h| h.rps))
         .line(
             "10 s mean",
@@ -184,7 +207,15 @@ pub fn users_chart(history: &[HistoryRow], model: &str) -> Chart {
     } else {
         "users"
     };
-    let mut chart = Chart::new(&format!("Active {what}"), what, XAxis::Seconds).line(
+    let mut chart = Chart::new(&format!("Active {what}"), what, XAxis::Seconds);
+    if history.iter().any(|h| h.intended_users.is_some()) {
+        chart = chart.line(
+            "intended users",
+            colors::GREY,
+            series(history, |h| f64::from(h.intended_users.unwrap_or(0))),
+        );
+    }
+    chart = chart.line(
         what,
         colors::PURPLE,
         series(history, |h| f64::from(h.users)),

@@ -46,6 +46,7 @@ pub fn load_result() -> RunResult {
     let totals = agg.finish(20.0, &clock);
     let a = totals.aggregate;
     RunResult {
+        shape: None,
         version: crate::loadtest::result::JSON_VERSION,
         target: "http://127.0.0.1:8080".into(),
         started_at: "2026-11-25T03:00:00+00:00".into(),
