@@ -44,6 +44,26 @@ pub struct PreparedRequest {
     /// The request as an HTTP/2 stream opens it.
     pub http2: Http2Template,
     pub stats_id: usize,
+    /// What to keep of the response: nothing, unless a check or capture reads it.
+    pub keep: Keep,
+}
+
+/// What a request keeps of its response for the scenario's checks and captures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keep {
+    /// The whole body.
+    pub body: bool,
+    /// These headers' values (names in lower case).
+    pub headers: Arc<[String]>,
+    /// Any final status is an answer to judge (an `expect` with statuses): a 4xx or
+    /// 5xx is not a failure by itself.
+    pub any_status: bool,
+}
+
+impl Keep {
+    pub fn nothing(&self) -> bool {
+        !self.body && self.headers.is_empty() && !self.any_status
+    }
 }
 
 /// An HTTP/2 request's header block, HPACK-encoded once (`hpack.rs`): the
@@ -121,6 +141,7 @@ impl PreparedRequest {
             headers,
             body,
             stats_id,
+            keep: Keep::default(),
         })
     }
 
@@ -146,7 +167,10 @@ impl PreparedRequest {
             Some(query) => format!("{}?{query}", next.path()),
             None => next.path().to_string(),
         };
-        PreparedRequest::build(method, next, &target, headers, body, self.stats_id).ok()
+        let mut next =
+            PreparedRequest::build(method, next, &target, headers, body, self.stats_id).ok()?;
+        next.keep = self.keep.clone();
+        Some(next)
     }
 }
 
@@ -186,6 +210,15 @@ pub enum Failure {
     Body(String),
     /// Too many redirects.
     Redirect(String),
+    /// A scenario's `expect` did not hold.
+    Check(String),
+    /// A scenario's `capture` found nothing.
+    Capture(String),
+    /// A dynamic value could not be rendered (a capture not made yet, an invalid
+    /// header value): the request was not sent.
+    Template(String),
+    /// A `unique` feeder had no row left: the user stopped.
+    FeederEmpty(String),
 }
 
 impl fmt::Display for Failure {
@@ -210,6 +243,10 @@ impl fmt::Display for Failure {
             Failure::Status(code) => write!(f, "HTTPError: {code} {}", reason(*code)),
             Failure::Body(why) => write!(f, "BodyError: {why}"),
             Failure::Redirect(why) => write!(f, "RedirectError: {why}"),
+            Failure::Check(why) => write!(f, "CheckFailed: {why}"),
+            Failure::Capture(why) => write!(f, "CaptureFailed: {why}"),
+            Failure::Template(why) => write!(f, "TemplateError: {why} (not sent)"),
+            Failure::FeederEmpty(why) => write!(f, "FeederExhausted: {why}"),
         }
     }
 }
@@ -221,10 +258,15 @@ fn reason(code: u16) -> &'static str {
         .unwrap_or("")
 }
 
-/// A successful exchange: status below 400 and the body fully read.
-#[derive(Debug, Clone, Copy)]
+/// A successful exchange: status below 400 (or any, when the request keeps it to
+/// judge) and the body fully read.
+#[derive(Debug, Clone)]
 pub struct Reply {
+    pub status: u16,
     pub body_bytes: u64,
+    /// The body and headers the request asked to keep (empty otherwise).
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// A response as either protocol delivers it.
@@ -235,64 +277,153 @@ pub struct Response {
     pub set_cookies: Vec<String>,
     /// `Location` of a redirect.
     pub location: Option<String>,
+    /// The body, when the request keeps it (else empty).
+    pub body: Vec<u8>,
+    /// The headers the request keeps (names in lower case).
+    pub headers: Vec<(String, String)>,
 }
 
-/// Build every endpoint of the plan into a ready-to-send request.
+/// Builds a plan's requests: the target's base URL and what every request carries.
+#[derive(Debug, Clone)]
+pub struct RequestBuilder {
+    base: Url,
+    /// `host[:port]`, the Host header.
+    host: HeaderValue,
+    /// The base URL's path, without a trailing slash, put before every path.
+    prefix: String,
+    /// `--new-connection-per-request`: every request says `Connection: close`.
+    close: bool,
+}
+
+impl RequestBuilder {
+    pub fn new(plan: &Plan) -> Result<RequestBuilder, InputError> {
+        let base = Url::parse(&plan.host).map_err(|e| {
+            InputError::flag("host", format!("'{}' is not a valid URL: {e}", plan.host))
+        })?;
+        let host = HeaderValue::from_str(&authority(&base))
+            .map_err(|e| InputError::flag("host", format!("'{}': {e}", plan.host)))?;
+        let prefix = base.path().trim_end_matches('/').to_string();
+        Ok(RequestBuilder {
+            base,
+            host,
+            prefix,
+            close: plan.connection.new_connection_per_request,
+        })
+    }
+
+    /// One request: `path` (with its query) below the base URL, the headers in order
+    /// (a later one replaces an earlier one of the same name), the body.
+    pub fn build<'h>(
+        &self,
+        method: &str,
+        path: &str,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        body: Bytes,
+        content_type: Option<&'static str>,
+        stats_id: usize,
+    ) -> Result<PreparedRequest, String> {
+        // Sent verbatim on HTTP/1.1 (no dot-segment or `//` rewriting), once
+        // checked to be a valid origin-form target.
+        let path = format!("{}{path}", self.prefix);
+        path.parse::<http::uri::PathAndQuery>()
+            .map_err(|e| format!("path '{path}' is not valid: {e}"))?;
+        let mut url = self.base.clone();
+        let (url_path, query) = match path.split_once('?') {
+            Some((url_path, query)) => (url_path, Some(query)),
+            None => (path.as_str(), None),
+        };
+        url.set_path(url_path);
+        url.set_query(query);
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("'{method}' is not an HTTP method"))?;
+        let mut map = HeaderMap::new();
+        map.insert(HOST, self.host.clone());
+        for (name, value) in headers {
+            let (name, value) = header(name, value)?;
+            map.insert(name, value);
+        }
+        if let Some(content_type) = content_type {
+            map.entry(CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(content_type));
+        }
+        // Lets the target's logs tell load-test traffic apart, unless the scenario names itself.
+        map.entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(concat!(
+                "capplan/",
+                env!("CARGO_PKG_VERSION")
+            )));
+        if self.close {
+            // The server closes after answering, as it does for ab without -k.
+            map.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        PreparedRequest::build(method, url, &path, map, body, stats_id)
+    }
+}
+
+/// Build every endpoint of the plan into a ready-to-send request (a request with
+/// dynamic values is built here with them left out, which checks the rest of it; the
+/// flow builds it anew for each send).
 pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
-    let base = Url::parse(&plan.host).map_err(|e| {
-        InputError::flag("host", format!("'{}' is not a valid URL: {e}", plan.host))
-    })?;
-    let host = authority(&base);
-    let prefix = base.path().trim_end_matches('/').to_string();
+    let builder = RequestBuilder::new(plan)?;
     plan.endpoints
         .iter()
         .map(|endpoint| {
             let def = &endpoint.def;
             let bad = |what: String| InputError::flag(format!("request '{}'", def.name), what);
-            // Sent verbatim on HTTP/1.1 (no dot-segment or `//` rewriting), once
-            // checked to be a valid origin-form target.
-            let path = format!("{prefix}{}", def.path);
-            path.parse::<http::uri::PathAndQuery>()
-                .map_err(|e| bad(format!("path '{path}' is not valid: {e}")))?;
-            let mut url = base.clone();
-            let (url_path, query) = match path.split_once('?') {
-                Some((url_path, query)) => (url_path, Some(query)),
-                None => (path.as_str(), None),
+            let skeleton = |text: &str| -> String {
+                match text.contains("{{") {
+                    true => crate::loadtest::template::Template::parse(
+                        text,
+                        crate::loadtest::template::Escape::None,
+                        &plan.names,
+                    )
+                    .map(|t| t.skeleton())
+                    .unwrap_or_else(|_| text.to_string()),
+                    false => text.to_string(),
+                }
             };
-            url.set_path(url_path);
-            url.set_query(query);
-            let method = Method::from_bytes(def.method.as_bytes())
-                .map_err(|_| bad(format!("'{}' is not an HTTP method", def.method)))?;
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                HOST,
-                HeaderValue::from_str(&host).map_err(|e| bad(format!("host: {e}")))?,
-            );
-            for (name, value) in plan.default_headers.iter().chain(&def.headers) {
-                let (name, value) = header(name, value).map_err(bad)?;
-                headers.insert(name, value);
-            }
-            if let Some(content_type) = def.body.content_type {
-                headers
-                    .entry(CONTENT_TYPE)
-                    .or_insert(HeaderValue::from_static(content_type));
-            }
-            // Lets the target's logs tell load-test traffic apart, unless the scenario names itself.
-            headers
-                .entry(USER_AGENT)
-                .or_insert(HeaderValue::from_static(concat!(
-                    "capplan/",
-                    env!("CARGO_PKG_VERSION")
-                )));
-            if plan.connection.new_connection_per_request {
-                // The server closes after answering, as it does for ab without -k.
-                headers.insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            let body = Bytes::from(def.body.bytes.clone());
-            PreparedRequest::build(method, url, &path, headers, body, endpoint.stats_id)
-                .map_err(bad)
+            let headers: Vec<(String, String)> = plan
+                .default_headers
+                .iter()
+                .chain(&def.headers)
+                .map(|(name, value)| (name.clone(), skeleton(value)))
+                .collect();
+            let mut request = builder
+                .build(
+                    &def.method,
+                    &skeleton(&def.path),
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    Bytes::from(def.body.bytes.clone()),
+                    def.body.content_type,
+                    endpoint.stats_id,
+                )
+                .map_err(bad)?;
+            request.keep = keep_for(def);
+            Ok(request)
         })
         .collect()
+}
+
+/// What a request keeps of its responses for its checks and captures.
+pub fn keep_for(def: &crate::loadtest::scenario::RequestDef) -> Keep {
+    use crate::loadtest::checks::CaptureFrom;
+    let mut headers: Vec<String> = Vec::new();
+    let mut body = def.expect.as_ref().is_some_and(|e| e.reads_body());
+    for capture in &def.captures {
+        match &capture.from {
+            CaptureFrom::Header(name) => {
+                if !headers.contains(name) {
+                    headers.push(name.clone());
+                }
+            }
+            CaptureFrom::Json(_) | CaptureFrom::Regex(_) => body = true,
+        }
+    }
+    Keep {
+        body,
+        headers: headers.into(),
+        any_status: def.expect.as_ref().is_some_and(|e| e.status.is_some()),
+    }
 }
 
 /// A header as it goes on the wire, or why it cannot.
@@ -454,10 +585,15 @@ impl Session {
                 .and_then(|location| request.redirected(response.status, location));
             match next {
                 Some(next) => redirected = Some(next),
-                None if response.status >= 400 => return Err(Failure::Status(response.status)),
+                None if response.status >= 400 && !request.keep.any_status => {
+                    return Err(Failure::Status(response.status))
+                }
                 None => {
                     return Ok(Reply {
+                        status: response.status,
                         body_bytes: response.body_bytes,
+                        body: response.body,
+                        headers: response.headers,
                     })
                 }
             }
@@ -494,7 +630,10 @@ async fn send_http1(
                 Http1Connection::new(open.stream)
             }
         };
-        match connection.exchange(bytes, template.is_head).await {
+        match connection
+            .exchange(bytes, template.is_head, &request.keep)
+            .await
+        {
             Ok(done) => {
                 if done.keep_alive && !template.closes {
                     *live = Some(connection);

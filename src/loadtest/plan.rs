@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::error::InputError;
-use crate::loadtest::scenario::{RequestDef, Scenario, TaskDef, WaitTime};
+use crate::loadtest::scenario::{FeederDef, RequestDef, Scenario, TaskDef, WaitTime};
+use crate::loadtest::template::Names;
 use crate::loadtest::tls::TlsOptions;
 
 /// Highest `--rate` (and capacity-search rate): far beyond what one machine sends;
@@ -75,14 +76,17 @@ pub struct Plan {
     /// Base URL without trailing slash.
     pub host: String,
     pub default_headers: Vec<(String, String)>,
-    /// Weighted tasks (index into `endpoints`, weight).
-    pub tasks: Vec<(usize, u32)>,
+    /// Weighted tasks (their steps as indexes into `endpoints`, weight).
+    pub tasks: Vec<(Vec<usize>, u32)>,
     /// `on_start` sequence (indexes into `endpoints`).
     pub on_start: Vec<usize>,
     pub endpoints: Vec<Endpoint>,
     /// (method, name) of each stats slot, in order of first appearance.
     pub stats_names: Vec<(String, String)>,
     pub wait_time: WaitTime,
+    pub feeders: Vec<FeederDef>,
+    /// The names the requests' dynamic values use.
+    pub names: Names,
     pub load: LoadModel,
     pub duration: Duration,
     /// Leading whole seconds kept out of the statistics (still in the history).
@@ -121,7 +125,7 @@ impl Plan {
         let tasks = scenario
             .tasks
             .into_iter()
-            .map(|TaskDef { request, weight }| (add(request), weight))
+            .map(|TaskDef { steps, weight }| (steps.into_iter().map(&mut add).collect(), weight))
             .collect();
         Plan {
             host: scenario.host,
@@ -131,6 +135,8 @@ impl Plan {
             endpoints,
             stats_names,
             wait_time: scenario.wait_time,
+            feeders: scenario.feeders,
+            names: scenario.names,
             load,
             duration: length.duration,
             warmup: length.warmup,
