@@ -414,8 +414,38 @@ fn checks_and_captures_fail_with_their_own_kinds_in_every_report() {
             "the stopped user is not a silent one: {}",
             text(&out.stderr)
         );
+        for error in run["errors"].as_array().unwrap() {
+            let kind = error["kind"].as_str().unwrap();
+            assert!(error["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{kind}: ")));
+        }
+        // The checks and captures, with how often they held.
+        let check = |name: &str, kind: &str| {
+            run["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name && c["kind"] == kind)
+                .unwrap_or_else(|| panic!("no {kind} of {name}: {}", run["checks"]))
+                .clone()
+        };
+        let status_check = check("status", "check");
+        assert_eq!(status_check["what"], "status < 400, $.status = \"ok\"");
+        assert_eq!(status_check["passed"], 0);
+        assert_eq!(status_check["failed"], status["requests"]);
+        let item_check = check("item", "check");
+        assert_eq!(item_check["what"], "status 200, $.id exists");
+        assert_eq!(item_check["passed"], item["requests"]);
+        assert_eq!(check("login", "capture")["passed"], 2);
+        let order = check("order", "capture");
+        assert_eq!(order["what"], "order: $.order_number in the JSON body");
+        assert_eq!(order["passed"], 0);
+        assert!(order["failed"].as_u64().unwrap() > 0);
         // Every report shows them.
         let table = text(&out.stdout);
+        assert!(table.contains("check: status 200, $.id exists"), "{table}");
         let failures_csv =
             std::fs::read_to_string(format!("{}_failures.csv", csv.display())).unwrap();
         let html = std::fs::read_to_string(&html).unwrap();
@@ -432,6 +462,7 @@ fn checks_and_captures_fail_with_their_own_kinds_in_every_report() {
             );
             assert!(html.contains(kind), "HTML lacks {kind}");
         }
+        assert!(html.contains("Checks and captures") && html.contains("$.id exists"));
     }
 }
 

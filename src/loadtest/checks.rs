@@ -250,6 +250,37 @@ impl Expect {
     }
 }
 
+impl fmt::Display for Expect {
+    /// The checks, as the reports' checks table lists them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        match &self.status {
+            Some(statuses) => {
+                let wanted: Vec<String> = statuses.iter().map(u16::to_string).collect();
+                parts.push(format!("status {}", wanted.join(" or ")));
+            }
+            None => parts.push("status < 400".into()),
+        }
+        parts.extend(self.contains.iter().map(|t| format!("contains '{t}'")));
+        parts.extend(
+            self.not_contains
+                .iter()
+                .map(|t| format!("not contains '{t}'")),
+        );
+        parts.extend(
+            self.json_exists
+                .iter()
+                .map(|p| format!("{} exists", p.shown)),
+        );
+        parts.extend(
+            self.json_equals
+                .iter()
+                .map(|(p, v)| format!("{} = {v}", p.shown)),
+        );
+        f.write_str(&parts.join(", "))
+    }
+}
+
 /// JSON equality where 5 and 5.0 are the same number.
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -289,6 +320,10 @@ mod tests {
             json_equals: vec![(JsonPath::parse("$.count").unwrap(), Value::from(2.0))],
         };
         assert_eq!(expect.judge(&mut ex), Ok(()));
+        assert_eq!(
+            expect.to_string(),
+            "status 200 or 201, contains 'token', not contains 'error', $.user.id exists, $.count = 2.0"
+        );
         let mut bad = Exchange::new(404, body, &headers);
         assert_eq!(
             expect.judge(&mut bad).unwrap_err(),

@@ -251,6 +251,29 @@ impl fmt::Display for Failure {
     }
 }
 
+impl Failure {
+    /// The kind, as the reports group failures and the JSON's `errors[].kind` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Connect(_) => "ConnectionError",
+            Failure::Tls(_) => "TLSError",
+            Failure::Certificate(_) => "CertificateError",
+            Failure::Protocol(_) => "ProtocolError",
+            Failure::GoAway(_) => "GoAway",
+            Failure::Reset(_) => "StreamReset",
+            Failure::Timeout | Failure::CutOff => "Timeout",
+            Failure::Unsent => "Unsent",
+            Failure::Status(_) => "HTTPError",
+            Failure::Body(_) => "BodyError",
+            Failure::Redirect(_) => "RedirectError",
+            Failure::Check(_) => "CheckFailed",
+            Failure::Capture(_) => "CaptureFailed",
+            Failure::Template(_) => "TemplateError",
+            Failure::FeederEmpty(_) => "FeederExhausted",
+        }
+    }
+}
+
 fn reason(code: u16) -> &'static str {
     http::StatusCode::from_u16(code)
         .ok()
@@ -767,6 +790,34 @@ mod tests {
         let get = request(Method::GET, "https://example.com/a", "");
         let next = get.redirected(301, "https://example.com:443/b").unwrap();
         assert_eq!(next.headers[HOST], "example.com");
+    }
+
+    #[test]
+    fn every_failure_reads_as_its_kind() {
+        for failure in [
+            Failure::Connect("refused".into()),
+            Failure::Tls("alert".into()),
+            Failure::Certificate("expired".into()),
+            Failure::Protocol("x".into()),
+            Failure::GoAway("x".into()),
+            Failure::Reset("x".into()),
+            Failure::Timeout,
+            Failure::CutOff,
+            Failure::Unsent,
+            Failure::Status(500),
+            Failure::Body("x".into()),
+            Failure::Redirect("x".into()),
+            Failure::Check("x".into()),
+            Failure::Capture("x".into()),
+            Failure::Template("x".into()),
+            Failure::FeederEmpty("x".into()),
+        ] {
+            let shown = failure.to_string();
+            assert!(
+                shown.starts_with(&format!("{}: ", failure.kind())),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

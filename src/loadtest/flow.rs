@@ -4,7 +4,7 @@
 //! open-model connection) keeps a [`UserState`]. A request without any of these is
 //! sent as prepared, at no cost beyond a branch.
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use rand::rngs::SmallRng;
@@ -14,6 +14,7 @@ use crate::error::InputError;
 use crate::loadtest::checks::{Capture, Exchange, Expect};
 use crate::loadtest::client::{self, Failure, Keep, PreparedRequest, Reply, RequestBuilder};
 use crate::loadtest::plan::Plan;
+use crate::loadtest::result::CheckSummary;
 use crate::loadtest::scenario::{FeederDef, FeederOrder, FeederPer};
 use crate::loadtest::template::{Escape, Template, Values};
 
@@ -29,10 +30,29 @@ struct DynamicRequest {
     keep: Keep,
 }
 
-/// A request's checks and captures.
+/// A request's checks and captures, and how often each held.
 struct Judge {
     expect: Option<Expect>,
     captures: Vec<Capture>,
+    /// The expect's tally, then each capture's.
+    tallies: Vec<Tally>,
+}
+
+/// Passed and failed counts, shared by the generator threads.
+#[derive(Default)]
+struct Tally {
+    passed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Tally {
+    fn count<T, E>(&self, outcome: &Result<T, E>) {
+        let counter = match outcome {
+            Ok(_) => &self.passed,
+            Err(_) => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A feeder's rows and where the next one comes from.
@@ -92,9 +112,8 @@ impl Flow {
         for endpoint in &plan.endpoints {
             let def = &endpoint.def;
             let bad = |what: String| InputError::flag(format!("request '{}'", def.name), what);
-            let compile = |text: &str, escape| {
-                Template::parse(text, escape, &plan.names).map_err(&bad)
-            };
+            let compile =
+                |text: &str, escape| Template::parse(text, escape, &plan.names).map_err(&bad);
             let path = compile(&def.path, Escape::Url)?;
             let mut headers = Vec::new();
             for (name, value) in plan.default_headers.iter().chain(&def.headers) {
@@ -121,6 +140,7 @@ impl Flow {
             judges.push(judged.then(|| Judge {
                 expect: def.expect.clone(),
                 captures: def.captures.clone(),
+                tallies: (0..=def.captures.len()).map(|_| Tally::default()).collect(),
             }));
         }
         Ok(Flow {
@@ -266,15 +286,68 @@ impl Flow {
         };
         let mut exchange = Exchange::new(reply.status, &reply.body, &reply.headers);
         match &judge.expect {
-            Some(expect) => expect.judge(&mut exchange).map_err(Failure::Check)?,
+            Some(expect) => {
+                let verdict = expect.judge(&mut exchange);
+                judge.tallies[0].count(&verdict);
+                verdict.map_err(Failure::Check)?;
+            }
             None if reply.status >= 400 => return Err(Failure::Status(reply.status)),
             None => {}
         }
-        for capture in &judge.captures {
-            let value = capture.take(&mut exchange).map_err(Failure::Capture)?;
-            state.vars[capture.slot] = Some(value);
+        for (capture, tally) in judge.captures.iter().zip(&judge.tallies[1..]) {
+            let value = capture.take(&mut exchange);
+            tally.count(&value);
+            state.vars[capture.slot] = Some(value.map_err(Failure::Capture)?);
         }
         Ok(reply.body_bytes)
+    }
+
+    /// Each request's checks and captures with how often they held, merged over
+    /// requests that share a stats row (same method and name), in plan order.
+    pub fn summaries(&self, plan: &Plan) -> Vec<CheckSummary> {
+        let mut rows: Vec<(usize, CheckSummary)> = Vec::new();
+        for (endpoint, judge) in self.judges.iter().enumerate() {
+            let Some(judge) = judge else { continue };
+            let stats_id = plan.endpoints[endpoint].stats_id;
+            let (method, name) = &plan.stats_names[stats_id];
+            let mut add = |kind: &'static str, what: String, tally: &Tally| {
+                let (passed, failed) = (
+                    tally.passed.load(Ordering::Relaxed),
+                    tally.failed.load(Ordering::Relaxed),
+                );
+                match rows
+                    .iter_mut()
+                    .find(|(id, row)| *id == stats_id && row.kind == kind && row.what == what)
+                {
+                    Some((_, row)) => {
+                        row.passed += passed;
+                        row.failed += failed;
+                    }
+                    None => rows.push((
+                        stats_id,
+                        CheckSummary {
+                            method: method.clone(),
+                            name: name.clone(),
+                            kind,
+                            what,
+                            passed,
+                            failed,
+                        },
+                    )),
+                }
+            };
+            if let Some(expect) = &judge.expect {
+                add("check", expect.to_string(), &judge.tallies[0]);
+            }
+            for (capture, tally) in judge.captures.iter().zip(&judge.tallies[1..]) {
+                add(
+                    "capture",
+                    format!("{}: {}", capture.name, capture.from),
+                    tally,
+                );
+            }
+        }
+        rows.into_iter().map(|(_, row)| row).collect()
     }
 }
 

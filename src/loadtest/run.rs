@@ -406,6 +406,7 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
         tasks: totals.endpoints,
         aggregate,
         errors: totals.failures,
+        checks: shared.flow.summaries(plan),
         thresholds: Vec::new(),
         // The per-second rows went to the observers; a caller that keeps them
         // (loadtest's reports do, with `history::HistorySpill`) puts them here.
