@@ -4,6 +4,8 @@
 //! response's content, so the failures report groups them by kind.
 use std::fmt;
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// A place in a JSON body: a JSON pointer (`/items/0/id`) or the simple JSONPath
@@ -12,7 +14,8 @@ use serde_json::Value;
 pub struct JsonPath {
     /// As written, for messages.
     pub shown: String,
-    pointer: String,
+    /// The pointer's tokens, unescaped once (`~1` is `/`, `~0` is `~`).
+    tokens: Vec<String>,
 }
 
 impl JsonPath {
@@ -31,15 +34,124 @@ impl JsonPath {
                 "'{text}' must be a JSON pointer (/token) or a JSONPath ($.token)"
             ));
         };
+        let tokens = match pointer.strip_prefix('/') {
+            None => Vec::new(),
+            Some(rest) => rest
+                .split('/')
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+        };
         Ok(JsonPath {
             shown: text.to_string(),
-            pointer,
+            tokens,
         })
     }
 
-    pub fn find<'a>(&self, json: &'a Value) -> Option<&'a Value> {
-        json.pointer(&self.pointer)
+    /// The value at this place in a body read as raw JSON: each level is split into
+    /// its members without copying them, and only the value found is read
+    /// (`Err`: the walk needs the slow path, a key with escapes in it).
+    fn find_raw<'a>(&self, root: &'a RawValue) -> Result<Option<&'a RawValue>, ()> {
+        let mut at = root;
+        for token in &self.tokens {
+            let text = at.get();
+            let step = match text.as_bytes().first() {
+                Some(b'{') => Step::Member(token),
+                Some(b'[') => match array_index(token) {
+                    Some(index) => Step::Item(index),
+                    None => return Ok(None),
+                },
+                _ => return Ok(None),
+            };
+            let mut reader = serde_json::Deserializer::from_str(text);
+            match step.deserialize(&mut reader).map_err(|_| ())? {
+                Some(next) => at = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(at))
     }
+
+    /// The value at this place, as RFC 6901 resolves a pointer.
+    pub fn find<'a>(&self, json: &'a Value) -> Option<&'a Value> {
+        self.tokens.iter().try_fold(json, |at, token| match at {
+            Value::Object(map) => map.get(token),
+            Value::Array(items) => items.get(array_index(token)?),
+            _ => None,
+        })
+    }
+}
+
+/// One step of a walk through raw JSON: the member of an object or the item of an
+/// array, found by reading the level once, without allocating (the rest is skipped).
+enum Step<'t> {
+    Member(&'t str),
+    Item(usize),
+}
+
+impl<'de, 't> DeserializeSeed<'de> for Step<'t> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self {
+            Step::Member(_) => deserializer.deserialize_map(self),
+            Step::Item(_) => deserializer.deserialize_seq(self),
+        }
+    }
+}
+
+impl<'de, 't> Visitor<'de> for Step<'t> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object or array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Step::Member(token) = self else {
+            return Ok(None);
+        };
+        let mut found = None;
+        // A key with escapes cannot be borrowed: an error, and the caller's slow path.
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if found.is_none() && key == token {
+                found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let Step::Item(index) = self else {
+            return Ok(None);
+        };
+        let mut found = None;
+        let mut i = 0;
+        loop {
+            if i == index {
+                match seq.next_element::<&'de RawValue>()? {
+                    Some(item) => found = Some(item),
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+}
+
+/// An array index token: digits, without leading zeros (RFC 6901 §4).
+fn array_index(token: &str) -> Option<usize> {
+    if token.is_empty()
+        || (token.len() > 1 && token.starts_with('0'))
+        || !token.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// `.a`, `[0]` and `['a']` steps after the `$`, as pointer tokens.
@@ -87,8 +199,46 @@ pub struct Exchange<'a> {
     pub body: &'a [u8],
     /// The response headers the scenario reads (names in lower case).
     pub headers: &'a [(String, String)],
-    /// The body parsed as JSON, once, when something reads it.
-    json: Option<Option<Value>>,
+    /// The body as raw JSON (checked, not copied), once, when something reads it.
+    raw: Option<Option<&'a RawValue>>,
+}
+
+/// A JSON value found in a body.
+enum Found<'a> {
+    Raw(&'a RawValue),
+    Parsed(Value),
+}
+
+impl Found<'_> {
+    fn is_null(&self) -> bool {
+        match self {
+            Found::Raw(raw) => raw.get() == "null",
+            Found::Parsed(value) => value.is_null(),
+        }
+    }
+
+    fn value(&self) -> Option<Value> {
+        match self {
+            Found::Raw(raw) => serde_json::from_str(raw.get()).ok(),
+            Found::Parsed(value) => Some(value.clone()),
+        }
+    }
+
+    /// A string as is, anything else as its JSON text.
+    fn text(&self) -> String {
+        match self {
+            Found::Raw(raw) if raw.get().starts_with('"') => {
+                serde_json::from_str(raw.get()).unwrap_or_default()
+            }
+            // Numbers, booleans and containers as serde_json writes them, whichever
+            // path found them.
+            Found::Raw(raw) => serde_json::from_str::<Value>(raw.get())
+                .map(|v| v.to_string())
+                .unwrap_or_else(|_| raw.get().to_string()),
+            Found::Parsed(Value::String(s)) => s.clone(),
+            Found::Parsed(other) => other.to_string(),
+        }
+    }
 }
 
 impl<'a> Exchange<'a> {
@@ -97,15 +247,24 @@ impl<'a> Exchange<'a> {
             status,
             body,
             headers,
-            json: None,
+            raw: None,
         }
     }
 
-    fn json(&mut self) -> Option<&Value> {
+    /// The value at `path`: `Err` when the body is not JSON.
+    fn find(&mut self, path: &JsonPath) -> Result<Option<Found<'a>>, ()> {
         let body = self.body;
-        self.json
-            .get_or_insert_with(|| serde_json::from_slice(body).ok())
-            .as_ref()
+        let root = *self
+            .raw
+            .get_or_insert_with(|| serde_json::from_slice::<&RawValue>(body).ok());
+        let root = root.ok_or(())?;
+        match path.find_raw(root) {
+            Ok(found) => Ok(found.map(Found::Raw)),
+            Err(()) => {
+                let json: Value = serde_json::from_str(root.get()).map_err(|_| ())?;
+                Ok(path.find(&json).cloned().map(Found::Parsed))
+            }
+        }
     }
 }
 
@@ -156,16 +315,11 @@ impl Capture {
     pub fn take(&self, exchange: &mut Exchange<'_>) -> Result<String, String> {
         let missing = || format!("{}: found no {}", self.name, self.from);
         match &self.from {
-            CaptureFrom::Json(path) => {
-                let Some(json) = exchange.json() else {
-                    return Err(format!("{}: the body is not JSON", self.name));
-                };
-                match path.find(json) {
-                    Some(Value::String(s)) => Ok(s.clone()),
-                    Some(Value::Null) | None => Err(missing()),
-                    Some(other) => Ok(other.to_string()),
-                }
-            }
+            CaptureFrom::Json(path) => match exchange.find(path) {
+                Err(()) => Err(format!("{}: the body is not JSON", self.name)),
+                Ok(Some(found)) if !found.is_null() => Ok(found.text()),
+                Ok(_) => Err(missing()),
+            },
             CaptureFrom::Header(name) => exchange
                 .headers
                 .iter()
@@ -229,20 +383,19 @@ impl Expect {
                 return Err(format!("body contains '{text}'"));
             }
         }
-        if self.json_exists.is_empty() && self.json_equals.is_empty() {
-            return Ok(());
-        }
-        let Some(json) = exchange.json() else {
-            return Err("body is not JSON".into());
-        };
+        let not_json = |_| "body is not JSON".to_string();
         for path in &self.json_exists {
-            if matches!(path.find(json), None | Some(Value::Null)) {
-                return Err(format!("{} does not exist", path.shown));
+            match exchange.find(path).map_err(not_json)? {
+                Some(found) if !found.is_null() => {}
+                _ => return Err(format!("{} does not exist", path.shown)),
             }
         }
         for (path, wanted) in &self.json_equals {
-            let found = path.find(json);
-            if !found.is_some_and(|v| same(v, wanted)) {
+            let found = exchange.find(path).map_err(not_json)?;
+            if !found
+                .and_then(|f| f.value())
+                .is_some_and(|v| same(&v, wanted))
+            {
                 return Err(format!("{} is not {wanted}", path.shown));
             }
         }
@@ -302,6 +455,17 @@ mod tests {
         assert_eq!(find("/a/b c/0/id"), Some(Value::from(7)));
         assert_eq!(find("$.t"), Some(Value::from("x")));
         assert_eq!(find("$.missing"), None);
+        assert_eq!(find("/a/b c/01/id"), None);
+        assert_eq!(find(""), Some(doc.clone()));
+        let escaped: Value = serde_json::from_str(r#"{"a/b":{"c~d":1}}"#).unwrap();
+        assert_eq!(
+            JsonPath::parse("/a~1b/c~0d").unwrap().find(&escaped),
+            Some(&Value::from(1))
+        );
+        assert_eq!(
+            JsonPath::parse("$['a/b']['c~d']").unwrap().find(&escaped),
+            Some(&Value::from(1))
+        );
         for bad in ["token", "$.a[*]", "$..a", "$.a[x]", "$.a["] {
             assert!(JsonPath::parse(bad).is_err(), "{bad}");
         }
@@ -351,6 +515,21 @@ mod tests {
         assert_eq!(json.take(&mut ex).unwrap(), "abc");
         let number = capture(CaptureFrom::Json(JsonPath::parse("/user/id").unwrap()));
         assert_eq!(number.take(&mut ex).unwrap(), "9");
+        // Escapes in a string and in a key (the slow path), arrays, objects as JSON text.
+        let tricky = br#"{"a\"b":{"list":[{"v":"x\ny"},2]},"obj":{"k":[1, 2]}}"#;
+        let mut t = Exchange::new(200, tricky, &[]);
+        let at = |p: &str| capture(CaptureFrom::Json(JsonPath::parse(p).unwrap()));
+        assert_eq!(at("$['a\"b'].list[0].v").take(&mut t).unwrap(), "x\ny");
+        assert_eq!(at("$['a\"b'].list[1]").take(&mut t).unwrap(), "2");
+        assert_eq!(at("$.obj.k").take(&mut t).unwrap(), "[1,2]");
+        let plain = br#"{"obj":{"k":[1, 2]}}"#;
+        assert_eq!(
+            at("$.obj.k")
+                .take(&mut Exchange::new(200, plain, &[]))
+                .unwrap(),
+            "[1,2]"
+        );
+        assert!(at("$.obj.k[2]").take(&mut t).is_err());
         let header = capture(CaptureFrom::Header("x-request-id".into()));
         assert_eq!(header.take(&mut ex).unwrap(), "r-1");
         let regex = capture(CaptureFrom::Regex(Pattern(

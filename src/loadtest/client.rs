@@ -88,10 +88,43 @@ impl PreparedRequest {
         body: Bytes,
         stats_id: usize,
     ) -> Result<PreparedRequest, String> {
+        PreparedRequest::build_for(method, url, target, headers, body, stats_id, true, true)
+    }
+
+    /// [`PreparedRequest::build`]; without `http2` the HTTP/2 header block is left
+    /// empty (a request built per send for an HTTP/1.1 run); without `check` the
+    /// target is taken as valid (its literal text was checked, its values escaped).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build_for(
+        method: Method,
+        url: Url,
+        target: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        stats_id: usize,
+        http2: bool,
+        check: bool,
+    ) -> Result<PreparedRequest, String> {
         let authority = authority(&url);
-        format!("{}://{authority}{target}", url.scheme())
-            .parse::<http::Uri>()
-            .map_err(|e| format!("'{target}' is not a valid request target: {e}"))?;
+        if check {
+            check_target(&url, &authority, target)?;
+        }
+        if !http2 {
+            return Ok(PreparedRequest {
+                http1: RequestTemplate::new(&method, target, &headers, body.clone()),
+                http2: Http2Template {
+                    block: Vec::new(),
+                    cookie: None,
+                    own_cookie: Vec::new(),
+                },
+                method,
+                url,
+                headers,
+                body,
+                stats_id,
+                keep: Keep::default(),
+            });
+        }
         let mut block = Vec::with_capacity(128);
         hpack::encode_pseudo(
             &mut block,
@@ -172,6 +205,14 @@ impl PreparedRequest {
         next.keep = self.keep.clone();
         Some(next)
     }
+}
+
+/// Whether `target` is a valid request target on `url`'s origin.
+fn check_target(url: &Url, authority: &str, target: &str) -> Result<(), String> {
+    format!("{}://{authority}{target}", url.scheme())
+        .parse::<http::Uri>()
+        .map(drop)
+        .map_err(|e| format!("'{target}' is not a valid request target: {e}"))
 }
 
 /// `host[:port]` as the URL gives it (the port only when it is not the scheme's default).
@@ -316,6 +357,8 @@ pub struct RequestBuilder {
     prefix: String,
     /// `--new-connection-per-request`: every request says `Connection: close`.
     close: bool,
+    /// Requests go over HTTP/2 (else their HTTP/2 form is not built).
+    pub http2: bool,
 }
 
 impl RequestBuilder {
@@ -331,11 +374,14 @@ impl RequestBuilder {
             host,
             prefix,
             close: plan.connection.new_connection_per_request,
+            http2: true,
         })
     }
 
     /// One request: `path` (with its query) below the base URL, the headers in order
-    /// (a later one replaces an earlier one of the same name), the body.
+    /// (a later one replaces an earlier one of the same name), the body. `checked`:
+    /// the path is known to be a valid target (a template's rendering), else it is checked.
+    #[allow(clippy::too_many_arguments)]
     pub fn build<'h>(
         &self,
         method: &str,
@@ -344,21 +390,27 @@ impl RequestBuilder {
         body: Bytes,
         content_type: Option<&'static str>,
         stats_id: usize,
+        checked: bool,
     ) -> Result<PreparedRequest, String> {
         // Sent verbatim on HTTP/1.1 (no dot-segment or `//` rewriting), once
-        // checked to be a valid origin-form target.
-        let path = format!("{}{path}", self.prefix);
-        path.parse::<http::uri::PathAndQuery>()
-            .map_err(|e| format!("path '{path}' is not valid: {e}"))?;
+        // checked to be a valid origin-form target (by `PreparedRequest::build_for`).
+        let path: std::borrow::Cow<str> = match self.prefix.is_empty() {
+            true => path.into(),
+            false => format!("{}{path}", self.prefix).into(),
+        };
+        if !path.starts_with('/') {
+            return Err(format!("path '{path}' must start with /"));
+        }
         let mut url = self.base.clone();
         let (url_path, query) = match path.split_once('?') {
             Some((url_path, query)) => (url_path, Some(query)),
-            None => (path.as_str(), None),
+            None => (path.as_ref(), None),
         };
         url.set_path(url_path);
         url.set_query(query);
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("'{method}' is not an HTTP method"))?;
+        let path = path.as_ref();
         let mut map = HeaderMap::new();
         map.insert(HOST, self.host.clone());
         for (name, value) in headers {
@@ -379,7 +431,8 @@ impl RequestBuilder {
             // The server closes after answering, as it does for ab without -k.
             map.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        PreparedRequest::build(method, url, &path, map, body, stats_id)
+        PreparedRequest::build_for(method, url, path, map, body, stats_id, self.http2, !checked)
+            .map_err(|e| format!("path '{path}' is not valid: {e}"))
     }
 }
 
@@ -419,6 +472,7 @@ pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
                     Bytes::from(def.body.bytes.clone()),
                     def.body.content_type,
                     endpoint.stats_id,
+                    false,
                 )
                 .map_err(bad)?;
             request.keep = keep_for(def);

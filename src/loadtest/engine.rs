@@ -95,10 +95,11 @@ impl RunShared {
 pub fn shared_from_plan(
     plan: &Plan,
     requests: Vec<PreparedRequest>,
-    flow: Flow,
+    mut flow: Flow,
     connector: Arc<Connector>,
     version: HttpVersion,
 ) -> RunShared {
+    flow.set_http2(version == HttpVersion::Http2);
     let mut running = 0u64;
     let cumulative_weights = plan
         .tasks

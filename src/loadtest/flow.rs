@@ -160,6 +160,12 @@ impl Flow {
         })
     }
 
+    /// Requests go over HTTP/2 (known once the target is reached): only then is the
+    /// HTTP/2 form of a request built per send.
+    pub fn set_http2(&mut self, http2: bool) {
+        self.builder.http2 = http2;
+    }
+
     /// A new user's state; it draws its per-user feeder rows (`Err` when a unique
     /// feeder has none left: the user must stop).
     pub fn user(&self, user: u32, seed: u64) -> Result<UserState, Failure> {
@@ -218,12 +224,24 @@ impl Flow {
         let Some(dynamic) = &self.dynamic[endpoint] else {
             return Ok(Cow::Borrowed(&prepared[endpoint]));
         };
-        let rows: Vec<Option<&[String]>> = state
-            .rows
-            .iter()
-            .zip(&self.feeders)
-            .map(|(row, feeder)| row.map(|r| feeder.def.rows.rows[r].as_slice()))
-            .collect();
+        let tables: [&[Vec<String>]; 4];
+        let many: Vec<&[Vec<String>]>;
+        let tables: &[&[Vec<String>]] = if self.feeders.len() <= 4 {
+            // No allocation for the usual few feeders.
+            tables = std::array::from_fn(|i| {
+                self.feeders
+                    .get(i)
+                    .map_or(&[][..], |f| f.def.rows.rows.as_slice())
+            });
+            &tables[..self.feeders.len()]
+        } else {
+            many = self
+                .feeders
+                .iter()
+                .map(|f| f.def.rows.rows.as_slice())
+                .collect();
+            &many
+        };
         let mut values = Values {
             user: state.user,
             iteration: state.iteration,
@@ -231,15 +249,20 @@ impl Flow {
             clock: self.clock,
             vars: &state.vars,
             var_names: &self.var_names,
-            rows: &rows,
+            rows: &state.rows,
+            tables,
         };
         let mut path = String::with_capacity(64);
         dynamic
             .path
             .render(&mut values, &mut path)
             .map_err(Failure::Template)?;
-        let mut header_values = Vec::with_capacity(dynamic.headers.len());
+        let mut header_values: Vec<(&str, Cow<str>)> = Vec::with_capacity(dynamic.headers.len());
         for (name, template) in &dynamic.headers {
+            if let Some(text) = template.as_static() {
+                header_values.push((name.as_str(), Cow::Borrowed(text)));
+                continue;
+            }
             // A header made of a capture not made yet is left out (the Authorization
             // of a login request itself), as Locust leaves a header unset until then.
             if template.vars().any(|slot| values.vars[slot].is_none()) {
@@ -249,7 +272,7 @@ impl Flow {
             template
                 .render(&mut values, &mut value)
                 .map_err(Failure::Template)?;
-            header_values.push((name.as_str(), value));
+            header_values.push((name.as_str(), Cow::Owned(value)));
         }
         let mut body = String::new();
         dynamic
@@ -261,10 +284,11 @@ impl Flow {
             .build(
                 &dynamic.method,
                 &path,
-                header_values.iter().map(|(n, v)| (*n, v.as_str())),
+                header_values.iter().map(|(n, v)| (*n, v.as_ref())),
                 Bytes::from(body),
                 dynamic.content_type,
                 dynamic.stats_id,
+                true,
             )
             .map_err(Failure::Template)?;
         request.keep = dynamic.keep.clone();

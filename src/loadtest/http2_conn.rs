@@ -244,8 +244,9 @@ struct StreamState {
     set_cookies: Vec<String>,
     location: Option<String>,
     body_bytes: u64,
-    /// What the request asks to keep of the response, and what was kept.
-    keep: Keep,
+    /// What the request asks to keep of the response (none: nothing, as a rule),
+    /// and what was kept.
+    keep: Option<Keep>,
     kept_body: Vec<u8>,
     kept_headers: Vec<(String, String)>,
     /// The response's content-length, when it has one and a body may follow (not
@@ -441,7 +442,7 @@ impl State {
             set_cookies: Vec::new(),
             location: None,
             body_bytes: 0,
-            keep: prepared.keep.clone(),
+            keep: (!prepared.keep.nothing()).then(|| prepared.keep.clone()),
             kept_body: Vec::new(),
             kept_headers: Vec::new(),
             expected: None,
@@ -812,7 +813,7 @@ impl State {
                     return Ok(());
                 }
                 stream.body_bytes += data.len() as u64;
-                if stream.keep.body {
+                if stream.keep.as_ref().is_some_and(|k| k.body) {
                     stream.kept_body.extend_from_slice(data);
                 }
                 let end = head.flags & frame::END_STREAM != 0;
@@ -1042,8 +1043,9 @@ impl State {
         // The headers the stream's request asks for (none, as a rule).
         let keep = self
             .index_of(id)
-            .map(|i| std::sync::Arc::clone(&self.streams[i].keep.headers))
-            .filter(|k| !k.is_empty());
+            .and_then(|i| self.streams[i].keep.as_ref())
+            .filter(|k| !k.headers.is_empty())
+            .map(|k| std::sync::Arc::clone(&k.headers));
         let wanted = |name: &[u8]| {
             keep.as_ref()
                 .and_then(|k| k.iter().find(|k| k.as_bytes() == name))

@@ -631,7 +631,7 @@ fn request_def(
     let template = Template::parse(&path, Escape::Url, names)
         .map_err(|why| err(raw_path.span(), &at("path"), why))?;
     let skeleton = template.skeleton();
-    if !skeleton.starts_with('/') || skeleton.chars().any(char::is_whitespace) {
+    if !path.starts_with('/') || skeleton.chars().any(char::is_whitespace) {
         return Err(err(
             raw_path.span(),
             &at("path"),

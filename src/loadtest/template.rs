@@ -170,6 +170,15 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
     }
 
+    /// The text of a template without values, as is.
+    pub fn as_static(&self) -> Option<&str> {
+        match &self.parts[..] {
+            [] => Some(""),
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     /// The literal text with every value left out (for checks made before any run).
     pub fn skeleton(&self) -> String {
         self.parts
@@ -231,7 +240,7 @@ impl Template {
                             )
                         })?,
                         Expr::Column(f, c) => match values.rows[*f] {
-                            Some(row) => row[*c].as_str(),
+                            Some(row) => values.tables[*f][row][*c].as_str(),
                             None => return Err("a feeder has no row for this user".into()),
                         },
                     };
@@ -263,8 +272,9 @@ pub struct Values<'a> {
     /// The user's captured variables by slot, and their names (for errors).
     pub vars: &'a [Option<String>],
     pub var_names: &'a [String],
-    /// The user's current row of each feeder.
-    pub rows: &'a [Option<&'a [String]>],
+    /// The user's current row of each feeder, and the feeders' rows.
+    pub rows: &'a [Option<usize>],
+    pub tables: &'a [&'a [Vec<String>]],
 }
 
 fn fmt_int(buffer: &mut String, n: i64) -> &str {
@@ -296,8 +306,9 @@ mod tests {
 
     fn render(template: &Template, vars: &[Option<String>]) -> Result<String, String> {
         let mut rng = SmallRng::seed_from_u64(1);
-        let row = ["a b@x.org".to_string(), "p\"w".to_string()];
-        let rows = [Some(&row[..])];
+        let table = [vec!["a b@x.org".to_string(), "p\"w".to_string()]];
+        let tables = [&table[..]];
+        let rows = [Some(0)];
         let mut values = Values {
             user: 7,
             iteration: 3,
@@ -306,6 +317,7 @@ mod tests {
             vars,
             var_names: &["token".to_string()],
             rows: &rows,
+            tables: &tables,
         };
         let mut out = String::new();
         template.render(&mut values, &mut out)?;
