@@ -515,12 +515,14 @@ fn feeder_def(
         }
     };
     let file = base.join(raw.file.get_ref());
-    if let Err(e) = std::fs::metadata(&file) {
-        return Err(err(
-            raw.file.span(),
-            &format!("{field}.file"),
-            format!("cannot read '{}': {e}", file.display()),
-        ));
+    let why = match std::fs::metadata(&file) {
+        Err(e) => Some(format!("cannot read '{}': {e}", file.display())),
+        // A device or FIFO (/dev/zero, a pipe) would never end: only files are read.
+        Ok(meta) if !meta.is_file() => Some(format!("'{}' is not a regular file", file.display())),
+        Ok(_) => None,
+    };
+    if let Some(why) = why {
+        return Err(err(raw.file.span(), &format!("{field}.file"), why));
     }
     // Past this point the file's own errors (its line and field) are the ones to show.
     let rows = crate::formats::feeder::load(&file)?;
@@ -1000,6 +1002,11 @@ expect = { json_equals = { "$.status" = "confirmed" } }
         let err = with_feeder("host = \"http://x\"\n[[feeder]]\nname = \"a\"\nfile = \"nope.csv\"\n[[task]]\npath = \"/\"\n").unwrap_err();
         assert!(
             err.starts_with("s.toml:4: feeder[0].file: cannot read"),
+            "{err}"
+        );
+        let err = with_feeder("host = \"http://x\"\n[[feeder]]\nname = \"a\"\nfile = \"/dev/zero\"\n[[task]]\npath = \"/\"\n").unwrap_err();
+        assert!(
+            err.starts_with("s.toml:4: feeder[0].file:") && err.contains("not a regular file"),
             "{err}"
         );
         let err = with_feeder("host = \"http://x\"\n[[feeder]]\nname = \"a\"\nfile = \"accounts.csv\"\norder = \"shuffled\"\n[[task]]\npath = \"/\"\n").unwrap_err();
