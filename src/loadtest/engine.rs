@@ -295,6 +295,9 @@ impl ThreadCtx {
         began: Instant,
         intended: Option<Instant>,
     ) -> bool {
+        if began >= self.deadline {
+            return false;
+        }
         let steps = &self.shared.tasks[task];
         if let Err(failure) = self.shared.flow.begin_task(state) {
             self.feeder_ran_dry(steps[0], failure).await;
