@@ -1,6 +1,7 @@
 //! One reader per documented input format, shared by every command that reads it,
 //! and the one "file:line:field" error helper they all use ([`located::Source`]).
 pub mod aws_policy;
+pub mod feeder;
 pub mod holidays;
 pub mod hpa;
 pub mod located;

@@ -62,10 +62,25 @@ pub struct TaskName {
 pub struct FailureLine {
     pub method: String,
     pub name: String,
+    /// The kind alone (`HTTPError`, `CheckFailed`...), one of `client::Failure::KINDS`.
+    pub kind: String,
     pub error: String,
     pub occurrences: u64,
     pub first_seen: chrono::DateTime<chrono::Utc>,
     pub last_seen: chrono::DateTime<chrono::Utc>,
+}
+
+/// How often one request's checks or one of its captures held in this shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckLine {
+    pub method: String,
+    pub name: String,
+    /// `check` (the request's `expect`) or `capture`.
+    pub kind: String,
+    pub what: String,
+    pub passed: u64,
+    pub failed: u64,
 }
 
 /// The generator's own load in this shard.
@@ -130,6 +145,8 @@ pub struct Manifest {
     pub late_tolerance_ms: f64,
     /// Failures by endpoint and kind.
     pub failures: Vec<FailureLine>,
+    /// The scenario's checks and captures with how often they held.
+    pub checks: Vec<CheckLine>,
     /// Warnings of the shard's own report.
     pub warnings: Vec<String>,
     /// The load shape of the whole run (every shard records the same), absent without one.
@@ -285,6 +302,33 @@ pub fn parse(dir: &Path, texts: Texts<'_>, highest_us: u64) -> Result<ShardDir, 
         return Err(bad(
             "interval_s",
             format!("expected intervals of 1 s, got {}", manifest.interval_s),
+        ));
+    }
+    if let Some(line) = manifest
+        .failures
+        .iter()
+        .find(|f| crate::loadtest::client::Failure::known_kind(&f.kind).is_none())
+    {
+        return Err(bad(
+            "kind",
+            format!(
+                "\"{}\" is not a failure kind capplan writes (expected one of {})",
+                line.kind,
+                crate::loadtest::client::Failure::KINDS.join(", ")
+            ),
+        ));
+    }
+    if let Some(line) = manifest
+        .checks
+        .iter()
+        .find(|c| c.kind != "check" && c.kind != "capture")
+    {
+        return Err(bad(
+            "checks",
+            format!(
+                "a check's kind is \"check\" or \"capture\", not \"{}\"",
+                line.kind
+            ),
         ));
     }
     let shard = manifest.shard;

@@ -101,6 +101,8 @@ pub struct FailureRow {
     pub name: String,
     /// Kind and detail, e.g. `HTTPError: 500 Internal Server Error`.
     pub error: String,
+    /// The kind alone, e.g. `HTTPError`, `CheckFailed` (schema/loadtest.schema.json lists them).
+    pub kind: &'static str,
     /// How often it happened.
     pub occurrences: u64,
     /// When the first of these failed requests ended (wall clock, UTC).
@@ -331,6 +333,7 @@ impl Aggregator {
                 method: self.names[*slot].0.clone(),
                 name: self.names[*slot].1.clone(),
                 error: failure.to_string(),
+                kind: failure.kind(),
                 occurrences: seen.count,
                 first_seen: clock.at(seen.first),
                 last_seen: clock.at(seen.last),

@@ -44,6 +44,26 @@ pub struct PreparedRequest {
     /// The request as an HTTP/2 stream opens it.
     pub http2: Http2Template,
     pub stats_id: usize,
+    /// What to keep of the response: nothing, unless a check or capture reads it.
+    pub keep: Keep,
+}
+
+/// What a request keeps of its response for the scenario's checks and captures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keep {
+    /// The whole body.
+    pub body: bool,
+    /// These headers' values (names in lower case).
+    pub headers: Arc<[String]>,
+    /// Any final status is an answer to judge (an `expect` with statuses): a 4xx or
+    /// 5xx is not a failure by itself.
+    pub any_status: bool,
+}
+
+impl Keep {
+    pub fn nothing(&self) -> bool {
+        !self.body && self.headers.is_empty() && !self.any_status
+    }
 }
 
 /// An HTTP/2 request's header block, HPACK-encoded once (`hpack.rs`): the
@@ -68,10 +88,43 @@ impl PreparedRequest {
         body: Bytes,
         stats_id: usize,
     ) -> Result<PreparedRequest, String> {
+        PreparedRequest::build_for(method, url, target, headers, body, stats_id, true, true)
+    }
+
+    /// [`PreparedRequest::build`]; without `http2` the HTTP/2 header block is left
+    /// empty (a request built per send for an HTTP/1.1 run); without `check` the
+    /// target is taken as valid (its literal text was checked, its values escaped).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build_for(
+        method: Method,
+        url: Url,
+        target: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        stats_id: usize,
+        http2: bool,
+        check: bool,
+    ) -> Result<PreparedRequest, String> {
         let authority = authority(&url);
-        format!("{}://{authority}{target}", url.scheme())
-            .parse::<http::Uri>()
-            .map_err(|e| format!("'{target}' is not a valid request target: {e}"))?;
+        if check {
+            check_target(&url, &authority, target)?;
+        }
+        if !http2 {
+            return Ok(PreparedRequest {
+                http1: RequestTemplate::new(&method, target, &headers, body.clone()),
+                http2: Http2Template {
+                    block: Vec::new(),
+                    cookie: None,
+                    own_cookie: Vec::new(),
+                },
+                method,
+                url,
+                headers,
+                body,
+                stats_id,
+                keep: Keep::default(),
+            });
+        }
         let mut block = Vec::with_capacity(128);
         hpack::encode_pseudo(
             &mut block,
@@ -121,6 +174,7 @@ impl PreparedRequest {
             headers,
             body,
             stats_id,
+            keep: Keep::default(),
         })
     }
 
@@ -146,8 +200,19 @@ impl PreparedRequest {
             Some(query) => format!("{}?{query}", next.path()),
             None => next.path().to_string(),
         };
-        PreparedRequest::build(method, next, &target, headers, body, self.stats_id).ok()
+        let mut next =
+            PreparedRequest::build(method, next, &target, headers, body, self.stats_id).ok()?;
+        next.keep = self.keep.clone();
+        Some(next)
     }
+}
+
+/// Whether `target` is a valid request target on `url`'s origin.
+fn check_target(url: &Url, authority: &str, target: &str) -> Result<(), String> {
+    format!("{}://{authority}{target}", url.scheme())
+        .parse::<http::Uri>()
+        .map(drop)
+        .map_err(|e| format!("'{target}' is not a valid request target: {e}"))
 }
 
 /// `host[:port]` as the URL gives it (the port only when it is not the scheme's default).
@@ -186,6 +251,15 @@ pub enum Failure {
     Body(String),
     /// Too many redirects.
     Redirect(String),
+    /// A scenario's `expect` did not hold.
+    Check(String),
+    /// A scenario's `capture` found nothing.
+    Capture(String),
+    /// A dynamic value could not be rendered (a capture not made yet, an invalid
+    /// header value): the request was not sent.
+    Template(String),
+    /// A `unique` feeder had no row left: the user stopped.
+    FeederEmpty(String),
 }
 
 impl fmt::Display for Failure {
@@ -210,6 +284,57 @@ impl fmt::Display for Failure {
             Failure::Status(code) => write!(f, "HTTPError: {code} {}", reason(*code)),
             Failure::Body(why) => write!(f, "BodyError: {why}"),
             Failure::Redirect(why) => write!(f, "RedirectError: {why}"),
+            Failure::Check(why) => write!(f, "CheckFailed: {why}"),
+            Failure::Capture(why) => write!(f, "CaptureFailed: {why}"),
+            Failure::Template(why) => write!(f, "TemplateError: {why} (not sent)"),
+            Failure::FeederEmpty(why) => write!(f, "FeederExhausted: {why}"),
+        }
+    }
+}
+
+impl Failure {
+    /// Every kind [`Failure::kind`] returns (schema/loadtest.schema.json's `errors[].kind`).
+    pub const KINDS: [&'static str; 15] = [
+        "ConnectionError",
+        "TLSError",
+        "CertificateError",
+        "ProtocolError",
+        "GoAway",
+        "StreamReset",
+        "Timeout",
+        "Unsent",
+        "HTTPError",
+        "BodyError",
+        "RedirectError",
+        "CheckFailed",
+        "CaptureFailed",
+        "TemplateError",
+        "FeederExhausted",
+    ];
+
+    /// The kind as one of [`Failure::KINDS`], for a kind read back from a file.
+    pub fn known_kind(kind: &str) -> Option<&'static str> {
+        Failure::KINDS.iter().copied().find(|k| *k == kind)
+    }
+
+    /// The kind, as the reports group failures and the JSON's `errors[].kind` names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Connect(_) => "ConnectionError",
+            Failure::Tls(_) => "TLSError",
+            Failure::Certificate(_) => "CertificateError",
+            Failure::Protocol(_) => "ProtocolError",
+            Failure::GoAway(_) => "GoAway",
+            Failure::Reset(_) => "StreamReset",
+            Failure::Timeout | Failure::CutOff => "Timeout",
+            Failure::Unsent => "Unsent",
+            Failure::Status(_) => "HTTPError",
+            Failure::Body(_) => "BodyError",
+            Failure::Redirect(_) => "RedirectError",
+            Failure::Check(_) => "CheckFailed",
+            Failure::Capture(_) => "CaptureFailed",
+            Failure::Template(_) => "TemplateError",
+            Failure::FeederEmpty(_) => "FeederExhausted",
         }
     }
 }
@@ -221,10 +346,15 @@ fn reason(code: u16) -> &'static str {
         .unwrap_or("")
 }
 
-/// A successful exchange: status below 400 and the body fully read.
-#[derive(Debug, Clone, Copy)]
+/// A successful exchange: status below 400 (or any, when the request keeps it to
+/// judge) and the body fully read.
+#[derive(Debug, Clone)]
 pub struct Reply {
+    pub status: u16,
     pub body_bytes: u64,
+    /// The body and headers the request asked to keep (empty otherwise).
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
 }
 
 /// A response as either protocol delivers it.
@@ -235,64 +365,166 @@ pub struct Response {
     pub set_cookies: Vec<String>,
     /// `Location` of a redirect.
     pub location: Option<String>,
+    /// The body, when the request keeps it (else empty).
+    pub body: Vec<u8>,
+    /// The headers the request keeps (names in lower case).
+    pub headers: Vec<(String, String)>,
 }
 
-/// Build every endpoint of the plan into a ready-to-send request.
+/// Builds a plan's requests: the target's base URL and what every request carries.
+#[derive(Debug, Clone)]
+pub struct RequestBuilder {
+    base: Url,
+    /// `host[:port]`, the Host header.
+    host: HeaderValue,
+    /// The base URL's path, without a trailing slash, put before every path.
+    prefix: String,
+    /// `--new-connection-per-request`: every request says `Connection: close`.
+    close: bool,
+    /// Requests go over HTTP/2 (else their HTTP/2 form is not built).
+    pub http2: bool,
+}
+
+impl RequestBuilder {
+    pub fn new(plan: &Plan) -> Result<RequestBuilder, InputError> {
+        let base = Url::parse(&plan.host).map_err(|e| {
+            InputError::flag("host", format!("'{}' is not a valid URL: {e}", plan.host))
+        })?;
+        let host = HeaderValue::from_str(&authority(&base))
+            .map_err(|e| InputError::flag("host", format!("'{}': {e}", plan.host)))?;
+        let prefix = base.path().trim_end_matches('/').to_string();
+        Ok(RequestBuilder {
+            base,
+            host,
+            prefix,
+            close: plan.connection.new_connection_per_request,
+            http2: true,
+        })
+    }
+
+    /// One request: `path` (with its query) below the base URL, the headers in order
+    /// (a later one replaces an earlier one of the same name), the body. `checked`:
+    /// the path is known to be a valid target (a template's rendering), else it is checked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build<'h>(
+        &self,
+        method: &str,
+        path: &str,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        body: Bytes,
+        content_type: Option<&'static str>,
+        stats_id: usize,
+        checked: bool,
+    ) -> Result<PreparedRequest, String> {
+        // Sent verbatim on HTTP/1.1 (no dot-segment or `//` rewriting), once
+        // checked to be a valid origin-form target (by `PreparedRequest::build_for`).
+        let path: std::borrow::Cow<str> = match self.prefix.is_empty() {
+            true => path.into(),
+            false => format!("{}{path}", self.prefix).into(),
+        };
+        if !path.starts_with('/') {
+            return Err(format!("path '{path}' must start with /"));
+        }
+        let mut url = self.base.clone();
+        let (url_path, query) = match path.split_once('?') {
+            Some((url_path, query)) => (url_path, Some(query)),
+            None => (path.as_ref(), None),
+        };
+        url.set_path(url_path);
+        url.set_query(query);
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("'{method}' is not an HTTP method"))?;
+        let path = path.as_ref();
+        let mut map = HeaderMap::new();
+        map.insert(HOST, self.host.clone());
+        for (name, value) in headers {
+            let (name, value) = header(name, value)?;
+            map.insert(name, value);
+        }
+        if let Some(content_type) = content_type {
+            map.entry(CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(content_type));
+        }
+        // Lets the target's logs tell load-test traffic apart, unless the scenario names itself.
+        map.entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(concat!(
+                "capplan/",
+                env!("CARGO_PKG_VERSION")
+            )));
+        if self.close {
+            // The server closes after answering, as it does for ab without -k.
+            map.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        PreparedRequest::build_for(method, url, path, map, body, stats_id, self.http2, !checked)
+            .map_err(|e| format!("path '{path}' is not valid: {e}"))
+    }
+}
+
+/// Build every endpoint of the plan into a ready-to-send request (a request with
+/// dynamic values is built here with them left out, which checks the rest of it; the
+/// flow builds it anew for each send).
 pub fn prepare(plan: &Plan) -> Result<Vec<PreparedRequest>, InputError> {
-    let base = Url::parse(&plan.host).map_err(|e| {
-        InputError::flag("host", format!("'{}' is not a valid URL: {e}", plan.host))
-    })?;
-    let host = authority(&base);
-    let prefix = base.path().trim_end_matches('/').to_string();
+    let builder = RequestBuilder::new(plan)?;
     plan.endpoints
         .iter()
         .map(|endpoint| {
             let def = &endpoint.def;
             let bad = |what: String| InputError::flag(format!("request '{}'", def.name), what);
-            // Sent verbatim on HTTP/1.1 (no dot-segment or `//` rewriting), once
-            // checked to be a valid origin-form target.
-            let path = format!("{prefix}{}", def.path);
-            path.parse::<http::uri::PathAndQuery>()
-                .map_err(|e| bad(format!("path '{path}' is not valid: {e}")))?;
-            let mut url = base.clone();
-            let (url_path, query) = match path.split_once('?') {
-                Some((url_path, query)) => (url_path, Some(query)),
-                None => (path.as_str(), None),
+            let skeleton = |text: &str| -> String {
+                match text.contains("{{") {
+                    true => crate::loadtest::template::Template::parse(
+                        text,
+                        crate::loadtest::template::Escape::None,
+                        &plan.names,
+                    )
+                    .map(|t| t.skeleton())
+                    .unwrap_or_else(|_| text.to_string()),
+                    false => text.to_string(),
+                }
             };
-            url.set_path(url_path);
-            url.set_query(query);
-            let method = Method::from_bytes(def.method.as_bytes())
-                .map_err(|_| bad(format!("'{}' is not an HTTP method", def.method)))?;
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                HOST,
-                HeaderValue::from_str(&host).map_err(|e| bad(format!("host: {e}")))?,
-            );
-            for (name, value) in plan.default_headers.iter().chain(&def.headers) {
-                let (name, value) = header(name, value).map_err(bad)?;
-                headers.insert(name, value);
-            }
-            if let Some(content_type) = def.body.content_type {
-                headers
-                    .entry(CONTENT_TYPE)
-                    .or_insert(HeaderValue::from_static(content_type));
-            }
-            // Lets the target's logs tell load-test traffic apart, unless the scenario names itself.
-            headers
-                .entry(USER_AGENT)
-                .or_insert(HeaderValue::from_static(concat!(
-                    "capplan/",
-                    env!("CARGO_PKG_VERSION")
-                )));
-            if plan.connection.new_connection_per_request {
-                // The server closes after answering, as it does for ab without -k.
-                headers.insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            let body = Bytes::from(def.body.bytes.clone());
-            PreparedRequest::build(method, url, &path, headers, body, endpoint.stats_id)
-                .map_err(bad)
+            let headers: Vec<(String, String)> = plan
+                .default_headers
+                .iter()
+                .chain(&def.headers)
+                .map(|(name, value)| (name.clone(), skeleton(value)))
+                .collect();
+            let mut request = builder
+                .build(
+                    &def.method,
+                    &skeleton(&def.path),
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    Bytes::from(def.body.bytes.clone()),
+                    def.body.content_type,
+                    endpoint.stats_id,
+                    false,
+                )
+                .map_err(bad)?;
+            request.keep = keep_for(def);
+            Ok(request)
         })
         .collect()
+}
+
+/// What a request keeps of its responses for its checks and captures.
+pub fn keep_for(def: &crate::loadtest::scenario::RequestDef) -> Keep {
+    use crate::loadtest::checks::CaptureFrom;
+    let mut headers: Vec<String> = Vec::new();
+    let mut body = def.expect.as_ref().is_some_and(|e| e.reads_body());
+    for capture in &def.captures {
+        match &capture.from {
+            CaptureFrom::Header(name) => {
+                if !headers.contains(name) {
+                    headers.push(name.clone());
+                }
+            }
+            CaptureFrom::Json(_) | CaptureFrom::Regex(_) => body = true,
+        }
+    }
+    Keep {
+        body,
+        headers: headers.into(),
+        any_status: def.expect.as_ref().is_some_and(|e| e.status.is_some()),
+    }
 }
 
 /// A header as it goes on the wire, or why it cannot.
@@ -454,10 +686,15 @@ impl Session {
                 .and_then(|location| request.redirected(response.status, location));
             match next {
                 Some(next) => redirected = Some(next),
-                None if response.status >= 400 => return Err(Failure::Status(response.status)),
+                None if response.status >= 400 && !request.keep.any_status => {
+                    return Err(Failure::Status(response.status))
+                }
                 None => {
                     return Ok(Reply {
+                        status: response.status,
                         body_bytes: response.body_bytes,
+                        body: response.body,
+                        headers: response.headers,
                     })
                 }
             }
@@ -494,7 +731,10 @@ async fn send_http1(
                 Http1Connection::new(open.stream)
             }
         };
-        match connection.exchange(bytes, template.is_head).await {
+        match connection
+            .exchange(bytes, template.is_head, &request.keep)
+            .await
+        {
             Ok(done) => {
                 if done.keep_alive && !template.closes {
                     *live = Some(connection);
@@ -628,6 +868,67 @@ mod tests {
         let get = request(Method::GET, "https://example.com/a", "");
         let next = get.redirected(301, "https://example.com:443/b").unwrap();
         assert_eq!(next.headers[HOST], "example.com");
+    }
+
+    #[test]
+    fn every_failure_reads_as_its_kind() {
+        for failure in [
+            Failure::Connect("refused".into()),
+            Failure::Tls("alert".into()),
+            Failure::Certificate("expired".into()),
+            Failure::Protocol("x".into()),
+            Failure::GoAway("x".into()),
+            Failure::Reset("x".into()),
+            Failure::Timeout,
+            Failure::CutOff,
+            Failure::Unsent,
+            Failure::Status(500),
+            Failure::Body("x".into()),
+            Failure::Redirect("x".into()),
+            Failure::Check("x".into()),
+            Failure::Capture("x".into()),
+            Failure::Template("x".into()),
+            Failure::FeederEmpty("x".into()),
+        ] {
+            let shown = failure.to_string();
+            assert!(
+                shown.starts_with(&format!("{}: ", failure.kind())),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_is_listed_and_prefixes_its_message() {
+        let every = [
+            Failure::Connect("refused".into()),
+            Failure::Tls("alert".into()),
+            Failure::Certificate("expired".into()),
+            Failure::Protocol("PROTOCOL_ERROR".into()),
+            Failure::GoAway("NO_ERROR".into()),
+            Failure::Reset("CANCEL".into()),
+            Failure::Timeout,
+            Failure::CutOff,
+            Failure::Unsent,
+            Failure::Status(500),
+            Failure::Body("short".into()),
+            Failure::Redirect("loop".into()),
+            Failure::Check("status 200".into()),
+            Failure::Capture("token".into()),
+            Failure::Template("order".into()),
+            Failure::FeederEmpty("accounts".into()),
+        ];
+        let mut seen: Vec<&str> = every.iter().map(Failure::kind).collect();
+        for failure in &every {
+            assert_eq!(Failure::known_kind(failure.kind()), Some(failure.kind()));
+            assert!(failure.to_string().starts_with(failure.kind()), "{failure}");
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        let mut listed = Failure::KINDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(seen, listed);
+        assert_eq!(Failure::known_kind("Nonsense"), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::loadtest::client::{
     Failure, HttpVersion, OpenLog, PreparedRequest, Session, SessionFactory,
 };
 use crate::loadtest::connector::Connector;
+use crate::loadtest::flow::{Flow, UserState};
 use crate::loadtest::plan::Arrivals;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
@@ -52,9 +53,13 @@ pub enum Report {
 /// Shared, read-only context of a run.
 pub struct RunShared {
     pub requests: Vec<PreparedRequest>,
-    /// Weighted tasks as (request index, cumulative weight).
+    /// Each task's steps (request indexes), run in order.
+    pub tasks: Vec<Vec<usize>>,
+    /// Weighted tasks as (task index, cumulative weight).
     pub cumulative_weights: Vec<(usize, u64)>,
     pub on_start: Vec<usize>,
+    /// Dynamic values, checks and captures of the requests.
+    pub flow: Flow,
     pub wait_time: WaitTime,
     pub load: LoadModel,
     /// Users or rate over time (plan.rs); `None`: `load` holds for the whole run.
@@ -76,7 +81,7 @@ pub struct RunShared {
 }
 
 impl RunShared {
-    /// Pick a task by weight.
+    /// Pick a task by weight: its index in `tasks`.
     fn pick<R: Rng>(&self, rng: &mut R) -> usize {
         if self.cumulative_weights.len() == 1 {
             return self.cumulative_weights[0].0;
@@ -93,22 +98,27 @@ impl RunShared {
 pub fn shared_from_plan(
     plan: &Plan,
     requests: Vec<PreparedRequest>,
+    mut flow: Flow,
     connector: Arc<Connector>,
     version: HttpVersion,
 ) -> RunShared {
+    flow.set_http2(version == HttpVersion::Http2);
     let mut running = 0u64;
     let cumulative_weights = plan
         .tasks
         .iter()
-        .map(|&(endpoint, weight)| {
-            running += weight as u64;
-            (endpoint, running)
+        .enumerate()
+        .map(|(task, (_, weight))| {
+            running += *weight as u64;
+            (task, running)
         })
         .collect();
     RunShared {
         requests,
+        tasks: plan.tasks.iter().map(|(steps, _)| steps.clone()).collect(),
         cumulative_weights,
         on_start: plan.on_start.clone(),
+        flow,
         wait_time: plan.wait_time,
         load: plan.load.clone(),
         shape: plan.shape.clone(),
@@ -200,6 +210,7 @@ impl ThreadCtx {
     async fn exchange(
         &self,
         session: &mut Session,
+        state: &mut UserState,
         request_index: usize,
         sent: Instant,
         intended: Option<Instant>,
@@ -207,7 +218,15 @@ impl ThreadCtx {
         if sent >= self.deadline {
             return false;
         }
-        let request = &self.shared.requests[request_index];
+        let flow = &self.shared.flow;
+        let request = match flow.request(request_index, &self.shared.requests, state) {
+            Ok(request) => request,
+            Err(failure) => {
+                // Not sent (a capture not made yet, say): a failure of its own kind.
+                self.fail_unsent(request_index, failure).await;
+                return true;
+            }
+        };
         // A request still in flight when the grace period ends is cut off there
         // and charged, so a stalled target cannot hide in the run's last seconds.
         let budget = self
@@ -215,7 +234,7 @@ impl ThreadCtx {
             .timeout
             .min(self.hard_end.saturating_duration_since(sent));
         self.in_flight.set(self.in_flight.get() + 1);
-        let outcome = session.send(request, budget).await;
+        let outcome = session.send(&request, budget).await;
         self.in_flight.set(self.in_flight.get() - 1);
         let done = Instant::now();
         if done >= self.deadline && self.in_flight.get() == 0 {
@@ -223,7 +242,7 @@ impl ThreadCtx {
         }
         let outcome = match outcome {
             Err(Failure::Timeout) if budget < self.shared.timeout => Err(Failure::CutOff),
-            other => other,
+            other => flow.judge(request_index, state, other),
         };
         let failed_at_once = outcome.is_err() && done - sent < INSTANT_FAILURE;
         {
@@ -232,7 +251,7 @@ impl ThreadCtx {
                 request.stats_id,
                 done.into_std(),
                 done - intended.unwrap_or(sent),
-                outcome.map(|reply| reply.body_bytes),
+                outcome,
             );
             if intended.is_some() {
                 interval.record_service(request.stats_id, done - sent);
@@ -244,6 +263,60 @@ impl ThreadCtx {
             // and the signals on this thread: pause before the next try.
             tokio::time::sleep(INSTANT_FAILURE).await;
         }
+        true
+    }
+}
+
+impl ThreadCtx {
+    /// Record a request that failed before it could be sent, and pause as after any
+    /// failure that never waited.
+    async fn fail_unsent(&self, request_index: usize, failure: Failure) {
+        let stats_id = self.shared.requests[request_index].stats_id;
+        let now = Instant::now();
+        self.interval
+            .borrow_mut()
+            .record(stats_id, now.into_std(), Duration::ZERO, Err(failure));
+        tokio::time::sleep(INSTANT_FAILURE).await;
+    }
+
+    /// A unique feeder had no row for this user, which stops: recorded, and the
+    /// user no longer counts as running.
+    async fn feeder_ran_dry(&self, request_index: usize, failure: Failure) {
+        if matches!(self.shared.load, LoadModel::Closed { .. }) {
+            self.shared.active_users.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.fail_unsent(request_index, failure).await;
+    }
+
+    /// One task: its steps in order. The first is measured from `intended` when the
+    /// open model scheduled it. False when the run is over for this user: the
+    /// deadline passed, or a unique feeder ran dry.
+    async fn task(
+        &self,
+        session: &mut Session,
+        state: &mut UserState,
+        task: usize,
+        began: Instant,
+        intended: Option<Instant>,
+    ) -> bool {
+        if began >= self.deadline {
+            return false;
+        }
+        let steps = &self.shared.tasks[task];
+        if let Err(failure) = self.shared.flow.begin_task(state) {
+            self.feeder_ran_dry(steps[0], failure).await;
+            return false;
+        }
+        for (i, &step) in steps.iter().enumerate() {
+            let (sent, intended) = match i {
+                0 => (began, intended),
+                _ => (Instant::now(), None),
+            };
+            if !self.exchange(session, state, step, sent, intended).await {
+                return false;
+            }
+        }
+        self.shared.flow.end_task(state);
         true
     }
 }
@@ -354,12 +427,15 @@ async fn generator_thread(
                 connections / threads + u32::from((thread as u32) < connections % threads);
             let thread_schedule = Rc::clone(schedule.as_ref().expect("the open model has one"));
             // Each connection carries `streams` requests at once (HTTP/2), one otherwise.
-            for connection in 0..my_connections.max(1) * shared.streams {
+            let per_thread = my_connections.max(1) * shared.streams;
+            for connection in 0..per_thread {
                 let ctx = Rc::clone(&ctx);
                 let schedule = Rc::clone(&thread_schedule);
                 let seed = shared.seed ^ ((thread as u64) << 32 | connection as u64);
+                // `{{user}}` of this connection: unique across the threads.
+                let index = connection * threads + thread as u32;
                 tasks.push(tokio::task::spawn_local(run_connection(
-                    ctx, schedule, seed,
+                    ctx, schedule, seed, index,
                 )));
             }
         }
@@ -444,6 +520,15 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32, stop_at: Option<Instant>) {
     let mut rng =
         SmallRng::seed_from_u64(shared.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut session: Session = ctx.sessions.borrow_mut().session();
+    let mut state = match shared.flow.user(user, shared.seed) {
+        Ok(state) => state,
+        Err(failure) => {
+            let first = shared.on_start.first().copied();
+            let first = first.unwrap_or_else(|| shared.tasks[shared.pick(&mut rng)][0]);
+            ctx.feeder_ran_dry(first, failure).await;
+            return;
+        }
+    };
     let mut answered = false;
     let mut mark_answered = |ctx: &ThreadCtx| {
         if !answered && Instant::now() < ctx.deadline {
@@ -453,7 +538,7 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32, stop_at: Option<Instant>) {
     };
     for &request in &shared.on_start {
         if !ctx
-            .exchange(&mut session, request, Instant::now(), None)
+            .exchange(&mut session, &mut state, request, Instant::now(), None)
             .await
         {
             return;
@@ -465,8 +550,8 @@ async fn run_user(ctx: Rc<ThreadCtx>, user: u32, stop_at: Option<Instant>) {
         if stopping(began) {
             return;
         }
-        let request = shared.pick(&mut rng);
-        if !ctx.exchange(&mut session, request, began, None).await {
+        let task = shared.pick(&mut rng);
+        if !ctx.task(&mut session, &mut state, task, began, None).await {
             return;
         }
         mark_answered(&ctx);
@@ -582,20 +667,28 @@ impl Schedule {
 
 /// An open-model connection: claims the next intended time, sends at (or after) it, and
 /// measures latency from the intended time, so a stalled server is not hidden.
-async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
+async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64, index: u32) {
     let shared = &ctx.shared;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut session: Session = ctx.sessions.borrow_mut().session();
+    let mut state = match shared.flow.user(index, shared.seed) {
+        Ok(state) => state,
+        Err(failure) => {
+            let first = shared.tasks[shared.pick(&mut rng)][0];
+            ctx.fail_unsent(first, failure).await;
+            return;
+        }
+    };
     loop {
         let intended = schedule.claim();
         if intended >= ctx.deadline {
             return;
         }
-        let request = shared.pick(&mut rng);
+        let task = shared.pick(&mut rng);
         let claimed = Instant::now();
         if claimed >= ctx.deadline {
             // Due before the end, but this connection came free only in the grace.
-            let stats_id = shared.requests[request].stats_id;
+            let stats_id = shared.requests[shared.tasks[task][0]].stats_id;
             ctx.interval.borrow_mut().record_unsent(
                 stats_id,
                 ctx.deadline.into_std(),
@@ -613,7 +706,7 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64) {
             claimed.saturating_duration_since(intended) > LATE_TOLERANCE,
         );
         if !ctx
-            .exchange(&mut session, request, sent, Some(intended))
+            .task(&mut session, &mut state, task, sent, Some(intended))
             .await
         {
             return;
@@ -641,7 +734,8 @@ async fn finish_at_deadline(ctx: &ThreadCtx, schedule: Option<&Schedule>) {
             if intended >= ctx.deadline {
                 break;
             }
-            let request = &ctx.shared.requests[ctx.shared.pick(&mut rng)];
+            let task = &ctx.shared.tasks[ctx.shared.pick(&mut rng)];
+            let request = &ctx.shared.requests[task[0]];
             interval.record_unsent(
                 request.stats_id,
                 ctx.deadline.into_std(),

@@ -145,6 +145,8 @@ pub struct ResponseHead {
     pub set_cookies: Vec<String>,
     /// `Location` of a redirect (301, 302, 303, 307, 308); read for nothing else.
     pub location: Option<String>,
+    /// The headers asked for by name (lower case), in order; empty when none was.
+    pub kept: Vec<(String, String)>,
 }
 
 /// A response the client cannot make sense of.
@@ -161,6 +163,15 @@ impl std::fmt::Display for ProtocolError {
 pub fn parse_head(
     buf: &[u8],
     request_is_head: bool,
+) -> Result<Option<ResponseHead>, ProtocolError> {
+    parse_head_keeping(buf, request_is_head, &[])
+}
+
+/// [`parse_head`], keeping the values of the headers named in `keep` (lower case).
+pub fn parse_head_keeping(
+    buf: &[u8],
+    request_is_head: bool,
+    keep: &[String],
 ) -> Result<Option<ResponseHead>, ProtocolError> {
     // Left uninitialized: httparse writes the entries it fills, so nothing zeroes
     // 100 of them per response.
@@ -189,9 +200,16 @@ pub fn parse_head(
     let mut transfer_encoding: Option<&[u8]> = None;
     let mut set_cookies = Vec::new();
     let mut location = None;
+    let mut kept = Vec::new();
     let redirect = is_redirect(status);
     for header in response.headers.iter() {
         let name = header.name;
+        if !keep.is_empty() {
+            if let Some(wanted) = keep.iter().find(|k| name.eq_ignore_ascii_case(k)) {
+                let value = String::from_utf8_lossy(header.value).into_owned();
+                kept.push((wanted.clone(), value));
+            }
+        }
         if name.eq_ignore_ascii_case("content-length") {
             if content_lengths.is_some_and(|seen| seen != header.value) {
                 return Err(ProtocolError(
@@ -245,6 +263,7 @@ pub fn parse_head(
         keep_alive,
         set_cookies,
         location,
+        kept,
     }))
 }
 
@@ -359,6 +378,15 @@ impl ChunkedDecoder {
     }
 
     pub fn decode(&mut self, input: &[u8]) -> Result<Decoded, ProtocolError> {
+        self.decode_into(input, None)
+    }
+
+    /// [`ChunkedDecoder::decode`], appending the body's data to `out` when given.
+    pub fn decode_into(
+        &mut self,
+        input: &[u8],
+        mut out: Option<&mut Vec<u8>>,
+    ) -> Result<Decoded, ProtocolError> {
         let bad = |what: &str| Err(ProtocolError(format!("malformed chunked body: {what}")));
         let mut at = 0;
         let mut data = 0u64;
@@ -368,6 +396,9 @@ impl ChunkedDecoder {
                 ChunkState::Done => break,
                 ChunkState::Data { remaining } => {
                     let take = remaining.min((input.len() - at) as u64);
+                    if let Some(out) = out.as_deref_mut() {
+                        out.extend_from_slice(&input[at..at + take as usize]);
+                    }
                     at += take as usize;
                     data += take;
                     self.state = if remaining == take {

@@ -6,9 +6,9 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
-use crate::loadtest::client::{Failure, Response};
+use crate::loadtest::client::{Failure, Keep, Response};
 use crate::loadtest::connector::Stream;
-use crate::loadtest::http1::{parse_head, ChunkedDecoder, Framing};
+use crate::loadtest::http1::{parse_head_keeping, ChunkedDecoder, Framing};
 
 /// Why an HTTP/1.1 exchange did not produce a response.
 pub enum ExchangeError {
@@ -67,11 +67,13 @@ impl Http1Connection {
         self.stream.read_buf(&mut self.buffer).await
     }
 
-    /// Send one serialized request and read its whole response.
+    /// Send one serialized request and read its whole response (its body and the
+    /// headers `keep` names kept, when it asks).
     pub async fn exchange(
         &mut self,
         request: &[u8],
         is_head: bool,
+        keep: &Keep,
     ) -> Result<Http1Response, ExchangeError> {
         let failed = |failure| ExchangeError::Failed(failure);
         let sent = match self.stream.write_all(request).await {
@@ -84,7 +86,7 @@ impl Http1Connection {
         // Any byte of a response (even a 1xx) means the server took the request.
         let mut received_any = false;
         let head = loop {
-            match parse_head(&self.buffer, is_head) {
+            match parse_head_keeping(&self.buffer, is_head, &keep.headers) {
                 Err(e) => return Err(failed(Failure::Body(e.0))),
                 // 1xx interim responses (100 Continue, 103 Early Hints) precede the real one.
                 Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
@@ -123,10 +125,14 @@ impl Http1Connection {
         };
         let io_error = |e: std::io::Error| failed(Failure::Body(e.kind().to_string()));
         let mut body_bytes = 0u64;
+        let mut body = Vec::new();
         match head.framing {
             Framing::Empty => {}
             Framing::Length(length) => loop {
                 let take = (length - body_bytes).min(self.buffer.len() as u64);
+                if keep.body {
+                    body.extend_from_slice(&self.buffer[..take as usize]);
+                }
                 self.buffer.advance(take as usize);
                 body_bytes += take;
                 if body_bytes == length {
@@ -140,7 +146,7 @@ impl Http1Connection {
                 let mut decoder = ChunkedDecoder::default();
                 loop {
                     let decoded = decoder
-                        .decode(&self.buffer)
+                        .decode_into(&self.buffer, keep.body.then_some(&mut body))
                         .map_err(|e| failed(Failure::Body(e.0)))?;
                     self.buffer.advance(decoded.consumed);
                     body_bytes += decoded.data;
@@ -154,6 +160,9 @@ impl Http1Connection {
             }
             Framing::UntilClose => loop {
                 body_bytes += self.buffer.len() as u64;
+                if keep.body {
+                    body.extend_from_slice(&self.buffer);
+                }
                 self.buffer.clear();
                 match self.fill().await {
                     Ok(0) => break,
@@ -173,6 +182,8 @@ impl Http1Connection {
                 body_bytes,
                 set_cookies: head.set_cookies,
                 location: head.location,
+                body,
+                headers: head.kept,
             },
         })
     }

@@ -31,7 +31,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::loadtest::client::{Failure, OpenLog, PreparedRequest, Response};
+use crate::loadtest::client::{Failure, Keep, OpenLog, PreparedRequest, Response};
 use crate::loadtest::connector::{Connector, Stream};
 use crate::loadtest::h2_frame::{self as frame, Head, Reason};
 use crate::loadtest::hpack;
@@ -244,6 +244,11 @@ struct StreamState {
     set_cookies: Vec<String>,
     location: Option<String>,
     body_bytes: u64,
+    /// What the request asks to keep of the response (none: nothing, as a rule),
+    /// and what was kept.
+    keep: Option<Keep>,
+    kept_body: Vec<u8>,
+    kept_headers: Vec<(String, String)>,
     /// The response's content-length, when it has one and a body may follow (not
     /// for HEAD, 204 or 304): the DATA must add up to it (RFC 9113 §8.1.1).
     expected: Option<u64>,
@@ -437,6 +442,9 @@ impl State {
             set_cookies: Vec::new(),
             location: None,
             body_bytes: 0,
+            keep: (!prepared.keep.nothing()).then(|| prepared.keep.clone()),
+            kept_body: Vec::new(),
+            kept_headers: Vec::new(),
             expected: None,
             head: prepared.http1.is_head,
             unacked: 0,
@@ -521,6 +529,8 @@ impl State {
                 body_bytes: stream.body_bytes,
                 set_cookies: stream.set_cookies,
                 location: stream.location,
+                body: stream.kept_body,
+                headers: stream.kept_headers,
             }),
             Some(Err(e)) => Err(e),
             None => unreachable!("checked above"),
@@ -803,6 +813,9 @@ impl State {
                     return Ok(());
                 }
                 stream.body_bytes += data.len() as u64;
+                if stream.keep.as_ref().is_some_and(|k| k.body) {
+                    stream.kept_body.extend_from_slice(data);
+                }
                 let end = head.flags & frame::END_STREAM != 0;
                 if stream
                     .expected
@@ -1026,38 +1039,55 @@ impl State {
         let mut set_cookies = Vec::new();
         let mut location = None;
         let mut length: Option<Option<u64>> = None;
+        let mut kept = Vec::new();
+        // The headers the stream's request asks for (none, as a rule).
+        let keep = self
+            .index_of(id)
+            .and_then(|i| self.streams[i].keep.as_ref())
+            .filter(|k| !k.headers.is_empty())
+            .map(|k| std::sync::Arc::clone(&k.headers));
+        let wanted = |name: &[u8]| {
+            keep.as_ref()
+                .and_then(|k| k.iter().find(|k| k.as_bytes() == name))
+        };
         let want = |name: &[u8]| {
             matches!(
                 name,
                 b":status" | b"set-cookie" | b"location" | b"content-length"
-            )
+            ) || wanted(name).is_some()
         };
         self.decoder
-            .decode(block, want, |name, value| match name {
-                b":status" => {
-                    status = std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .filter(|s| (100..1000).contains(s))
+            .decode(block, want, |name, value| {
+                if let Some(k) = wanted(name) {
+                    kept.push((k.clone(), String::from_utf8_lossy(value).into_owned()));
                 }
-                b"set-cookie" => {
-                    if let Ok(v) = std::str::from_utf8(value) {
-                        set_cookies.push(v.to_string());
+                match name {
+                    b":status" => {
+                        status = std::str::from_utf8(value)
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .filter(|s| (100..1000).contains(s))
                     }
-                }
-                b"content-length" => {
-                    // Two that differ, or one that is not a number, are malformed.
-                    let n = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-                    length = match length {
-                        None => Some(n),
-                        Some(before) if before == n => Some(n),
-                        Some(_) => Some(None),
-                    };
-                }
-                _ => {
-                    if let Ok(v) = std::str::from_utf8(value) {
-                        location = Some(v.to_string());
+                    b"set-cookie" => {
+                        if let Ok(v) = std::str::from_utf8(value) {
+                            set_cookies.push(v.to_string());
+                        }
                     }
+                    b"content-length" => {
+                        // Two that differ, or one that is not a number, are malformed.
+                        let n = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+                        length = match length {
+                            None => Some(n),
+                            Some(before) if before == n => Some(n),
+                            Some(_) => Some(None),
+                        };
+                    }
+                    b"location" => {
+                        if let Ok(v) = std::str::from_utf8(value) {
+                            location = Some(v.to_string());
+                        }
+                    }
+                    _ => {}
                 }
             })
             .map_err(|_| ConnError(Reason::COMPRESSION_ERROR))?;
@@ -1092,6 +1122,7 @@ impl State {
         let stream = &mut self.streams[index];
         stream.status = status;
         stream.set_cookies = set_cookies;
+        stream.kept_headers = kept;
         if crate::loadtest::http1::is_redirect(status) {
             stream.location = location;
         }

@@ -14,10 +14,12 @@ use crate::formats::shard_dir::{
     decode, service_tag, task_tag, Second, ShardDir, CONNECT_TAG, TLS_TAG,
 };
 use crate::loadtest::aggregator::{Aggregator, FailureRow, WallClock};
-use crate::loadtest::client::HttpVersion;
+use crate::loadtest::client::{Failure, HttpVersion};
 use crate::loadtest::connector::Negotiated;
 use crate::loadtest::recorder::Interval;
-use crate::loadtest::result::{self, GeneratorReport, ProtocolReport, RateReport, RunResult};
+use crate::loadtest::result::{
+    self, CheckSummary, GeneratorReport, ProtocolReport, RateReport, RunResult,
+};
 use crate::loadtest::run::Observer;
 
 /// Shards whose first seconds begin further apart than this do not line up: their
@@ -362,6 +364,7 @@ pub fn merge(shards: &[ShardDir], observers: &mut [&mut dyn Observer]) -> anyhow
         thresholds: Vec::new(),
         history: Vec::new(),
         shape: first.shape.clone(),
+        checks: merged_checks(shards),
     };
     Ok(Merged {
         result,
@@ -384,6 +387,7 @@ fn merged_failures(shards: &[ShardDir]) -> Vec<FailureRow> {
             .or_insert_with(|| FailureRow {
                 method: line.method.clone(),
                 name: line.name.clone(),
+                kind: Failure::known_kind(&line.kind).expect("checked when the shard was read"),
                 error: line.error.clone(),
                 occurrences: line.occurrences,
                 first_seen: line.first_seen,
@@ -392,5 +396,37 @@ fn merged_failures(shards: &[ShardDir]) -> Vec<FailureRow> {
     }
     let mut rows: Vec<FailureRow> = rows.into_values().collect();
     rows.sort_by(|a, b| b.occurrences.cmp(&a.occurrences).then(a.name.cmp(&b.name)));
+    rows
+}
+
+/// Every shard's checks and captures, counts added, in the order the first shard lists
+/// them (every shard runs the same scenario).
+fn merged_checks(shards: &[ShardDir]) -> Vec<CheckSummary> {
+    let mut rows: Vec<CheckSummary> = Vec::new();
+    for line in shards.iter().flat_map(|s| &s.manifest.checks) {
+        match rows.iter_mut().find(|row| {
+            row.method == line.method
+                && row.name == line.name
+                && row.kind == line.kind
+                && row.what == line.what
+        }) {
+            Some(row) => {
+                row.passed += line.passed;
+                row.failed += line.failed;
+            }
+            None => rows.push(CheckSummary {
+                method: line.method.clone(),
+                name: line.name.clone(),
+                kind: if line.kind == "capture" {
+                    "capture"
+                } else {
+                    "check"
+                },
+                what: line.what.clone(),
+                passed: line.passed,
+                failed: line.failed,
+            }),
+        }
+    }
     rows
 }

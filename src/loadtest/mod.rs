@@ -1,12 +1,14 @@
 //! `capplan loadtest`: scenario, engine (closed/open), recorder, thresholds.
 pub mod aggregator;
 pub mod capacity_search;
+pub mod checks;
 pub mod client;
 pub mod connector;
 pub mod cpu;
 pub mod engine;
 pub mod fd_limit;
 pub mod find_capacity;
+pub mod flow;
 pub mod h2_frame;
 pub mod history_spill;
 pub mod hpack;
@@ -22,6 +24,7 @@ pub mod run;
 pub mod scenario;
 pub mod shape;
 pub mod shard;
+pub mod template;
 pub mod threshold;
 pub mod tls;
 

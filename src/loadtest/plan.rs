@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::error::InputError;
-use crate::loadtest::scenario::{RequestDef, Scenario, TaskDef, WaitTime};
+use crate::loadtest::scenario::{FeederDef, RequestDef, Scenario, TaskDef, WaitTime};
 use crate::loadtest::shape::{Shape, ShapeKind};
+use crate::loadtest::template::Names;
 use crate::loadtest::tls::TlsOptions;
 
 /// Highest `--rate` (and capacity-search rate): far beyond what one machine sends;
@@ -76,14 +77,17 @@ pub struct Plan {
     /// Base URL without trailing slash.
     pub host: String,
     pub default_headers: Vec<(String, String)>,
-    /// Weighted tasks (index into `endpoints`, weight).
-    pub tasks: Vec<(usize, u32)>,
+    /// Weighted tasks (their steps as indexes into `endpoints`, weight).
+    pub tasks: Vec<(Vec<usize>, u32)>,
     /// `on_start` sequence (indexes into `endpoints`).
     pub on_start: Vec<usize>,
     pub endpoints: Vec<Endpoint>,
     /// (method, name) of each stats slot, in order of first appearance.
     pub stats_names: Vec<(String, String)>,
     pub wait_time: WaitTime,
+    pub feeders: Vec<FeederDef>,
+    /// The names the requests' dynamic values use.
+    pub names: Names,
     pub load: LoadModel,
     /// `--stages`, `--rate-stages`, `--shape`, `--replay`: users (closed model) or the
     /// rate (open model) over time; `duration` is its length. Without one, `load`'s
@@ -129,7 +133,7 @@ impl Plan {
         let tasks = scenario
             .tasks
             .into_iter()
-            .map(|TaskDef { request, weight }| (add(request), weight))
+            .map(|TaskDef { steps, weight }| (steps.into_iter().map(&mut add).collect(), weight))
             .collect();
         Plan {
             host: scenario.host,
@@ -139,6 +143,8 @@ impl Plan {
             endpoints,
             stats_names,
             wait_time: scenario.wait_time,
+            feeders: scenario.feeders,
+            names: scenario.names,
             load,
             shape: None,
             duration: length.duration,

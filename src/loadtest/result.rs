@@ -140,6 +140,24 @@ pub struct ThresholdResult {
     pub passed: bool,
 }
 
+/// How often one request's checks (its `expect`) or one of its captures held.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CheckSummary {
+    /// HTTP method of the request.
+    pub method: String,
+    /// Request name.
+    pub name: String,
+    /// `check` (the request's `expect`) or `capture`.
+    pub kind: &'static str,
+    /// What is checked or captured, e.g. `status 200, $.id exists` or
+    /// `token: $.token in the JSON body`.
+    pub what: String,
+    /// Responses the checks held for, or a value was captured from.
+    pub passed: u64,
+    /// Responses a check failed on, or the capture found nothing in.
+    pub failed: u64,
+}
+
 /// Version of the `--json` document (schema/loadtest.schema.json); bump on a breaking change.
 pub const JSON_VERSION: u32 = 1;
 
@@ -196,6 +214,9 @@ pub struct RunResult {
     pub aggregate: EndpointSummary,
     /// Failures grouped by endpoint and kind.
     pub errors: Vec<FailureRow>,
+    /// The scenario's checks and captures, with how often they held (the whole run,
+    /// warm-up included); empty without any.
+    pub checks: Vec<CheckSummary>,
     /// Threshold verdicts.
     pub thresholds: Vec<ThresholdResult>,
     /// One row per second.

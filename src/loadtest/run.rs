@@ -43,6 +43,7 @@ use tokio::time::Instant;
 use crate::loadtest::aggregator::{self, Aggregator, FinishedSecond, RunTotals};
 use crate::loadtest::client::{self, Failure, PreparedRequest};
 use crate::loadtest::engine::{self, Report};
+use crate::loadtest::flow::Flow;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::reach::reach;
 use crate::loadtest::result::{self, GeneratorReport, ProtocolReport, RateReport, RunResult};
@@ -71,6 +72,7 @@ pub trait Observer {
 pub struct Run {
     plan: Plan,
     requests: Vec<PreparedRequest>,
+    flow: Flow,
 }
 
 impl Run {
@@ -79,7 +81,12 @@ impl Run {
     pub fn new(plan: Plan) -> anyhow::Result<Run> {
         fd_limit::ensure(&plan)?;
         let requests = client::prepare(&plan)?;
-        Ok(Run { plan, requests })
+        let flow = Flow::new(&plan)?;
+        Ok(Run {
+            plan,
+            requests,
+            flow,
+        })
     }
 
     /// Run to the end of the duration, or until a signal (then `interrupted` is set
@@ -92,11 +99,16 @@ impl Run {
     }
 
     async fn drive_async(self, observers: &mut [&mut dyn Observer]) -> anyhow::Result<RunResult> {
-        let Run { plan, requests } = self;
+        let Run {
+            plan,
+            requests,
+            flow,
+        } = self;
         let reach = reach(&plan).await?;
         let shared = Arc::new(engine::shared_from_plan(
             &plan,
             requests,
+            flow,
             Arc::new(reach.connector),
             reach.version,
         ));
@@ -439,6 +451,7 @@ fn assemble(plan: &Plan, shared: &engine::RunShared, totals: RunTotals, ended: E
         tasks: totals.endpoints,
         aggregate,
         errors: totals.failures,
+        checks: shared.flow.summaries(plan),
         thresholds: Vec::new(),
         // The per-second rows went to the observers; a caller that keeps them
         // (loadtest's reports do, with `history::HistorySpill`) puts them here.

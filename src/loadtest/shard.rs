@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::error::InputError;
 use crate::loadtest::plan::{LoadModel, Plan};
+use crate::loadtest::scenario::FeederOrder;
 use crate::loadtest::shape::ShapeKind;
 
 /// Shard `index` (0-based) of `count`: `--shard 2/4` is the third of four.
@@ -137,6 +138,35 @@ impl Plan {
             // add up to V's whole users exactly (Hermite's identity).
             ShapeKind::Users => shape.affine(1.0 / n, (n - f64::from(id.index) - 1.0) / n),
         });
+        // Feeder rows: row r to shard r % N, so no two shards hand out the same `unique`
+        // row, and `sequential` shards together go through the file once per lap. A
+        // `random` feeder draws from the whole file on every shard.
+        plan.feeders = self
+            .feeders
+            .iter()
+            .map(|feeder| {
+                if feeder.order == FeederOrder::Random || id.count == 1 {
+                    return Ok(feeder.clone());
+                }
+                feeder
+                    .slice(id.index as usize, id.count as usize)
+                    .ok_or_else(|| {
+                        InputError::flag(
+                            "--shard",
+                            format!(
+                                "shard {id} would get no row of feeder '{}' ({} rows over {} \
+                                 shards: row r goes to shard r mod {}); use at most {} shards \
+                                 or more rows",
+                                feeder.name,
+                                feeder.rows.rows.len(),
+                                id.count,
+                                id.count,
+                                feeder.rows.rows.len()
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         plan.seed = id.seed(self.seed);
         Ok(plan)
     }

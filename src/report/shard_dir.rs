@@ -9,9 +9,9 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
 use crate::formats::shard_dir::{
-    service_tag, task_tag, ConnectionsLine, FailureLine, GeneratorField, Manifest, NegotiatedLine,
-    PacingLine, SecondLine, ShardField, TaskCounts, TaskName, CONNECT_TAG, FORMAT, TLS_TAG,
-    VERSION,
+    service_tag, task_tag, CheckLine, ConnectionsLine, FailureLine, GeneratorField, Manifest,
+    NegotiatedLine, PacingLine, SecondLine, ShardField, TaskCounts, TaskName, CONNECT_TAG, FORMAT,
+    TLS_TAG, VERSION,
 };
 use crate::loadtest::aggregator::FinishedSecond;
 use crate::loadtest::result::RunResult;
@@ -182,6 +182,7 @@ pub fn manifest(info: &ShardInfo, result: &RunResult) -> anyhow::Result<Vec<u8>>
             .map(|f| FailureLine {
                 method: f.method.clone(),
                 name: f.name.clone(),
+                kind: f.kind.to_string(),
                 error: f.error.clone(),
                 occurrences: f.occurrences,
                 first_seen: f.first_seen,
@@ -189,6 +190,18 @@ pub fn manifest(info: &ShardInfo, result: &RunResult) -> anyhow::Result<Vec<u8>>
             })
             .collect(),
         warnings: result.warnings.clone(),
+        checks: result
+            .checks
+            .iter()
+            .map(|c| CheckLine {
+                method: c.method.clone(),
+                name: c.name.clone(),
+                kind: c.kind.to_string(),
+                what: c.what.clone(),
+                passed: c.passed,
+                failed: c.failed,
+            })
+            .collect(),
         shape: info.shape.clone(),
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest)?;

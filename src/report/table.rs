@@ -132,6 +132,26 @@ pub fn loadtest_summary(result: &RunResult) -> String {
         }
         out.push_str(&format!("{t}\n"));
     }
+    if !result.checks.is_empty() {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+            "Checks",
+            "Name",
+            "Check or capture",
+            "Passed",
+            "Failed",
+        ]);
+        for c in &result.checks {
+            t.add_row(vec![
+                Cell::new(&c.method),
+                Cell::new(&c.name),
+                Cell::new(format!("{}: {}", c.kind, c.what)),
+                Cell::new(c.passed).set_alignment(CellAlignment::Right),
+                Cell::new(c.failed).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+    }
     for t in &result.thresholds {
         out.push_str(&format!(
             "threshold {}: {} (measured {})\n",

@@ -22,6 +22,9 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How much longer than the service time `/slow` takes.
 const SLOW_FACTOR: u32 = 10;
 
+/// Items `GET /api/items/{id}` knows: ids 1 to this.
+const MAX_ITEM_ID: u64 = 10_000;
+
 const ITEMS_JSON: &str = r#"[{"id":1,"name":"widget","price":9.5},{"id":2,"name":"gadget","price":24.0},{"id":3,"name":"gizmo","price":3.25}]"#;
 
 /// What a request asks for.
@@ -39,6 +42,14 @@ pub enum Route {
     Login,
     /// `/whoami`: the session cookie, or 401.
     WhoAmI,
+    /// `POST /api/login`: a JSON token for `{"username", "password"}`.
+    ApiLogin,
+    /// `GET /api/items/{id}`: one item (a bearer token required).
+    Item(u64),
+    /// `POST /api/orders`: an order id (a bearer token required).
+    Order,
+    /// `GET /api/status`: 200 with an error in the body (a degraded backend).
+    Degraded,
     /// `/health`: answered at once, without a worker.
     Health,
     /// A known path with the wrong method (405, without a worker).
@@ -60,8 +71,20 @@ impl Route {
             "/login" => Route::MethodNotAllowed("POST"),
             "/whoami" if read => Route::WhoAmI,
             "/health" if read => Route::Health,
-            "/" | "/slow" | "/whoami" | "/health" => Route::MethodNotAllowed("GET, HEAD"),
-            _ => Route::NotFound,
+            "/api/login" if method == Method::POST => Route::ApiLogin,
+            "/api/orders" if method == Method::POST => Route::Order,
+            "/api/login" | "/api/orders" => Route::MethodNotAllowed("POST"),
+            "/api/status" if read => Route::Degraded,
+            "/" | "/slow" | "/whoami" | "/health" | "/api/status" => {
+                Route::MethodNotAllowed("GET, HEAD")
+            }
+            _ => match path.strip_prefix("/api/items/").map(str::parse::<u64>) {
+                Some(Ok(id)) if (1..=MAX_ITEM_ID).contains(&id) && read => Route::Item(id),
+                Some(Ok(id)) if (1..=MAX_ITEM_ID).contains(&id) => {
+                    Route::MethodNotAllowed("GET, HEAD")
+                }
+                _ => Route::NotFound,
+            },
         }
     }
 }
@@ -107,17 +130,29 @@ pub async fn handle(
     }
 
     let session = session_cookie(&req);
-    let posted_items = if route == Route::PostItems {
-        match count_json_items(req.into_body()).await {
-            Ok(count) => Some(count),
-            Err(resp) => {
-                Stats::add(&app.stats.immediate);
-                return Ok(resp);
-            }
+    if matches!(route, Route::Item(_) | Route::Order) && bearer_user(&req).is_none() {
+        Stats::add(&app.stats.immediate);
+        let mut resp = json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"missing or invalid bearer token: POST /api/login first"}"#.to_string(),
+        );
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(resp);
+    }
+    let (mut login, mut posted_items) = (None, None);
+    if route == Route::PostItems || route == Route::ApiLogin {
+        let read = match route {
+            Route::ApiLogin => login_user(req.into_body()).await.map(|u| login = Some(u)),
+            _ => count_json_items(req.into_body())
+                .await
+                .map(|n| posted_items = Some(n)),
+        };
+        if let Err(resp) = read {
+            Stats::add(&app.stats.immediate);
+            return Ok(resp);
         }
-    } else {
-        None
-    };
+    }
 
     let arrival = Instant::now();
     let Some(mut worker) = app.pool.acquire(arrival).await else {
@@ -162,6 +197,36 @@ pub async fn handle(
             );
             resp
         }
+        Route::ApiLogin => {
+            let user = login.unwrap_or_default();
+            let body = serde_json::json!({ "token": token_for(&user), "user": user });
+            json(StatusCode::OK, body.to_string())
+        }
+        Route::Item(id) => json(
+            StatusCode::OK,
+            format!(
+                r#"{{"id":{id},"name":"item-{id}","price":{}.{:02},"in_stock":{}}}"#,
+                id % 97 + 1,
+                id % 100,
+                id % 7 != 0
+            ),
+        ),
+        Route::Order => {
+            let order = format!("{:016x}", draws.session_id);
+            let mut resp = json(
+                StatusCode::CREATED,
+                format!(r#"{{"order_id":"{order}","status":"confirmed"}}"#),
+            );
+            resp.headers_mut().insert(
+                "x-order-id",
+                HeaderValue::from_str(&order).expect("hex id is a valid header"),
+            );
+            resp
+        }
+        Route::Degraded => json(
+            StatusCode::OK,
+            r#"{"status":"error","error":"database unavailable"}"#.to_string(),
+        ),
         Route::WhoAmI => match session {
             Some(id) => text(StatusCode::OK, format!("{id}\n")),
             None => text(StatusCode::UNAUTHORIZED, "no session, POST /login first\n"),
@@ -196,6 +261,64 @@ async fn count_json_items(body: Incoming) -> Result<usize, Response<Full<Bytes>>
             format!("body is not JSON: {err}\n"),
         )),
     }
+}
+
+/// Read `POST /api/login`'s JSON body: the user it names, or the 400 to answer.
+async fn login_user(body: Incoming) -> Result<String, Response<Full<Bytes>>> {
+    let bad = |why: &str| {
+        json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": why }).to_string(),
+        )
+    };
+    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(bad("unreadable or too large body")),
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Err(bad(
+            "the body must be JSON: {\"username\": ..., \"password\": ...}",
+        ));
+    };
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    match (field("username"), field("password")) {
+        (Some(user), Some(_)) => Ok(user.to_string()),
+        _ => Err(bad("username and password are required")),
+    }
+}
+
+/// A user's token: the user's hash and a signature of it (checked without a store).
+fn token_for(user: &str) -> String {
+    let id = sip(user.as_bytes());
+    format!("{id:016x}{:016x}", sip(&id.to_le_bytes()) ^ TOKEN_KEY)
+}
+
+/// Mixed into token signatures so that a hash alone is not a token.
+const TOKEN_KEY: u64 = 0x6361_7070_6c61_6e21;
+
+fn sip(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    // DefaultHasher::new() has fixed keys: the same token in every process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
+}
+
+/// The user id of a valid `Authorization: Bearer <token>`, if the request has one.
+fn bearer_user<B>(req: &Request<B>) -> Option<u64> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    if token.len() != 32 {
+        return None;
+    }
+    let id = u64::from_str_radix(&token[..16], 16).ok()?;
+    let sig = u64::from_str_radix(&token[16..], 16).ok()?;
+    (sig == sip(&id.to_le_bytes()) ^ TOKEN_KEY).then_some(id)
 }
 
 /// Value of the `session` cookie, if the request carries one.
@@ -243,6 +366,42 @@ mod tests {
             Route::MethodNotAllowed("POST")
         );
         assert_eq!(Route::of(&Method::GET, "/nope"), Route::NotFound);
+        assert_eq!(Route::of(&Method::POST, "/api/login"), Route::ApiLogin);
+        assert_eq!(Route::of(&Method::GET, "/api/items/42"), Route::Item(42));
+        assert_eq!(Route::of(&Method::GET, "/api/items/0"), Route::NotFound);
+        assert_eq!(Route::of(&Method::GET, "/api/items/x"), Route::NotFound);
+        assert_eq!(Route::of(&Method::GET, "/api/items/10001"), Route::NotFound);
+        assert_eq!(Route::of(&Method::POST, "/api/orders"), Route::Order);
+        assert_eq!(
+            Route::of(&Method::GET, "/api/orders"),
+            Route::MethodNotAllowed("POST")
+        );
+        assert_eq!(Route::of(&Method::GET, "/api/status"), Route::Degraded);
+    }
+
+    #[test]
+    fn tokens_are_checked_without_a_store() {
+        let token = token_for("alice");
+        assert_eq!(token.len(), 32);
+        assert_eq!(token, token_for("alice"));
+        assert_ne!(token, token_for("bob"));
+        let with = |auth: &str| {
+            let req = Request::builder()
+                .header("authorization", auth)
+                .body(())
+                .unwrap();
+            bearer_user(&req)
+        };
+        assert!(with(&format!("Bearer {token}")).is_some());
+        let mut forged = token.clone();
+        forged.replace_range(31.., if token.ends_with('0') { "1" } else { "0" });
+        assert!(with(&format!("Bearer {forged}")).is_none());
+        assert!(with(&token).is_none());
+        assert!(Request::builder()
+            .body(())
+            .map(|r| bearer_user(&r))
+            .unwrap()
+            .is_none());
     }
 
     #[test]

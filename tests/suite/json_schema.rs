@@ -120,6 +120,45 @@ fn loadtest_json_matches_its_schema_closed_and_open() {
 }
 
 #[test]
+fn loadtest_json_with_checks_and_captures_matches_its_schema() {
+    let _machine = crate::common::machine::shared();
+    if !require(&[Component::PythonJsonschema]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
+    // examples/shop.toml: a feeder, captures, checks, a failing check; against this target.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let shop = std::fs::read_to_string(examples.join("shop.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &target.url_for(""));
+    std::fs::write(dir.path().join("shop.toml"), shop).unwrap();
+    std::fs::copy(
+        examples.join("accounts.csv"),
+        dir.path().join("accounts.csv"),
+    )
+    .unwrap();
+    let json = dir.path().join("shop.json");
+    let scenario = dir.path().join("shop.toml");
+    let args = [
+        "loadtest",
+        "--scenario",
+        path_str(&scenario),
+        "--users",
+        "3",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--json",
+        path_str(&json),
+    ];
+    let doc = run_json(&args, &json);
+    assert!(!doc["checks"].as_array().unwrap().is_empty(), "{doc}");
+    assert_eq!(doc["errors"][0]["kind"], "CheckFailed", "{}", doc["errors"]);
+    assert_valid("loadtest.schema.json", &json);
+}
+
+#[test]
 fn forecast_json_matches_its_schema() {
     let _machine = crate::common::machine::shared();
     if !require(&[Component::PythonJsonschema]) {

@@ -686,7 +686,7 @@ fn malformed_scenarios_are_exit_2_with_file_line_and_field() {
         ),
         (
             "host = \"http://x\"\n[[task]]\npath = \"/\"\nbody = \"a\"\njson = { a = 1 }\n",
-            ":3:",
+            ":5:",
             "task[0]",
         ),
         ("host = \"http://x\"\n[[task]\npath = \"/\"\n", ":2:", ""),

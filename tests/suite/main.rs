@@ -27,6 +27,7 @@ mod prometheus_history;
 mod real_servers;
 mod real_tls_h2;
 mod run_api;
+mod scenarios;
 mod shapes;
 mod shards;
 mod simulate_cli;

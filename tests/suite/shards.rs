@@ -552,3 +552,94 @@ fn shapes_divide_between_shards_and_the_merge_follows_the_whole_shape() {
         }
     }
 }
+
+/// A scenario's `unique` feeder divides between shards (row r to shard r mod N), and
+/// the merge adds up the shards' checks and keeps their failure kinds: 12 users over 3
+/// shards (4 each) on the 10 accounts of examples/shop.toml have 4, 3 and 3 rows, so two
+/// users find none (one FeederExhausted each); with the rows not divided there would
+/// be none.
+#[test]
+fn feeder_rows_divide_between_shards_and_checks_add_up_in_the_merge() {
+    let _machine = crate::common::machine::shared();
+    let target = Target::start(&["--workers", "8", "--service-time", "1ms"]);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let dir = tempfile::tempdir().unwrap();
+    let shop = std::fs::read_to_string(examples.join("shop.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &target.url);
+    std::fs::write(dir.path().join("shop.toml"), shop).unwrap();
+    std::fs::copy(
+        examples.join("accounts.csv"),
+        dir.path().join("accounts.csv"),
+    )
+    .unwrap();
+    let rows = std::fs::read_to_string(examples.join("accounts.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert_eq!(rows, 10);
+    let at = start_at(Duration::from_secs(3));
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(common::capplan_bin())
+                .arg("loadtest")
+                .arg("--scenario")
+                .arg(dir.path().join("shop.toml"))
+                .args(["--users", "12", "--spawn-rate", "100", "--duration", "2s"])
+                .args(["--quiet", "--shard", &format!("{i}/3"), "--start-at", &at])
+                .arg("--out-dir")
+                .arg(dir.path().join(format!("shard-{i}")))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = common::wait_output(child, Duration::from_secs(60));
+        assert!(out.status.success(), "{}", said(&out));
+    }
+    let dirs: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("shard-{i}")))
+        .collect();
+    let merged = dir.path().join("merged.json");
+    let out = merge(
+        &["--json", merged.to_str().unwrap()],
+        &dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>(),
+    );
+    // Failures without a threshold or --fail-on-errors warn, as in a single run.
+    assert!(out.status.success(), "{}", said(&out));
+    let merged = json(&merged);
+    let exhausted: u64 = merged["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "FeederExhausted")
+        .map(|e| e["occurrences"].as_u64().unwrap())
+        .sum();
+    assert_eq!(exhausted, 12 - rows as u64, "{}", merged["errors"]);
+    // The merged checks are the shards' added up, row by row.
+    let manifests: Vec<Value> = dirs
+        .iter()
+        .map(|d| json(&d.join("manifest.json")))
+        .collect();
+    let checks = merged["checks"].as_array().unwrap();
+    assert!(!checks.is_empty());
+    for check in checks {
+        for field in ["passed", "failed"] {
+            let shards: u64 = manifests
+                .iter()
+                .flat_map(|m| m["checks"].as_array().unwrap())
+                .filter(|c| c["name"] == check["name"] && c["what"] == check["what"])
+                .map(|c| c[field].as_u64().unwrap())
+                .sum();
+            assert_eq!(check[field].as_u64().unwrap(), shards, "{check}");
+        }
+    }
+    let logins = checks
+        .iter()
+        .find(|c| c["name"] == "login" && c["kind"] == "check")
+        .unwrap();
+    assert_eq!(logins["passed"].as_u64(), Some(rows as u64), "{logins}");
+}

@@ -28,7 +28,7 @@ use capplan::loadtest::client::{Failure, HttpVersion};
 use capplan::loadtest::connector::{Negotiated, OpenInfo};
 use capplan::loadtest::find_capacity;
 use capplan::loadtest::recorder::Interval;
-use capplan::loadtest::result::{GeneratorReport, ProtocolReport, RunResult};
+use capplan::loadtest::result::{CheckSummary, GeneratorReport, ProtocolReport, RunResult};
 use capplan::report;
 use capplan::simulate::engine::WorkerCapacity;
 use capplan::simulate::policy::Policy;
@@ -125,6 +125,24 @@ fn load_result() -> RunResult {
         tasks: totals.endpoints,
         aggregate: a,
         errors: totals.failures,
+        checks: vec![
+            CheckSummary {
+                method: "POST".into(),
+                name: "login".into(),
+                kind: "check",
+                what: "status 200, $.token exists".into(),
+                passed: 11,
+                failed: 1,
+            },
+            CheckSummary {
+                method: "POST".into(),
+                name: "login".into(),
+                kind: "capture",
+                what: "token: $.token in the JSON body".into(),
+                passed: 11,
+                failed: 0,
+            },
+        ],
         thresholds: Vec::new(),
         history,
     };

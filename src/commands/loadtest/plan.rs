@@ -12,7 +12,7 @@ use crate::loadtest::plan::{
     check_rate, Arrivals, ConnectionPlan, LoadModel, Plan, Resolve, RunLength, MAX_DURATION,
     MAX_RATE, MAX_SESSIONS, MAX_THREADS,
 };
-use crate::loadtest::scenario::{self, Body, RequestDef, Scenario, TaskDef, WaitTime};
+use crate::loadtest::scenario::{self, RequestDef, Scenario, TaskDef, WaitTime};
 use crate::loadtest::shape::{self, Shape, ShapeKind, Step};
 use crate::loadtest::tls::TlsOptions;
 
@@ -427,17 +427,13 @@ pub fn scenario_from_url(
         host,
         headers,
         tasks: vec![TaskDef {
-            request: RequestDef {
-                name: path.clone(),
-                method,
-                path,
-                headers: Vec::new(),
-                body: Body::default(),
-            },
+            steps: vec![RequestDef::plain(path.clone(), method, path)],
             weight: 1,
         }],
         on_start: Vec::new(),
         wait_time: WaitTime::None,
+        feeders: Vec::new(),
+        names: Default::default(),
     })
 }
 

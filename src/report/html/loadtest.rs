@@ -62,6 +62,27 @@ pub fn section(r: &RunResult) -> String {
             .collect();
         s.push_str(&table(&["method", "name", "error", "occurrences"], rows));
     }
+    if !r.checks.is_empty() {
+        s.push_str("<h3>Checks and captures</h3>");
+        let rows = r
+            .checks
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::from(c.method.as_str()),
+                    c.name.as_str().into(),
+                    c.kind.into(),
+                    c.what.as_str().into(),
+                    c.passed.to_string().into(),
+                    c.failed.to_string().into(),
+                ]
+            })
+            .collect();
+        s.push_str(&table(
+            &["method", "name", "kind", "what", "passed", "failed"],
+            rows,
+        ));
+    }
     s.push_str("</section>");
     s
 }

@@ -72,6 +72,7 @@ pub fn load_result() -> RunResult {
         tasks: totals.endpoints,
         aggregate: a,
         errors: totals.failures,
+        checks: Vec::new(),
         thresholds: vec![ThresholdResult {
             expr: "p95<300ms".into(),
             value: 90.0,
