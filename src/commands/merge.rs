@@ -1,8 +1,6 @@
 //! `capplan merge DIR...`: the shard directories of one distributed run read
 //! (formats/shard_dir.rs), checked and added (loadtest/merge.rs), then every output a
 //! single run writes, through the same renderers and the same verdicts (exit 0/1).
-use std::path::PathBuf;
-
 use hdrhistogram::serialization::V2DeflateSerializer;
 
 use crate::cli::MergeArgs;
@@ -18,13 +16,7 @@ use crate::report;
 use crate::report::hlog::HlogObserver;
 
 pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
-    let csv_files: Vec<PathBuf> = match &args.csv {
-        Some(prefix) => report::locust_csv::FILES
-            .iter()
-            .map(|(suffix, _)| PathBuf::from(format!("{prefix}{suffix}")))
-            .collect(),
-        None => Vec::new(),
-    };
+    let csv_files = report::locust_csv::paths(args.csv.as_deref());
     let mut outputs = vec![
         ("--json", args.report.json.as_deref()),
         ("--html", args.report.html.as_deref()),

@@ -16,6 +16,16 @@ pub const FILES: [(&str, Renderer); 4] = [
     ("_exceptions.csv", exceptions),
 ];
 
+/// The paths `--csv PREFIX` writes (none without the flag).
+pub fn paths(prefix: Option<&str>) -> Vec<std::path::PathBuf> {
+    prefix.map_or_else(Vec::new, |prefix| {
+        FILES
+            .iter()
+            .map(|(suffix, _)| std::path::PathBuf::from(format!("{prefix}{suffix}")))
+            .collect()
+    })
+}
+
 /// Locust's percentile column names.
 pub const PERCENTILE_COLUMNS: [&str; 11] = [
     "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",

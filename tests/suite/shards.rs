@@ -49,11 +49,19 @@ fn merge(args: &[&str], dirs: &[&Path]) -> Output {
 /// Run `count` shards at once as separate processes (as pods would be), each with
 /// `--shard i/count --start-at T --out-dir base/shard-i` and its own `--json`.
 fn run_shards(target: &Target, base: &Path, count: u32, load: &[&str]) -> Vec<PathBuf> {
+    let url = target.url_for("/");
+    let mut args = vec!["--url", url.as_str()];
+    args.extend_from_slice(load);
+    run_shards_of(base, count, &args)
+}
+
+/// [`run_shards`] with the whole load given: `--url` or `--scenario`, users, length.
+fn run_shards_of(base: &Path, count: u32, load: &[&str]) -> Vec<PathBuf> {
     let at = start_at(Duration::from_secs(3));
     let children: Vec<_> = (0..count)
         .map(|i| {
             Command::new(common::capplan_bin())
-                .args(["loadtest", "--url", &target.url_for("/"), "--quiet"])
+                .args(["loadtest", "--quiet"])
                 .args(load)
                 .args(["--shard", &format!("{i}/{count}"), "--start-at", &at])
                 .arg("--out-dir")
@@ -579,30 +587,21 @@ fn feeder_rows_divide_between_shards_and_checks_add_up_in_the_merge() {
         .count()
         - 1;
     assert_eq!(rows, 10);
-    let at = start_at(Duration::from_secs(3));
-    let children: Vec<_> = (0..3)
-        .map(|i| {
-            Command::new(common::capplan_bin())
-                .arg("loadtest")
-                .arg("--scenario")
-                .arg(dir.path().join("shop.toml"))
-                .args(["--users", "12", "--spawn-rate", "100", "--duration", "2s"])
-                .args(["--quiet", "--shard", &format!("{i}/3"), "--start-at", &at])
-                .arg("--out-dir")
-                .arg(dir.path().join(format!("shard-{i}")))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = common::wait_output(child, Duration::from_secs(60));
-        assert!(out.status.success(), "{}", said(&out));
-    }
-    let dirs: Vec<PathBuf> = (0..3)
-        .map(|i| dir.path().join(format!("shard-{i}")))
-        .collect();
+    let shop = dir.path().join("shop.toml");
+    let dirs = run_shards_of(
+        dir.path(),
+        3,
+        &[
+            "--scenario",
+            shop.to_str().unwrap(),
+            "--users",
+            "12",
+            "--spawn-rate",
+            "100",
+            "--duration",
+            "2s",
+        ],
+    );
     let merged = dir.path().join("merged.json");
     let out = merge(
         &["--json", merged.to_str().unwrap()],

@@ -29,13 +29,7 @@ use plan::plan_from_args;
 
 /// Run a load test (or, with `--find-capacity`, a capacity search) as the command line asks.
 pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
-    let csv_files: Vec<PathBuf> = match &args.csv {
-        Some(prefix) => report::locust_csv::FILES
-            .iter()
-            .map(|(suffix, _)| PathBuf::from(format!("{prefix}{suffix}")))
-            .collect(),
-        None => Vec::new(),
-    };
+    let csv_files = report::locust_csv::paths(args.csv.as_deref());
     let mut outputs = vec![
         ("--json", args.report.json.as_deref()),
         ("--html", args.report.html.as_deref()),
