@@ -20,9 +20,7 @@ BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
 # shellcheck source=scripts/lib/bench_http.sh
 source "$ROOT/scripts/lib/bench_http.sh"
 
-need_tools "apt-get install wrk nginx-light time util-linux" wrk nginx taskset timeout /usr/bin/time python3
-[ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
+bench_ready "$BIN" "apt-get install wrk" wrk
 
 WORK=$(mktemp -d)
 trap 'nginx_stop "$WORK"; rm -rf "$WORK"' EXIT

@@ -70,8 +70,7 @@ for v in "${VARIANTS[@]}"; do
   case $v in http | https) need_tools "$HINT" wrk ;; *) need_tools "$HINT" h2load ;; esac
 done
 if [ "$PERF" = 1 ]; then need_tools "apt-get install linux-perf" perf; fi
-[ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
+bench_ready "$BIN"
 # The lead's --streams (users grouped M to a connection) may be missing from this build:
 # its variants then run the peer only and say why.
 HELP=$("$BIN" loadtest --help 2> /dev/null || true)

@@ -28,35 +28,13 @@ BASE_BIN=${BASE_BIN:-}
 # shellcheck source=scripts/lib/bench_http.sh
 source "$ROOT/scripts/lib/bench_http.sh"
 
-need_tools "apt-get install nginx-light time util-linux" nginx taskset timeout /usr/bin/time python3
-[ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
-[ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --quiet)
+bench_ready "$BIN"
 
 WORK=$(mktemp -d)
 trap 'nginx_stop "$WORK"; rm -rf "$WORK"' EXIT
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    default_type application/json;
-    location /items/ { return 200 '{"id":"\$uri","token":"t0k3n-\$connection","name":"widget","price":9.5}'; }
-    location / { return 200 "ok\n"; }
-  }
-}
-CONF
-taskset -c 0 nginx -p "$WORK" -c "$WORK/nginx.conf"
-for tries in $(seq 50); do
-  (exec 3<> "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && break
-  [ "$tries" -lt 50 ] || { echo "nginx does not accept on $PORT" >&2; exit 1; }
-  sleep 0.1
-done
+# shellcheck disable=SC2016 # nginx's variables, not the shell's
+NGINX_LOCATIONS='location /items/ { default_type application/json; return 200 '"'"'{"id":"$uri","token":"t0k3n-$connection","name":"widget","price":9.5}'"'"'; }' \
+  nginx_start "$WORK" "127.0.0.1:$PORT"
 HOST="http://127.0.0.1:$PORT"
 
 python3 -c 'print("id"); [print(i) for i in range(1, 1001)]' > "$WORK/ids.csv"

@@ -13,10 +13,23 @@ need_tools() {
   done
 }
 
+# bench_ready BIN [HINT TOOL...]: exit 2 unless nginx, taskset, timeout, /usr/bin/time,
+# python3 (and each TOOL, installed as HINT says) are here and the machine has two cores
+# (nginx on core 0, the generator on core 1); builds BIN in release mode when missing.
+bench_ready() {
+  local bin=$1
+  shift
+  need_tools "apt-get install nginx-light time util-linux" nginx taskset timeout /usr/bin/time python3
+  if [ $# -gt 0 ]; then need_tools "$@"; fi
+  [ "$(nproc)" -ge 2 ] || { echo "needs at least 2 cores" >&2; exit 2; }
+  [ -x "$bin" ] || (cd "$BENCH_LIB_DIR/../.." && cargo build --release --quiet)
+}
+
 # nginx_start DIR LISTEN...: one nginx worker pinned to core 0, prefix and files in DIR,
 # one server per LISTEN (the arguments of nginx's `listen`, e.g. "127.0.0.1:18089",
 # "127.0.0.1:18091 ssl", "127.0.0.1:18092 http2", "127.0.0.1:18093 ssl http2"), each
-# answering `return 200 "ok\n"`, access log off, keep-alive for a million requests.
+# answering `return 200 "ok\n"` (and serving the locations in NGINX_LOCATIONS, if set,
+# before it), access log off, keep-alive for a million requests.
 # When a LISTEN has ssl, a self-signed P-256 certificate for localhost is made in DIR and
 # TLS is TLS 1.3 with TLS_AES_128_GCM_SHA256 only, so every client pays for the same
 # cipher. Returns once every port accepts connections. Stop it with nginx_stop DIR.
@@ -24,7 +37,7 @@ nginx_start() {
   local dir=$1 listen servers="" tls=""
   shift
   for listen in "$@"; do
-    servers+="  server { listen $listen; location / { return 200 \"ok\\n\"; } }"$'\n'
+    servers+="  server { listen $listen; ${NGINX_LOCATIONS:-} location / { return 200 \"ok\\n\"; } }"$'\n'
     if [[ " $listen " == *" ssl "* ]]; then tls=yes; fi
   done
   if [ -n "$tls" ]; then
