@@ -10,42 +10,17 @@
 //! shared by its connections, so a run needs no descriptor per connection and sends due
 //! in one grain share one wake-up.
 use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
 use tokio::time::Instant;
 
-/// One waiting send: ordered by its time, then by arrival.
-struct Waiting {
-    at: Instant,
-    seq: u64,
-    waker: Waker,
-}
-
-impl PartialEq for Waiting {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Waiting {}
-impl PartialOrd for Waiting {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Waiting {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
+use crate::deadline_queue::DeadlineQueue;
 
 /// A generator thread's precise sleeps: `sleep_until` parks a connection until its send
 /// time; `drive` (spawned once on the same thread) wakes each one when it is due.
 pub struct Pacer {
-    waiting: RefCell<BinaryHeap<Reverse<Waiting>>>,
-    next_seq: Cell<u64>,
+    waiting: RefCell<DeadlineQueue<Waker>>,
     /// Where the timer is armed now, if it is.
     armed: Cell<Option<Instant>>,
     /// A send earlier than the armed time (or the first) arrived: re-arm.
@@ -67,8 +42,7 @@ impl Pacer {
     /// fall back to tokio's millisecond timer.
     pub fn for_this_thread() -> Pacer {
         Pacer {
-            waiting: RefCell::new(BinaryHeap::new()),
-            next_seq: Cell::new(0),
+            waiting: RefCell::new(DeadlineQueue::default()),
             armed: Cell::new(None),
             rearm: tokio::sync::Notify::new(),
             timer: timer::TimerFd::new().ok(),
@@ -90,13 +64,9 @@ impl Pacer {
             // then (a spurious wake) needs no second entry.
             if !registered {
                 registered = true;
-                let seq = self.next_seq.get();
-                self.next_seq.set(seq + 1);
-                self.waiting.borrow_mut().push(Reverse(Waiting {
-                    at,
-                    seq,
-                    waker: cx.waker().clone(),
-                }));
+                self.waiting
+                    .borrow_mut()
+                    .push(at.into_std(), cx.waker().clone());
                 // A send in the armed grain is woken with it: no re-arm.
                 if self
                     .armed
@@ -129,11 +99,10 @@ impl Pacer {
             let now = Instant::now();
             let next = {
                 let mut waiting = self.waiting.borrow_mut();
-                while waiting.peek().is_some_and(|w| w.0.at <= now) {
-                    let Reverse(due) = waiting.pop().expect("peeked");
-                    due.waker.wake();
+                while let Some(due) = waiting.pop_due(now.into_std()) {
+                    due.wake();
                 }
-                waiting.peek().map(|w| w.0.at)
+                waiting.next_at().map(Instant::from_std)
             };
             match next {
                 None => {
