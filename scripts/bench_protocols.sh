@@ -26,6 +26,15 @@
 #                              and print the top of perf report by binary and symbol
 #   PERF_TOP=25                how many perf report lines to print
 #   PORT=18090                 first of the four nginx ports (PORT .. PORT+3)
+#   RATE=N                     the same offered load instead of as fast as each can: N
+#                              requests/s in all (h2load --rps N/50 per connection against
+#                              capplan --rate N with as many sessions); h2c and h2 only,
+#                              as Debian's wrk cannot pace. p99 then compares like with like
+#                              (capplan's counts from the intended send, h2load's from the
+#                              actual one)
+#   WARMUP=S                   leave each run's first S seconds out (h2load --warm-up-time,
+#                              capplan --warmup with S more seconds of --duration): the
+#                              connections' opening, which h2load does before its clock
 # Installs nothing: apt-get install nginx-light wrk nghttp2-client time util-linux
 # openssl python3 (and linux-perf for PERF=1).
 set -euo pipefail
@@ -37,6 +46,8 @@ H2_STREAMS=${H2_STREAMS:-1 10}
 PERF=${PERF:-0}
 PERF_TOP=${PERF_TOP:-25}
 PORT=${PORT:-18090}
+RATE=${RATE:-}
+WARMUP=${WARMUP:-0}
 CONNS=50
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
@@ -44,15 +55,22 @@ BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
 source "$ROOT/scripts/lib/bench_http.sh"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
-[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || usage
+[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $WARMUP =~ ^[0-9]+$ ]] || usage
+[[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || usage
 # A generous bound per run: a generator that hangs is killed and its run counted as failed.
-export RUN_LIMIT_S=$((2 * DURATION + 60))
+export RUN_LIMIT_S=$((2 * (DURATION + WARMUP) + 60))
 
 # The variants to run, in order: http, https, h2c, h2c-m10, h2, h2-m10.
 VARIANTS=()
 for proto in $PROTOCOLS; do
   case $proto in
-    http | https) VARIANTS+=("$proto") ;;
+    http | https)
+      if [ -n "$RATE" ]; then
+        echo "RATE: $proto left out (wrk cannot pace; h2c and h2 only)" >&2
+        continue
+      fi
+      VARIANTS+=("$proto")
+      ;;
     h2c | h2)
       for m in $H2_STREAMS; do
         [[ $m =~ ^[1-9][0-9]*$ ]] || { echo "H2_STREAMS: not a positive integer: $m" >&2; exit 2; }
@@ -99,8 +117,13 @@ capplan_args() {
   url=$(url_of "$v")
   m=$(streams_of "$v")
   users=$((CONNS * m))
-  CAPPLAN_ARGS=("$BIN" loadtest --url "$url" --users "$users" --spawn-rate "$((users * 1000))"
-    --duration "${DURATION}s")
+  if [ -n "$RATE" ]; then
+    CAPPLAN_ARGS=("$BIN" loadtest --url "$url" --rate "$RATE" --connections "$users")
+  else
+    CAPPLAN_ARGS=("$BIN" loadtest --url "$url" --users "$users" --spawn-rate "$((users * 1000))")
+  fi
+  CAPPLAN_ARGS+=(--duration "$((DURATION + WARMUP))s")
+  if [ "$WARMUP" -gt 0 ]; then CAPPLAN_ARGS+=(--warmup "${WARMUP}s"); fi
   if [[ $url == https:* ]]; then CAPPLAN_ARGS+=(--insecure); fi
   if [[ $v == h2* ]]; then CAPPLAN_ARGS+=(--http2); fi
   if [ "$m" -gt 1 ]; then CAPPLAN_ARGS+=(--streams "$m"); fi
@@ -121,7 +144,10 @@ run_one() {
       fields=$(bench_parse wrk "$out" "$tm" 2>&1) || parsed=no
       ;;
     h2load)
-      pinned_timed "$tm" "$out" h2load -t1 -c"$CONNS" -m"$m" -D"$DURATION" \
+      local pace=()
+      if [ -n "$RATE" ]; then pace+=(--rps="$((RATE / CONNS))"); fi
+      if [ "$WARMUP" -gt 0 ]; then pace+=(--warm-up-time="${WARMUP}s"); fi
+      pinned_timed "$tm" "$out" h2load -t1 -c"$CONNS" -m"$m" -D"$DURATION" "${pace[@]}" \
         --log-file="$WORK/h2load.log" "$url" || status=$?
       parsed=yes
       fields=$(bench_parse h2load "$out" "$WORK/h2load.log" "$tm" 2>&1) || parsed=no
@@ -158,7 +184,7 @@ run_one() {
   rev=$(git -C "$(dirname "$BIN")" describe --always --dirty 2> /dev/null || echo "?")
   version=$("$BIN" --version 2> /dev/null | head -n1 || true)
   echo "capplan: ${version#capplan } (commit $rev, --streams: $HAS_STREAMS), $BIN"
-  echo "runs: ${DURATION} s each, $ROUNDS round(s), $CONNS connections, variants: ${VARIANTS[*]}"
+  echo "runs: ${DURATION} s each${RATE:+ at $RATE requests/s}$([ "$WARMUP" -gt 0 ] && echo " after ${WARMUP} s of warm-up"), $ROUNDS round(s), $CONNS connections, variants: ${VARIANTS[*]}"
 } > "$WORK/setup"
 cat "$WORK/setup" >&2
 
@@ -174,11 +200,12 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-python3 - "$WORK/setup" "$WORK/results" "$CONNS" <<'PY'
+python3 - "$WORK/setup" "$WORK/results" "$CONNS" "$RATE" <<'PY'
 import statistics, sys
 
 setup = dict(line.rstrip("\n").split(": ", 1) for line in open(sys.argv[1]))
 conns = int(sys.argv[3])
+rate = int(sys.argv[4]) if sys.argv[4] else None
 rows = []
 for line in open(sys.argv[2]):
     variant, rnd, tool, rps, cpu, p99, requests, failed, *note = line.split(maxsplit=8)
@@ -203,8 +230,9 @@ def command(v, tool):
     if tool == "wrk":
         return f"wrk -t1 -c{conns}"
     if tool == "h2load":
-        return f"h2load -c{conns} -m{m}"
-    flags = f"--users {conns * m}" + (f" --streams {m}" if m > 1 else "")
+        return f"h2load -c{conns} -m{m}" + (f" --rps {rate // conns}" if rate else "")
+    flags = f"--rate {rate} --connections {conns * m}" if rate else f"--users {conns * m}"
+    flags += f" --streams {m}" if m > 1 else ""
     flags += " --http2" if v.startswith("h2") else ""
     return flags + (" --insecure" if v in ("https", "h2") or v.startswith("h2-") else "")
 
