@@ -50,7 +50,7 @@ impl Pacer {
         }
     }
 
-    /// Return at `at` or as soon after as the kernel's timer allows, never before.
+    /// Return at the end of `at`'s grain (as the kernel's timer allows), never before `at`.
     pub async fn sleep_until(&self, at: Instant) {
         if self.timer.is_none() {
             return tokio::time::sleep_until(at).await;
