@@ -17,15 +17,13 @@ use crate::report::hlog::HlogObserver;
 
 pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     let csv_files = report::locust_csv::paths(args.csv.as_deref());
-    let mut outputs = vec![
-        ("--json", args.report.json.as_deref()),
-        ("--html", args.report.html.as_deref()),
-        ("--plot", args.report.plot.as_deref()),
-        ("--hdr-log", args.hdr_log.as_deref()),
-        ("--junit", args.junit.as_deref()),
-    ];
-    outputs.extend(csv_files.iter().map(|p| ("--csv", Some(p.as_path()))));
-    output::check_outputs(&outputs)?;
+    output::check_outputs(&super::loadtest::run_outputs(
+        &args.report,
+        args.hdr_log.as_deref(),
+        &[],
+        args.junit.as_deref(),
+        &csv_files,
+    ))?;
 
     let mut shards = args
         .dirs

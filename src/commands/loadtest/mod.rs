@@ -5,7 +5,7 @@ pub mod metrics;
 pub mod plan;
 pub mod shard;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -27,19 +27,37 @@ use crate::report::shard_dir::ShardLog;
 use metrics::MetricsServer;
 use plan::plan_from_args;
 
+/// The files a run writes (and `capplan merge` writes again), each with its flag, for
+/// `output::check_outputs`; `extra` are a command's own, checked after `--hdr-log`.
+pub(crate) fn run_outputs<'a>(
+    report: &'a ReportArgs,
+    hdr_log: Option<&'a Path>,
+    extra: &[(&'static str, Option<&'a Path>)],
+    junit: Option<&'a Path>,
+    csv_files: &'a [PathBuf],
+) -> Vec<(&'static str, Option<&'a Path>)> {
+    let mut outputs = vec![
+        ("--json", report.json.as_deref()),
+        ("--html", report.html.as_deref()),
+        ("--plot", report.plot.as_deref()),
+        ("--hdr-log", hdr_log),
+    ];
+    outputs.extend_from_slice(extra);
+    outputs.push(("--junit", junit));
+    outputs.extend(csv_files.iter().map(|p| ("--csv", Some(p.as_path()))));
+    outputs
+}
+
 /// Run a load test (or, with `--find-capacity`, a capacity search) as the command line asks.
 pub fn run(args: LoadtestArgs) -> anyhow::Result<Outcome> {
     let csv_files = report::locust_csv::paths(args.csv.as_deref());
-    let mut outputs = vec![
-        ("--json", args.report.json.as_deref()),
-        ("--html", args.report.html.as_deref()),
-        ("--plot", args.report.plot.as_deref()),
-        ("--hdr-log", args.hdr_log.as_deref()),
-        ("--profile-out", args.profile_out.as_deref()),
-        ("--junit", args.junit.as_deref()),
-    ];
-    outputs.extend(csv_files.iter().map(|p| ("--csv", Some(p.as_path()))));
-    output::check_outputs(&outputs)?;
+    output::check_outputs(&run_outputs(
+        &args.report,
+        args.hdr_log.as_deref(),
+        &[("--profile-out", args.profile_out.as_deref())],
+        args.junit.as_deref(),
+        &csv_files,
+    ))?;
     if args.find_capacity {
         return find_capacity::run(&args);
     }
