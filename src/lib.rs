@@ -4,6 +4,7 @@
 //! exit code; everything else lives here so tests can call it.
 pub mod cli;
 pub mod commands;
+pub mod deadline_queue;
 pub mod demo;
 pub mod error;
 pub mod forecast;

@@ -19,6 +19,7 @@ use crate::loadtest::client::{
 };
 use crate::loadtest::connector::Connector;
 use crate::loadtest::flow::{Flow, UserState};
+use crate::loadtest::pacer::Pacer;
 use crate::loadtest::plan::Arrivals;
 use crate::loadtest::plan::{LoadModel, Plan};
 use crate::loadtest::recorder::Interval;
@@ -428,14 +429,20 @@ async fn generator_thread(
             let thread_schedule = Rc::clone(schedule.as_ref().expect("the open model has one"));
             // Each connection carries `streams` requests at once (HTTP/2), one otherwise.
             let per_thread = my_connections.max(1) * shared.streams;
+            let pacer = Rc::new(Pacer::for_this_thread());
+            tasks.push(tokio::task::spawn_local({
+                let pacer = Rc::clone(&pacer);
+                async move { pacer.drive().await }
+            }));
             for connection in 0..per_thread {
                 let ctx = Rc::clone(&ctx);
                 let schedule = Rc::clone(&thread_schedule);
+                let pacer = Rc::clone(&pacer);
                 let seed = shared.seed ^ ((thread as u64) << 32 | connection as u64);
                 // `{{user}}` of this connection: unique across the threads.
                 let index = connection * threads + thread as u32;
                 tasks.push(tokio::task::spawn_local(run_connection(
-                    ctx, schedule, seed, index,
+                    ctx, schedule, pacer, seed, index,
                 )));
             }
         }
@@ -667,7 +674,13 @@ impl Schedule {
 
 /// An open-model connection: claims the next intended time, sends at (or after) it, and
 /// measures latency from the intended time, so a stalled server is not hidden.
-async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64, index: u32) {
+async fn run_connection(
+    ctx: Rc<ThreadCtx>,
+    schedule: Rc<Schedule>,
+    pacer: Rc<Pacer>,
+    seed: u64,
+    index: u32,
+) {
     let shared = &ctx.shared;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut session: Session = ctx.sessions.borrow_mut().session();
@@ -697,7 +710,9 @@ async fn run_connection(ctx: Rc<ThreadCtx>, schedule: Rc<Schedule>, seed: u64, i
             return;
         }
         if intended > claimed {
-            tokio::time::sleep_until(intended).await;
+            // Not tokio's timer: it would send up to 2 ms late, and that lag would be
+            // in the latency, which counts from `intended`.
+            pacer.sleep_until(intended).await;
         }
         let sent = Instant::now();
         ctx.interval.borrow_mut().record_send(

@@ -9,25 +9,26 @@ use super::plan::{LoadModel, Plan};
 /// runtime's own (epoll, eventfd), a spill file, the TLS roots.
 const RESERVED: u64 = 64;
 
-/// Sockets the plan keeps open at once: one per user or open-model connection,
-/// divided among HTTP/2 streams that share a connection.
-pub fn sockets_needed(plan: &Plan) -> u64 {
-    let sessions = match plan.load {
-        LoadModel::Closed { users, .. } => u64::from(users),
-        LoadModel::Open { connections, .. } => u64::from(connections),
+/// Descriptors the plan keeps open at once: one socket per user or open-model
+/// connection, divided among HTTP/2 streams that share a connection, and the open
+/// model's send timer on each generator thread (loadtest/pacer.rs).
+pub fn descriptors_needed(plan: &Plan) -> u64 {
+    let (sessions, timers) = match plan.load {
+        LoadModel::Closed { users, .. } => (u64::from(users), 0),
+        LoadModel::Open { connections, .. } => (u64::from(connections), plan.threads as u64),
     };
     let streams = if plan.connection.http2 {
         u64::from(plan.connection.streams.max(1))
     } else {
         1
     };
-    sessions.div_ceil(streams)
+    sessions.div_ceil(streams) + timers
 }
 
 /// Raise the soft limit towards the hard one as far as the run needs; refuse
 /// (exit 2) a run the hard limit cannot hold, saying how to raise it.
 pub fn ensure(plan: &Plan) -> Result<(), InputError> {
-    let needed = sockets_needed(plan) + RESERVED;
+    let needed = descriptors_needed(plan) + RESERVED;
     let Some((soft, hard)) = crate::open_files::limits() else {
         return Ok(());
     };

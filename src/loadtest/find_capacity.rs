@@ -18,6 +18,8 @@ const LOW_LOAD: Duration = Duration::from_secs(3);
 const MIN_SAMPLES: f64 = 300.0;
 /// ... but no longer than this.
 const MAX_STEP: Duration = Duration::from_secs(20);
+/// Warm-up of a coarse step: its rate is far from the knee, where a queue settles fast.
+const WARMUP: Duration = Duration::from_secs(1);
 /// After a step, at least this pause before probing whether the target's queue drained.
 const MIN_PAUSE: Duration = Duration::from_millis(200);
 /// One drain probe: a single user's requests for this long.
@@ -101,8 +103,15 @@ pub fn measure_capacity(
         // Saturating: a tiny --start-rate asks for more seconds than a u64 holds.
         let for_samples =
             Duration::from_secs(((MIN_SAMPLES / rate).ceil() as u64).saturating_add(1));
-        step.duration = search.step_duration.max(for_samples.min(MAX_STEP));
-        step.warmup = Duration::from_secs(1);
+        // The measured window is the step's duration less the coarse warm-up; a longer
+        // warm-up comes on top of it.
+        step.warmup = if phase == "coarse" {
+            WARMUP
+        } else {
+            near_knee_warmup(search.step_duration)
+        };
+        step.duration =
+            search.step_duration.max(for_samples.min(MAX_STEP)) + (step.warmup - WARMUP);
         step.seed = base.seed.wrapping_add(step_number);
         let warmup = step.warmup.as_secs() as usize;
         let mut seconds = Seconds::default();
@@ -156,6 +165,18 @@ pub fn measure_capacity(
         curve,
     };
     Ok(CapacityRun { profile, outcome })
+}
+
+/// Warm-up of a step near the knee (bisect, confirm): half the step duration, whole
+/// seconds, at least [`WARMUP`]. Near the knee a queue fills slowly (its time constant
+/// grows as 1 / (1 - sqrt(utilisation))^2: about 6 s at 96 % on 8 workers of 20 ms),
+/// and a step measured from an almost empty queue sees a lower p95 than the rate
+/// has, so rates over the knee pass. For M/M/8 at p95<200ms with 6 s steps, 3 s
+/// instead of 1 s took the share of searches more than 5 % off the theory from 7 %
+/// to 3 % for 18 % more search time (scripts/capacity_search_model.py; measured:
+/// docs/BENCHMARKS.md, "Capacity search").
+fn near_knee_warmup(step_duration: Duration) -> Duration {
+    Duration::from_secs(step_duration.as_secs() / 2).max(WARMUP)
 }
 
 /// Wait until the target's queue from the last step has drained: a lone user's requests
@@ -231,4 +252,19 @@ pub fn curve_of(outcome: &SearchOutcome) -> Vec<CurvePoint> {
         .collect();
     curve.sort_by(|a, b| a.rps.total_cmp(&b.rps));
     curve
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_near_the_knee_warm_up_for_half_the_step() {
+        let warmup = |s| near_knee_warmup(Duration::from_secs(s)).as_secs();
+        assert_eq!(warmup(6), 3);
+        assert_eq!(warmup(4), 2);
+        assert_eq!(warmup(9), 4);
+        // Never less than a coarse step's.
+        assert_eq!(warmup(2), 1);
+    }
 }

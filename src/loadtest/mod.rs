@@ -16,6 +16,7 @@ pub mod http1;
 pub mod http1_conn;
 pub mod http2_conn;
 pub mod merge;
+pub mod pacer;
 pub mod plan;
 pub mod reach;
 pub mod recorder;

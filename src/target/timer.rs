@@ -6,42 +6,17 @@
 //! nanosecond timeout, ~50-100 µs late on Linux) wakes sleepers close to their
 //! deadline instead. It costs a lock and a wake-up per request, which is
 //! nothing at the few thousand requests per second the target is for.
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-/// One pending wake-up; ordered by deadline, then by arrival.
-struct Entry {
-    deadline: Instant,
-    seq: u64,
-    wake: oneshot::Sender<()>,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.deadline, self.seq) == (other.deadline, other.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
-    }
-}
+use crate::deadline_queue::DeadlineQueue;
 
 #[derive(Default)]
 struct Queue {
-    heap: BinaryHeap<Reverse<Entry>>,
-    next_seq: u64,
+    wakes: DeadlineQueue<oneshot::Sender<()>>,
     closed: bool,
 }
 
@@ -86,17 +61,8 @@ impl PreciseTimer {
         let (wake, woken) = oneshot::channel();
         {
             let mut queue = self.shared.lock();
-            let seq = queue.next_seq;
-            queue.next_seq += 1;
-            let earliest = queue
-                .heap
-                .peek()
-                .is_none_or(|Reverse(first)| deadline < first.deadline);
-            queue.heap.push(Reverse(Entry {
-                deadline,
-                seq,
-                wake,
-            }));
+            let earliest = queue.wakes.next_at().is_none_or(|first| deadline < first);
+            queue.wakes.push(deadline, wake);
             if earliest {
                 self.shared.changed.notify_one();
             }
@@ -121,18 +87,13 @@ fn run(shared: &Shared) {
             return;
         }
         let now = Instant::now();
-        while queue
-            .heap
-            .peek()
-            .is_some_and(|Reverse(first)| first.deadline <= now)
-        {
-            let Reverse(due) = queue.heap.pop().expect("peeked");
+        while let Some(wake) = queue.wakes.pop_due(now) {
             // The sleeper may be gone (client hung up): nothing to do.
-            let _ = due.wake.send(());
+            let _ = wake.send(());
         }
-        queue = match queue.heap.peek() {
-            Some(Reverse(first)) => {
-                let wait = first.deadline.saturating_duration_since(now);
+        queue = match queue.wakes.next_at() {
+            Some(first) => {
+                let wait = first.saturating_duration_since(now);
                 shared
                     .changed
                     .wait_timeout(queue, wait)
