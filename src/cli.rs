@@ -169,6 +169,10 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub threads: Option<usize>,
 
+    /// Before sleeping, a generator thread whose sleeps are short spins up to this long until an answer comes, so that a fast server need not wake it (default 50us with --users, 0us with --rate; 0us never spins; at most 1ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_spin: Option<Duration>,
+
     /// Write Locust-compatible PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv,
     /// PREFIX_exceptions.csv.
     #[arg(long, value_name = "PREFIX")]

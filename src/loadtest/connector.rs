@@ -142,6 +142,7 @@ impl Connector {
         stream
             .set_nodelay(true)
             .map_err(|e| Failure::Connect(e.kind().to_string()))?;
+        crate::loadtest::idle_spin::watch(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let connected = Instant::now();
         let connect = connected - began;
         let Some(tls) = &self.tls else {

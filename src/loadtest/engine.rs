@@ -19,6 +19,7 @@ use crate::loadtest::client::{
 };
 use crate::loadtest::connector::Connector;
 use crate::loadtest::flow::{Flow, UserState};
+use crate::loadtest::idle_spin;
 use crate::loadtest::pacer::Pacer;
 use crate::loadtest::plan::Arrivals;
 use crate::loadtest::plan::{LoadModel, Plan};
@@ -73,6 +74,8 @@ pub struct RunShared {
     pub new_connection_per_request: bool,
     pub stats_slots: usize,
     pub threads: usize,
+    /// How long a thread spins before it sleeps, while its sleeps are short.
+    pub idle_spin: Duration,
     pub seed: u64,
     /// Users currently running (closed model).
     pub active_users: AtomicU32,
@@ -133,6 +136,7 @@ pub fn shared_from_plan(
         new_connection_per_request: plan.connection.new_connection_per_request,
         stats_slots: plan.stats_names.len(),
         threads: plan.threads,
+        idle_spin: plan.idle_spin(),
         seed: plan.seed,
         active_users: AtomicU32::new(0),
         answered_users: AtomicU32::new(0),
@@ -164,10 +168,14 @@ pub fn start(
             std::thread::Builder::new()
                 .name(format!("capplan-gen-{thread}"))
                 .spawn(move || {
+                    let spin = shared.idle_spin;
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
+                        .on_thread_park(idle_spin::on_park)
+                        .on_thread_unpark(idle_spin::on_unpark)
                         .build()
                         .expect("a current-thread runtime can always be built");
+                    idle_spin::enable(spin);
                     let local = tokio::task::LocalSet::new();
                     local.block_on(
                         &runtime,

@@ -15,6 +15,7 @@ pub mod hpack;
 pub mod http1;
 pub mod http1_conn;
 pub mod http2_conn;
+pub mod idle_spin;
 pub mod merge;
 pub mod pacer;
 pub mod plan;

@@ -153,6 +153,7 @@ mod timer {
             }
             // SAFETY: `raw` is a descriptor this process just opened and owns alone.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            crate::loadtest::idle_spin::watch(raw);
             // SAFETY: the AsyncFd owns `fd`, which stays open and the same until it drops.
             let watched = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) };
             Ok(TimerFd(watched?))

@@ -99,6 +99,10 @@ pub struct Plan {
     pub timeout: Duration,
     pub connection: ConnectionPlan,
     pub threads: usize,
+    /// `--idle-spin`: how long a generator thread spins before it sleeps, while its
+    /// sleeps are short (idle_spin.rs); zero never spins, `None` as the load model
+    /// says ([`Plan::idle_spin`]).
+    pub idle_spin: Option<Duration>,
     pub seed: u64,
     /// `--start-at`: the traffic starts at this moment (after the target was reached),
     /// so the shards of a distributed run start on the same second.
@@ -106,6 +110,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// How long a generator thread spins before it sleeps: `--idle-spin`, else 50 µs in
+    /// the closed model and none in the open one, which sleeps until its next send is
+    /// due rather than for an answer (there a spin cost 35 % more CPU per request at
+    /// 20,000/s for nothing: docs/BENCHMARKS.md, "Idle spin").
+    pub fn idle_spin(&self) -> Duration {
+        self.idle_spin.unwrap_or(match self.load {
+            LoadModel::Closed { .. } => DEFAULT_IDLE_SPIN,
+            LoadModel::Open { .. } => Duration::ZERO,
+        })
+    }
+
     /// The plan of a validated scenario and load; the caller checked every value.
     pub fn assemble(
         scenario: Scenario,
@@ -152,6 +167,7 @@ impl Plan {
             timeout: length.timeout,
             connection,
             threads,
+            idle_spin: None,
             seed,
             start_at: None,
         }
@@ -191,6 +207,11 @@ impl Plan {
         }
     }
 }
+
+/// `--idle-spin`'s default (docs/BENCHMARKS.md, "Idle spin").
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
+/// The longest `--idle-spin`: more only burns a core.
+pub const MAX_IDLE_SPIN: Duration = Duration::from_millis(1);
 
 /// How long one request may take (`--timeout`'s default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -162,7 +162,7 @@ impl Run {
             start_unix,
             warmup_seconds,
         );
-        let mut cpu_mark = (cpu::process_cpu_time(), std::time::Instant::now());
+        let mut cpu_mark = (working_cpu_time(), std::time::Instant::now());
         let mut generator = Generator::default();
         let users = |shared: &engine::RunShared| match shared.load {
             LoadModel::Closed { .. } => shared.active_users.load(Ordering::Relaxed),
@@ -203,7 +203,7 @@ impl Run {
             }
             for mut second in finished.drain(..) {
                 intend(&plan, &mut second.row);
-                let now = (cpu::process_cpu_time(), std::time::Instant::now());
+                let now = (working_cpu_time(), std::time::Instant::now());
                 let percent =
                     cpu::percent_of_threads(now.0 - cpu_mark.0, now.1 - cpu_mark.1, plan.threads);
                 cpu_mark = now;
@@ -468,4 +468,10 @@ impl Observer for Seconds {
         self.0.push(second.row.clone());
         Ok(())
     }
+}
+
+/// The generator's CPU time less its idle spins: what the load cost, so that a thread
+/// spinning while it waits for answers is not reported as saturated.
+fn working_cpu_time() -> std::time::Duration {
+    cpu::process_cpu_time().saturating_sub(crate::loadtest::idle_spin::spun())
 }

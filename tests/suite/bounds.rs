@@ -34,10 +34,14 @@ fn nowhere() -> String {
 fn count_flags_are_bounded_and_named() {
     let _machine = crate::common::machine::shared();
     let url = nowhere();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["loadtest", "--url", &url, "--users", "2000000"],
             "--users: must be from 1 to 1000000",
+        ),
+        (
+            &["loadtest", "--url", &url, "--idle-spin", "5ms"],
+            "--idle-spin: must be at most 1ms",
         ),
         (
             &[

@@ -735,3 +735,70 @@ fn connect_timeout_bounds_a_connect_that_hangs() {
         "a failed connect took {p50} ms, --connect-timeout is 300ms"
     );
 }
+
+/// One closed-model run against `url` with `--idle-spin spin`: (requests, the times the
+/// generator went to sleep: voluntary context switches, from wait4's rusage).
+fn sleeps_per_run(dir: &Path, url: &str, spin: &str) -> (u64, u64) {
+    let json = dir.join(format!("spin-{spin}.json"));
+    // Reaped by wait4 below, which std's wait cannot replace (it drops the rusage).
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("capplan"))
+        .args([
+            "loadtest",
+            "--url",
+            url,
+            "--http2",
+            "--users",
+            "1",
+            "--threads",
+            "1",
+        ])
+        .args(["--duration", "1s", "--idle-spin", spin, "--quiet", "--json"])
+        .arg(&json)
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: all-zero is a valid rusage; wait4 fills it and the status.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointers outlive the call; the pid is our own child, reaped here.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let run: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let requests = run["requests"].as_u64().unwrap();
+    assert_eq!(run["failures"].as_u64(), Some(0), "{}", run["errors"]);
+    (requests, usage.ru_nvcsw as u64)
+}
+
+/// `--idle-spin` (on by default in the closed model): a generator that spins until the
+/// answer comes sleeps less per request than one that never spins, so the server need
+/// not wake it (docs/BENCHMARKS.md, "Idle spin"). One user, so that the generator (a
+/// debug build here) waits for nginx rather than nginx for it; 200 µs, so that the spin
+/// outlasts nginx's answer on a busy machine too.
+#[test]
+fn idle_spin_spares_the_server_wakeups() {
+    // Counts sleeps: nothing else may take the cores meanwhile.
+    let _machine = crate::common::machine::alone();
+    if !require(&[Component::Nginx]) {
+        return;
+    }
+    let nginx = Nginx::start(NginxConfig {
+        listen: " http2",
+        keepalive_requests: 1_000_000,
+        ..NginxConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/ok", nginx.base());
+    let (never_requests, never_sleeps) = sleeps_per_run(dir.path(), &url, "0us");
+    let (spin_requests, spin_sleeps) = sleeps_per_run(dir.path(), &url, "200us");
+    let never = never_sleeps as f64 / never_requests as f64;
+    let spin = spin_sleeps as f64 / spin_requests as f64;
+    eprintln!(
+        "sleeps per request: {never:.4} never spinning ({never_requests} requests), \
+         {spin:.4} spinning ({spin_requests} requests)"
+    );
+    assert!(
+        spin < 0.5 * never,
+        "spinning slept {spin:.4} times a request, never spinning {never:.4}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::formats::traffic::{self, Column, Traffic, TrafficOptions};
 use crate::loadtest::client;
 use crate::loadtest::plan::{
     check_rate, Arrivals, ConnectionPlan, LoadModel, Plan, Resolve, RunLength, MAX_DURATION,
-    MAX_RATE, MAX_SESSIONS, MAX_THREADS,
+    MAX_IDLE_SPIN, MAX_RATE, MAX_SESSIONS, MAX_THREADS,
 };
 use crate::loadtest::scenario::{self, RequestDef, Scenario, TaskDef, WaitTime};
 use crate::loadtest::shape::{self, Shape, ShapeKind, Step};
@@ -73,8 +73,15 @@ pub fn plan_from_args(args: &LoadtestArgs) -> Result<Plan, InputError> {
         warmup: args.warmup,
         timeout: args.timeout,
     };
+    if args.idle_spin.is_some_and(|spin| spin > MAX_IDLE_SPIN) {
+        return Err(InputError::flag(
+            "--idle-spin",
+            "must be at most 1ms (a longer spin burns a core for nothing)",
+        ));
+    }
     let mut plan = Plan::assemble(scenario, load, length, connection, threads, args.seed);
     plan.shape = shape.map(|(_, shape)| shape);
+    plan.idle_spin = args.idle_spin;
     Ok(plan)
 }
 
