@@ -93,6 +93,9 @@ pub fn on_park() {
         if !spinner.spins {
             return;
         }
+        // The spin's own CPU time, not its wall time: a thread descheduled mid-spin
+        // spent less CPU than it waited, and the CPU figures subtract this.
+        let cpu_before = thread_cpu_time();
         let mut event = libc::epoll_event { events: 0, u64: 0 };
         while began.elapsed() < spinner.spin {
             // SAFETY: room for one event in `event`; timeout 0 never blocks.
@@ -102,8 +105,22 @@ pub fn on_park() {
             }
             std::hint::spin_loop();
         }
-        SPUN_NS.fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let spun = thread_cpu_time().saturating_sub(cpu_before);
+        SPUN_NS.fetch_add(spun.as_nanos() as u64, Ordering::Relaxed);
     });
+}
+
+/// CPU time of the calling thread (zero if the clock cannot be read).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` lives across the call, which only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// The runtime's `on_thread_unpark`: whether the next park spins.

@@ -204,8 +204,13 @@ impl Run {
             for mut second in finished.drain(..) {
                 intend(&plan, &mut second.row);
                 let now = (working_cpu_time(), std::time::Instant::now());
-                let percent =
-                    cpu::percent_of_threads(now.0 - cpu_mark.0, now.1 - cpu_mark.1, plan.threads);
+                // Saturating: a spin is subtracted whole when it ends, so a second that
+                // ends mid-spin can see a little less work than the one before.
+                let percent = cpu::percent_of_threads(
+                    now.0.saturating_sub(cpu_mark.0),
+                    now.1 - cpu_mark.1,
+                    plan.threads,
+                );
                 cpu_mark = now;
                 second.row.generator_cpu_percent = percent;
                 generator.count(percent);
