@@ -17,6 +17,25 @@ pub fn process_cpu_time() -> Duration {
     to_duration(usage.ru_utime) + to_duration(usage.ru_stime)
 }
 
+/// CPU time of the calling thread (zero if the clock cannot be read): an idle spin's cost.
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` lives across the call, which only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// The process's CPU time less its idle spins (idle_spin.rs): what the load cost, so
+/// that a thread spinning while it waits for answers is not reported as saturated.
+pub fn working_cpu_time() -> Duration {
+    process_cpu_time().saturating_sub(crate::loadtest::idle_spin::spun())
+}
+
 /// Percent of the generator threads' capacity used between two samples.
 pub fn percent_of_threads(cpu_delta: Duration, wall_delta: Duration, threads: usize) -> f64 {
     let capacity = wall_delta.as_secs_f64() * threads.max(1) as f64;

@@ -4,8 +4,9 @@
 //! When the server answers within microseconds (a saturated closed loop, many streams a
 //! connection), a thread that sleeps between answers costs both sides a wake-up: the
 //! server's write has to wake the sleeping client (an inter-processor interrupt, dear on
-//! a virtual machine: nginx spent 4-14 % more CPU per request against capplan than
-//! against h2load for it), and the client's measured latency carries its own wake-up.
+//! a virtual machine: in one measurement nginx spent 3-7 % more CPU per request against
+//! capplan than against h2load, though not in every one), and the client's measured
+//! latency carries its own wake-up.
 //! Spinning until a socket is readable lets the answer find the thread awake: tokio's
 //! epoll then returns at once and nobody is woken. The spin polls a second epoll set of
 //! the thread's own (level-triggered, each connection and the pacer's timer in it) and
@@ -95,7 +96,7 @@ pub fn on_park() {
         }
         // The spin's own CPU time, not its wall time: a thread descheduled mid-spin
         // spent less CPU than it waited, and the CPU figures subtract this.
-        let cpu_before = thread_cpu_time();
+        let cpu_before = crate::loadtest::cpu::thread_cpu_time();
         let mut event = libc::epoll_event { events: 0, u64: 0 };
         while began.elapsed() < spinner.spin {
             // SAFETY: room for one event in `event`; timeout 0 never blocks.
@@ -105,22 +106,9 @@ pub fn on_park() {
             }
             std::hint::spin_loop();
         }
-        let spun = thread_cpu_time().saturating_sub(cpu_before);
+        let spun = crate::loadtest::cpu::thread_cpu_time().saturating_sub(cpu_before);
         SPUN_NS.fetch_add(spun.as_nanos() as u64, Ordering::Relaxed);
     });
-}
-
-/// CPU time of the calling thread (zero if the clock cannot be read).
-fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` lives across the call, which only writes it.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// The runtime's `on_thread_unpark`: whether the next park spins.

@@ -162,7 +162,7 @@ impl Run {
             start_unix,
             warmup_seconds,
         );
-        let mut cpu_mark = (working_cpu_time(), std::time::Instant::now());
+        let mut cpu_mark = (cpu::working_cpu_time(), std::time::Instant::now());
         let mut generator = Generator::default();
         let users = |shared: &engine::RunShared| match shared.load {
             LoadModel::Closed { .. } => shared.active_users.load(Ordering::Relaxed),
@@ -203,7 +203,7 @@ impl Run {
             }
             for mut second in finished.drain(..) {
                 intend(&plan, &mut second.row);
-                let now = (working_cpu_time(), std::time::Instant::now());
+                let now = (cpu::working_cpu_time(), std::time::Instant::now());
                 // Saturating: a spin is subtracted whole when it ends, so a second that
                 // ends mid-spin can see a little less work than the one before.
                 let percent = cpu::percent_of_threads(
@@ -473,10 +473,4 @@ impl Observer for Seconds {
         self.0.push(second.row.clone());
         Ok(())
     }
-}
-
-/// The generator's CPU time less its idle spins: what the load cost, so that a thread
-/// spinning while it waits for answers is not reported as saturated.
-fn working_cpu_time() -> std::time::Duration {
-    cpu::process_cpu_time().saturating_sub(crate::loadtest::idle_spin::spun())
 }
