@@ -232,7 +232,9 @@ impl Run {
         if let Some(e) = observer_failed {
             return Err(e);
         }
-        let stopped_at = stopped_at.unwrap_or_else(Instant::now);
+        // The threads stop by themselves at the deadline and may all report done
+        // before the deadline's timer fires here: the run still ended at the deadline.
+        let stopped_at = stopped_at.unwrap_or_else(|| Instant::now().min(deadline));
         // Statistics cover the time after the warm-up.
         let duration_s = ((stopped_at - start).as_secs_f64() - warmup_seconds as f64).max(0.0);
         for mut second in aggregator.flush_pending(users(&shared)) {
