@@ -21,10 +21,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
 # shellcheck source=scripts/lib/bench_http.sh
 source "$ROOT/scripts/lib/bench_http.sh"
-[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-  exit 2
-}
+[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ ]] || bench_usage
 bench_ready "$BIN" "apt-get install nginx-light nghttp2-client time util-linux openssl" h2load openssl
 export RUN_LIMIT_S=$((2 * DURATION + 60))
 
@@ -44,25 +41,21 @@ for round in $(seq "$ROUNDS"); do
       tm="$WORK/time"
       case $tool in
         h2load)
-          /usr/bin/time -f "%U %S %w" -o "$tm" timeout -k 5 "$RUN_LIMIT_S" taskset -c 1 \
-            h2load -t1 -c50 -m10 -D"$DURATION" "$url" > "$WORK/out" 2>&1
-          requests=$(grep -oP 'requests: \d+ total, \d+ started, \K\d+(?= done)' "$WORK/out")
+          # No --log-file: writing it would keep h2load busy, and busy is what this compares.
+          pinned_timed "$tm" "$WORK/out" h2load -t1 -c50 -m10 -D"$DURATION" "$url" || true
+          fields=$(bench_parse h2load "$WORK/out" - "$tm")
           ;;
         *)
           spin=()
           [ "$tool" = spin-0us ] && spin=(--idle-spin 0us)
-          /usr/bin/time -f "%U %S %w" -o "$tm" timeout -k 5 "$RUN_LIMIT_S" taskset -c 1 \
-            "$BIN" loadtest --url "$url" "${tls[@]}" --http2 --users 500 --streams 10 \
-            --spawn-rate 500000 "${spin[@]}" --duration "${DURATION}s" --quiet \
-            --json "$WORK/run.json" > "$WORK/out" 2>&1
-          requests=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" "$WORK/run.json")
+          pinned_timed "$tm" "$WORK/out" "$BIN" loadtest --url "$url" "${tls[@]}" --http2 \
+            --users 500 --streams 10 --spawn-rate 500000 "${spin[@]}" \
+            --duration "${DURATION}s" --quiet --json "$WORK/run.json" || true
+          fields=$(bench_parse capplan "$WORK/run.json" "$tm")
           ;;
       esac
-      read -r user sys sleeps < "$tm"
-      line=$(python3 -c "
-import sys
-req, u, s, w, d = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-print('%d %.2f %.4f' % (req / d, (u + s) * 1e6 / req, w / req))" "$requests" "$user" "$sys" "$sleeps" "$DURATION")
+      read -r rps cpu _ requests _ <<< "$fields"
+      line="$rps $cpu $(awk -v w="$(sleeps_of "$tm")" -v r="$requests" 'BEGIN { printf "%.4f", w / r }')"
       echo "$round $proto $tool $line" >> "$results"
       read -r rps cpu per <<< "$line"
       echo "| $round | $proto | $tool | $rps | $cpu | $per |"

@@ -54,9 +54,8 @@ BIN="${CAPPLAN_BIN:-$ROOT/target/release/capplan}"
 # shellcheck source=scripts/lib/bench_http.sh
 source "$ROOT/scripts/lib/bench_http.sh"
 
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
-[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $WARMUP =~ ^[0-9]+$ ]] || usage
-[[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || usage
+[[ $DURATION =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $WARMUP =~ ^[0-9]+$ ]] || bench_usage
+[[ -z $RATE || $RATE =~ ^[1-9][0-9]*$ ]] || bench_usage
 # A generous bound per run: a generator that hangs is killed and its run counted as failed.
 export RUN_LIMIT_S=$((2 * (DURATION + WARMUP) + 60))
 
@@ -80,7 +79,7 @@ for proto in $PROTOCOLS; do
     *) echo "PROTOCOLS: unknown protocol $proto (http https h2c h2)" >&2; exit 2 ;;
   esac
 done
-[ "${#VARIANTS[@]}" -gt 0 ] || usage
+[ "${#VARIANTS[@]}" -gt 0 ] || bench_usage
 
 HINT="apt-get install nginx-light wrk nghttp2-client time util-linux openssl python3"
 need_tools "$HINT" nginx taskset timeout /usr/bin/time openssl python3

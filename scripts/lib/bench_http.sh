@@ -78,15 +78,22 @@ CONF
 nginx_stop() { nginx -p "$1" -c "$1/nginx.conf" -s stop 2> /dev/null || true; }
 
 # pinned_timed TIME_FILE OUT_FILE CMD...: run CMD on core 1 under /usr/bin/time (user and
-# system CPU seconds to TIME_FILE), stdout and stderr to OUT_FILE, killed after
-# RUN_LIMIT_S seconds (default 600) so that a hung generator cannot hang the benchmark.
-# Returns CMD's exit status.
+# system CPU seconds and voluntary context switches, `%U %S %w`, to TIME_FILE), stdout
+# and stderr to OUT_FILE, killed after RUN_LIMIT_S seconds (default 600) so that a hung
+# generator cannot hang the benchmark. Returns CMD's exit status.
 pinned_timed() {
   local time_file=$1 out_file=$2
   shift 2
-  /usr/bin/time -f "%U %S" -o "$time_file" \
+  /usr/bin/time -f "%U %S %w" -o "$time_file" \
     timeout -k 5 "${RUN_LIMIT_S:-600}" taskset -c 1 "$@" > "$out_file" 2>&1
 }
+
+# sleeps_of TIME_FILE: how often the run slept (voluntary context switches, pinned_timed's
+# third field).
+sleeps_of() { tail -n 1 "$1" | cut -d' ' -f3; }
+
+# bench_usage: print the calling script's header comment (its usage) and exit 2.
+bench_usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 # bench_parse wrk|h2load|capplan FILE...: `rps cpu_us_per_request p99_ms requests failed`
 # of one run (see bench_parse.py); exits 1 with the reason on stderr when there is none.

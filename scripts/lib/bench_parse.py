@@ -7,8 +7,9 @@ Used by the HTTP benchmarks through scripts/lib/bench_http.sh:
     bench_parse.py h2load OUTPUT LOG TIME   h2load stdout and its --log-file
     bench_parse.py capplan JSON TIME        capplan loadtest --json FILE
 
-TIME is what `/usr/bin/time -f "%U %S" -o TIME` wrote (a "Command exited with non-zero
-status" line may come first). CPU per request = (user + sys) / requests, in µs.
+TIME is what `/usr/bin/time -f "%U %S %w" -o TIME` wrote (a "Command exited with non-zero
+status" line may come first). LOG may be `-` for an h2load run without `--log-file`
+(its p99 is then `nan`: the log costs h2load work, which some comparisons must not add). CPU per request = (user + sys) / requests, in µs.
 `requests` counts every completed request, good or bad, as each tool does; `failed`
 counts the bad ones (not 2xx/3xx, socket errors, timeouts), so a broken run shows as
 failures instead of throughput; when there are some, what the tool says of them
@@ -29,7 +30,7 @@ def fail(reason):
 
 def cpu_seconds(path):
     try:
-        user, system = map(float, open(path).read().split()[-2:])
+        user, system = map(float, open(path).read().splitlines()[-1].split()[:2])
     except (OSError, ValueError):
         fail("no CPU times from /usr/bin/time")
     return user + system
@@ -79,6 +80,10 @@ def h2load(out_path, log_path, time_path):
     # `failed` covers non-2xx/3xx statuses and reset or errored streams; requests that
     # never finished (done < total) are failures too.
     failed = max(int(m.group(5)), done - succeeded) + int(m.group(1)) - done
+    m = re.search(r"status codes: .*", out)
+    if log_path == "-":
+        emit(rps, cpu_seconds(time_path), math.nan, done, failed, m.group(0) if m else "")
+        return
     # h2load prints no percentiles: p99 comes from its per-request log
     # (start µs, status, µs to the end of the response), nearest rank.
     try:
@@ -88,7 +93,6 @@ def h2load(out_path, log_path, time_path):
     if not micros:
         fail("empty h2load log")
     p99 = micros[math.ceil(0.99 * len(micros)) - 1] / 1e3
-    m = re.search(r"status codes: .*", out)
     emit(rps, cpu_seconds(time_path), p99, done, failed, m.group(0) if m else "")
 
 
