@@ -537,12 +537,8 @@ fn http2_streams_share_connections() {
     let users: u64 = 20;
     let mut distinct = BTreeMap::new();
     for streams in [1u64, 10] {
-        let nginx = Nginx::start(NginxConfig {
-            listen: " http2",
-            // No GOAWAY during the run: each connection lasts it.
-            keepalive_requests: 1_000_000,
-            ..NginxConfig::default()
-        });
+        // No GOAWAY during the run: each connection lasts it.
+        let nginx = Nginx::start(NginxConfig::h2c_lasting());
         let dir = tempfile::tempdir().unwrap();
         let url = format!("{}/ok", nginx.base());
         let run = capplan_run(
@@ -782,11 +778,7 @@ fn idle_spin_spares_the_server_wakeups() {
     if !require(&[Component::Nginx]) {
         return;
     }
-    let nginx = Nginx::start(NginxConfig {
-        listen: " http2",
-        keepalive_requests: 1_000_000,
-        ..NginxConfig::default()
-    });
+    let nginx = Nginx::start(NginxConfig::h2c_lasting());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("{}/ok", nginx.base());
     let (never_requests, never_sleeps) = sleeps_per_run(dir.path(), &url, "0us");

@@ -401,6 +401,18 @@ impl Default for NginxConfig {
     }
 }
 
+impl NginxConfig {
+    /// h2c with prior knowledge whose connections last the run (no GOAWAY after
+    /// `keepalive_requests`): for tests that count connections or sleeps.
+    pub fn h2c_lasting() -> Self {
+        NginxConfig {
+            listen: " http2",
+            keepalive_requests: 1_000_000,
+            ..NginxConfig::default()
+        }
+    }
+}
+
 /// One access-log line (log_format `capplan` in nginx.conf); nginx writes "" or
 /// "-" for a value it does not have.
 #[derive(Debug, Clone, Deserialize)]
