@@ -756,9 +756,22 @@ fn sleeps_per_run(dir: &Path, url: &str, spin: &str) -> (u64, u64) {
     let mut status = 0;
     // SAFETY: all-zero is a valid rusage; wait4 fills it and the status.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointers outlive the call; the pid is our own child, reaped here.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
+    // Polled, so that a hung run fails the test instead of hanging it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        // SAFETY: the pointers outlive the call; the pid is our own child, reaped here.
+        let pid = unsafe { libc::wait4(child.id() as i32, &mut status, libc::WNOHANG, &mut usage) };
+        if pid == child.id() as i32 {
+            break;
+        }
+        assert_eq!(pid, 0, "wait4: {}", std::io::Error::last_os_error());
+        if std::time::Instant::now() > deadline {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            panic!("capplan --idle-spin {spin} did not end within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     let run: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let requests = run["requests"].as_u64().unwrap();
