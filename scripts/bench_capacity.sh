@@ -2,7 +2,7 @@
 # Precision and wall time of `loadtest --find-capacity`, median of ROUNDS runs each:
 #   target  `capplan target --workers 8 --service-time exp:20ms` at p95<200ms and
 #           p95<100ms, against the M/M/8 knee (the largest rate whose p95 sojourn is
-#           under the SLO, Erlang C, computed here in awk);
+#           within the SLO: examples/mmc_knee.rs, capplan's queueing model);
 #   gunicorn examples/flask_app (45 ms wait + 5 ms CPU) with 2 and 4 sync workers at
 #           p95<500ms, step 4s (as tests/suite/flask_capacity.rs), against workers / the
 #           low-load service time the search measured, and against workers / 50 ms.
@@ -27,31 +27,10 @@ tmp=$(mktemp -d)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 spread() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s..%s", lo, hi}'; }
 
-# Largest lambda with the M/M/c p95 sojourn time <= slo (s): bisection on the exact
-# sojourn tail (waiting time: Erlang C times an exponential; service: exponential).
-mmc_knee() { # servers mu slo_seconds
-    awk -v c="$1" -v mu="$2" -v slo="$3" '
-    function erlang_c(c, a,   k, term, sum, last) {
-        term = 1; sum = 1
-        for (k = 1; k < c; k++) { term *= a / k; sum += term }
-        last = term * a / c / (1 - a / c)
-        return last / (sum + last)
-    }
-    function tail(t, lam,   pw, theta) { # P(sojourn > t)
-        pw = erlang_c(c, lam / mu); theta = c * mu - lam
-        if (theta == mu) return exp(-mu * t) * (1 + pw * mu * t)
-        return exp(-mu * t) + pw * mu / (theta - mu) * (exp(-mu * t) - exp(-theta * t))
-    }
-    function p95(lam,   lo, hi, mid, i) {
-        lo = 0; hi = 100
-        for (i = 0; i < 100; i++) { mid = (lo + hi) / 2; if (tail(mid, lam) > 0.05) lo = mid; else hi = mid }
-        return hi
-    }
-    BEGIN {
-        lo = 1; hi = c * mu - 1e-6
-        for (i = 0; i < 100; i++) { mid = (lo + hi) / 2; if (p95(mid) <= slo) lo = mid; else hi = mid }
-        printf "%.1f", lo
-    }'
+# Largest rate with the M/M/c p95 within the SLO, from capplan's queueing model.
+cargo build --release --quiet --example mmc_knee
+mmc_knee() { # servers service_ms slo_ms
+    printf '%.1f' "$(target/release/examples/mmc_knee "$@")"
 }
 
 # search URL SLO STEP WORKERS -> "knee service_ms wall_s steps"
@@ -74,7 +53,7 @@ echo "capacity search benchmark: $bin, $(nproc) cores, load average $(cut -d' ' 
 
 if [[ $which == target || $which == all ]]; then
     for slo_ms in ${SLOS:-200}; do
-        theory=$(mmc_knee 8 50 "$(awk -v s=$slo_ms 'BEGIN{print s/1000}')")
+        theory=$(mmc_knee 8 20 "$slo_ms")
         : >"$tmp/knees"; : >"$tmp/walls"; : >"$tmp/errors"
         for round in $(seq "$rounds"); do
             out="$tmp/target.out"

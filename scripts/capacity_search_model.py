@@ -15,8 +15,9 @@ Usage: scripts/capacity_search_model.py [--searches N] [--warmups 1,2,3] [--seed
 """
 import argparse
 import heapq
-import math
+import pathlib
 import random
+import subprocess
 
 WORKERS = 8
 SERVICE_S = 0.020
@@ -48,37 +49,14 @@ def p95_of_step(rate, warmup_s, measured_s, rng):
 
 
 def theoretical_knee():
-    """The highest rate whose steady-state p95 sojourn is within the SLO (Erlang C)."""
-    mu, c = 1.0 / SERVICE_S, WORKERS
-
-    def p95(lam):
-        a = lam / mu
-        rho = a / c
-        terms = sum(a**k / math.factorial(k) for k in range(c))
-        last = a**c / math.factorial(c) / (1 - rho)
-        wait_prob = last / (terms + last)
-        theta = c * mu - lam
-
-        # P(sojourn > t): exponential service plus an Erlang-C wait (t solved by bisection).
-        def tail(t):
-            if abs(theta - mu) < 1e-9:
-                w = wait_prob * mu * t * math.exp(-mu * t)
-            else:
-                w = wait_prob * (mu * math.exp(-theta * t) - theta * math.exp(-mu * t)) / (mu - theta)
-                w -= wait_prob * math.exp(-mu * t)
-            return math.exp(-mu * t) + w
-
-        lo, hi = 0.0, 100.0
-        for _ in range(100):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if tail(mid) > 0.05 else (lo, mid)
-        return lo
-
-    lo, hi = 1.0, WORKERS / SERVICE_S - 1e-6
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if p95(mid) <= SLO_S else (lo, mid)
-    return lo
+    """The highest rate whose steady-state p95 sojourn is within the SLO, from capplan's
+    queueing model (examples/mmc_knee.rs)."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    knee = subprocess.run(
+        ["cargo", "run", "--quiet", "--release", "--example", "mmc_knee", "--",
+         str(WORKERS), str(SERVICE_S * 1e3), str(SLO_S * 1e3)],
+        cwd=root, check=True, capture_output=True, text=True)
+    return float(knee.stdout)
 
 
 def search(near_knee_warmup_s, rng):

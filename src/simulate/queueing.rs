@@ -67,6 +67,26 @@ pub fn p95_response(servers: u32, lambda: f64, mu: f64) -> f64 {
     p95_scaled(servers, rho) / mu
 }
 
+/// The highest arrival rate at which the M/M/c p95 response time stays within
+/// `p95_seconds` (the knee a capacity search should find on an M/M/c server), by
+/// bisection on `lambda` (the p95 grows with it). 0 when even an idle server's p95
+/// (the service time's) is over the limit.
+pub fn max_rate_within_p95(servers: u32, mu: f64, p95_seconds: f64) -> f64 {
+    let (mut within, mut over) = (0.0, f64::from(servers) * mu);
+    if p95_response(servers, 0.0, mu) > p95_seconds {
+        return 0.0;
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (within + over);
+        if p95_response(servers, mid, mu) <= p95_seconds {
+            within = mid;
+        } else {
+            over = mid;
+        }
+    }
+    within
+}
+
 /// `mu · p95` for utilization `rho < 1`.
 fn p95_scaled(servers: u32, rho: f64) -> f64 {
     let c = f64::from(servers);
@@ -222,6 +242,19 @@ mod tests {
                 dropped: 150.0
             }
         );
+    }
+
+    #[test]
+    fn the_m_m_8_knee_is_where_the_p95_reaches_the_slo() {
+        // 8 workers of 20 ms at p95 <= 200 ms: 383.7 rps, 96 % of the 400 they serve at
+        // most (docs/model-validation.md); M/M/1 in closed form: ln 20 / (mu - lambda).
+        let knee = max_rate_within_p95(8, 50.0, 0.2);
+        assert!((knee - 383.7).abs() < 0.05, "{knee}");
+        assert!((p95_response(8, knee, 50.0) - 0.2).abs() < 1e-9);
+        let mm1 = max_rate_within_p95(1, 50.0, 0.1);
+        assert!((mm1 - (50.0 - 20f64.ln() / 0.1)).abs() < 1e-9, "{mm1}");
+        // An SLO under the service time's own p95 (ln 20 / mu = 60 ms): no rate.
+        assert_eq!(max_rate_within_p95(1, 50.0, 0.05), 0.0);
     }
 
     #[test]

@@ -152,21 +152,6 @@ fn simulate_predicts_the_p95_that_loadtest_measures() {
     }
 }
 
-/// The highest rate at which the M/M/8 p95 sojourn time stays under `slo_ms`.
-fn theoretical_knee(slo_ms: f64) -> f64 {
-    let mu = 1000.0 / SERVICE_MS;
-    let (mut low, mut high) = (1.0, WORKERS as f64 * mu - 1e-6);
-    for _ in 0..60 {
-        let mid = (low + high) / 2.0;
-        if capplan::simulate::queueing::p95_response(WORKERS, mid, mu) * 1e3 <= slo_ms {
-            low = mid;
-        } else {
-            high = mid;
-        }
-    }
-    low
-}
-
 /// `--find-capacity` at `p95<{slo_ms}ms` against a fresh M/M/8 target: the knee it
 /// finds must be within 5 % of the theoretical one. Why 5 % holds: the bisection stops
 /// within 2 % (the knee reported is the highest rate that held, so it sits up to 2 %
@@ -219,7 +204,11 @@ fn search_knee(slo_ms: f64, seed: &str) -> Result<(), String> {
     );
     let profile: Value = serde_json::from_slice(&std::fs::read(&profile).unwrap()).unwrap();
     let found = profile["sustainable_rps"].as_f64().unwrap();
-    let theory = theoretical_knee(slo_ms);
+    let theory = capplan::simulate::queueing::max_rate_within_p95(
+        WORKERS,
+        1000.0 / SERVICE_MS,
+        slo_ms / 1e3,
+    );
     let error = (found - theory) / theory;
     eprintln!(
         "knee for p95<{slo_ms}ms: found {found:.1} rps, theory {theory:.1} rps ({:+.1}%)",
