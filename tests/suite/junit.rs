@@ -52,7 +52,6 @@ fn loadtest_thresholds_are_test_cases_with_the_measured_value() {
     if !require(&[Component::PythonJunitparser]) {
         return;
     }
-    let _machine = common::machine::shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("loadtest.xml");
@@ -108,7 +107,6 @@ fn failed_requests_warn_without_a_judge_and_fail_with_fail_on_errors() {
     if !require(&[Component::PythonJunitparser]) {
         return;
     }
-    let _machine = common::machine::shared();
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {

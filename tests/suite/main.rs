@@ -1,7 +1,25 @@
 //! The integration tests: one binary, so that they run in parallel with each other (a test
 //! binary per file ran one after another) and link once. Tests whose figures depend on
-//! timing take common::machine::alone(), every other test shared() (suite_rules.rs).
+//! timing take common::machine::timing() or alone(), every other test shared()
+//! (common/machine.rs, suite_rules.rs).
 mod common;
+
+/// libtest's threads for this binary: a test waiting for its machine guard holds one,
+/// so there must be enough that the waiting never keeps a runnable test from starting
+/// (common/machine.rs decides how many of which kind run at once). The unit tests keep
+/// libtest's default, one a core: their timer tests want a quiet machine. libtest reads
+/// RUST_TEST_THREADS before any test runs, so this sets it before `main`, unless the
+/// caller did (`--test-threads` overrides both).
+#[used]
+#[link_section = ".init_array"]
+static TEST_THREADS: extern "C" fn() = {
+    extern "C" fn enough_test_threads() {
+        if std::env::var_os("RUST_TEST_THREADS").is_none() {
+            std::env::set_var("RUST_TEST_THREADS", "32");
+        }
+    }
+    enough_test_threads
+};
 
 mod bounds;
 mod ci_example;

@@ -7,7 +7,7 @@ use crate::common;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::machine::alone;
+use common::machine::timing;
 use common::Target;
 use serde_json::Value;
 
@@ -129,8 +129,8 @@ fn measured_p95_once(target: &Target, rate: f64, dir: &std::path::Path) -> Resul
 
 #[test]
 fn simulate_predicts_the_p95_that_loadtest_measures() {
-    // Both tests measure latency: they must not share the 2 cores with each other.
-    let _guard = alone();
+    // Measures latency; 23 % of a core (capplan and the target), measured.
+    let _guard = timing(30);
     let target = start_target("7");
     let dir = tempfile::tempdir().unwrap();
     let capacity = WORKERS as f64 * 1000.0 / SERVICE_MS;
@@ -231,8 +231,8 @@ fn search_knee(slo_ms: f64, seed: &str) -> Result<(), String> {
 
 #[test]
 fn find_capacity_finds_the_theoretical_knee() {
-    // Both tests measure latency: they must not share the 2 cores with each other.
-    let _guard = alone();
+    // Measures latency; 28 % of a core (capplan and the target), measured.
+    let _guard = timing(35);
     // Theory: 383.7 rps, 96 % of the 400 rps the workers can serve at most.
     knee_within_five_percent(200.0, "11");
 }

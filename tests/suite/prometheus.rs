@@ -17,7 +17,6 @@ fn prometheus_scrapes_the_live_metrics_and_they_add_up_to_the_run() {
     if !require(&[Component::Prometheus]) {
         return;
     }
-    let _machine = common::machine::shared();
     let target = Target::start(&["--workers", "4", "--service-time", "2ms"]);
     let metrics_port = free_port();
     let prometheus = Prometheus::start(&format!("127.0.0.1:{metrics_port}"));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::machine::{alone, shared};
+use common::machine::{shared, timing};
 use common::Target;
 use reqwest::StatusCode;
 
@@ -74,7 +74,7 @@ async fn closed_loop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saturated_throughput_is_workers_over_service_time() {
-    let _alone = alone();
+    let _alone = timing(45);
     let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
     let run = closed_loop(
         &target.url_for("/"),
@@ -94,7 +94,7 @@ async fn saturated_throughput_is_workers_over_service_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unloaded_p50_is_the_service_time() {
-    let _alone = alone();
+    let _alone = timing(25);
     // The round trip is the service time plus the client's and the kernel's
     // overhead, which grows on a busy machine. A 0 ms target measured in
     // the same loop gives that overhead, so the test holds the 20 ms target
@@ -163,7 +163,7 @@ async fn mean_round_trip(client: &reqwest::Client, url: &str, pause: Duration) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exponential_service_time_has_the_configured_mean() {
-    let _alone = alone();
+    let _alone = timing(45);
     let target = Target::start(&[
         "--workers",
         "8",
@@ -192,7 +192,7 @@ async fn exponential_service_time_has_the_configured_mean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_backlog_answers_503_at_once() {
-    let _alone = alone();
+    let _alone = timing(10);
     let target = Target::start(&[
         "--workers",
         "1",
@@ -339,7 +339,7 @@ async fn routes_answer_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_does_not_wait_for_a_worker() {
-    let _alone = alone();
+    let _alone = timing(25);
     let target = Target::start(&["--workers", "1", "--service-time", "3s"]);
     let client = client();
     let busy = tokio::spawn(client.get(target.url_for("/")).send());
@@ -610,7 +610,7 @@ fn slowloris_connections_are_closed_after_the_header_timeout() {
 
 #[test]
 fn a_head_sent_slowly_within_the_limit_is_served() {
-    let _alone = alone();
+    let _alone = timing(10);
     use std::io::{Read, Write};
     let target = Target::start(&["--header-timeout", "2s"]);
     let mut stream = raw_connection(&target);
@@ -629,7 +629,7 @@ fn a_head_sent_slowly_within_the_limit_is_served() {
 
 #[test]
 fn idle_keep_alive_connections_are_closed_after_the_idle_timeout_only() {
-    let _alone = alone();
+    let _alone = timing(10);
     use std::io::{Read, Write};
     // The header limit is shorter than the idle spells: an idle connection is
     // held by the idle limit, not the header one.

@@ -1,50 +1,170 @@
-//! One lock over the machine for the whole suite (tests/suite/ is one binary whose
-//! tests run in parallel): tests whose figures depend on timing (counts from an open
-//! model, latency, a slowloris deadline) take it `alone`; every other test takes it
-//! `shared`, so they run in parallel with each other but never with a timing test
-//! (tests/suite/suite_rules.rs checks that every test takes one or the other). Each
-//! test holds its guard from its first line to its end; taken before anything is
-//! spawned, it cannot deadlock.
+//! How the suite's tests share the machine (tests/suite/ is one binary whose tests run
+//! in parallel). Each test takes one of three guards in its first line and holds it to
+//! its end (tests/suite/suite_rules.rs checks that every test does):
 //!
-//! With `CAPPLAN_SUITE_TIMES=FILE` each `alone` test appends how long it held the
-//! machine (scripts/suite_times.sh: their sum is the floor of the suite's time).
+//! - [`shared()`]: a test whose result does not depend on timing. Up to
+//!   [`SHARED_AT_ONCE`] run at once, at the lowest CPU priority (`SCHED_IDLE`, which
+//!   every process the test starts inherits): the kernel hands a core to any other
+//!   task the moment it wakes, so they use only what the timing tests leave.
+//! - [`timing(cpu)`](timing): a test whose figures depend on timing (counts from an open
+//!   model, latency, a slowloris deadline) but which mostly waits on a server's sleeps;
+//!   `cpu` is the CPU it uses (the test and what it starts) in percent of one core,
+//!   measured (docs/BENCHMARKS.md, "Test suite time"). It runs beside the shared tests
+//!   and beside other such tests while their CPU together stays within one core: half
+//!   of a 2-core machine is then free of normal-priority work, so a timing test that
+//!   wakes finds a core at once.
+//! - [`alone()`]: a timing test that needs the cores themselves (it sends as fast as a
+//!   process can, or checks sub-millisecond send times): nothing else runs.
+//!
+//! A guard is taken before anything is spawned, so waiting for one cannot deadlock;
+//! the tests waiting hold libtest's threads, hence the many threads (main.rs).
+//!
+//! With `CAPPLAN_SUITE_TIMES=FILE` each test appends how long it held its guard
+//! (scripts/suite_times.sh).
 use std::io::Write;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-static MACHINE: RwLock<()> = RwLock::new(());
+/// Shared tests at once: they wait on servers and processes more than they compute.
+pub const SHARED_AT_ONCE: usize = 4;
+/// The CPU the `timing` tests may use together, percent of one core.
+const TIMING_CPU_BUDGET: u32 = 100;
 
-/// The machine to one test; dropped at the test's end.
-pub struct Alone {
-    _guard: RwLockWriteGuard<'static, ()>,
+struct Holders {
+    shared: usize,
+    timing_cpu: u32,
+    timing: usize,
+    alone: bool,
+}
+
+static HOLDERS: Mutex<Holders> = Mutex::new(Holders {
+    shared: 0,
+    timing_cpu: 0,
+    timing: 0,
+    alone: false,
+});
+static CHANGED: Condvar = Condvar::new();
+
+fn holders() -> MutexGuard<'static, Holders> {
+    HOLDERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// Whether this test's thread holds a guard: a second one could wait forever for
+    /// a place its own first guard takes.
+    static HOLDS_ONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wait until `free` holds, then `take`.
+fn acquire(free: impl Fn(&Holders) -> bool, take: impl FnOnce(&mut Holders)) {
+    assert!(
+        !HOLDS_ONE.replace(true),
+        "this test already holds a machine guard"
+    );
+    let mut now = holders();
+    while !free(&now) {
+        now = CHANGED.wait(now).unwrap_or_else(PoisonError::into_inner);
+    }
+    take(&mut now);
+}
+
+fn release(give_back: impl FnOnce(&mut Holders)) {
+    HOLDS_ONE.set(false);
+    give_back(&mut holders());
+    CHANGED.notify_all();
+}
+
+/// Held by a timing test; records its time on drop (see the module's doc).
+pub struct Timing {
+    cpu: Option<u32>,
     since: Instant,
 }
 
-impl Drop for Alone {
+impl Drop for Timing {
     fn drop(&mut self) {
-        let Some(path) = std::env::var_os("CAPPLAN_SUITE_TIMES") else {
-            return;
-        };
-        let name = std::thread::current().name().unwrap_or("?").to_string();
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{:.1} {name}", self.since.elapsed().as_secs_f64());
+        match self.cpu {
+            Some(cpu) => release(|h| {
+                h.timing_cpu -= cpu;
+                h.timing -= 1;
+            }),
+            None => release(|h| h.alone = false),
         }
+        let kind = self
+            .cpu
+            .map_or("alone".to_string(), |cpu| format!("timing({cpu})"));
+        record(&kind, self.since);
     }
 }
 
-/// For a test whose result depends on timing: nothing else in the suite runs.
-pub fn alone() -> Alone {
-    Alone {
-        _guard: MACHINE.write().unwrap_or_else(|e| e.into_inner()),
+/// With `CAPPLAN_SUITE_TIMES=FILE`, append how long this test held its guard and which
+/// (libtest's own times count the wait for it too).
+fn record(kind: &str, since: Instant) {
+    let Some(path) = std::env::var_os("CAPPLAN_SUITE_TIMES") else {
+        return;
+    };
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{:.1} {kind} {name}", since.elapsed().as_secs_f64());
+    }
+}
+
+/// For a timing test that needs the cores: nothing else in the suite runs.
+pub fn alone() -> Timing {
+    acquire(
+        |h| !h.alone && h.shared == 0 && h.timing == 0,
+        |h| h.alone = true,
+    );
+    Timing {
+        cpu: None,
         since: Instant::now(),
     }
 }
 
-/// For a test that may share the machine with other shared tests.
-pub fn shared() -> RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+/// For a timing test that uses `cpu` percent of one core (see the module's doc).
+pub fn timing(cpu: u32) -> Timing {
+    assert!(
+        (1..=TIMING_CPU_BUDGET).contains(&cpu),
+        "a test using {cpu}% of a core takes alone()"
+    );
+    acquire(
+        |h| !h.alone && h.timing_cpu + cpu <= TIMING_CPU_BUDGET,
+        |h| {
+            h.timing_cpu += cpu;
+            h.timing += 1;
+        },
+    );
+    Timing {
+        cpu: Some(cpu),
+        since: Instant::now(),
+    }
+}
+
+/// Held by a shared test.
+pub struct Shared {
+    since: Instant,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        release(|h| h.shared -= 1);
+        record("shared", self.since);
+    }
+}
+
+/// For a test whose result does not depend on timing (see the module's doc).
+pub fn shared() -> Shared {
+    acquire(|h| !h.alone && h.shared < SHARED_AT_ONCE, |h| h.shared += 1);
+    // This thread (libtest runs each test on its own) and every process it starts.
+    // Unprivileged processes may lower their policy to SCHED_IDLE (sched(7)).
+    let lowest = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads the parameter struct we pass; pid 0 is this thread.
+    let status = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &lowest) };
+    assert_eq!(status, 0, "SCHED_IDLE: {}", std::io::Error::last_os_error());
+    Shared {
+        since: Instant::now(),
+    }
 }
