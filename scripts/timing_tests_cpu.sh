@@ -20,8 +20,8 @@ for line in sys.stdin:
 tests=$(python3 - <<'PY'
 import pathlib, re
 for path in sorted(pathlib.Path("tests/suite").glob("*.rs")):
-    for name, body in re.findall(r"\nfn (\w+)\(\)[^{]*\{(.*?)\n\}", path.read_text(), re.S):
-        guard = re.search(r"\b(?:timing\((\d+)\)|(alone)\(\))", body)
+    for name, body in re.findall(r"\n(?:async )?fn (\w+)\(\)[^{]*\{(.*?)\n\}", path.read_text(), re.S):
+        guard = re.search(r"let _\w* = [\w:]*?\b(?:timing\((\d+)\)|(alone)\(\))", body)
         if guard:
             print(f"{path.stem}::{name} {guard[1] or 'alone'}")
 PY

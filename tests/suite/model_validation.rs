@@ -129,7 +129,8 @@ fn measured_p95_once(target: &Target, rate: f64, dir: &std::path::Path) -> Resul
 
 #[test]
 fn simulate_predicts_the_p95_that_loadtest_measures() {
-    // Measures latency; 23 % of a core (capplan and the target), measured.
+    // Measures latency; 24 % of a core (capplan and the target), measured
+    // (scripts/timing_tests_cpu.sh).
     let _guard = timing(30);
     let target = start_target("7");
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +232,8 @@ fn search_knee(slo_ms: f64, seed: &str) -> Result<(), String> {
 
 #[test]
 fn find_capacity_finds_the_theoretical_knee() {
-    // Measures latency; 28 % of a core (capplan and the target), measured.
+    // Measures latency; 31 % of a core (capplan and the target), measured
+    // (scripts/timing_tests_cpu.sh).
     let _guard = timing(35);
     // Theory: 383.7 rps, 96 % of the 400 rps the workers can serve at most.
     knee_within_five_percent(200.0, "11");

@@ -339,7 +339,7 @@ async fn routes_answer_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_does_not_wait_for_a_worker() {
-    let _alone = timing(25);
+    let _alone = timing(35);
     let target = Target::start(&["--workers", "1", "--service-time", "3s"]);
     let client = client();
     let busy = tokio::spawn(client.get(target.url_for("/")).send());
@@ -610,7 +610,7 @@ fn slowloris_connections_are_closed_after_the_header_timeout() {
 
 #[test]
 fn a_head_sent_slowly_within_the_limit_is_served() {
-    let _alone = timing(10);
+    let _alone = timing(15);
     use std::io::{Read, Write};
     let target = Target::start(&["--header-timeout", "2s"]);
     let mut stream = raw_connection(&target);
