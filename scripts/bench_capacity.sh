@@ -28,9 +28,8 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 spread() { sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s..%s", lo, hi}'; }
 
 # Largest rate with the M/M/c p95 within the SLO, from capplan's queueing model.
-cargo build --release --quiet --example mmc_knee
 mmc_knee() { # servers service_ms slo_ms
-    printf '%.1f' "$(target/release/examples/mmc_knee "$@")"
+    printf '%.1f' "$(cargo run --release --quiet --example mmc_knee -- "$@")"
 }
 
 # search URL SLO STEP WORKERS -> "knee service_ms wall_s steps"

@@ -12,6 +12,7 @@ knee often pass. It printed the figures for the near-knee warm-up in
 src/loadtest/find_capacity.rs (docs/BENCHMARKS.md, "Capacity search").
 
 Usage: scripts/capacity_search_model.py [--searches N] [--warmups 1,2,3] [--seed S]
+(needs cargo: the theory comes from examples/mmc_knee.rs, a release build)
 """
 import argparse
 import heapq

@@ -9,14 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=${1:-30}
-cargo test --no-run --quiet 2>/dev/null
+cargo test --no-run --quiet
 log=$(mktemp)
 held=$(mktemp)
 start=$(date +%s.%N)
 CAPPLAN_SUITE_TIMES=$held cargo test --no-fail-fast >"$log" 2>&1 || status=$?
 end=$(date +%s.%N)
 awk '
-  /^ *Running / { name = $2 }
+  /^ *Running / { name = ($2 == "unittests") ? $2 " " $3 : $2 }
   /^ *Doc-tests / { name = "doc-tests " $2 }
   /^test result:/ { for (i = 1; i <= NF; i++) if ($i == "in") t = $(i + 1); sub("s$", "", t); printf "%8.1f s  %s\n", t, name }
 ' "$log" | sort -rn

@@ -143,7 +143,7 @@ fn find_capacity(workers: u32) -> (Value, f64) {
 fn capacity_of_a_gunicorn_app_scales_with_its_workers() {
     // A capacity search measures latency; its CPU (the searches and Gunicorn): 50 % of
     // a core, measured (scripts/timing_tests_cpu.sh).
-    let _guard = common::machine::timing(60);
+    let _guard = common::machine::timing(60, 120);
     if !gunicorn_available() {
         common::skip("python3 cannot import flask and gunicorn (pip install flask gunicorn)");
         return;

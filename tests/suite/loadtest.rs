@@ -1,6 +1,7 @@
 //! `capplan loadtest` through the real binary, against `capplan target` on a free port.
 //! Tests whose figures depend on timing (rates, latency, CPU, spawn times, signals
-//! sent after a sleep) run `alone`; the others `shared` (tests/suite/common/machine.rs).
+//! sent after a sleep) take `timing` or `alone`; the others `shared`
+//! (tests/suite/common/machine.rs).
 use crate::common;
 
 use std::path::Path;
@@ -50,7 +51,7 @@ fn run_json(args: &[&str]) -> (Value, String) {
 
 #[test]
 fn closed_model_saturates_workers_over_service_time() {
-    let _guard = timing(35);
+    let _guard = timing(35, 6);
     let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
     let (run, _) = run_json(&[
         "--url",
@@ -79,7 +80,7 @@ fn closed_model_saturates_workers_over_service_time() {
 
 #[test]
 fn unloaded_latency_is_the_service_time() {
-    let _guard = timing(10);
+    let _guard = timing(10, 2);
     let target = Target::start(&["--workers", "8", "--service-time", "20ms"]);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("run.json");
@@ -104,7 +105,7 @@ fn unloaded_latency_is_the_service_time() {
 
 #[test]
 fn open_model_above_capacity_charges_queueing_to_latency() {
-    let _guard = timing(30);
+    let _guard = timing(30, 5);
     // Capacity 2 / 20ms = 100 rps; we ask for 200 rps over 20 connections.
     let target = Target::start(&["--workers", "2", "--service-time", "20ms"]);
     let dir = tempfile::tempdir().unwrap();
@@ -185,7 +186,7 @@ fn open_model_sends_leave_within_half_a_millisecond_of_their_time() {
 
 #[test]
 fn open_model_at_low_rate_keeps_the_rate() {
-    let _guard = timing(30);
+    let _guard = timing(30, 4);
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
     // A busy shared machine can deschedule the generator for tens of ms, which
     // makes sends late; such a run is measured once more before the test fails.
@@ -413,7 +414,7 @@ fn hdr_log_has_one_interval_per_second() {
 
 #[test]
 fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
-    let _guard = timing(45);
+    let _guard = timing(45, 5);
     let target = Target::start(&["--workers", "4", "--service-time", "2ms"]);
     for (signal, name) in [
         (libc::SIGINT, "Ctrl-C"),
@@ -487,7 +488,7 @@ fn ctrl_c_sigterm_and_sighup_still_write_every_report() {
 #[test]
 fn a_second_ctrl_c_stops_at_once() {
     use std::os::unix::process::ExitStatusExt;
-    let _guard = timing(45);
+    let _guard = timing(45, 3);
     let target = Target::start(&["--workers", "4", "--service-time", "1ms"]);
     // A FIFO nobody reads: after the first Ctrl-C the run blocks writing its JSON
     // there, as a report on a hung network share would.
@@ -1070,7 +1071,7 @@ fn only_idempotent_requests_are_retried_when_a_connection_dies_unanswered() {
 
 #[test]
 fn connections_closed_by_the_servers_keep_alive_timeout_are_replaced_before_sending() {
-    let _guard = timing(20);
+    let _guard = timing(20, 2);
     let server = PythonServer::start("http1_server.py", &[]);
     // Users wait 80 ms between tasks; the server closes connections idle for 30 ms.
     let toml = format!(
@@ -1099,7 +1100,7 @@ fn connections_closed_by_the_servers_keep_alive_timeout_are_replaced_before_send
 
 #[test]
 fn users_start_at_the_spawn_rate() {
-    let _guard = timing(45);
+    let _guard = timing(45, 5);
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
     let (run, _) = run_json(&[
         "--url",
@@ -1265,7 +1266,7 @@ fn the_open_file_limit_is_raised_or_the_run_refused_before_it_starts() {
 
 #[test]
 fn a_signal_stops_find_capacity_without_writing_a_profile() {
-    let _guard = timing(35);
+    let _guard = timing(35, 4);
     let target = Target::start(&["--workers", "4", "--service-time", "5ms"]);
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("profile.json");

@@ -5,8 +5,8 @@
 mod common;
 
 /// libtest's threads for this binary: a test waiting for its machine guard holds one,
-/// so there must be enough that the waiting never keeps a runnable test from starting
-/// (common/machine.rs decides how many of which kind run at once). The unit tests keep
+/// so there is one for every test (about 280): they all start at once and
+/// common/machine.rs decides which run, the longest timing tests first. The unit tests keep
 /// libtest's default, one a core: their timer tests want a quiet machine. libtest reads
 /// RUST_TEST_THREADS before any test runs, so this sets it before `main`, unless the
 /// caller did (`--test-threads` overrides both).
@@ -15,7 +15,7 @@ mod common;
 static TEST_THREADS: extern "C" fn() = {
     extern "C" fn enough_test_threads() {
         if std::env::var_os("RUST_TEST_THREADS").is_none() {
-            std::env::set_var("RUST_TEST_THREADS", "32");
+            std::env::set_var("RUST_TEST_THREADS", "400");
         }
     }
     enough_test_threads

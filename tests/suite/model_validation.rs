@@ -131,7 +131,7 @@ fn measured_p95_once(target: &Target, rate: f64, dir: &std::path::Path) -> Resul
 fn simulate_predicts_the_p95_that_loadtest_measures() {
     // Measures latency; 24 % of a core (capplan and the target), measured
     // (scripts/timing_tests_cpu.sh).
-    let _guard = timing(30);
+    let _guard = timing(30, 43);
     let target = start_target("7");
     let dir = tempfile::tempdir().unwrap();
     let capacity = WORKERS as f64 * 1000.0 / SERVICE_MS;
@@ -234,7 +234,7 @@ fn search_knee(slo_ms: f64, seed: &str) -> Result<(), String> {
 fn find_capacity_finds_the_theoretical_knee() {
     // Measures latency; 31 % of a core (capplan and the target), measured
     // (scripts/timing_tests_cpu.sh).
-    let _guard = timing(35);
+    let _guard = timing(35, 76);
     // Theory: 383.7 rps, 96 % of the 400 rps the workers can serve at most.
     knee_within_five_percent(200.0, "11");
 }

@@ -79,7 +79,7 @@ fn history_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
 
 #[test]
 fn stage_runs_users_follow_the_ramp_and_stop_between_requests() {
-    let _guard = timing(10);
+    let _guard = timing(10, 8);
     // 150 ms requests: a user stopped mid-request would leave the target serving a
     // request the load test never recorded.
     let target = Target::start(&["--workers", "16", "--service-time", "150ms"]);
@@ -147,7 +147,7 @@ fn stage_runs_users_follow_the_ramp_and_stop_between_requests() {
 
 #[test]
 fn a_rate_stage_runs_achieved_rate_tracks_the_intended_one() {
-    let _guard = timing(20);
+    let _guard = timing(20, 7);
     let target = Target::start(&["--workers", "8", "--service-time", "2ms"]);
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("run");
@@ -194,7 +194,7 @@ fn a_rate_stage_runs_achieved_rate_tracks_the_intended_one() {
 
 #[test]
 fn a_replay_sends_the_files_integral_sped_up_and_scaled() {
-    let _guard = timing(20);
+    let _guard = timing(20, 7);
     let target = Target::start(&["--workers", "8", "--service-time", "2ms"]);
     let dir = tempfile::tempdir().unwrap();
     // Six minutes of production counted per minute.
@@ -244,7 +244,7 @@ fn a_replay_sends_the_files_integral_sped_up_and_scaled() {
 
 #[test]
 fn a_shape_file_sets_users_and_their_spawn_rate() {
-    let _guard = timing(60);
+    let _guard = timing(60, 5);
     let target = Target::start(&["--workers", "8", "--service-time", "5ms"]);
     let dir = tempfile::tempdir().unwrap();
     let shape = dir.path().join("shape.csv");

@@ -196,7 +196,7 @@ fn one_shard_merges_into_exactly_the_runs_own_reports() {
 
 #[test]
 fn four_shards_offer_what_one_process_does_and_merge_exactly() {
-    let _machine = common::machine::timing(35);
+    let _machine = common::machine::timing(35, 16);
     // Constant 20 ms service and enough workers: throughput is set by the users, not
     // by the target, so one process and four shards must measure the same.
     let target = Target::start(&["--workers", "64", "--service-time", "20ms"]);

@@ -1,21 +1,28 @@
 //! The suite's own rules, checked on its source.
 use std::path::Path;
 
-/// Every test takes one machine guard (common/machine.rs) in its first lines: a test
-/// that took none would run beside the timing tests at full priority and skew them,
-/// and one that took a second could wait forever for a place its first one holds.
+/// Every test takes one machine guard (common/machine.rs) in its first lines, bound to
+/// a `_name` (`let _ =` would drop it at once): a test that took none would run beside
+/// the timing tests at full priority and skew them, and one that took a second could
+/// wait forever for a place its first one holds. A shared test's tokio runtime is
+/// `current_thread`: a multi-thread runtime's workers start before the guard and would
+/// keep normal priority.
 #[test]
 fn every_test_takes_the_machine_lock() {
     let _machine = crate::common::machine::shared();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite");
     let guard = |line: &str| {
-        let line = line.trim_start();
-        line.starts_with("let _")
-            && ["alone()", "timing(", "shared()"]
-                .iter()
-                .any(|call| line.contains(call))
+        let Some(name) = line.trim_start().strip_prefix("let _") else {
+            return false;
+        };
+        let timing = line
+            .split("timing(")
+            .skip(1)
+            .any(|after| after.starts_with(|c: char| c.is_ascii_digit()));
+        name.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && (timing || line.contains("alone()") || line.contains("shared()"))
     };
-    let (mut unguarded, mut twice) = (Vec::new(), Vec::new());
+    let (mut unguarded, mut twice, mut threaded) = (Vec::new(), Vec::new(), Vec::new());
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "rs") {
@@ -36,22 +43,31 @@ fn every_test_takes_the_machine_lock() {
                 .find(|&i| lines[i] == "}")
                 .unwrap_or(lines.len());
             let where_ = format!("{}:{}", path.display(), open + 1);
-            if !lines[open + 1..(open + 5).min(end)]
+            let Some(first) = lines[open + 1..(open + 5).min(end)]
                 .iter()
-                .any(|l| guard(l))
-            {
+                .find(|l| guard(l))
+            else {
                 unguarded.push(where_);
-            } else if lines[open + 1..end].iter().filter(|l| guard(l)).count() > 1 {
-                twice.push(where_);
+                continue;
+            };
+            if lines[open + 1..end].iter().filter(|l| guard(l)).count() > 1 {
+                twice.push(where_.clone());
+            }
+            if line.contains("multi_thread") && first.contains("shared()") {
+                threaded.push(where_);
             }
         }
     }
     assert!(
         unguarded.is_empty(),
-        "tests that take none of machine::alone(), timing() and shared() first: {unguarded:?}"
+        "tests that take none of machine::alone(), timing(N) and shared() first, bound to a `_name`: {unguarded:?}"
     );
     assert!(
         twice.is_empty(),
         "tests that take a machine guard twice: {twice:?}"
+    );
+    assert!(
+        threaded.is_empty(),
+        "shared tests on a multi-thread tokio runtime (use #[tokio::test]): {threaded:?}"
     );
 }

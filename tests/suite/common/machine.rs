@@ -6,35 +6,47 @@
 //!   [`SHARED_AT_ONCE`] run at once, at the lowest CPU priority (`SCHED_IDLE`, which
 //!   every process the test starts inherits): the kernel hands a core to any other
 //!   task the moment it wakes, so they use only what the timing tests leave.
-//! - [`timing(cpu)`](timing): a test whose figures depend on timing (counts from an open
-//!   model, latency, a slowloris deadline) but which mostly waits on a server's sleeps;
-//!   `cpu` is the CPU it uses (the test and what it starts) in percent of one core,
-//!   measured (docs/BENCHMARKS.md, "Test suite time"). It runs beside the shared tests
-//!   and beside other such tests while their CPU together stays within one core: half
-//!   of a 2-core machine is then free of normal-priority work, so a timing test that
-//!   wakes finds a core at once.
+//! - [`timing(cpu, seconds)`](timing): a test whose figures depend on timing (counts
+//!   from an open model, latency, a slowloris deadline) but which mostly waits on a
+//!   server's sleeps; `cpu` is the CPU it uses (the test and what it starts) in percent
+//!   of one core and `seconds` how long it takes, both measured (docs/BENCHMARKS.md,
+//!   "Test suite time"). It runs beside the shared tests and beside other such tests
+//!   while their CPU together stays within one core: half of a 2-core machine is then
+//!   free of normal-priority work, so a timing test that wakes finds a core at once.
+//!   The longest go first (a test waits while a longer one waiting would fit), so that
+//!   the suite is not left waiting on one long test at its end.
 //! - [`alone()`]: a timing test that needs the cores themselves (it sends as fast as a
 //!   process can, or checks sub-millisecond send times): nothing else runs.
 //!
-//! A guard is taken before anything is spawned, so waiting for one cannot deadlock;
-//! the tests waiting hold libtest's threads, hence the many threads (main.rs).
+//! A guard is taken before anything is spawned (a shared test's tokio runtime is
+//! `current_thread`, so nothing runs outside its thread), and a test takes one only
+//! (suite_rules.rs), so waiting for one cannot deadlock. The tests waiting hold
+//! libtest's threads, hence the many threads (main.rs). Nothing gives way to a waiting
+//! `alone()` test: those run when the others are done.
 //!
 //! With `CAPPLAN_SUITE_TIMES=FILE` each test appends how long it held its guard
 //! (scripts/suite_times.sh).
 use std::io::Write;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Shared tests at once: they wait on servers and processes more than they compute.
 pub const SHARED_AT_ONCE: usize = 4;
 /// The CPU the `timing` tests may use together, percent of one core.
 const TIMING_CPU_BUDGET: u32 = 100;
 
+/// libtest starts the tests at once (main.rs), the longest timing test not always
+/// first: for this long after the first guard is asked for, no timing test takes one,
+/// so that every timing test is waiting when the first does.
+const GATHERING: Duration = Duration::from_millis(500);
+
 struct Holders {
     shared: usize,
     timing_cpu: u32,
     timing: usize,
     alone: bool,
+    /// The timing tests waiting: (CPU, seconds) each.
+    waiting: Vec<(u32, u32)>,
 }
 
 static HOLDERS: Mutex<Holders> = Mutex::new(Holders {
@@ -42,7 +54,10 @@ static HOLDERS: Mutex<Holders> = Mutex::new(Holders {
     timing_cpu: 0,
     timing: 0,
     alone: false,
+    waiting: Vec::new(),
 });
+/// When the first guard was asked for.
+static FIRST_ASKED: OnceLock<Instant> = OnceLock::new();
 static CHANGED: Condvar = Condvar::new();
 
 fn holders() -> MutexGuard<'static, Holders> {
@@ -55,17 +70,34 @@ thread_local! {
     static HOLDS_ONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Wait until `free` holds, then `take`.
-fn acquire(free: impl Fn(&Holders) -> bool, take: impl FnOnce(&mut Holders)) {
+/// Wait until `free` holds, then `take`; `from` is when waiting may end at the earliest.
+fn acquire(from: Instant, free: impl Fn(&Holders) -> bool, take: impl FnOnce(&mut Holders)) {
+    let mut now = holders();
+    loop {
+        let early = from.saturating_duration_since(Instant::now());
+        if early.is_zero() && free(&now) {
+            break;
+        }
+        now = if early.is_zero() {
+            CHANGED.wait(now).unwrap_or_else(PoisonError::into_inner)
+        } else {
+            CHANGED
+                .wait_timeout(now, early)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        };
+    }
+    take(&mut now);
+}
+
+/// When the first guard was asked for (now, if this is the first); panics if this
+/// test already holds one.
+fn first_asked() -> Instant {
     assert!(
         !HOLDS_ONE.replace(true),
         "this test already holds a machine guard"
     );
-    let mut now = holders();
-    while !free(&now) {
-        now = CHANGED.wait(now).unwrap_or_else(PoisonError::into_inner);
-    }
-    take(&mut now);
+    *FIRST_ASKED.get_or_init(Instant::now)
 }
 
 fn release(give_back: impl FnOnce(&mut Holders)) {
@@ -108,14 +140,17 @@ fn record(kind: &str, since: Instant) {
         .append(true)
         .open(path)
     {
-        let _ = writeln!(file, "{:.1} {kind} {name}", since.elapsed().as_secs_f64());
+        // One write, so that tests ending together never interleave their lines.
+        let line = format!("{:.1} {kind} {name}\n", since.elapsed().as_secs_f64());
+        let _ = file.write_all(line.as_bytes());
     }
 }
 
 /// For a timing test that needs the cores: nothing else in the suite runs.
 pub fn alone() -> Timing {
     acquire(
-        |h| !h.alone && h.shared == 0 && h.timing == 0,
+        first_asked(),
+        |h| !h.alone && h.shared == 0 && h.timing == 0 && h.waiting.is_empty(),
         |h| h.alone = true,
     );
     Timing {
@@ -124,15 +159,28 @@ pub fn alone() -> Timing {
     }
 }
 
-/// For a timing test that uses `cpu` percent of one core (see the module's doc).
-pub fn timing(cpu: u32) -> Timing {
+/// For a timing test that uses `cpu` percent of one core for about `seconds` (see the
+/// module's doc).
+pub fn timing(cpu: u32, seconds: u32) -> Timing {
     assert!(
         (1..=TIMING_CPU_BUDGET).contains(&cpu),
         "a test using {cpu}% of a core takes alone()"
     );
+    let from = first_asked() + GATHERING;
+    holders().waiting.push((cpu, seconds));
+    let fits = move |h: &Holders, cpu: u32| !h.alone && h.timing_cpu + cpu <= TIMING_CPU_BUDGET;
     acquire(
-        |h| !h.alone && h.timing_cpu + cpu <= TIMING_CPU_BUDGET,
+        from,
         |h| {
+            fits(h, cpu)
+                && !h
+                    .waiting
+                    .iter()
+                    .any(|&(other, longer)| longer > seconds && fits(h, other))
+        },
+        |h| {
+            let mine = h.waiting.iter().position(|&w| w == (cpu, seconds));
+            h.waiting.swap_remove(mine.expect("registered above"));
             h.timing_cpu += cpu;
             h.timing += 1;
         },
@@ -157,14 +205,20 @@ impl Drop for Shared {
 
 /// For a test whose result does not depend on timing (see the module's doc).
 pub fn shared() -> Shared {
-    acquire(|h| !h.alone && h.shared < SHARED_AT_ONCE, |h| h.shared += 1);
+    acquire(
+        first_asked(),
+        |h| !h.alone && h.shared < SHARED_AT_ONCE,
+        |h| h.shared += 1,
+    );
+    // Held from here, so that a failure below gives the place back.
+    let guard = Shared {
+        since: Instant::now(),
+    };
     // This thread (libtest runs each test on its own) and every process it starts.
     // Unprivileged processes may lower their policy to SCHED_IDLE (sched(7)).
     let lowest = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler reads the parameter struct we pass; pid 0 is this thread.
     let status = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &lowest) };
     assert_eq!(status, 0, "SCHED_IDLE: {}", std::io::Error::last_os_error());
-    Shared {
-        since: Instant::now(),
-    }
+    guard
 }
