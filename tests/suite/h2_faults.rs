@@ -583,7 +583,7 @@ fn one_mb_response_in_16k_frames_is_counted_whole() {
 }
 
 /// What the common path does not show, at once on every stream: an interim 103, a PING
-/// from the server, a header block of 40 000 bytes (HEADERS and CONTINUATION frames,
+/// from the server, a header block of 20 000 bytes (HEADERS and CONTINUATION frames,
 /// Huffman-coded and indexed by hyper-h2's HPACK encoder, so the client's decoder
 /// table must follow), padded DATA frames and trailers. capplan's own HTTP/2 client
 /// must read each response whole (3 bytes of body, the padding not counted), answer
@@ -598,7 +598,18 @@ fn interim_responses_pings_continuation_padding_and_trailers_are_understood() {
     let dir = tempfile::tempdir().unwrap();
     let users = 4;
     let tasks = [Task::get("dressed", "/dressed", Expect::Ok)];
-    let run = fault_run(dir.path(), &server, &tasks, users, 2, "1500ms");
+    // One request a second a user, not the other tests' 40: the server's pure-Python
+    // HPACK encoder took 236 ms to Huffman-code the 40 000-byte header block this test
+    // had (measured; 20 000 bytes still need a CONTINUATION frame), so the server was
+    // saturated at any rate, and a server behind (at idle priority, common/machine.rs)
+    // leaves the last requests unanswered past the run's grace.
+    let scenario = write_scenario(
+        dir.path(),
+        &server.base(),
+        "constant_throughput = 1",
+        &tasks,
+    );
+    let run = run_file(dir.path(), &scenario, users, 2, "1500ms");
     let events = server.events();
     assert_clean_server(&server, &events);
     assert!(run.requests() > 0);
@@ -616,7 +627,7 @@ fn interim_responses_pings_continuation_padding_and_trailers_are_understood() {
         acks + 2 * users >= responses,
         "{acks} PINGs answered of {responses}"
     );
-    // The cookies of the Set-Cookie fields (in the 40 000-byte block) went back
+    // The cookies of the Set-Cookie fields (in the 20 000-byte block) went back
     // with the users' next requests, in one Cookie field.
     let streams = of(&events, "stream");
     let with_cookies = streams

@@ -12,7 +12,7 @@ Paths (any method; a request body is read whole and logged with its SHA-256):
   /big                 200 with --big-size bytes, sent in DATA frames of at most
                        --frame-size bytes, as the client's windows allow
   /dressed             what a client meets less often, all at once: an interim 103
-                       response, a PING, response headers of 40 000 bytes (so
+                       response, a PING, response headers of 20 000 bytes (so
                        HEADERS + CONTINUATION frames, Huffman-coded and indexed by
                        hyper-h2's HPACK encoder) with two set-cookie fields, the
                        body "ok\n" in three padded DATA frames, then trailers
@@ -326,7 +326,7 @@ class Connection:
         self.h2.send_headers(sid, [
             (":status", "200"), ("content-type", "text/plain"),
             ("set-cookie", f"a={sid}; Path=/"), ("set-cookie", "b=2; Path=/"),
-            ("x-large", "x" * 40_000)])
+            ("x-large", "x" * 20_000)])
         for i, part in enumerate([b"o", b"k", b"\n"]):
             self.h2.send_data(sid, part, pad_length=10 + i)
         self.h2.send_headers(sid, [("x-checksum", "ok")], end_stream=True)
