@@ -20,7 +20,8 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "suite" and m.get("executable"):
         print(m["executable"])')
-# "module::test declared" for each test whose body takes timing(N) or alone().
+# "module::test CPU seconds" for each test whose body takes timing(CPU, SECONDS), and
+# "module::test alone -" for those that take alone().
 tests=$(python3 - <<'PY'
 import pathlib, re
 for path in sorted(pathlib.Path("tests/suite").glob("*.rs")):

@@ -9,7 +9,8 @@ Used by the HTTP benchmarks through scripts/lib/bench_http.sh:
 
 TIME is what `/usr/bin/time -f "%U %S %w" -o TIME` wrote (a "Command exited with non-zero
 status" line may come first). LOG may be `-` for an h2load run without `--log-file`
-(its p99 is then `nan`: the log costs h2load work, which some comparisons must not add). CPU per request = (user + sys) / requests, in µs.
+(its p99 is then `nan`: the log costs h2load work, which some comparisons must not
+add). CPU per request = (user + sys) / requests, in µs.
 `requests` counts every completed request, good or bad, as each tool does; `failed`
 counts the bad ones (not 2xx/3xx, socket errors, timeouts), so a broken run shows as
 failures instead of throughput; when there are some, what the tool says of them

@@ -42,8 +42,8 @@ const GATHERING: Duration = Duration::from_millis(500);
 
 struct Holders {
     shared: usize,
+    /// What the running timing tests declared together (0: none runs; each declares 1 or more).
     timing_cpu: u32,
-    timing: usize,
     alone: bool,
     /// The timing tests waiting: (CPU, seconds) each.
     waiting: Vec<(u32, u32)>,
@@ -52,7 +52,6 @@ struct Holders {
 static HOLDERS: Mutex<Holders> = Mutex::new(Holders {
     shared: 0,
     timing_cpu: 0,
-    timing: 0,
     alone: false,
     waiting: Vec::new(),
 });
@@ -108,22 +107,23 @@ fn release(give_back: impl FnOnce(&mut Holders)) {
 
 /// Held by a timing test; records its time on drop (see the module's doc).
 pub struct Timing {
+    /// The CPU it declared; `None` for `alone()`.
     cpu: Option<u32>,
     since: Instant,
 }
 
 impl Drop for Timing {
     fn drop(&mut self) {
-        match self.cpu {
-            Some(cpu) => release(|h| {
-                h.timing_cpu -= cpu;
-                h.timing -= 1;
-            }),
-            None => release(|h| h.alone = false),
-        }
-        let kind = self
-            .cpu
-            .map_or("alone".to_string(), |cpu| format!("timing({cpu})"));
+        let kind = match self.cpu {
+            Some(cpu) => {
+                release(|h| h.timing_cpu -= cpu);
+                format!("timing({cpu})")
+            }
+            None => {
+                release(|h| h.alone = false);
+                "alone".to_string()
+            }
+        };
         record(&kind, self.since);
     }
 }
@@ -150,7 +150,7 @@ fn record(kind: &str, since: Instant) {
 pub fn alone() -> Timing {
     acquire(
         first_asked(),
-        |h| !h.alone && h.shared == 0 && h.timing == 0 && h.waiting.is_empty(),
+        |h| !h.alone && h.shared == 0 && h.timing_cpu == 0 && h.waiting.is_empty(),
         |h| h.alone = true,
     );
     Timing {
@@ -182,7 +182,6 @@ pub fn timing(cpu: u32, seconds: u32) -> Timing {
             let mine = h.waiting.iter().position(|&w| w == (cpu, seconds));
             h.waiting.swap_remove(mine.expect("registered above"));
             h.timing_cpu += cpu;
-            h.timing += 1;
         },
     );
     Timing {
